@@ -1,0 +1,137 @@
+// Package nodeagent is a minimal kubelet for the devcluster: it registers a Node, binds
+// pending pods to it and runs the containers of those pods as host processes, reporting
+// their status through the API server the way a kubelet does.
+//
+// A container runs for real only when its image is mapped to a host program (an
+// ImageMapping); everything else is reported Running and Ready without running anything,
+// and an Event on the pod says so.
+package nodeagent
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// ImageMapping maps a container image to a host program that plays the image's
+// ENTRYPOINT.
+type ImageMapping struct {
+	// Image is an image repository without tag or digest ("demoapp",
+	// "ghcr.io/runbook-operator/runbook-operator"). A trailing "*" makes it a prefix
+	// ("ghcr.io/runbook-operator/*").
+	Image string
+	// Binary is the host program run when the container has no command, or when the
+	// command names the image's entrypoint.
+	Binary string
+	// Entrypoints are the in-image names of the entrypoint ("/agent", "agent"). A
+	// container command whose first element is one of them, or whose base name equals
+	// the base name of Binary, runs Binary with the rest of the command and the args.
+	Entrypoints []string
+	// Commands maps other in-image programs (by path or base name, "/manager") to host
+	// programs.
+	Commands map[string]string
+}
+
+// ImageMap is the list of mappings the node agent uses. Exact repository matches win
+// over prefixes; among prefixes the longest wins.
+type ImageMap []ImageMapping
+
+// Repository returns the image reference without tag and digest.
+func Repository(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	slash := strings.LastIndexByte(image, '/')
+	if i := strings.LastIndexByte(image, ':'); i > slash {
+		image = image[:i]
+	}
+	return image
+}
+
+// Tag returns the image tag, or "" when there is none (or only a digest).
+func Tag(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	slash := strings.LastIndexByte(image, '/')
+	if i := strings.LastIndexByte(image, ':'); i > slash {
+		return image[i+1:]
+	}
+	return ""
+}
+
+// Lookup finds the mapping for an image.
+func (m ImageMap) Lookup(image string) (ImageMapping, bool) {
+	repo := Repository(image)
+	best, bestLen := -1, -1
+	for i, mp := range m {
+		key := mp.Image
+		if strings.HasSuffix(key, "*") {
+			prefix := strings.TrimSuffix(key, "*")
+			if strings.HasPrefix(repo, prefix) && len(prefix) > bestLen {
+				best, bestLen = i, len(prefix)
+			}
+			continue
+		}
+		if repo == key {
+			return mp, true
+		}
+	}
+	if best >= 0 {
+		return m[best], true
+	}
+	return ImageMapping{}, false
+}
+
+// LookPathFunc finds a program on the host (exec.LookPath).
+type LookPathFunc func(string) (string, error)
+
+// Argv returns the host command line for a container with the given command and args,
+// following the image's ENTRYPOINT semantics: without a command the entrypoint runs
+// with the args; a command naming the entrypoint (or another mapped in-image program)
+// runs the mapped host program; any other command runs from the host PATH when it
+// exists there (sh, pg_dump, ...).
+func (mp ImageMapping) Argv(command, args []string, lookPath LookPathFunc) ([]string, error) {
+	if len(command) == 0 {
+		if mp.Binary == "" {
+			return nil, fmt.Errorf("image %s has no entrypoint mapped and the container has no command", mp.Image)
+		}
+		return append([]string{mp.Binary}, args...), nil
+	}
+	rest := append(append([]string{}, command[1:]...), args...)
+	cmd0 := command[0]
+	base := filepath.Base(cmd0)
+	if mp.Binary != "" {
+		if base == filepath.Base(mp.Binary) {
+			return append([]string{mp.Binary}, rest...), nil
+		}
+		for _, e := range mp.Entrypoints {
+			if e == cmd0 || e == base {
+				return append([]string{mp.Binary}, rest...), nil
+			}
+		}
+	}
+	if host, ok := mp.Commands[cmd0]; ok {
+		return append([]string{host}, rest...), nil
+	}
+	if host, ok := mp.Commands[base]; ok {
+		return append([]string{host}, rest...), nil
+	}
+	if lookPath != nil {
+		if p, err := lookPath(cmd0); err == nil {
+			return append([]string{p}, rest...), nil
+		}
+	}
+	known := []string{}
+	if mp.Binary != "" {
+		known = append(known, mp.Entrypoints...)
+		known = append(known, filepath.Base(mp.Binary))
+	}
+	for k := range mp.Commands {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	return nil, fmt.Errorf("command %q of image %s is neither a mapped program (%s) nor on the host PATH",
+		cmd0, mp.Image, strings.Join(known, ", "))
+}

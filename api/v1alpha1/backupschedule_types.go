@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The runbook-operator Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -18,79 +18,204 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
+// MissedRunPolicy says what a schedule does about runs missed while the operator was down.
+// +kubebuilder:validation:Enum=RunOnce;Skip
+type MissedRunPolicy string
 
-// BackupScheduleSpec defines the desired state of BackupSchedule
-type BackupScheduleSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
+const (
+	// MissedRunRunOnce takes one catch-up backup however many runs were missed (default).
+	MissedRunRunOnce MissedRunPolicy = "RunOnce"
+	// MissedRunSkip waits for the next scheduled time.
+	MissedRunSkip MissedRunPolicy = "Skip"
+)
 
-	// foo is an example field of BackupSchedule. Edit backupschedule_types.go to remove/update
+// BackupTemplate is the DatabaseBackup a schedule creates at each run.
+type BackupTemplate struct {
+	// metadata holds labels and annotations copied onto each DatabaseBackup.
 	// +optional
-	Foo *string `json:"foo,omitempty"`
+	Metadata TemplateMetadata `json:"metadata,omitempty"`
+
+	// spec of each DatabaseBackup.
+	// +required
+	Spec DatabaseBackupSpec `json:"spec"`
 }
 
-// BackupScheduleStatus defines the observed state of BackupSchedule.
+// TemplateMetadata is the part of object metadata a template may set.
+type TemplateMetadata struct {
+	// labels added to each created object.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations added to each created object.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Retention decides which of a schedule's backups are kept (grandfather-father-son).
+// A backup is kept when any rule keeps it. The newest Completed backup and running
+// backups are never pruned. Pruning deletes DatabaseBackup objects; their
+// deletionPolicy decides about the S3 objects.
+type Retention struct {
+	// keepLast keeps the N most recent Completed backups. Default: 7.
+	// +optional
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	KeepLast *int32 `json:"keepLast,omitempty"`
+
+	// keepDaily keeps the newest Completed backup of each of the last N days that have one.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	KeepDaily int32 `json:"keepDaily,omitempty"`
+
+	// keepWeekly keeps the newest Completed backup of each of the last N ISO weeks that have one.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	KeepWeekly int32 `json:"keepWeekly,omitempty"`
+
+	// keepMonthly keeps the newest Completed backup of each of the last N months that have one.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	KeepMonthly int32 `json:"keepMonthly,omitempty"`
+
+	// keepFailed keeps the N most recent Failed backups for inspection. Default: 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	KeepFailed *int32 `json:"keepFailed,omitempty"`
+}
+
+// BackupScheduleSpec creates DatabaseBackups on a cron schedule and prunes old ones.
+type BackupScheduleSpec struct {
+	// schedule is a 5-field cron expression (minute hour day-of-month month day-of-week),
+	// e.g. `0 3 * * *`, or a descriptor such as `@daily`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+)$`
+	Schedule string `json:"schedule"`
+
+	// timeZone is the IANA time zone the schedule is read in, e.g. `Europe/Berlin`.
+	// Default: UTC.
+	// +optional
+	// +kubebuilder:default=UTC
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$`
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// suspend stops new runs; running backups finish and retention still applies.
+	// Default: false.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// missedRunPolicy: RunOnce takes at most one catch-up backup for runs missed while
+	// the operator was down; Skip waits for the next time. Default: RunOnce.
+	// +optional
+	// +kubebuilder:default=RunOnce
+	MissedRunPolicy MissedRunPolicy `json:"missedRunPolicy,omitempty"`
+
+	// template is the DatabaseBackup created at each run.
+	// +required
+	Template BackupTemplate `json:"template"`
+
+	// retention decides which backups are pruned. Default: keepLast 7, keepFailed 3.
+	// +optional
+	// +kubebuilder:default={}
+	Retention Retention `json:"retention,omitempty"`
+}
+
+// BackupScheduleStatus is what the controller observed of the schedule.
 type BackupScheduleStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// observedGeneration is the generation of the spec last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
+	// lastScheduleTime is the scheduled time of the last run that created a backup.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
-	// conditions represent the current state of the BackupSchedule resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// nextScheduleTime is when the next run is due.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+
+	// lastSuccessfulBackup is the name of the newest Completed backup.
+	// +optional
+	LastSuccessfulBackup string `json:"lastSuccessfulBackup,omitempty"`
+
+	// lastSuccessfulTime is when the newest Completed backup completed.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+
+	// lastFailedBackup is the name of the newest Failed backup.
+	// +optional
+	LastFailedBackup string `json:"lastFailedBackup,omitempty"`
+
+	// active lists the backups of this schedule that are still running.
+	// +optional
+	// +listType=set
+	Active []string `json:"active,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled, Scheduled.
+	// +optional
 	// +listType=map
 	// +listMapKey=type
-	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=bsched,categories=runbook
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulTime`
+// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextScheduleTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// BackupSchedule is the Schema for the backupschedules API
+// BackupSchedule creates DatabaseBackups on a cron schedule and prunes them by retention.
+//
+//	apiVersion: ops.runbook.dev/v1alpha1
+//	kind: BackupSchedule
+//	metadata: {name: nightly}
+//	spec:
+//	  schedule: "0 3 * * *"
+//	  timeZone: Europe/Berlin
+//	  retention: {keepDaily: 7, keepWeekly: 4, keepMonthly: 6}
+//	  template:
+//	    spec:
+//	      database: {secretRef: {name: saas-db}}
+//	      destination: {s3: {bucket: saas-backups, prefix: nightly}}
 type BackupSchedule struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is the standard object metadata.
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitzero"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// spec defines the desired state of BackupSchedule
+	// spec describes the schedule.
 	// +required
 	Spec BackupScheduleSpec `json:"spec"`
 
-	// status defines the observed state of BackupSchedule
+	// status is what the controller observed.
 	// +optional
-	Status BackupScheduleStatus `json:"status,omitzero"`
+	Status BackupScheduleStatus `json:"status,omitempty"`
 }
 
 // +kubebuilder:object:root=true
 
-// BackupScheduleList contains a list of BackupSchedule
+// BackupScheduleList contains a list of BackupSchedule.
 type BackupScheduleList struct {
 	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitzero"`
+	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BackupSchedule `json:"items"`
 }
 
 func init() {
-	SchemeBuilder.Register(func(s *runtime.Scheme) error {
-		s.AddKnownTypes(SchemeGroupVersion, &BackupSchedule{}, &BackupScheduleList{})
-		return nil
-	})
+	register(&BackupSchedule{}, &BackupScheduleList{})
 }

@@ -1,5 +1,5 @@
 /*
-Copyright 2026.
+Copyright 2026 The runbook-operator Authors.
 
 Licensed under the Apache License, Version 2.0 (the "License");
 you may not use this file except in compliance with the License.
@@ -17,80 +17,541 @@ limitations under the License.
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
+// ReleasePhase is a release's pipeline step, for humans.
+// +kubebuilder:validation:Enum=Pending;BackingUp;Migrating;PreDeploy;RollingOut;Verifying;Deployed;RollingBack;RolledBack;Failed;Paused
+type ReleasePhase string
 
-// ReleaseSpec defines the desired state of Release
-type ReleaseSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
+const (
+	ReleasePhasePending     ReleasePhase = "Pending"
+	ReleasePhaseBackingUp   ReleasePhase = "BackingUp"
+	ReleasePhaseMigrating   ReleasePhase = "Migrating"
+	ReleasePhasePreDeploy   ReleasePhase = "PreDeploy"
+	ReleasePhaseRollingOut  ReleasePhase = "RollingOut"
+	ReleasePhaseVerifying   ReleasePhase = "Verifying"
+	ReleasePhaseDeployed    ReleasePhase = "Deployed"
+	ReleasePhaseRollingBack ReleasePhase = "RollingBack"
+	ReleasePhaseRolledBack  ReleasePhase = "RolledBack"
+	ReleasePhaseFailed      ReleasePhase = "Failed"
+	ReleasePhasePaused      ReleasePhase = "Paused"
+)
 
-	// foo is an example field of Release. Edit release_types.go to remove/update
-	// +optional
-	Foo *string `json:"foo,omitempty"`
+// RevisionResult is how a revision of a release ended.
+// +kubebuilder:validation:Enum=InProgress;Succeeded;Failed;RolledBack;Superseded
+type RevisionResult string
+
+const (
+	RevisionInProgress RevisionResult = "InProgress"
+	RevisionSucceeded  RevisionResult = "Succeeded"
+	RevisionFailed     RevisionResult = "Failed"
+	RevisionRolledBack RevisionResult = "RolledBack"
+	RevisionSuperseded RevisionResult = "Superseded"
+)
+
+// ServiceType is the type of a component's Service.
+// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+type ServiceType string
+
+// ComponentPort is a port a component's container listens on.
+type ComponentPort struct {
+	// name of the port (IANA service name), e.g. `http`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// containerPort is the port number.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	ContainerPort int32 `json:"containerPort"`
 }
 
-// ReleaseStatus defines the observed state of Release.
+// ComponentService exposes a component inside the cluster.
+type ComponentService struct {
+	// port the Service listens on. It forwards to the component's first port.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// type of the Service. Default: ClusterIP.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	Type ServiceType `json:"type,omitempty"`
+}
+
+// Autoscaling scales a component with a HorizontalPodAutoscaler on CPU.
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must not exceed maxReplicas"
+type Autoscaling struct {
+	// minReplicas is the fewest pods. Default: 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the most pods.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// targetCPUUtilizationPercentage is the average CPU use, in percent of requests,
+	// the autoscaler aims for. Default: 70.
+	// +optional
+	// +kubebuilder:default=70
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	TargetCPUUtilizationPercentage int32 `json:"targetCPUUtilizationPercentage,omitempty"`
+}
+
+// Component is one Deployment of the application, e.g. backend, celery worker, celery beat.
+type Component struct {
+	// name of the component; the Deployment is named `<release>-<name>`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// image overrides the release's image for this component.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// command overrides the image's entrypoint, e.g. `[gunicorn]`.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Command []string `json:"command,omitempty"`
+
+	// args are the arguments to the command, e.g. `[saas.wsgi, --bind, 0.0.0.0:8000]`.
+	// +optional
+	// +kubebuilder:validation:MaxItems=128
+	Args []string `json:"args,omitempty"`
+
+	// replicas is the number of pods when autoscaling is off. Changing it scales the
+	// component without a new migration pipeline. Default: 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// resources are the container's CPU and memory requests and limits (vertical scaling).
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// ports the container listens on.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Ports []ComponentPort `json:"ports,omitempty"`
+
+	// service creates a Service named `<release>-<name>` for the component.
+	// +optional
+	Service *ComponentService `json:"service,omitempty"`
+
+	// healthPath is the HTTP path of the component's readiness probe on its first
+	// port, e.g. `/api/v1/health/`. Default: no probe.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/`
+	HealthPath string `json:"healthPath,omitempty"`
+
+	// env are environment variables of the container, added to the release's env.
+	// +optional
+	// +kubebuilder:validation:MaxItems=128
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// envFrom adds ConfigMaps and Secrets as environment variables.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
+
+	// autoscaling replaces replicas with a HorizontalPodAutoscaler.
+	// +optional
+	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+}
+
+// ReleaseBackup is the backup taken before migrations.
+// +kubebuilder:validation:XValidation:rule="!self.enabled || has(self.destination)",message="backup.destination is required while backup.enabled is true (set enabled: false to skip the pre-deploy backup)"
+type ReleaseBackup struct {
+	// enabled takes a DatabaseBackup before migrations run. Default: true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled bool `json:"enabled"`
+
+	// destination of the pre-deploy backups.
+	// +optional
+	Destination *BackupDestination `json:"destination,omitempty"`
+
+	// deletionPolicy of the pre-deploy DatabaseBackups. Default: Retain.
+	// +optional
+	// +kubebuilder:default=Retain
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// Migrations runs the application's schema migrations in a Job before the rollout.
+type Migrations struct {
+	// command runs the migrations with the new image, e.g. `[python, manage.py, migrate, --noinput]`.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Command []string `json:"command"`
+
+	// planCommand prints the migration plan, recorded in status before applying, e.g.
+	// `[python, manage.py, showmigrations, --plan]`. Default: no plan.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	PlanCommand []string `json:"planCommand,omitempty"`
+
+	// timeout is the longest the migration Job may run (Go duration). Default: 30m.
+	// +optional
+	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// PreDeployJob is a command run with the new image after migrations and before the
+// rollout, e.g. collectstatic.
+type PreDeployJob struct {
+	// name of the step; the Job is named after the release, revision and step.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=30
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// command to run, e.g. `[python, manage.py, collectstatic, --noinput]`.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Command []string `json:"command"`
+
+	// timeout is the longest the Job may run (Go duration). Default: 10m.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// ReleaseVerify is the health verification window after the rollout.
+// +kubebuilder:validation:XValidation:rule="has(self.path) || has(self.url)",message="verify needs a path (checked on every new pod) or a url, or both"
+type ReleaseVerify struct {
+	// path is checked with HTTP GET on every new pod of components with ports, e.g.
+	// `/api/v1/health/`; 2xx is healthy.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path,omitempty"`
+
+	// url is checked with HTTP GET from the operator, e.g. the public health URL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	URL string `json:"url,omitempty"`
+
+	// interval between checks (Go duration). Default: 10s.
+	// +optional
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// failureThreshold is how many consecutive failed checks fail the release. Default: 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+
+	// window is how long the new revision must stay healthy to count as deployed (Go
+	// duration). Default: 2m.
+	// +optional
+	// +kubebuilder:default="2m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	Window *metav1.Duration `json:"window,omitempty"`
+
+	// progressDeadline is how long the rollout may take before it fails (Go duration).
+	// Default: 10m.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+}
+
+// IncidentSeverity is how urgent an incident is.
+// +kubebuilder:validation:Enum=P0;P1;P2;P3
+type IncidentSeverity string
+
+// ReleaseRollback says what happens when a rollout or verification fails.
+type ReleaseRollback struct {
+	// automatic rolls the components back to the stable revision when the rollout or
+	// verification fails. Default: true.
+	// +optional
+	// +kubebuilder:default=true
+	Automatic bool `json:"automatic"`
+
+	// restoreDatabase also restores the pre-deploy backup (a DatabaseRestore in Swap
+	// mode) when migrations ran. Default: false, because it loses writes made since.
+	// +optional
+	RestoreDatabase bool `json:"restoreDatabase,omitempty"`
+
+	// openIncident opens an Incident of this severity when a rollback happens.
+	// Default: none.
+	// +optional
+	OpenIncident IncidentSeverity `json:"openIncident,omitempty"`
+}
+
+// ReleaseSpec is the desired version of the application and how to get there.
+// +kubebuilder:validation:XValidation:rule="!has(self.migrations) || has(self.database)",message="migrations need spec.database, so that a pre-deploy backup can be taken"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || !self.backup.enabled || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || has(self.backup)",message="spec.backup is required when spec.database is set: give backup.destination, or set backup.enabled: false"
+type ReleaseSpec struct {
+	// version of the application, e.g. `v2.4.0`; recorded in history.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Version string `json:"version"`
+
+	// image of the application, e.g. `registry.example.com/saas/backend:v2.4.0`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// imagePullSecrets for the application's pods.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	ImagePullSecrets []LocalObjectReference `json:"imagePullSecrets,omitempty"`
+
+	// env is shared by every component, migration and pre-deploy Job.
+	// +optional
+	// +kubebuilder:validation:MaxItems=128
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// envFrom is shared by every component, migration and pre-deploy Job.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
+
+	// components are the application's Deployments.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	Components []Component `json:"components"`
+
+	// database the application uses; needed for pre-deploy backups and migrations.
+	// +optional
+	Database *DatabaseConnection `json:"database,omitempty"`
+
+	// backup is the DatabaseBackup taken before migrations; on by default when a
+	// database is set.
+	// +optional
+	Backup *ReleaseBackup `json:"backup,omitempty"`
+
+	// migrations run before the rollout with the new image.
+	// +optional
+	Migrations *Migrations `json:"migrations,omitempty"`
+
+	// preDeploy Jobs run after migrations and before the rollout, in order.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=10
+	PreDeploy []PreDeployJob `json:"preDeploy,omitempty"`
+
+	// verify is the health verification after the rollout. Default: none beyond
+	// Deployment readiness.
+	// +optional
+	Verify *ReleaseVerify `json:"verify,omitempty"`
+
+	// rollback says what happens when the rollout or verification fails.
+	// +optional
+	// +kubebuilder:default={automatic: true}
+	Rollback ReleaseRollback `json:"rollback,omitempty"`
+
+	// restartedAt restarts every component when changed, like `kubectl rollout restart`.
+	// +optional
+	RestartedAt *metav1.Time `json:"restartedAt,omitempty"`
+
+	// paused stops the controller from changing workloads; status still updates.
+	// Default: false.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// revisionHistoryLimit is how many revisions are kept in status.history. Default: 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=50
+	RevisionHistoryLimit int32 `json:"revisionHistoryLimit,omitempty"`
+}
+
+// RevisionRecord is one entry of a release's history.
+type RevisionRecord struct {
+	// revision is the hash of what defines a deployable revision (version, image,
+	// commands, env).
+	// +required
+	Revision string `json:"revision"`
+
+	// version and image of the revision.
+	// +required
+	Version string `json:"version"`
+	// +required
+	Image string `json:"image"`
+
+	// startTime is when the pipeline for the revision started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when it ended.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// result of the revision.
+	// +required
+	Result RevisionResult `json:"result"`
+
+	// backup is the DatabaseBackup taken before the revision's migrations.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+
+	// message says why the revision ended as it did.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
+// ComponentStatus is the observed state of one component.
+type ComponentStatus struct {
+	// name of the component.
+	// +required
+	Name string `json:"name"`
+
+	// replicas, readyReplicas and updatedReplicas of the component's Deployment.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+
+	// revision the component's pod template belongs to.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+}
+
+// ReleaseStatus is what the controller observed of the release.
 type ReleaseStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// observedGeneration is the generation of the spec last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
+	// phase is the pipeline step of the current revision.
+	// +optional
+	Phase ReleasePhase `json:"phase,omitempty"`
 
-	// conditions represent the current state of the Release resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// currentRevision is the revision the spec asks for.
+	// +optional
+	CurrentRevision string `json:"currentRevision,omitempty"`
+
+	// stableRevision is the last revision that deployed and verified; rollbacks go to it.
+	// +optional
+	StableRevision string `json:"stableRevision,omitempty"`
+
+	// stableVersion is the version of the stable revision.
+	// +optional
+	StableVersion string `json:"stableVersion,omitempty"`
+
+	// migrationPlan is the output of migrations.planCommand for the current revision,
+	// truncated to 4 KiB.
+	// +optional
+	MigrationPlan string `json:"migrationPlan,omitempty"`
+
+	// history of revisions, newest first, at most revisionHistoryLimit entries.
+	// +optional
+	// +listType=atomic
+	History []RevisionRecord `json:"history,omitempty"`
+
+	// components are the observed replica counts per component.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Components []ComponentStatus `json:"components,omitempty"`
+
+	// quiescedBy names the DatabaseRestore that holds the components at zero replicas;
+	// while set the release does not scale them back.
+	// +optional
+	QuiescedBy string `json:"quiescedBy,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled, BackupSucceeded, MigrationsApplied,
+	// PreDeployCompleted, RolledOut, Verified, RolledBack.
+	// +optional
 	// +listType=map
 	// +listMapKey=type
-	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rel,categories=runbook
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Stable",type=string,JSONPath=`.status.stableVersion`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// Release is the Schema for the releases API
+// Release deploys one version of the application: pre-deploy backup, migrations,
+// pre-deploy Jobs, rolling update of every component and a health verification window,
+// with automatic rollback to the last good revision.
+//
+//	apiVersion: ops.runbook.dev/v1alpha1
+//	kind: Release
+//	metadata: {name: saas}
+//	spec:
+//	  version: v2.4.0
+//	  image: registry.example.com/saas/backend:v2.4.0
+//	  components:
+//	  - {name: backend, replicas: 3, ports: [{name: http, containerPort: 8000}], service: {port: 80}}
+//	  - {name: celery, replicas: 5, command: [celery, -A, saas, worker]}
 type Release struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is the standard object metadata.
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitzero"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// spec defines the desired state of Release
+	// spec describes the desired release.
 	// +required
 	Spec ReleaseSpec `json:"spec"`
 
-	// status defines the observed state of Release
+	// status is what the controller observed.
 	// +optional
-	Status ReleaseStatus `json:"status,omitzero"`
+	Status ReleaseStatus `json:"status,omitempty"`
 }
 
 // +kubebuilder:object:root=true
 
-// ReleaseList contains a list of Release
+// ReleaseList contains a list of Release.
 type ReleaseList struct {
 	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitzero"`
+	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Release `json:"items"`
 }
 
 func init() {
-	SchemeBuilder.Register(func(s *runtime.Scheme) error {
-		s.AddKnownTypes(SchemeGroupVersion, &Release{}, &ReleaseList{})
-		return nil
-	})
+	register(&Release{}, &ReleaseList{})
 }

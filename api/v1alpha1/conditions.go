@@ -1,0 +1,112 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types shared by every kind. They follow kstatus: Ready summarises,
+// Reconciling is True while work is in flight, Stalled is True only for terminal
+// states that need a person.
+const (
+	// ConditionReady summarises the object: True when it reached its goal.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is making progress.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the object cannot progress without a person.
+	ConditionStalled = "Stalled"
+)
+
+// Per-step condition types, which keep the root cause visible.
+const (
+	// ConditionBackupSucceeded reports the outcome of a database dump.
+	ConditionBackupSucceeded = "BackupSucceeded"
+	// ConditionVerified reports a restore test of a backup, or a release's health check.
+	ConditionVerified = "Verified"
+	// ConditionDeleted reports the removal of a backup's S3 objects.
+	ConditionDeleted = "Deleted"
+	// ConditionScheduled reports whether a schedule is active and valid.
+	ConditionScheduled = "Scheduled"
+	// ConditionQuiesced reports that a restore's workloads are scaled to zero.
+	ConditionQuiesced = "Quiesced"
+	// ConditionRestored reports the outcome of a restore Job.
+	ConditionRestored = "Restored"
+	// ConditionResumed reports that a restore's workloads are back at their counts.
+	ConditionResumed = "Resumed"
+	// ConditionMigrationsApplied reports a release's migration Job.
+	ConditionMigrationsApplied = "MigrationsApplied"
+	// ConditionPreDeployCompleted reports a release's pre-deploy Jobs.
+	ConditionPreDeployCompleted = "PreDeployCompleted"
+	// ConditionRolledOut reports that every component runs the new revision.
+	ConditionRolledOut = "RolledOut"
+	// ConditionRolledBack is True when a release went back to its stable revision.
+	ConditionRolledBack = "RolledBack"
+	// ConditionRotated reports the last secret rotation.
+	ConditionRotated = "Rotated"
+	// ConditionRestarted reports the restart of a rotation's dependents.
+	ConditionRestarted = "Restarted"
+	// ConditionAcknowledged is True once a person acknowledged an incident.
+	ConditionAcknowledged = "Acknowledged"
+	// ConditionMitigated is True once an incident's response actions completed.
+	ConditionMitigated = "Mitigated"
+	// ConditionNotified reports the delivery of an incident's notifications.
+	ConditionNotified = "Notified"
+	// ConditionEvidenceCaptured reports an incident's evidence capture.
+	ConditionEvidenceCaptured = "EvidenceCaptured"
+)
+
+// Condition reasons. CamelCase, one word per cause a person may need to act on.
+const (
+	ReasonSucceeded          = "Succeeded"
+	ReasonFailed             = "Failed"
+	ReasonProgressing        = "Progressing"
+	ReasonPending            = "Pending"
+	ReasonJobCreated         = "JobCreated"
+	ReasonJobRunning         = "JobRunning"
+	ReasonJobFailed          = "JobFailed"
+	ReasonJobMissing         = "JobMissing"
+	ReasonDeadlineExceeded   = "DeadlineExceeded"
+	ReasonWaitingForLock     = "WaitingForDatabaseLock"
+	ReasonWaitingForSource   = "WaitingForSource"
+	ReasonSourceFailed       = "SourceFailed"
+	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonSecretMissing      = "SecretMissing"
+	ReasonDeleting           = "Deleting"
+	ReasonDeleteFailed       = "DeleteFailed"
+	ReasonRetained           = "Retained"
+	ReasonSuspended          = "Suspended"
+	ReasonScheduled          = "Scheduled"
+	ReasonRunSkipped         = "RunSkipped"
+	ReasonQuiescing          = "Quiescing"
+	ReasonRestoring          = "Restoring"
+	ReasonResuming           = "Resuming"
+	ReasonKeptStopped        = "KeptStopped"
+	ReasonBackingUp          = "BackingUp"
+	ReasonMigrating          = "Migrating"
+	ReasonRollingOut         = "RollingOut"
+	ReasonVerifying          = "Verifying"
+	ReasonHealthCheckFailed  = "HealthCheckFailed"
+	ReasonProgressDeadline   = "ProgressDeadlineExceeded"
+	ReasonRolledBack         = "RolledBack"
+	ReasonPaused             = "Paused"
+	ReasonRotated            = "Rotated"
+	ReasonRotationDue        = "RotationDue"
+	ReasonGeneratorFailed    = "GeneratorFailed"
+	ReasonAwaitingAck        = "AwaitingAcknowledgement"
+	ReasonAcknowledged       = "Acknowledged"
+	ReasonDeadlineMissed     = "ResponseDeadlineMissed"
+	ReasonMitigated          = "Mitigated"
+	ReasonResolved           = "Resolved"
+	ReasonNotificationFailed = "NotificationFailed"
+)

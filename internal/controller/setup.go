@@ -1,0 +1,46 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package controller holds one reconciler per kind of ops.runbook.dev/v1alpha1.
+package controller
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Config is what the manager's flags give every reconciler.
+type Config struct {
+	// AgentImage is the image of Jobs that run cmd/agent (backup, restore, verify, delete).
+	AgentImage string
+	// AgentServiceAccount is the ServiceAccount of agent Jobs (for IRSA); empty means default.
+	AgentServiceAccount string
+}
+
+// SetupWithManager registers every reconciler with the manager.
+func SetupWithManager(mgr ctrl.Manager, cfg Config) error {
+	for _, setup := range setups {
+		if err := setup(mgr, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setups is filled by each kind's reconciler file through register, so that adding a
+// kind touches only its own files.
+var setups []func(ctrl.Manager, Config) error
+
+func register(setup func(ctrl.Manager, Config) error) { setups = append(setups, setup) }

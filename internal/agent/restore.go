@@ -1,0 +1,340 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"runbook-operator/internal/objectstore"
+	"runbook-operator/internal/pgtools"
+)
+
+// fetched is a downloaded, verified, uncompressed custom-format archive.
+type fetched struct {
+	Path        string
+	Compression string
+	SHA256      string
+	Size        int64
+	Manifest    *Manifest
+}
+
+// sourceReader records read errors of the object stream, so they are not
+// mistaken for a damaged archive.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// fetch downloads the dump into dir, decompressing on the fly while hashing the
+// object's bytes. pg_restore -j needs a seekable uncompressed file, so the archive
+// is written out whole; nothing is restored until its SHA-256 matches --sha256 or
+// the manifest. Needs free space in $TMPDIR of about the uncompressed dump size.
+func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*fetched, error) {
+	m, err := readManifest(ctx, store, e.o.Key)
+	if err != nil {
+		return nil, err
+	}
+	want := strings.ToLower(strings.TrimSpace(e.o.SHA256))
+	switch {
+	case m == nil && want == "":
+		return nil, permanent("s3://%s/%s has no manifest (%s) and no --sha256 was given: the backup is incomplete or unverifiable; nothing was restored",
+			e.o.Bucket, e.o.Key, ManifestKey(e.o.Key))
+	case m != nil && want != "" && m.SHA256 != want:
+		return nil, permanent("--sha256 %s differs from the manifest's %s: refusing to restore", want, m.SHA256)
+	case want == "":
+		want = m.SHA256
+	}
+	if m != nil {
+		rv, err := pgtools.ToolVersion(ctx, "pg_restore")
+		if err != nil {
+			return nil, err
+		}
+		if dv, err := pgtools.ParseVersion(m.PgDumpVersion); err == nil && rv.Major < dv.Major {
+			return nil, permanent("pg_restore %s cannot read a dump made by pg_dump %s: use an agent image with PostgreSQL %d client tools", rv.Text, dv.Text, dv.Major)
+		}
+		if m.UncompressedBytes > 0 {
+			var st syscall.Statfs_t
+			if syscall.Statfs(dir, &st) == nil {
+				free := int64(st.Bavail) * int64(st.Bsize)
+				if need := m.UncompressedBytes + 64<<20; free < need {
+					return nil, permanent("not enough space in %s for the uncompressed dump: %d MiB free, %d MiB needed (mount a larger emptyDir at TMPDIR)", dir, free>>20, need>>20)
+				}
+			}
+		}
+	}
+
+	rc, size, err := store.Get(ctx, e.o.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rc.Close() }()
+	e.logf("downloading %s (%d bytes) into %s", "s3://"+e.o.Bucket+"/"+e.o.Key, size, dir)
+	h := sha256.New()
+	src := &sourceReader{r: rc}
+	tee := io.TeeReader(src, h)
+	br := bufio.NewReaderSize(tee, 1<<20)
+	out := &fetched{Path: filepath.Join(dir, "dump.pgdump"), Manifest: m}
+	f, err := os.Create(out.Path)
+	if err != nil {
+		return nil, err
+	}
+	var decErr error
+	dec, kind, err := newDecompressor(br)
+	if err != nil {
+		decErr = err
+	} else {
+		out.Compression = kind
+		bw := bufio.NewWriterSize(f, 1<<20)
+		_, decErr = io.Copy(bw, dec)
+		_ = dec.Close()
+		if decErr == nil {
+			decErr = bw.Flush()
+		}
+	}
+	if src.err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("download of s3://%s/%s failed: %w", e.o.Bucket, e.o.Key, src.err)
+	}
+	if ctx.Err() != nil {
+		_ = f.Close()
+		return nil, context.Cause(ctx)
+	}
+	// Hash the rest of the object even when decompression stopped early, so a
+	// damaged object is reported as such.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("download of s3://%s/%s failed: %w", e.o.Bucket, e.o.Key, err)
+	}
+	if err := f.Close(); err != nil && decErr == nil {
+		decErr = err
+	}
+	out.SHA256 = hex.EncodeToString(h.Sum(nil))
+	out.Size = size
+	if out.SHA256 != want {
+		return nil, permanent("SHA-256 mismatch for s3://%s/%s: expected %s, got %s: the object is damaged or was replaced; nothing was restored and no database was touched",
+			e.o.Bucket, e.o.Key, want, out.SHA256)
+	}
+	if decErr != nil {
+		var pe *os.PathError
+		if errors.As(decErr, &pe) {
+			return nil, fmt.Errorf("writing the dump to %s failed: %w", dir, decErr)
+		}
+		return nil, permanent("the object's checksum matches but it is not a readable dump (%v): nothing was restored", decErr)
+	}
+	e.logf("downloaded and verified sha256 %s (%s)", out.SHA256, out.Compression)
+	return out, nil
+}
+
+// restore downloads and verifies the dump, then restores it (see the package
+// README for the swap and inplace modes).
+func (e *env) restore(ctx context.Context, res *Result) error {
+	switch e.o.Mode {
+	case "swap", "":
+		e.o.Mode = "swap"
+	case "inplace":
+		if !e.o.ConfirmInplace {
+			return usageError{errors.New("--mode inplace drops the live database before restoring; add --confirm-inplace to do that, or use --mode swap")}
+		}
+	default:
+		return usageError{fmt.Errorf("unknown --mode %q (swap or inplace)", e.o.Mode)}
+	}
+	res.Mode = e.o.Mode
+	t, err := pgtools.TargetFromEnv()
+	if err != nil {
+		return permanentError{err}
+	}
+	target := e.o.TargetDatabase
+	if target == "" {
+		target = t.Database
+	}
+	if target == pgtools.MaintenanceDB || strings.HasPrefix(target, "template") {
+		return permanent("refusing to restore into %q", target)
+	}
+	res.Database = target
+	store, err := e.store(ctx)
+	if err != nil {
+		return err
+	}
+	// Reach the server before downloading gigabytes.
+	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	sv, err := pgtools.ServerVersion(ctx, admin)
+	_ = admin.Close(ctx)
+	if err != nil {
+		return err
+	}
+	res.ServerVersion = sv.Text
+
+	dir, err := os.MkdirTemp("", "agent-restore-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	dl, err := e.fetch(ctx, store, dir)
+	if err != nil {
+		return err
+	}
+	res.SHA256, res.SizeBytes, res.Compression = dl.SHA256, dl.Size, dl.Compression
+
+	ts := timestamp(time.Now())
+	if e.o.Mode == "inplace" {
+		return e.restoreInplace(ctx, t, target, dl, res)
+	}
+	return e.restoreSwap(ctx, t, target, ts, dl, res)
+}
+
+func (e *env) restoreSwap(ctx context.Context, t pgtools.Target, target, ts string, dl *fetched, res *Result) error {
+	newName := dbName(target, "_restoring_"+ts)
+	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
+	like, err := pgtools.LookupDatabase(ctx, admin, target)
+	if err != nil {
+		return err
+	}
+	if err := pgtools.CreateDatabase(ctx, admin, newName, like); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// Never leave a half-restored database behind.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		c, err := t.Connect(dctx, pgtools.MaintenanceDB)
+		if err == nil {
+			if derr := pgtools.DropDatabase(dctx, c, newName); derr != nil {
+				e.logf("could not drop the half-restored database %q: %v", newName, derr)
+			}
+			_ = c.Close(dctx)
+		}
+	}()
+	e.logf("restoring into new database %q with %d jobs", newName, e.o.Jobs)
+	if err := pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: newName, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log}); err != nil {
+		return fmt.Errorf("restore failed; the live database %q was not touched: %w", target, err)
+	}
+	if err := e.afterRestore(ctx, t, newName, res); err != nil {
+		return fmt.Errorf("restored database check failed; the live database %q was not touched: %w", target, err)
+	}
+	previous := ""
+	if like != nil {
+		previous = dbName(target, "_pre_restore_"+ts)
+	}
+	// The admin connection may have idled through a long restore: use a fresh one.
+	_ = admin.Close(ctx)
+	admin, err = t.Connect(ctx, pgtools.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	n, err := pgtools.SwapDatabases(ctx, admin, target, newName, previous)
+	res.TerminatedConnections = n
+	if err != nil {
+		return fmt.Errorf("the live database %q was not changed: %w", target, err)
+	}
+	committed = true
+	res.PreviousDatabase = previous
+	e.logf("swapped: %q is the restored database, the former one is %q (%d sessions terminated)", target, previous, n)
+	if previous != "" && !e.o.KeepPrevious {
+		if err := pgtools.DropDatabase(ctx, admin, previous); err != nil {
+			return fmt.Errorf("the restore succeeded but the previous database %q could not be dropped: %w", previous, err)
+		}
+		res.PreviousDatabase = ""
+		e.logf("dropped the previous database %q (--keep-previous=false)", previous)
+	}
+	return nil
+}
+
+func (e *env) restoreInplace(ctx context.Context, t pgtools.Target, target string, dl *fetched, res *Result) error {
+	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
+	like, err := pgtools.LookupDatabase(ctx, admin, target)
+	if err != nil {
+		return err
+	}
+	if like != nil {
+		n, _ := pgtools.TerminateConnections(ctx, admin, target)
+		res.TerminatedConnections = n
+		e.logf("inplace: dropping database %q (%d sessions terminated)", target, n)
+		if err := pgtools.DropDatabase(ctx, admin, target); err != nil {
+			return err
+		}
+	}
+	if err := pgtools.CreateDatabase(ctx, admin, target, like); err != nil {
+		return fmt.Errorf("the database %q was dropped but could not be recreated: %w", target, err)
+	}
+	if err := pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: target, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log}); err != nil {
+		return fmt.Errorf("inplace restore failed; database %q is incomplete, restore again: %w", target, err)
+	}
+	return e.afterRestore(ctx, t, target, res)
+}
+
+// afterRestore counts what was restored and ANALYZEs (pg_restore does not), so
+// the first queries on the swapped-in database get sensible plans.
+func (e *env) afterRestore(ctx context.Context, t pgtools.Target, db string, res *Result) error {
+	conn, err := t.Connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	// pg_restore's sessions flush their statistics as they exit: wait for them.
+	for i := 0; i < 100; i++ {
+		var others int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&others); err != nil || others == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tables, rows, err := pgtools.LiveRows(ctx, conn)
+	if err != nil {
+		return err
+	}
+	res.Tables, res.Rows = tables, rows
+	if e.o.Analyze {
+		if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+			return fmt.Errorf("ANALYZE: %w", err)
+		}
+	}
+	return nil
+}

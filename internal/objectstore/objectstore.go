@@ -1,0 +1,331 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package objectstore keeps backup objects in S3 or an S3-compatible store behind a
+// small interface: streaming multipart uploads with bounded memory that are aborted
+// on any failure, resumable downloads, and errors a person can act on.
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// Store reads and writes the objects of one bucket.
+type Store interface {
+	// Upload streams r into key as a multipart upload and completes it only when r
+	// ends with io.EOF; on any error (including r's) the upload is aborted and no
+	// object is created.
+	Upload(ctx context.Context, key string, r io.Reader) (UploadInfo, error)
+	// Put writes a small object in one request.
+	Put(ctx context.Context, key string, data []byte, contentType string) error
+	// Get returns the object's content, resuming after transient read errors.
+	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Exists reports whether key exists.
+	Exists(ctx context.Context, key string) (bool, error)
+}
+
+// UploadInfo describes a completed upload.
+type UploadInfo struct {
+	Size  int64
+	Parts int
+}
+
+// Config selects the bucket and how to reach it. Credentials come from the AWS
+// default chain: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY first, then web identity
+// (IRSA), shared config and instance metadata.
+type Config struct {
+	Bucket    string
+	Endpoint  string // for S3-compatible stores; empty means AWS
+	Region    string // empty: AWS_REGION, else us-east-1
+	PathStyle bool
+	// PartSize is the multipart part size in bytes (default 8 MiB; minimum 5 MiB).
+	PartSize int64
+	// Concurrency is the number of parts uploaded at once (default 4). Upload
+	// holds at most Concurrency+1 parts in memory.
+	Concurrency int
+	// MaxAttempts per request for transient errors (default 6).
+	MaxAttempts int
+}
+
+// S3 is a Store on one S3 bucket.
+type S3 struct {
+	client *s3.Client
+	cfg    Config
+}
+
+var _ Store = (*S3)(nil)
+
+// New builds an S3 store. It does not contact the server.
+func New(ctx context.Context, cfg Config) (*S3, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("no bucket given")
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = 8 << 20
+	}
+	if cfg.PartSize < 5<<20 {
+		return nil, fmt.Errorf("part size %d is below the S3 minimum of 5 MiB", cfg.PartSize)
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 6
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				o.MaxBackoff = 5 * time.Second
+			})
+		}),
+		// Checksums only where S3 requires them: many S3-compatible stores reject
+		// the newer trailing checksum headers, and the dump carries its own SHA-256.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+	})
+	return &S3{client: client, cfg: cfg}, nil
+}
+
+// Bucket returns the bucket name.
+func (s *S3) Bucket() string { return s.cfg.Bucket }
+
+// Put writes a small object in one request.
+func (s *S3) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.cfg.Bucket),
+		Key:           aws.String(key),
+		Body:          bytesReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String(contentType),
+	})
+	return s.wrap("write", key, err)
+}
+
+// Delete removes key; a missing key is not an error.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if err != nil && IsNotFound(err) && !isNoSuchBucket(err) {
+		return nil
+	}
+	return s.wrap("delete", key, err)
+}
+
+// Exists reports whether key exists.
+func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if err == nil {
+		return true, nil
+	}
+	if IsNotFound(err) {
+		// HEAD has no body, so a missing bucket also looks like 404: check it.
+		if _, berr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)}); berr != nil {
+			return false, s.wrap("read", key, berr)
+		}
+		return false, nil
+	}
+	return false, s.wrap("read", key, err)
+}
+
+// Get returns the object's content. Reads that fail part-way are resumed with a
+// ranged request from the current offset (up to MaxAttempts times in a row).
+func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, 0, s.wrap("read", key, err)
+	}
+	size := aws.ToInt64(out.ContentLength)
+	return &resumingReader{ctx: ctx, s: s, key: key, body: out.Body, size: size, etag: aws.ToString(out.ETag)}, size, nil
+}
+
+type resumingReader struct {
+	ctx      context.Context
+	s        *S3
+	key      string
+	body     io.ReadCloser
+	size     int64
+	off      int64
+	etag     string
+	failures int
+}
+
+func (r *resumingReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.body.Read(p)
+		r.off += int64(n)
+		if err == nil || (err == io.EOF && r.off >= r.size) {
+			if n > 0 {
+				r.failures = 0
+			}
+			return n, err
+		}
+		if n > 0 {
+			return n, nil // report the error on the next call
+		}
+		if r.ctx.Err() != nil {
+			return 0, r.ctx.Err()
+		}
+		r.failures++
+		if r.failures >= r.s.cfg.MaxAttempts {
+			return 0, fmt.Errorf("reading s3://%s/%s at byte %d: %w", r.s.cfg.Bucket, r.key, r.off, err)
+		}
+		_ = r.body.Close()
+		time.Sleep(time.Duration(r.failures) * 500 * time.Millisecond)
+		in := &s3.GetObjectInput{
+			Bucket: aws.String(r.s.cfg.Bucket), Key: aws.String(r.key),
+			Range: aws.String(fmt.Sprintf("bytes=%d-", r.off)),
+		}
+		if r.etag != "" {
+			in.IfMatch = aws.String(r.etag) // never splice two versions together
+		}
+		out, gerr := r.s.client.GetObject(r.ctx, in)
+		if gerr != nil {
+			r.body = io.NopCloser(errReader{r.s.wrap("read", r.key, gerr)})
+			continue
+		}
+		r.body = out.Body
+	}
+}
+
+func (r *resumingReader) Close() error { return r.body.Close() }
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// Error is a classified S3 failure with a message a person can act on.
+type Error struct {
+	Op, Bucket, Key string
+	Code            string // S3 error code, if any
+	Permanent       bool
+	Hint            string
+	Err             error
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("S3 %s s3://%s/%s failed", e.Op, e.Bucket, e.Key)
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
+	if e.Err != nil {
+		msg += " (" + e.Err.Error() + ")"
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (s *S3) wrap(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	e := &Error{Op: op, Bucket: s.cfg.Bucket, Key: key, Err: err}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		e.Code = apiErr.ErrorCode()
+	}
+	status := 0
+	var respErr interface{ HTTPStatusCode() int }
+	if errors.As(err, &respErr) {
+		status = respErr.HTTPStatusCode()
+	}
+	switch {
+	case e.Code == "InvalidAccessKeyId":
+		e.Permanent, e.Hint = true, "the access key ID is not known to the store; check AWS_ACCESS_KEY_ID in the credentials Secret"
+	case e.Code == "SignatureDoesNotMatch":
+		e.Permanent, e.Hint = true, "the secret access key does not match the access key ID; check AWS_SECRET_ACCESS_KEY in the credentials Secret"
+	case e.Code == "ExpiredToken" || e.Code == "InvalidToken":
+		e.Permanent, e.Hint = true, "the session token is expired or invalid; check the service account's IAM role"
+	case e.Code == "AccessDenied" || status == http.StatusForbidden:
+		e.Permanent, e.Hint = true, "access denied; the credentials lack permission on this bucket or key (s3:PutObject, s3:GetObject, s3:DeleteObject, s3:AbortMultipartUpload)"
+	case isNoSuchBucket(err):
+		e.Permanent, e.Hint = true, fmt.Sprintf("bucket %q does not exist; create it or fix the bucket name", s.cfg.Bucket)
+	case e.Code == "NoSuchKey" || e.Code == "NotFound" || status == http.StatusNotFound:
+		e.Permanent, e.Hint = true, "the object does not exist"
+	case e.Code == "InvalidBucketName":
+		e.Permanent, e.Hint = true, fmt.Sprintf("%q is not a valid bucket name", s.cfg.Bucket)
+	case e.Code == "PermanentRedirect" || e.Code == "AuthorizationHeaderMalformed":
+		e.Permanent, e.Hint = true, "the bucket is in another region; set the region to the bucket's"
+	default:
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) && status == 0 && e.Code == "" {
+			e.Hint = "could not reach the S3 endpoint (retried); check the endpoint URL and the network"
+		}
+	}
+	return e
+}
+
+func isNoSuchBucket(err error) bool {
+	var nb *types.NoSuchBucket
+	if errors.As(err, &nb) {
+		return true
+	}
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
+}
+
+// IsNotFound reports whether err means the key (or bucket) does not exist.
+func IsNotFound(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "NoSuchKey", "NotFound", "NoSuchBucket":
+			return true
+		}
+	}
+	var respErr interface{ HTTPStatusCode() int }
+	return errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusNotFound
+}
+
+// IsPermanent reports whether retrying err cannot help.
+func IsPermanent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Permanent
+}

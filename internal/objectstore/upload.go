@@ -1,0 +1,174 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// maxParts is S3's limit on parts per multipart upload.
+const maxParts = 10000
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+type part struct {
+	num int32
+	buf []byte
+	n   int
+}
+
+// Upload streams r into key as a multipart upload. At most Concurrency parts are
+// in flight and one more is being filled, so memory stays at (Concurrency+1) ×
+// PartSize whatever the size of the stream. The upload is completed only when r
+// returns io.EOF; any other outcome aborts it with a context that outlives ctx, so
+// a cancelled (SIGTERM) run still cleans up.
+func (s *S3) Upload(ctx context.Context, key string, r io.Reader) (info UploadInfo, err error) {
+	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket:      aws.String(s.cfg.Bucket),
+		Key:         aws.String(key),
+		ContentType: aws.String("application/octet-stream"),
+	})
+	if err != nil {
+		return info, s.wrap("upload", key, err)
+	}
+	uploadID := created.UploadId
+	defer func() {
+		if err == nil {
+			return
+		}
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
+		})
+		if aerr != nil && !IsNotFound(aerr) {
+			err = fmt.Errorf("%w; the incomplete multipart upload could not be aborted either (no object was created; a bucket lifecycle rule for incomplete uploads removes its parts): %v", err, s.wrap("abort", key, aerr))
+		}
+	}()
+
+	uctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	pool := make(chan []byte, s.cfg.Concurrency+1)
+	for i := 0; i < s.cfg.Concurrency+1; i++ {
+		pool <- nil // allocated on first use
+	}
+	jobs := make(chan part)
+	var (
+		mu        sync.Mutex
+		completed []types.CompletedPart
+		wg        sync.WaitGroup
+	)
+	for i := 0; i < s.cfg.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				if uctx.Err() == nil {
+					out, perr := s.client.UploadPart(uctx, &s3.UploadPartInput{
+						Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
+						PartNumber:    aws.Int32(p.num),
+						Body:          bytes.NewReader(p.buf[:p.n]),
+						ContentLength: aws.Int64(int64(p.n)),
+					})
+					if perr != nil {
+						cancel(s.wrap("upload", key, perr))
+					} else {
+						mu.Lock()
+						completed = append(completed, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(p.num)})
+						mu.Unlock()
+					}
+				}
+				pool <- p.buf
+			}
+		}()
+	}
+
+	var readErr error
+	var num int32
+	for {
+		var buf []byte
+		select {
+		case buf = <-pool:
+		case <-uctx.Done():
+		}
+		if uctx.Err() != nil {
+			break
+		}
+		if buf == nil {
+			buf = make([]byte, s.cfg.PartSize)
+		}
+		n, rerr := io.ReadFull(r, buf)
+		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
+		if rerr != nil && !eof {
+			readErr = rerr
+			pool <- buf
+			break
+		}
+		if n > 0 || num == 0 {
+			num++
+			if num > maxParts {
+				readErr = fmt.Errorf("the stream exceeds %d parts of %d MiB; raise the part size", maxParts, s.cfg.PartSize>>20)
+				pool <- buf
+				break
+			}
+			info.Size += int64(n)
+			select {
+			case jobs <- part{num: num, buf: buf, n: n}:
+			case <-uctx.Done():
+				pool <- buf
+			}
+		} else {
+			pool <- buf
+		}
+		if eof {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if readErr != nil {
+		return info, readErr
+	}
+	if cerr := context.Cause(uctx); cerr != nil {
+		return info, cerr
+	}
+	sort.Slice(completed, func(i, j int) bool { return *completed[i].PartNumber < *completed[j].PartNumber })
+	if len(completed) != int(num) {
+		return info, fmt.Errorf("internal error: %d of %d parts uploaded", len(completed), num)
+	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
+	})
+	if err != nil {
+		return info, s.wrap("complete upload", key, err)
+	}
+	info.Parts = int(num)
+	return info, nil
+}

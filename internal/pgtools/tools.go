@@ -1,0 +1,236 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package pgtools
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// BinDir, when set, is where pg_dump and pg_restore are looked up first
+// (also settable with the PG_BINDIR environment variable).
+var BinDir = os.Getenv("PG_BINDIR")
+
+// Tool returns the path of a PostgreSQL client program: BinDir, else the PATH.
+func Tool(name string) (string, error) {
+	if BinDir != "" {
+		p := BinDir + "/" + name
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", &Error{Msg: fmt.Sprintf("%s is not installed in the agent image", name), Permanent: true}
+	}
+	return p, nil
+}
+
+var versionRe = regexp.MustCompile(`(\d+)(?:\.(\d+))?`)
+
+// Version is a PostgreSQL version: major and minor (15.4 → 15, 4).
+type Version struct {
+	Major, Minor int
+	Text         string
+}
+
+func (v Version) String() string { return v.Text }
+
+// ParseVersion reads the first version number in s ("pg_dump (PostgreSQL) 15.4").
+func ParseVersion(s string) (Version, error) {
+	if i := strings.Index(s, ")"); i >= 0 && strings.Contains(s[:i], "PostgreSQL") {
+		s = s[i+1:]
+	}
+	m := versionRe.FindStringSubmatch(s)
+	if m == nil {
+		return Version{}, fmt.Errorf("no version number in %q", s)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	return Version{Major: major, Minor: minor, Text: m[0]}, nil
+}
+
+// ToolVersion runs `name --version`.
+func ToolVersion(ctx context.Context, name string) (Version, error) {
+	path, err := Tool(name)
+	if err != nil {
+		return Version{}, err
+	}
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return Version{}, fmt.Errorf("%s --version: %w", name, err)
+	}
+	return ParseVersion(string(out))
+}
+
+// CheckToolVersion fails with a clear message when the client program is older
+// than the server's major version (pg_dump refuses that, pg_restore may fail).
+func CheckToolVersion(tool string, toolV, server Version) error {
+	if toolV.Major < server.Major {
+		return &Error{Permanent: true, Msg: fmt.Sprintf(
+			"%s %s is older than the PostgreSQL server %s: use an agent image with PostgreSQL %d client tools (or set PG_BINDIR)",
+			tool, toolV.Text, server.Text, server.Major)}
+	}
+	return nil
+}
+
+// stderrTail keeps the last few KiB written to it.
+type stderrTail struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+	log io.Writer
+}
+
+func (s *stderrTail) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, p...)
+	if len(s.buf) > s.max {
+		s.buf = s.buf[len(s.buf)-s.max:]
+	}
+	if s.log != nil {
+		_, _ = s.log.Write(p)
+	}
+	return len(p), nil
+}
+
+func (s *stderrTail) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.TrimSpace(string(bytes.ToValidUTF8(s.buf, nil)))
+}
+
+// command builds a client program invocation that is terminated gently (SIGTERM,
+// then SIGKILL after 10 s) when ctx ends.
+func command(ctx context.Context, path string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// DumpOptions configure Dump.
+type DumpOptions struct {
+	Target   Target
+	Database string
+	Log      io.Writer // pg_dump's stderr is copied here too (may be nil)
+}
+
+// Dump runs `pg_dump -Fc -Z0` (custom format, uncompressed: the agent compresses
+// it faster and better) writing the archive to out. It returns only after
+// pg_dump exited; a non-zero exit is an error carrying its last stderr lines.
+func Dump(ctx context.Context, o DumpOptions, out io.Writer) error {
+	path, err := Tool("pg_dump")
+	if err != nil {
+		return err
+	}
+	tail := &stderrTail{max: 4096, log: o.Log}
+	cmd := command(ctx, path, o.Target.Env(o.Database), "-Fc", "-Z0", "--no-sync")
+	cmd.Stdout = out
+	cmd.Stderr = tail
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("pg_dump interrupted: %w", context.Cause(ctx))
+		}
+		return dumpError("pg_dump", err, tail.String())
+	}
+	return nil
+}
+
+// RestoreOptions configure Restore.
+type RestoreOptions struct {
+	Target   Target
+	Database string // restore into this (existing, empty) database
+	File     string // uncompressed custom-format archive
+	Jobs     int    // parallel jobs (pg_restore -j)
+	NoOwner  bool   // --no-owner --no-privileges
+	Log      io.Writer
+}
+
+// Restore runs pg_restore with --exit-on-error into an existing database.
+func Restore(ctx context.Context, o RestoreOptions) error {
+	path, err := Tool("pg_restore")
+	if err != nil {
+		return err
+	}
+	args := []string{"--exit-on-error", "-d", o.Database}
+	if o.Jobs > 1 {
+		args = append(args, "-j", strconv.Itoa(o.Jobs))
+	}
+	if o.NoOwner {
+		args = append(args, "--no-owner", "--no-privileges")
+	}
+	args = append(args, o.File)
+	tail := &stderrTail{max: 4096, log: o.Log}
+	cmd := command(ctx, path, o.Target.Env(o.Database), args...)
+	cmd.Stdout = tail
+	cmd.Stderr = tail
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("pg_restore interrupted: %w", context.Cause(ctx))
+		}
+		return dumpError("pg_restore", err, tail.String())
+	}
+	return nil
+}
+
+func dumpError(tool string, err error, stderr string) error {
+	msg := fmt.Sprintf("%s failed", tool)
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		msg = fmt.Sprintf("%s exited with status %d", tool, exitErr.ExitCode())
+	}
+	lines := strings.Split(stderr, "\n")
+	if len(lines) > 6 {
+		lines = lines[len(lines)-6:]
+	}
+	detail := strings.Join(lines, " | ")
+	permanent := false
+	switch {
+	case strings.Contains(stderr, "server version mismatch"):
+		msg += ": the server is newer than this " + tool + "; use an agent image with matching client tools"
+		permanent = true
+	case strings.Contains(stderr, "password authentication failed"):
+		msg += ": authentication failed; check PGUSER/PGPASSWORD"
+		permanent = true
+	case strings.Contains(stderr, "does not exist") && strings.Contains(stderr, "database"):
+		permanent = true
+	case strings.Contains(stderr, "input file does not appear to be a valid archive"),
+		strings.Contains(stderr, "could not read input file"),
+		strings.Contains(stderr, "unexpected end of file"):
+		msg += ": the archive is damaged or truncated"
+		permanent = true
+	}
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return &Error{Msg: msg, Permanent: permanent}
+}

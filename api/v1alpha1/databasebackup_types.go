@@ -106,6 +106,7 @@ type DatabaseBackupSpec struct {
 	// manifest and drops the scratch database; the result is the Verified condition.
 	// Default: false.
 	// +optional
+	// +kubebuilder:default=false
 	Verify bool `json:"verify,omitempty"`
 }
 

@@ -119,7 +119,7 @@ type Notifier struct {
 }
 
 // IncidentSpec describes an incident and the response it asks for.
-// +kubebuilder:validation:XValidation:rule="has(self.releaseRef) || !has(self.response) || (!self.response.isolate && !self.response.takeOffline && !self.response.rollback)",message="response.isolate, takeOffline and rollback need spec.releaseRef"
+// +kubebuilder:validation:XValidation:rule="has(self.releaseRef) || !has(self.response) || ((!has(self.response.isolate) || !self.response.isolate) && (!has(self.response.takeOffline) || !self.response.takeOffline) && (!has(self.response.rollback) || !self.response.rollback))",message="response.isolate, takeOffline and rollback need spec.releaseRef"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.resolution) || has(self.resolution)",message="resolution cannot be removed once the incident is resolved; open a new Incident instead"
 type IncidentSpec struct {
 	// severity: P0 (respond within 15 min), P1 (1 h), P2 (4 h), P3 (next business day).

@@ -1,0 +1,387 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+)
+
+// These tests install the generated CRDs into a real kube-apiserver (envtest) and
+// check that the schema and CEL rules accept the samples, refuse bad input with a
+// message naming the offending field, and apply the documented defaults.
+
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run `make test` (it builds kube-apiserver and etcd from source)")
+		os.Exit(1)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		os.Exit(1)
+	}
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	_ = opsv1alpha1.AddToScheme(scheme)
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	code := 1
+	if err == nil {
+		code = m.Run()
+	} else {
+		fmt.Fprintln(os.Stderr, "client:", err)
+	}
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "crd-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// obj parses YAML into an unstructured object of the given kind.
+func obj(t *testing.T, kind, name, specYAML string) *unstructured.Unstructured {
+	t.Helper()
+	spec := map[string]any{}
+	if err := yaml.Unmarshal([]byte(specYAML), &spec); err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	u.SetAPIVersion(opsv1alpha1.GroupVersion.String())
+	u.SetKind(kind)
+	u.SetName(name)
+	return u
+}
+
+const (
+	backupSpec = `
+database: {secretRef: {name: saas-db}}
+destination: {s3: {bucket: saas-backups}}
+`
+	restoreSpec = `
+source: {backupRef: {name: nightly}}
+database: {secretRef: {name: saas-db}}
+`
+	releaseSpec = `
+version: v1
+image: example.com/saas:v1
+components: [{name: backend}]
+`
+	rotationSpec = `
+secretName: saas-app
+keys: [{key: SECRET_KEY, generator: DjangoSecretKey}]
+`
+	incidentSpec = `
+severity: P1
+title: Payments failing
+`
+)
+
+func scheduleSpec(extra string) string {
+	return `
+schedule: "0 3 * * *"
+template:
+  spec:
+    database: {secretRef: {name: saas-db}}
+    destination: {s3: {bucket: saas-backups}}
+` + extra
+}
+
+type invalidCase struct {
+	kind, what, spec, want string
+}
+
+func invalidCases() []invalidCase {
+	many := func(n int, item string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(item, i)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return []invalidCase{
+		// DatabaseBackup
+		{"DatabaseBackup", "database missing", `destination: {s3: {bucket: saas-backups}}`, "spec.database: Required"},
+		{"DatabaseBackup", "destination missing", `database: {secretRef: {name: saas-db}}`, "spec.destination: Required"},
+		{"DatabaseBackup", "Secret name not a Kubernetes name", `{database: {secretRef: {name: Saas_DB}}, destination: {s3: {bucket: saas-backups}}}`, "spec.database.secretRef.name"},
+		{"DatabaseBackup", "bucket with uppercase and underscore", `{database: {secretRef: {name: db}}, destination: {s3: {bucket: My_Bucket}}}`, "spec.destination.s3.bucket"},
+		{"DatabaseBackup", "bucket too short", `{database: {secretRef: {name: db}}, destination: {s3: {bucket: ab}}}`, "spec.destination.s3.bucket"},
+		{"DatabaseBackup", "prefix with leading slash", `{database: {secretRef: {name: db}}, destination: {s3: {bucket: saas-backups, prefix: /prod}}}`, "prefix must not start with '/'"},
+		{"DatabaseBackup", "endpoint not a URL", `{database: {secretRef: {name: db}}, destination: {s3: {bucket: saas-backups, endpoint: "minio:9000"}}}`, "spec.destination.s3.endpoint"},
+		{"DatabaseBackup", "region with spaces", `{database: {secretRef: {name: db}}, destination: {s3: {bucket: saas-backups, region: EU Central}}}`, "spec.destination.s3.region"},
+		{"DatabaseBackup", "compression not in enum", backupSpec + "compression: lz4", "spec.compression: Unsupported value"},
+		{"DatabaseBackup", "format not in enum", backupSpec + "format: Plain", "spec.format: Unsupported value"},
+		{"DatabaseBackup", "timeout not a duration", backupSpec + "timeout: 1 hour", "spec.timeout"},
+		{"DatabaseBackup", "deletionPolicy not in enum", backupSpec + "deletionPolicy: Keep", "spec.deletionPolicy: Unsupported value"},
+		// BackupSchedule
+		{"BackupSchedule", "schedule is prose", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, "every night", 1), "spec.schedule"},
+		{"BackupSchedule", "schedule with four fields", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"0 3 * *"`, 1), "spec.schedule"},
+		{"BackupSchedule", "timeZone with a space", scheduleSpec("timeZone: Europe Berlin"), "spec.timeZone"},
+		{"BackupSchedule", "negative keepDaily", scheduleSpec("retention: {keepDaily: -1}"), "spec.retention.keepDaily"},
+		{"BackupSchedule", "keepLast above 1000", scheduleSpec("retention: {keepLast: 5000}"), "spec.retention.keepLast"},
+		{"BackupSchedule", "missedRunPolicy not in enum", scheduleSpec("missedRunPolicy: All"), "spec.missedRunPolicy: Unsupported value"},
+		{"BackupSchedule", "template without spec", `{schedule: "@daily", template: {}}`, "spec.template.spec: Required"},
+		{"BackupSchedule", "template with bad compression", `{schedule: "@daily", template: {spec: {database: {secretRef: {name: db}}, destination: {s3: {bucket: saas-backups}}, compression: brotli}}}`, "spec.template.spec.compression"},
+		// DatabaseRestore
+		{"DatabaseRestore", "source names both a backup and an S3 object", `{source: {backupRef: {name: b}, s3: {bucket: saas-backups, key: a.dump}}, database: {secretRef: {name: db}}}`, "exactly one of backupRef or s3"},
+		{"DatabaseRestore", "source names nothing", `{source: {}, database: {secretRef: {name: db}}}`, "exactly one of backupRef or s3"},
+		{"DatabaseRestore", "InPlace without confirmation", restoreSpec + "mode: InPlace", "set confirmInPlace: true"},
+		{"DatabaseRestore", "InPlace with confirmInPlace false", restoreSpec + "mode: InPlace\nconfirmInPlace: false", "set confirmInPlace: true"},
+		{"DatabaseRestore", "mode not in enum", restoreSpec + "mode: Replace", "spec.mode: Unsupported value"},
+		{"DatabaseRestore", "sha256 not hex", `{source: {s3: {bucket: saas-backups, key: a.dump, sha256: xyz}}, database: {secretRef: {name: db}}}`, "spec.source.s3.sha256"},
+		{"DatabaseRestore", "S3 source without key", `{source: {s3: {bucket: saas-backups}}, database: {secretRef: {name: db}}}`, "spec.source.s3.key: Required"},
+		{"DatabaseRestore", "more than 50 deployments to quiesce", restoreSpec + "quiesce: {deployments: " + many(51, `d%d`) + "}", "spec.quiesce.deployments: Too many"},
+		{"DatabaseRestore", "timeout not a duration", restoreSpec + "timeout: 2 hours", "spec.timeout"},
+		// Release
+		{"Release", "no components", `{version: v1, image: x, components: []}`, "spec.components"},
+		{"Release", "version missing", `{image: x, components: [{name: backend}]}`, "spec.version: Required"},
+		{"Release", "component name with capitals", `{version: v1, image: x, components: [{name: Backend}]}`, "spec.components[0].name"},
+		{"Release", "duplicate component names", `{version: v1, image: x, components: [{name: web}, {name: web}]}`, "spec.components[1]: Duplicate value"},
+		{"Release", "negative replicas", `{version: v1, image: x, components: [{name: web, replicas: -1}]}`, "spec.components[0].replicas"},
+		{"Release", "autoscaling min above max", `{version: v1, image: x, components: [{name: web, autoscaling: {minReplicas: 5, maxReplicas: 2}}]}`, "minReplicas must not exceed maxReplicas"},
+		{"Release", "port above 65535", `{version: v1, image: x, components: [{name: web, ports: [{name: http, containerPort: 70000}]}]}`, "spec.components[0].ports[0].containerPort"},
+		{"Release", "migrations without database", releaseSpec + "migrations: {command: [python, manage.py, migrate]}", "migrations need spec.database"},
+		{"Release", "database without backup settings", releaseSpec + "database: {secretRef: {name: db}}", "spec.backup is required when spec.database is set"},
+		{"Release", "backup enabled without destination", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {enabled: true}", "backup.destination is required"},
+		{"Release", "verify with neither path nor url", releaseSpec + "verify: {interval: 10s}", "verify needs a path"},
+		{"Release", "verify url not http", releaseSpec + "verify: {url: 'ftp://example.com/health'}", "spec.verify.url"},
+		{"Release", "revisionHistoryLimit zero", releaseSpec + "revisionHistoryLimit: 0", "spec.revisionHistoryLimit"},
+		{"Release", "openIncident severity P5", releaseSpec + "rollback: {openIncident: P5}", "spec.rollback.openIncident: Unsupported value"},
+		{"Release", "pre-deploy step without command", releaseSpec + "preDeploy: [{name: collectstatic, command: []}]", "spec.preDeploy[0].command"},
+		// SecretRotation
+		{"SecretRotation", "key with both generator and copyFrom", `{secretName: app, keys: [{key: K, generator: Fernet, copyFrom: {name: s, key: k}}]}`, "exactly one of generator or copyFrom"},
+		{"SecretRotation", "key with neither generator nor copyFrom", `{secretName: app, keys: [{key: K}]}`, "exactly one of generator or copyFrom"},
+		{"SecretRotation", "generator not in enum", `{secretName: app, keys: [{key: K, generator: UUID}]}`, "spec.keys[0].generator: Unsupported value"},
+		{"SecretRotation", "random value too short", `{secretName: app, keys: [{key: K, generator: Random, length: 8}]}`, "spec.keys[0].length"},
+		{"SecretRotation", "length on a Django key", `{secretName: app, keys: [{key: K, generator: DjangoSecretKey, length: 64}]}`, "length applies to generator Random only"},
+		{"SecretRotation", "previousKey equal to key", `{secretName: app, keys: [{key: K, generator: Fernet, previousKey: K}]}`, "previousKey must differ from key"},
+		{"SecretRotation", "keepPrevious above 10", `{secretName: app, keys: [{key: K, generator: Fernet, keepPrevious: 11}]}`, "spec.keys[0].keepPrevious"},
+		{"SecretRotation", "secretName not a Kubernetes name", `{secretName: Saas_App, keys: [{key: K, generator: Fernet}]}`, "spec.secretName"},
+		{"SecretRotation", "restart target of an unsupported kind", rotationSpec + "restartTargets: [{kind: CronJob, name: x}]", "spec.restartTargets[0].kind: Unsupported value"},
+		{"SecretRotation", "no keys", `{secretName: app, keys: []}`, "spec.keys"},
+		{"SecretRotation", "interval in days", rotationSpec + "interval: 90d", "spec.interval"},
+		// Incident
+		{"Incident", "severity P4", `{severity: P4, title: t}`, "spec.severity: Unsupported value"},
+		{"Incident", "title missing", `{severity: P1}`, "spec.title: Required"},
+		{"Incident", "title over 200 characters", `{severity: P1, title: ` + strings.Repeat("x", 201) + `}`, "spec.title: Too long"},
+		{"Incident", "rollback without a release", incidentSpec + "response: {rollback: true}", "need spec.releaseRef"},
+		{"Incident", "notifier type not in enum", incidentSpec + "notify: [{type: Email, urlSecretRef: {name: s, key: k}}]", "spec.notify[0].type: Unsupported value"},
+		{"Incident", "more than 5 notifiers", incidentSpec + "notify: " + many(6, `{type: Webhook, urlSecretRef: {name: s, key: k%d}}`), "spec.notify: Too many"},
+		{"Incident", "diagnostic without command", incidentSpec + "response: {diagnostics: [{name: check, command: []}]}", "spec.response.diagnostics[0].command"},
+	}
+}
+
+func TestCRDValidationRefusesInvalidObjects(t *testing.T) {
+	ns := newNamespace(t)
+	cases := invalidCases()
+	kinds := map[string]int{}
+	for i, tc := range cases {
+		t.Run(tc.kind+"/"+tc.what, func(t *testing.T) {
+			u := obj(t, tc.kind, fmt.Sprintf("invalid-%d", i), tc.spec)
+			u.SetNamespace(ns)
+			err := k8s.Create(context.Background(), u)
+			if err == nil {
+				t.Fatalf("the API server accepted an invalid %s (%s)", tc.kind, tc.what)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("refused, but the message does not name the problem %q:\n%v", tc.want, err)
+			}
+			kinds[tc.kind]++
+			t.Logf("crd-validation | %-15s | %-45s | refused: %s", tc.kind, tc.what, tc.want)
+		})
+	}
+	t.Logf("crd-validation | %d invalid objects refused across %d kinds", len(cases), len(kinds))
+	if len(kinds) != 6 || len(cases) < 40 {
+		t.Fatalf("the table must cover all six kinds with at least 40 cases, has %d kinds and %d cases", len(kinds), len(cases))
+	}
+}
+
+func TestSamplesAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "ops_*.yaml"))
+	if err != nil || len(files) < 6 {
+		t.Fatalf("expected one sample per kind in config/samples, found %d (%v)", len(files), err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal(data, &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			u.SetNamespace(ns)
+			if err := k8s.Create(context.Background(), u); err != nil {
+				t.Fatalf("sample refused: %v", err)
+			}
+			t.Logf("crd-validation | sample %s accepted", filepath.Base(f))
+		})
+	}
+}
+
+func TestDefaultsAreApplied(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	create := func(kind, spec string, into client.Object) {
+		t.Helper()
+		u := obj(t, kind, "defaults", spec)
+		u.SetNamespace(ns)
+		if err := k8s.Create(ctx, u); err != nil {
+			t.Fatalf("create %s: %v", kind, err)
+		}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "defaults"}, into); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var b opsv1alpha1.DatabaseBackup
+	create("DatabaseBackup", backupSpec, &b)
+	if b.Spec.Format != opsv1alpha1.BackupFormatCustom || b.Spec.Compression != opsv1alpha1.CompressionZstd ||
+		b.Spec.Timeout.Duration.String() != "1h0m0s" || b.Spec.DeletionPolicy != opsv1alpha1.DeletionPolicyRetain ||
+		b.Spec.Destination.S3.Region != "us-east-1" {
+		t.Errorf("DatabaseBackup defaults: %+v", b.Spec)
+	}
+
+	var s opsv1alpha1.BackupSchedule
+	create("BackupSchedule", scheduleSpec(""), &s)
+	if s.Spec.TimeZone != "UTC" || s.Spec.MissedRunPolicy != opsv1alpha1.MissedRunRunOnce ||
+		s.Spec.Retention.KeepLast == nil || *s.Spec.Retention.KeepLast != 7 ||
+		s.Spec.Retention.KeepFailed == nil || *s.Spec.Retention.KeepFailed != 3 ||
+		s.Spec.Template.Spec.Compression != opsv1alpha1.CompressionZstd {
+		t.Errorf("BackupSchedule defaults: %+v", s.Spec)
+	}
+
+	var r opsv1alpha1.DatabaseRestore
+	create("DatabaseRestore", restoreSpec, &r)
+	if r.Spec.Mode != opsv1alpha1.RestoreModeSwap || r.Spec.KeepPrevious == nil || !*r.Spec.KeepPrevious ||
+		r.Spec.Timeout.Duration.String() != "2h0m0s" {
+		t.Errorf("DatabaseRestore defaults: %+v", r.Spec)
+	}
+
+	var rel opsv1alpha1.Release
+	create("Release", releaseSpec+"database: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel)
+	c := rel.Spec.Components[0]
+	if c.Replicas == nil || *c.Replicas != 1 || !rel.Spec.Rollback.Automatic || rel.Spec.RevisionHistoryLimit != 10 ||
+		!rel.Spec.Backup.Enabled || rel.Spec.Backup.DeletionPolicy != opsv1alpha1.DeletionPolicyRetain ||
+		rel.Spec.Verify.FailureThreshold != 3 || rel.Spec.Verify.Window.Duration.String() != "2m0s" ||
+		rel.Spec.Verify.ProgressDeadline.Duration.String() != "10m0s" {
+		t.Errorf("Release defaults: %+v", rel.Spec)
+	}
+
+	var rot opsv1alpha1.SecretRotation
+	create("SecretRotation", rotationSpec, &rot)
+	if rot.Spec.Interval.Duration.String() != "2160h0m0s" || rot.Spec.Keys[0].KeepPrevious != 1 ||
+		rot.Spec.Keys[0].Alphabet != opsv1alpha1.AlphabetAlphanumeric {
+		t.Errorf("SecretRotation defaults: %+v", rot.Spec)
+	}
+
+	var inc opsv1alpha1.Incident
+	create("Incident", incidentSpec, &inc)
+	if inc.Spec.Response == nil || !inc.Spec.Response.CaptureEvidence {
+		t.Errorf("Incident defaults: %+v", inc.Spec)
+	}
+}
+
+func TestImmutability(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+
+	t.Run("a started backup's spec cannot change, its deletionPolicy can", func(t *testing.T) {
+		b := obj(t, "DatabaseBackup", "started", backupSpec)
+		b.SetNamespace(ns)
+		if err := k8s.Create(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		// Before it started, the spec may still be corrected.
+		_ = unstructured.SetNestedField(b.Object, "other-bucket", "spec", "destination", "s3", "bucket")
+		if err := k8s.Update(ctx, b); err != nil {
+			t.Fatalf("a pending backup's spec should be editable: %v", err)
+		}
+		_ = unstructured.SetNestedField(b.Object, "2026-11-28T10:00:00Z", "status", "startTime")
+		if err := k8s.Status().Update(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		_ = unstructured.SetNestedField(b.Object, "third-bucket", "spec", "destination", "s3", "bucket")
+		err := k8s.Update(ctx, b)
+		if err == nil || !strings.Contains(err.Error(), "spec is immutable once the backup has started") {
+			t.Fatalf("changing a started backup's destination: got %v", err)
+		}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
+			t.Fatal(err)
+		}
+		_ = unstructured.SetNestedField(b.Object, "Delete", "spec", "deletionPolicy")
+		if err := k8s.Update(ctx, b); err != nil {
+			t.Fatalf("deletionPolicy should stay editable: %v", err)
+		}
+		t.Logf("crd-validation | DatabaseBackup  | started backup's destination changed          | refused: spec is immutable once the backup has started")
+	})
+
+	t.Run("a restore's spec cannot change", func(t *testing.T) {
+		r := obj(t, "DatabaseRestore", "once", restoreSpec)
+		r.SetNamespace(ns)
+		if err := k8s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		_ = unstructured.SetNestedField(r.Object, "other", "spec", "source", "backupRef", "name")
+		err := k8s.Update(ctx, r)
+		if err == nil || !strings.Contains(err.Error(), "create a new DatabaseRestore") {
+			t.Fatalf("changing a restore's source: got %v", err)
+		}
+		t.Logf("crd-validation | DatabaseRestore | source changed after creation                  | refused: spec is immutable")
+	})
+
+	t.Run("a resolution cannot be removed", func(t *testing.T) {
+		i := obj(t, "Incident", "resolved", incidentSpec+"resolution: rolled back to v2.3.9")
+		i.SetNamespace(ns)
+		if err := k8s.Create(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+		unstructured.RemoveNestedField(i.Object, "spec", "resolution")
+		err := k8s.Update(ctx, i)
+		if err == nil || !strings.Contains(err.Error(), "resolution cannot be removed") {
+			t.Fatalf("removing a resolution: got %v", err)
+		}
+		t.Logf("crd-validation | Incident        | resolution removed                             | refused: resolution cannot be removed")
+	})
+}

@@ -1,33 +1,29 @@
-# Build the manager binary
-# Override BASE_IMAGE to build from another registry, e.g. docker.io/library/golang:1.26
-ARG BASE_IMAGE=golang:1.26
-FROM ${BASE_IMAGE} AS builder
+# One image for the manager and the agent that backup, restore and verify Jobs run.
+# It cannot be built on the development machines of this project (no container engine
+# and no base images are reachable there); this is the Dockerfile as it would ship.
+ARG GO_IMAGE=golang:1.26-trixie
+ARG BASE_IMAGE=debian:trixie-slim
+
+FROM ${GO_IMAGE} AS builder
 ARG TARGETOS
 ARG TARGETARCH
-
 WORKDIR /workspace
-# Copy the Go Modules manifests
-COPY go.mod go.mod
-COPY go.sum go.sum
-# cache deps before building and copying source so that we don't need to re-download as much
-# and so that source changes don't invalidate our downloaded layer
+COPY go.mod go.sum ./
 RUN go mod download
+COPY api/ api/
+COPY cmd/ cmd/
+COPY internal/ internal/
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager \
+ && CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/agent ./cmd/agent
 
-# Copy the Go source (relies on .dockerignore to filter)
-COPY . .
-
-# Build
-# the GOARCH has no default value to allow the binary to be built according to the host where the command
-# was called. For example, if we call make docker-build in a local env which has the Apple Silicon M1 SO
-# the docker BUILDPLATFORM arg will be linux/arm64 when for Apple x86 it will be linux/amd64. Therefore,
-# by leaving it empty we can ensure that the container and binary shipped on it will have the same platform.
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -a -o manager ./cmd/manager
-
-# Use distroless as minimal base image to package the manager binary
-# Refer to https://github.com/GoogleContainerTools/distroless for more details
-FROM gcr.io/distroless/static:nonroot
-WORKDIR /
-COPY --from=builder /workspace/manager .
+# PostgreSQL 17 client tools: pg_dump 17 dumps servers 9.2 through 17 (so 13-17, the
+# supported ones), and pg_restore 17 restores its own dumps into them.
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-17 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+ENV PATH=/usr/lib/postgresql/17/bin:$PATH
+COPY --from=builder /out/manager /manager
+COPY --from=builder /out/agent /agent
 USER 65532:65532
-
 ENTRYPOINT ["/manager"]

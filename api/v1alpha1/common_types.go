@@ -128,3 +128,8 @@ type WorkloadReference struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
+
+// AnnotationQuiescedBy is set on a Release by a DatabaseRestore while it holds the
+// release's components at zero replicas: `<restore name>`. The Release reconciler
+// leaves replica counts alone while it is present.
+const AnnotationQuiescedBy = "ops.runbook.dev/quiesced-by"

@@ -492,11 +492,6 @@ type ReleaseStatus struct {
 	// +listMapKey=name
 	Components []ComponentStatus `json:"components,omitempty"`
 
-	// quiescedBy names the DatabaseRestore that holds the components at zero replicas;
-	// while set the release does not scale them back.
-	// +optional
-	QuiescedBy string `json:"quiescedBy,omitempty"`
-
 	// conditions: Ready, Reconciling, Stalled, BackupSucceeded, MigrationsApplied,
 	// PreDeployCompleted, RolledOut, Verified, RolledBack.
 	// +optional

@@ -1,0 +1,177 @@
+// Command devcluster runs a local Kubernetes for runbook-operator: etcd,
+// kube-apiserver, kube-controller-manager, a node agent that runs pods of the
+// operator's and the demo app's images as host processes, PostgreSQL and an S3
+// server. It stops everything on Ctrl-C or SIGTERM.
+//
+//	go run ./cmd/devcluster --dir .devcluster
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/stdr"
+	stdlog "log"
+
+	"runbook-operator/internal/devcluster"
+)
+
+func main() {
+	dir := flag.String("dir", ".devcluster", "folder for the kubeconfig, logs and pod files (emptied of a previous run's pods)")
+	assets := flag.String("assets", "", "folder with etcd, kube-apiserver, kube-controller-manager (default $KUBEBUILDER_ASSETS or hack/test-binaries.sh --print)")
+	agentBin := flag.String("agent-binary", "", "host program for the runbook-operator image (default: go build ./cmd/agent)")
+	managerBin := flag.String("manager-binary", "", "host program for the operator image's /manager command (default: none)")
+	demoBin := flag.String("demoapp-binary", "", "host program for the demoapp image (default: go build ./test/demoapp)")
+	crdDir := flag.String("crd-dir", "", "CRDs to install (default config/crd/bases when it exists; \"-\" for none)")
+	noPG := flag.Bool("no-postgres", false, "do not start PostgreSQL")
+	noS3 := flag.Bool("no-s3", false, "do not start the S3 server")
+	verbose := flag.Int("v", 0, "log verbosity")
+	flag.Parse()
+
+	stdr.SetVerbosity(*verbose)
+	log := stdr.New(stdlog.New(os.Stderr, "", stdlog.LstdFlags))
+	if err := run(log, *dir, *assets, *agentBin, *managerBin, *demoBin, *crdDir, *noPG, *noS3); err != nil {
+		fmt.Fprintln(os.Stderr, "devcluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir string, noPG, noS3 bool) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "pods")); err != nil {
+		return err
+	}
+	root, rootErr := devcluster.ModuleRoot()
+	build := map[string]string{}
+	if demoBin == "" {
+		build["demoapp"] = "./test/demoapp"
+	}
+	if agentBin == "" && rootErr == nil {
+		if _, err := os.Stat(filepath.Join(root, "cmd/agent/main.go")); err == nil {
+			build["agent"] = "./cmd/agent"
+		}
+	}
+	if len(build) > 0 {
+		if rootErr != nil {
+			return fmt.Errorf("building %v needs the module: %w", build, rootErr)
+		}
+		t := time.Now()
+		bins, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), build, os.Stderr)
+		if err != nil {
+			return err
+		}
+		log.Info("built host programs", "took", time.Since(t).Round(time.Millisecond), "into", filepath.Join(dir, "bin"))
+		if demoBin == "" {
+			demoBin = bins["demoapp"]
+		}
+		if agentBin == "" {
+			agentBin = bins["agent"]
+		}
+	}
+	var crds []string
+	switch crdDir {
+	case "-":
+	case "":
+		if rootErr == nil {
+			if _, err := os.Stat(filepath.Join(root, "config/crd/bases")); err == nil {
+				crds = []string{filepath.Join(root, "config/crd/bases")}
+			}
+		}
+	default:
+		crds = []string{crdDir}
+	}
+
+	c, err := devcluster.Start(ctx, devcluster.Options{
+		Dir: dir, AssetsDir: assets,
+		AgentBinary: agentBin, ManagerBinary: managerBin, DemoAppBinary: demoBin,
+		CRDDirs:         crds,
+		WithoutPostgres: noPG, WithoutS3: noS3,
+		Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		log.Info("stopping the devcluster")
+		if err := c.Stop(); err != nil {
+			log.Error(err, "stop")
+		}
+		log.Info("stopped")
+	}()
+	printUsage(c, agentBin, demoBin)
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-c.Failed():
+		return c.Err()
+	}
+}
+
+func printUsage(c *devcluster.Cluster, agentBin, demoBin string) {
+	rss, n := devcluster.TotalRSS()
+	byName := map[string]int64{}
+	for _, p := range devcluster.Processes() {
+		byName[p.Name] += p.RSSBytes
+	}
+	names := make([]string, 0, len(byName))
+	for k := range byName {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return byName[names[i]] > byName[names[j]] })
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %d MiB", k, byName[k]>>20))
+	}
+	envFile := filepath.Join(c.Dir, "env")
+	var env strings.Builder
+	fmt.Fprintf(&env, "export KUBECONFIG=%s\n", c.Kubeconfig)
+	if c.Postgres != nil {
+		fmt.Fprintf(&env, "export PGHOST=%s PGPORT=%d PGUSER=%s PGPASSWORD=%s PGDATABASE=%s\n",
+			c.Postgres.Host, c.Postgres.Port, c.Postgres.User, c.Postgres.Password, devcluster.DemoDatabase)
+	}
+	if c.S3 != nil {
+		fmt.Fprintf(&env, "export AWS_ENDPOINT_URL_S3=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n",
+			c.S3.Endpoint, c.S3.Region, c.S3.AccessKey, c.S3.SecretKey)
+	}
+	_ = os.WriteFile(envFile, []byte(env.String()), 0o600)
+
+	fmt.Printf(`
+devcluster is ready in %s (Kubernetes %s, node %q); %d processes use %d MiB RSS (%s).
+
+  export KUBECONFIG=%s
+  kubectl get nodes,pods -A
+  source %s     # also sets PG* and AWS_* for psql and the S3 server
+
+Images run as host processes: demoapp -> %s, runbook-operator -> %s.
+Other images are reported Running without running anything.
+Demo namespace %q: Secrets %s (host, port, dbname, user, password) and %s
+(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); ConfigMap %s has the endpoints,
+database %q and bucket %q exist.
+Logs: %s   pod output: %s
+Press Ctrl-C to stop and remove everything.
+`, c.StartupDuration.Round(100*time.Millisecond), devcluster.KubernetesVer, c.Agent.NodeName(), n, rss>>20, strings.Join(parts, ", "),
+		c.Kubeconfig, envFile, orNone(demoBin), orNone(agentBin),
+		devcluster.DemoNamespace, devcluster.DemoDBSecret, devcluster.DemoS3Secret, devcluster.DemoConfigMap,
+		devcluster.DemoDatabase, devcluster.DemoBucket, c.LogDir, filepath.Join(c.Dir, "pods"))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(not mapped)"
+	}
+	return s
+}

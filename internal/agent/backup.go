@@ -74,9 +74,9 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 		return permanentError{err}
 	}
 	res.Compression = e.o.Compression
-	t, err := pgtools.TargetFromEnv()
+	t, err := e.target()
 	if err != nil {
-		return permanentError{err}
+		return err
 	}
 	res.Database = t.Database
 	store, err := e.store(ctx)

@@ -29,9 +29,9 @@ import (
 
 // check reports connectivity, server version, sessions by state and size.
 func (e *env) check(ctx context.Context, res *Result) error {
-	t, err := pgtools.TargetFromEnv()
+	t, err := e.target()
 	if err != nil {
-		return permanentError{err}
+		return err
 	}
 	res.Database = t.Database
 	conn, err := t.Connect(ctx, t.Database)

@@ -40,6 +40,8 @@ type Options struct {
 	Bucket, Key, Endpoint, Region string
 	PathStyle                     bool
 	TerminationLog                string
+	// ConnectTimeout bounds the retries of the first database connection.
+	ConnectTimeout time.Duration
 
 	// backup
 	Compression       string
@@ -90,6 +92,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(logw)
 	fs.StringVar(&o.TerminationLog, "termination-log", "", "also write the JSON result to this file (e.g. /dev/termination-log)")
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 30*time.Second, "how long to retry connecting to PostgreSQL")
 	needObject := false
 	switch cmd {
 	case "backup", "restore", "verify", "delete":
@@ -225,6 +228,16 @@ type env struct {
 	o     Options
 	log   io.Writer
 	start time.Time
+}
+
+// target reads the connection settings from the environment.
+func (e *env) target() (pgtools.Target, error) {
+	t, err := pgtools.TargetFromEnv()
+	if err != nil {
+		return t, permanentError{err}
+	}
+	t.RetryFor = e.o.ConnectTimeout
+	return t, nil
 }
 
 func (e *env) logf(format string, args ...any) {

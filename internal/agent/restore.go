@@ -172,9 +172,9 @@ func (e *env) restore(ctx context.Context, res *Result) error {
 		return usageError{fmt.Errorf("unknown --mode %q (swap or inplace)", e.o.Mode)}
 	}
 	res.Mode = e.o.Mode
-	t, err := pgtools.TargetFromEnv()
+	t, err := e.target()
 	if err != nil {
-		return permanentError{err}
+		return err
 	}
 	target := e.o.TargetDatabase
 	if target == "" {

@@ -30,9 +30,9 @@ import (
 // verify restores the dump into a scratch database, checks it against the
 // manifest and drops the scratch database again.
 func (e *env) verify(ctx context.Context, res *Result) error {
-	t, err := pgtools.TargetFromEnv()
+	t, err := e.target()
 	if err != nil {
-		return permanentError{err}
+		return err
 	}
 	base := e.o.TargetDatabase
 	if base == "" {

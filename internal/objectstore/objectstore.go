@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,7 +72,7 @@ type Config struct {
 	// Concurrency is the number of parts uploaded at once (default 4). Upload
 	// holds at most Concurrency+1 parts in memory.
 	Concurrency int
-	// MaxAttempts per request for transient errors (default 6).
+	// MaxAttempts per request for transient errors (default AWS_MAX_ATTEMPTS, else 6).
 	MaxAttempts int
 }
 
@@ -98,6 +100,9 @@ func New(ctx context.Context, cfg Config) (*S3, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 6
+		if n, err := strconv.Atoi(os.Getenv("AWS_MAX_ATTEMPTS")); err == nil && n > 0 {
+			cfg.MaxAttempts = n
+		}
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer {
@@ -163,6 +168,10 @@ func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 	if IsNotFound(err) {
 		// HEAD has no body, so a missing bucket also looks like 404: check it.
 		if _, berr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)}); berr != nil {
+			if IsNotFound(berr) {
+				return false, &Error{Op: "read", Bucket: s.cfg.Bucket, Key: key, Code: "NoSuchBucket", Permanent: true,
+					Hint: fmt.Sprintf("bucket %q does not exist; create it or fix the bucket name", s.cfg.Bucket)}
+			}
 			return false, s.wrap("read", key, berr)
 		}
 		return false, nil
@@ -277,7 +286,7 @@ func (s *S3) wrap(op, key string, err error) error {
 		status = respErr.HTTPStatusCode()
 	}
 	switch {
-	case e.Code == "InvalidAccessKeyId":
+	case e.Code == "InvalidAccessKeyId" || e.Code == "XAdminUserNotFound":
 		e.Permanent, e.Hint = true, "the access key ID is not known to the store; check AWS_ACCESS_KEY_ID in the credentials Secret"
 	case e.Code == "SignatureDoesNotMatch":
 		e.Permanent, e.Hint = true, "the secret access key does not match the access key ID; check AWS_SECRET_ACCESS_KEY in the credentials Secret"

@@ -34,18 +34,24 @@ func main() {
 	crdDir := flag.String("crd-dir", "", "CRDs to install (default config/crd/bases when it exists; \"-\" for none)")
 	noPG := flag.Bool("no-postgres", false, "do not start PostgreSQL")
 	noS3 := flag.Bool("no-s3", false, "do not start the S3 server")
+	runManager := flag.Bool("manager", false, "also build ./cmd/manager and run it on the host against the cluster (output in DIR/logs/manager.log)")
+	managerArgs := flag.String("manager-args", "--health-probe-bind-address=0 --metrics-bind-address=0", "arguments for the manager with --manager")
 	verbose := flag.Int("v", 0, "log verbosity")
 	flag.Parse()
 
 	stdr.SetVerbosity(*verbose)
 	log := stdr.New(stdlog.New(os.Stderr, "", stdlog.LstdFlags))
-	if err := run(log, *dir, *assets, *agentBin, *managerBin, *demoBin, *crdDir, *noPG, *noS3); err != nil {
+	var mArgs []string
+	if *runManager {
+		mArgs = strings.Fields(*managerArgs)
+	}
+	if err := run(log, *dir, *assets, *agentBin, *managerBin, *demoBin, *crdDir, *noPG, *noS3, *runManager, mArgs); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir string, noPG, noS3 bool) error {
+func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir string, noPG, noS3, runManager bool, managerArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := filepath.Abs(dir)
@@ -65,6 +71,9 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 			build["agent"] = "./cmd/agent"
 		}
 	}
+	if runManager && managerBin == "" {
+		build["manager"] = "./cmd/manager"
+	}
 	if len(build) > 0 {
 		if rootErr != nil {
 			return fmt.Errorf("building %v needs the module: %w", build, rootErr)
@@ -80,6 +89,9 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 		}
 		if agentBin == "" {
 			agentBin = bins["agent"]
+		}
+		if managerBin == "" {
+			managerBin = bins["manager"]
 		}
 	}
 	var crds []string
@@ -112,12 +124,27 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 		}
 		log.Info("stopped")
 	}()
+	var managerDone <-chan struct{}
+	if runManager {
+		m, err := c.StartProcess("manager", append([]string{managerBin}, managerArgs...))
+		if err != nil {
+			return err
+		}
+		managerDone = m.Done()
+		defer func() {
+			if err := m.Err(); err != nil {
+				log.Error(err, "the manager exited", "log", m.LogPath)
+			}
+		}()
+	}
 	printUsage(c, agentBin, demoBin)
 	select {
 	case <-ctx.Done():
 		return nil
 	case <-c.Failed():
 		return c.Err()
+	case <-managerDone:
+		return fmt.Errorf("the manager exited; see %s", filepath.Join(c.LogDir, "manager.log"))
 	}
 }
 

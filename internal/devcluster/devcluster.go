@@ -103,6 +103,8 @@ type Cluster struct {
 	stopOnce    sync.Once
 	stopErr     error
 	logFiles    []*os.File
+	procMu      sync.Mutex
+	procs       []*HostProcess
 }
 
 // DefaultImages returns the standard image mappings for the given host programs.
@@ -435,6 +437,12 @@ func (c *Cluster) applySecret(ctx context.Context, name string, data map[string]
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
+		c.procMu.Lock()
+		procs := c.procs
+		c.procMu.Unlock()
+		for _, p := range procs {
+			p.Stop(kcmStopTimeout)
+		}
 		if c.agentCancel != nil {
 			c.agentCancel()
 			<-c.agentDone

@@ -100,7 +100,8 @@ type Agent struct {
 	mu      sync.Mutex
 	workers map[types.UID]*podWorker
 
-	ready chan struct{}
+	ready       chan struct{}
+	kubeletPort int32
 }
 
 // New creates a node agent for the cluster at cfg.
@@ -152,6 +153,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.opts.NodeName})
 
+	port, err := a.serveKubeletAPI(ctx)
+	if err != nil {
+		return fmt.Errorf("nodeagent: serve the kubelet API: %w", err)
+	}
+	a.kubeletPort = int32(port)
 	if err := a.registerNode(ctx); err != nil {
 		return err
 	}

@@ -48,10 +48,10 @@ func (a *Agent) nodeStatus(now metav1.Time) corev1.NodeStatus {
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "devcluster node agent is posting ready status"),
 		},
-		Addresses: []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: a.opts.HostIP},
-			{Type: corev1.NodeHostName, Address: a.opts.NodeName},
-		},
+		// No Hostname address: the API server would try to resolve it to reach the
+		// kubelet API (kubectl logs).
+		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.opts.HostIP}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.kubeletPort}},
 		NodeInfo: corev1.NodeSystemInfo{
 			KubeletVersion:          KubeletVersion,
 			OperatingSystem:         runtime.GOOS,

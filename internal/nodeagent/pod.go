@@ -303,12 +303,15 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	if err := os.WriteFile(termPath, nil, 0o666); err != nil {
 		return startErr(err), 0
 	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// The previous run's output stays available to `kubectl logs --previous`.
+	if _, err := os.Stat(logPath); err == nil {
+		_ = os.Rename(logPath, filepath.Join(w.dir, c.Name+".previous.log"))
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return startErr(err), 0
 	}
 	defer func() { _ = logFile.Close() }()
-	logStart, _ := logFile.Seek(0, io.SeekEnd)
 	workDir := cdir
 	if c.WorkingDir != "" {
 		if fi, err := os.Stat(c.WorkingDir); err == nil && fi.IsDir() {
@@ -366,7 +369,7 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	if code != 0 {
 		term.Reason = "Error"
 	}
-	term.Message = readTerminationMessage(termPath, logPath, logStart, code, c.TerminationMessagePolicy)
+	term.Message = readTerminationMessage(termPath, logPath, code, c.TerminationMessagePolicy)
 	w.a.log.V(1).Info("container exited", "pod", w.key, "container", c.Name, "exitCode", code)
 	return term, time.Since(started)
 }
@@ -418,16 +421,13 @@ func terminationMessagePath(c *corev1.Container) string {
 
 // readTerminationMessage returns the termination message (at most 4 KiB), falling back
 // to the tail of this run's output for FallbackToLogsOnError.
-func readTerminationMessage(termPath, logPath string, logStart int64, code int32, policy corev1.TerminationMessagePolicy) string {
+func readTerminationMessage(termPath, logPath string, code int32, policy corev1.TerminationMessagePolicy) string {
 	data, _ := os.ReadFile(termPath)
 	if len(data) > maxTerminationMessage {
 		data = data[:maxTerminationMessage]
 	}
 	if len(data) == 0 && code != 0 && policy == corev1.TerminationMessageFallbackToLogsOnError {
 		logs, _ := os.ReadFile(logPath)
-		if int64(len(logs)) >= logStart {
-			logs = logs[logStart:]
-		}
 		data = TailLines(logs, 80, 2048)
 	}
 	return string(data)

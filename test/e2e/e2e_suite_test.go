@@ -72,11 +72,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if _, err := os.Stat(filepath.Join(root, "cmd/agent/main.go")); err == nil {
 		agent, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"),
 			map[string]string{"agent": "./cmd/agent"}, GinkgoWriter)
-		if err != nil {
-			GinkgoWriter.Printf("WARNING: cmd/agent does not build, the operator image stays unmapped: %v\n", err)
-		} else {
-			binaries["agent"] = agent["agent"]
-		}
+		Expect(err).NotTo(HaveOccurred(), "cmd/agent must build: the operator image maps to it")
+		binaries["agent"] = agent["agent"]
 	}
 
 	By("starting the devcluster")

@@ -192,8 +192,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		CRDDirectoryPaths:     opts.CRDDirs,
 		ErrorIfCRDPathMissing: len(opts.CRDDirs) > 0,
 		ControlPlane: envtest.ControlPlane{
-			APIServer: &envtest.APIServer{Out: apiLog, Err: apiLog, StartTimeout: time.Minute},
-			Etcd:      &envtest.Etcd{Out: etcdLog, Err: etcdLog, StartTimeout: time.Minute},
+			APIServer: &envtest.APIServer{Out: apiLog, Err: apiLog, StartTimeout: time.Minute,
+				Path: deathSignalWrapper(dir, assets, "kube-apiserver")},
+			Etcd: &envtest.Etcd{Out: etcdLog, Err: etcdLog, StartTimeout: time.Minute,
+				Path: deathSignalWrapper(dir, assets, "etcd")},
 		},
 	}
 	if _, err := c.env.Start(); err != nil {
@@ -506,6 +508,28 @@ func resolveAssets(dir string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// deathSignalWrapper returns a script that runs the asset with a parent-death
+// signal (setpriv --pdeathsig KILL), so etcd and kube-apiserver, which envtest starts
+// without one, die with this process even when it is killed without a chance to
+// clean up (SIGKILL, a `go test` timeout). Without setpriv it returns the asset itself.
+func deathSignalWrapper(dir, assets, name string) string {
+	bin := filepath.Join(assets, name)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return bin
+	}
+	wrapDir := filepath.Join(dir, "wrappers")
+	if err := os.MkdirAll(wrapDir, 0o755); err != nil {
+		return bin
+	}
+	script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL -- %s \"$@\"\n", setpriv, bin)
+	path := filepath.Join(wrapDir, name)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		return bin
+	}
+	return path
 }
 
 // renameContext names the kubeconfig's context "devcluster".

@@ -7,20 +7,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	stdlog "log"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/stdr"
-	stdlog "log"
 
 	"runbook-operator/internal/devcluster"
 )
@@ -158,7 +159,7 @@ func printUsage(c *devcluster.Cluster, agentBin, demoBin string) {
 	for k := range byName {
 		names = append(names, k)
 	}
-	sort.Slice(names, func(i, j int) bool { return byName[names[i]] > byName[names[j]] })
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(byName[b], byName[a]) })
 	var parts []string
 	for _, k := range names {
 		parts = append(parts, fmt.Sprintf("%s %d MiB", k, byName[k]>>20))

@@ -335,7 +335,7 @@ func (c *Cluster) Err() error {
 func (c *Cluster) startControllerManager(assets string) error {
 	certDir := c.env.ControlPlane.APIServer.CertDir
 	caFile := filepath.Join(c.Dir, "ca.crt")
-	if err := os.WriteFile(caFile, c.env.ControlPlane.APIServer.SecureServing.CA, 0o644); err != nil {
+	if err := os.WriteFile(caFile, c.env.ControlPlane.APIServer.CA, 0o644); err != nil {
 		return err
 	}
 	logFile, err := c.openLog("kube-controller-manager.log")

@@ -10,7 +10,7 @@ package nodeagent
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -131,7 +131,7 @@ func (mp ImageMapping) Argv(command, args []string, lookPath LookPathFunc) ([]st
 	for k := range mp.Commands {
 		known = append(known, k)
 	}
-	sort.Strings(known)
+	slices.Sort(known)
 	return nil, fmt.Errorf("command %q of image %s is neither a mapped program (%s) nor on the host PATH",
 		cmd0, mp.Image, strings.Join(known, ", "))
 }

@@ -2,7 +2,7 @@ package nodeagent
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,18 +104,7 @@ func BuildStatus(pod *corev1.Pod, run PodRun, now time.Time) corev1.PodStatus {
 	}
 	terminal := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 
-	var notReady []string
-	for _, c := range run.Containers {
-		if !c.Ready {
-			notReady = append(notReady, c.Name)
-		}
-	}
-	var pendingInit []string
-	for _, c := range run.Init {
-		if c.State.Terminated == nil || c.State.Terminated.ExitCode != 0 {
-			pendingInit = append(pendingInit, c.Name)
-		}
-	}
+	notReady, pendingInit := run.notReady()
 
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: pod.Generation}
@@ -138,22 +127,9 @@ func BuildStatus(pod *corev1.Pod, run PodRun, now time.Time) corev1.PodStatus {
 	if terminal {
 		readyReason, readyMsg = "PodCompleted", ""
 	}
-	gatesOK := true
-	var gatesMissing []string
-	for _, g := range pod.Spec.ReadinessGates {
-		found := false
-		for _, o := range old.Conditions {
-			if o.Type == g.ConditionType && o.Status == corev1.ConditionTrue {
-				found = true
-			}
-		}
-		if !found {
-			gatesOK = false
-			gatesMissing = append(gatesMissing, string(g.ConditionType))
-		}
-	}
-	podReady := cond(corev1.PodReady, containersReady && gatesOK, readyReason, readyMsg)
-	if containersReady && !gatesOK {
+	gatesMissing := missingReadinessGates(pod)
+	podReady := cond(corev1.PodReady, containersReady && len(gatesMissing) == 0, readyReason, readyMsg)
+	if containersReady && len(gatesMissing) > 0 {
 		podReady.Reason = "ReadinessGatesNotReady"
 		podReady.Message = fmt.Sprintf("corresponding condition of pod readiness gate %q does not exist.", strings.Join(gatesMissing, ","))
 	}
@@ -179,8 +155,38 @@ func BuildStatus(pod *corev1.Pod, run PodRun, now time.Time) corev1.PodStatus {
 			st.Conditions = append(st.Conditions, o)
 		}
 	}
-	sort.SliceStable(st.Conditions, func(i, j int) bool { return st.Conditions[i].Type < st.Conditions[j].Type })
+	slices.SortStableFunc(st.Conditions, func(a, b corev1.PodCondition) int { return strings.Compare(string(a.Type), string(b.Type)) })
 	return st
+}
+
+// notReady lists the containers that are not ready and the init containers that
+// have not completed.
+func (r PodRun) notReady() (containers, initContainers []string) {
+	for _, c := range r.Containers {
+		if !c.Ready {
+			containers = append(containers, c.Name)
+		}
+	}
+	for _, c := range r.Init {
+		if c.State.Terminated == nil || c.State.Terminated.ExitCode != 0 {
+			initContainers = append(initContainers, c.Name)
+		}
+	}
+	return containers, initContainers
+}
+
+// missingReadinessGates lists the readiness gates whose condition is not True.
+func missingReadinessGates(pod *corev1.Pod) []string {
+	var missing []string
+	for _, g := range pod.Spec.ReadinessGates {
+		ok := slices.ContainsFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool {
+			return c.Type == g.ConditionType && c.Status == corev1.ConditionTrue
+		})
+		if !ok {
+			missing = append(missing, string(g.ConditionType))
+		}
+	}
+	return missing
 }
 
 func containerStatus(c ContainerRun) corev1.ContainerStatus {

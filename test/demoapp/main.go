@@ -39,7 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -255,7 +255,7 @@ type migration struct {
 
 func allMigrations() []migration {
 	entries, _ := fs.Glob(migrationFiles, "migrations/*.sql")
-	sort.Strings(entries)
+	slices.Sort(entries)
 	var out []migration
 	for _, e := range entries {
 		base := strings.TrimSuffix(filepath.Base(e), ".sql")
@@ -429,7 +429,7 @@ func collectstatic(args []string) error {
 	for n := range files {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, n := range names {
 		sum := sha256.Sum256([]byte(files[n]))
 		ext := filepath.Ext(n)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -83,7 +82,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		AgentBinary:   binaries["agent"],
 		DemoAppBinary: binaries["demoapp"],
 		CRDDirs:       existing(filepath.Join(root, "config/crd/bases")),
-		Log:           logr.Logger(logger),
+		Log:           logger,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {

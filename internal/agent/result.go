@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -76,24 +77,29 @@ type Result struct {
 }
 
 // Marshal encodes r as one line of JSON of at most MaxResultBytes, shortening
-// the error message and the problem list when needed.
+// the problem list and the error message when needed.
 func (r Result) Marshal() []byte {
 	b, _ := json.Marshal(r)
-	for len(b) > MaxResultBytes {
-		switch {
-		case len(r.Problems) > 1:
-			r.Problems = append(r.Problems[:len(r.Problems)/2], "… more problems omitted")
-		case len(r.Error) > 200:
-			r.Error = truncate(r.Error, len(r.Error)-(len(b)-MaxResultBytes)-16)
-		case len(r.Deleted) > 0:
-			r.Deleted = nil
-		default:
-			r.Connections = nil
-			r.Problems = nil
-			r.Error = truncate(r.Error, 200)
-			b, _ = json.Marshal(r)
-			return b
-		}
+	if len(b) <= MaxResultBytes {
+		return b
+	}
+	if len(r.Problems) > 10 {
+		more := fmt.Sprintf("… %d more problems omitted", len(r.Problems)-10)
+		r.Problems = append(append([]string(nil), r.Problems[:10]...), more)
+	}
+	for i := range r.Problems {
+		r.Problems[i] = truncate(r.Problems[i], 300)
+	}
+	r.Deleted = nil
+	b, _ = json.Marshal(r)
+	// Each pass strictly shortens the error; JSON escaping makes one pass inexact.
+	for len(b) > MaxResultBytes && len(r.Error) > 300 {
+		r.Error = truncate(r.Error, len(r.Error)-(len(b)-MaxResultBytes)-64)
+		b, _ = json.Marshal(r)
+	}
+	if len(b) > MaxResultBytes {
+		r.Problems, r.Connections = nil, nil
+		r.Error = truncate(r.Error, 300)
 		b, _ = json.Marshal(r)
 	}
 	return b

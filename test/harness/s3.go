@@ -120,7 +120,7 @@ func StartS3(ctx context.Context, _ S3Options) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "harness-s3-")
+	tmp, err := newTempDir("harness-s3-")
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,40 @@ var _ = Describe("the node agent", func() {
 		}).WithContext(ctx).WithTimeout(4 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 	}, SpecTimeout(2*time.Minute))
 
+	It("runs init containers first, in order, before the main container", func(ctx SpecContext) {
+		// HOME is the pod's folder on the host, shared by its containers.
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "e2e-init", Namespace: ns},
+			Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				InitContainers: []corev1.Container{
+					{Name: "first", Image: "demoapp:1.0.0", Command: []string{"sh", "-c", `echo first > "$HOME/order"`}},
+					{Name: "second", Image: "demoapp:1.0.0", Command: []string{"sh", "-c", `echo second >> "$HOME/order"`}},
+				},
+				Containers: []corev1.Container{{Name: "main", Image: "demoapp:1.0.0",
+					Command: []string{"sh", "-c", `cat "$HOME/order" > /dev/termination-log`}}},
+			},
+		}
+		_, err := clientset.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) {
+			_ = clientset.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{})
+		})
+		var got *corev1.Pod
+		Eventually(func(g Gomega) corev1.PodPhase {
+			got, err = clientset.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			return got.Status.Phase
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Equal(corev1.PodSucceeded))
+		Expect(got.Status.InitContainerStatuses).To(HaveLen(2))
+		for _, st := range got.Status.InitContainerStatuses {
+			Expect(st.State.Terminated).NotTo(BeNil(), st.Name)
+			Expect(st.State.Terminated.ExitCode).To(BeZero(), st.Name)
+		}
+		// "/dev/termination-log" in the command was rewritten to the host file.
+		Expect(got.Status.ContainerStatuses[0].State.Terminated.Message).To(Equal("first\nsecond\n"))
+	}, SpecTimeout(2*time.Minute))
+
 	It("serves container logs through the API server (kubectl logs)", func(ctx SpecContext) {
 		j := job("e2e-logs", 0, corev1.RestartPolicyNever, corev1.Container{
 			Name: "collectstatic", Image: "demoapp:1.0.0", Args: []string{"collectstatic", "--noinput"},

@@ -3,9 +3,17 @@ package devcluster
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 )
+
+// routeOwners records which process added each pod route, so that a later start can
+// remove the routes of devclusters that were killed before they could clean up.
+var routeOwners = filepath.Join(os.TempDir(), "runbook-devcluster-routes")
 
 // PodNetworkParent is the range the devcluster takes a /24 of pod addresses from.
 // EndpointSlices reject loopback addresses, so pods cannot simply use 127.0.0.x:
@@ -29,12 +37,16 @@ func setupPodNetwork() (podNetwork, error) {
 	if err != nil {
 		return loopbackNetwork(), fmt.Errorf("the ip command is missing: %w", err)
 	}
+	removeStaleRoutes(ip)
 	var lastErr error
 	for range 20 {
 		r := 1 + rand.IntN(254)
 		cidr := fmt.Sprintf("198.19.%d.0/24", r)
 		out, err := exec.Command(ip, "route", "add", "local", cidr, "dev", "lo").CombinedOutput()
 		if err == nil {
+			if os.MkdirAll(routeOwners, 0o755) == nil {
+				_ = os.WriteFile(ownerFile(cidr), []byte(strconv.Itoa(os.Getpid())), 0o644)
+			}
 			return podNetwork{cidr: cidr, first: fmt.Sprintf("198.19.%d.2", r), last: fmt.Sprintf("198.19.%d.254", r)}, nil
 		}
 		lastErr = fmt.Errorf("ip route add local %s dev lo: %v: %s", cidr, err, strings.TrimSpace(string(out)))
@@ -54,8 +66,35 @@ func (n podNetwork) teardown() error {
 		return nil
 	}
 	out, err := exec.Command("ip", "route", "del", "local", n.cidr, "dev", "lo").CombinedOutput()
+	_ = os.Remove(ownerFile(n.cidr))
 	if err != nil {
 		return fmt.Errorf("ip route del local %s dev lo: %v: %s", n.cidr, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+func ownerFile(cidr string) string {
+	return filepath.Join(routeOwners, strings.ReplaceAll(cidr, "/", "_"))
+}
+
+// removeStaleRoutes deletes the pod routes whose owning process is gone.
+func removeStaleRoutes(ip string) {
+	entries, err := os.ReadDir(routeOwners)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(routeOwners, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err == nil && pid > 0 && syscall.Kill(pid, 0) == nil {
+			continue // still running (or the pid was reused: leave it)
+		}
+		cidr := strings.ReplaceAll(e.Name(), "_", "/")
+		_ = exec.Command(ip, "route", "del", "local", cidr, "dev", "lo").Run()
+		_ = os.Remove(path)
+	}
 }

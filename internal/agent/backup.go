@@ -70,7 +70,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	if e.o.PartSizeMB < 5 {
 		return permanent("--part-size-mb must be at least 5 (the S3 minimum)")
 	}
-	if _, err := newCompressor(e.o.Compression, io.Discard, 1); err != nil {
+	if _, err := newCompressor(e.o.Compression, io.Discard, 1, e.o.CompressionLevel); err != nil {
 		return permanentError{err}
 	}
 	res.Compression = e.o.Compression
@@ -118,7 +118,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	done := make(chan error, 1)
 	go func() {
 		derr := func() error {
-			comp, err := newCompressor(e.o.Compression, sum, e.o.Threads)
+			comp, err := newCompressor(e.o.Compression, sum, e.o.Threads, e.o.CompressionLevel)
 			if err != nil {
 				return err
 			}

@@ -45,6 +45,7 @@ type Options struct {
 
 	// backup
 	Compression       string
+	CompressionLevel  string
 	PartSizeMB        int
 	UploadConcurrency int
 	Threads           int
@@ -110,6 +111,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "backup":
 		fs.StringVar(&o.Compression, "compression", CompressionZstd, "zstd, gzip or none")
+		fs.StringVar(&o.CompressionLevel, "compression-level", "fastest", "fastest, default or better")
 		fs.IntVar(&o.PartSizeMB, "part-size-mb", 8, "multipart part size in MiB (memory is about (concurrency+1) × part size)")
 		fs.IntVar(&o.UploadConcurrency, "upload-concurrency", 4, "parts uploaded at once")
 		fs.IntVar(&o.Threads, "compression-threads", runtime.GOMAXPROCS(0), "compression threads")

@@ -41,19 +41,31 @@ func (nopWriteCloser) Close() error { return nil }
 
 // newCompressor wraps w in a multi-threaded compressor. Memory is bounded by the
 // encoder's concurrency × window, independent of the stream's length.
-func newCompressor(kind string, w io.Writer, threads int) (io.WriteCloser, error) {
+// level is fastest (default: zstd level 1 already beats gzip -6 on size), default
+// or better.
+func newCompressor(kind string, w io.Writer, threads int, level string) (io.WriteCloser, error) {
+	zl, gl := zstd.SpeedFastest, gzip.BestSpeed
+	switch level {
+	case "fastest", "":
+	case "default":
+		zl, gl = zstd.SpeedDefault, gzip.DefaultCompression
+	case "better":
+		zl, gl = zstd.SpeedBetterCompression, gzip.BestCompression
+	default:
+		return nil, fmt.Errorf("unknown compression level %q (use fastest, default or better)", level)
+	}
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	switch kind {
 	case CompressionZstd, "":
 		return zstd.NewWriter(w,
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderLevel(zl),
 			zstd.WithEncoderConcurrency(threads),
 			zstd.WithWindowSize(4<<20),
 		)
 	case CompressionGzip:
-		gz, err := pgzip.NewWriterLevel(w, gzip.DefaultCompression)
+		gz, err := pgzip.NewWriterLevel(w, gl)
 		if err != nil {
 			return nil, err
 		}

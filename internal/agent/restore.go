@@ -58,6 +58,16 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+type hashingWriter struct {
+	h io.Writer
+	w io.Writer
+}
+
+func (hw hashingWriter) Write(p []byte) (int, error) {
+	_, _ = hw.h.Write(p)
+	return hw.w.Write(p)
+}
+
 // fetch downloads the dump into dir, decompressing on the fly while hashing the
 // object's bytes. pg_restore -j needs a seekable uncompressed file, so the archive
 // is written out whole; nothing is restored until its SHA-256 matches --sha256 or
@@ -102,10 +112,19 @@ func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*
 	}
 	defer func() { _ = rc.Close() }()
 	e.logf("downloading %s (%d bytes) into %s", "s3://"+e.o.Bucket+"/"+e.o.Key, size, dir)
+	// Network and hashing run in their own goroutine, decompression and the file
+	// write in this one.
 	h := sha256.New()
 	src := &sourceReader{r: rc}
-	tee := io.TeeReader(src, h)
-	br := bufio.NewReaderSize(tee, 1<<20)
+	pr, pw := io.Pipe()
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, err := io.CopyBuffer(hashingWriter{h: h, w: pw}, src, make([]byte, 1<<20))
+		_ = pw.CloseWithError(err)
+	}()
+	defer func() { _ = pr.Close(); <-copied }()
+	br := bufio.NewReaderSize(pr, 1<<20)
 	out := &fetched{Path: filepath.Join(dir, "dump.pgdump"), Manifest: m}
 	f, err := os.Create(out.Path)
 	if err != nil {
@@ -124,22 +143,19 @@ func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*
 			decErr = bw.Flush()
 		}
 	}
+	// Hash the rest of the object even when decompression stopped early, so a
+	// damaged object is reported as such.
+	_, _ = io.Copy(io.Discard, br)
+	<-copied
+	closeErr := f.Close()
 	if src.err != nil {
-		_ = f.Close()
 		return nil, fmt.Errorf("download of s3://%s/%s failed: %w", e.o.Bucket, e.o.Key, src.err)
 	}
 	if ctx.Err() != nil {
-		_ = f.Close()
 		return nil, context.Cause(ctx)
 	}
-	// Hash the rest of the object even when decompression stopped early, so a
-	// damaged object is reported as such.
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("download of s3://%s/%s failed: %w", e.o.Bucket, e.o.Key, err)
-	}
-	if err := f.Close(); err != nil && decErr == nil {
-		decErr = err
+	if closeErr != nil && decErr == nil {
+		decErr = closeErr
 	}
 	out.SHA256 = hex.EncodeToString(h.Sum(nil))
 	out.Size = size
@@ -332,7 +348,7 @@ func (e *env) afterRestore(ctx context.Context, t pgtools.Target, db string, res
 	}
 	res.Tables, res.Rows = tables, rows
 	if e.o.Analyze {
-		if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		if err := pgtools.AnalyzeParallel(ctx, t, db, e.o.Jobs); err != nil {
 			return fmt.Errorf("ANALYZE: %w", err)
 		}
 	}

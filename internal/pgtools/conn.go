@@ -36,6 +36,9 @@ import (
 // Target is where the database lives: host, port, user, password, default
 // database and sslmode, read once from the environment.
 type Target struct {
+	// RetryFor is how long Connect keeps retrying transient failures (default 30 s).
+	RetryFor time.Duration
+
 	Host     string
 	Port     uint16
 	User     string
@@ -121,7 +124,7 @@ func (t Target) Env(dbname string) []string {
 }
 
 // Connect opens a connection to dbname, retrying transient failures (refused,
-// timeouts, server starting up) with backoff for up to about 30 s. Permanent
+// timeouts, server starting up) with backoff for up to RetryFor. Permanent
 // failures (authentication, missing database) return at once, classified.
 func (t Target) Connect(ctx context.Context, dbname string) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig("")
@@ -144,7 +147,11 @@ func (t Target) Connect(ctx context.Context, dbname string) (*pgx.Conn, error) {
 		}
 	}
 	delay := 500 * time.Millisecond
-	deadline := time.Now().Add(30 * time.Second)
+	retryFor := t.RetryFor
+	if retryFor <= 0 {
+		retryFor = 30 * time.Second
+	}
+	deadline := time.Now().Add(retryFor)
 	for {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -250,3 +251,53 @@ func renamePair(ctx context.Context, conn *pgx.Conn, live, restored, previous st
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// AnalyzeParallel runs ANALYZE on every user table of db with up to jobs
+// connections, largest tables first.
+func AnalyzeParallel(ctx context.Context, t Target, db string, jobs int) error {
+	conn, err := t.Connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	tables, err := TableEstimates(ctx, conn)
+	_ = conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+	sort.Slice(tables, func(i, j int) bool { return tables[i].Bytes > tables[j].Bytes })
+	if jobs < 1 {
+		jobs = 1
+	}
+	work := make(chan TableEstimate)
+	errs := make(chan error, jobs)
+	for i := 0; i < jobs; i++ {
+		go func() {
+			c, err := t.Connect(ctx, db)
+			if err != nil {
+				for range work {
+				}
+				errs <- err
+				return
+			}
+			defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
+			var firstErr error
+			for tb := range work {
+				if firstErr == nil {
+					_, firstErr = c.Exec(ctx, "ANALYZE "+pgx.Identifier{tb.Schema, tb.Name}.Sanitize())
+				}
+			}
+			errs <- firstErr
+		}()
+	}
+	for _, tb := range tables {
+		work <- tb
+	}
+	close(work)
+	var firstErr error
+	for i := 0; i < jobs; i++ {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}

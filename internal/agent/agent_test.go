@@ -477,6 +477,26 @@ func noObject(t *testing.T, key string) {
 	}
 }
 
+// checkManifest checks the manifest written next to a backup.
+func checkManifest(t *testing.T, key string, r agent.Result, size int64) {
+	t.Helper()
+	m := readManifest(t, key)
+	if m.SHA256 != r.SHA256 || m.SizeBytes != size || m.Database != "shop" || m.Format != "custom" || m.Compression != "zstd" ||
+		m.PgDumpVersion == "" || m.ServerVersion == "" || m.EndTime.Before(m.StartTime) || m.UncompressedBytes <= size {
+		t.Errorf("manifest %+v", m)
+	}
+	var events int64 = -2
+	for _, tb := range m.Tables {
+		if tb.Schema == "app" && tb.Name == "events" {
+			events = tb.Rows
+		}
+	}
+	if events < 900000 || events > 1100000 || len(m.Tables) != 5 {
+		t.Errorf("manifest tables %+v", m.Tables)
+	}
+
+}
+
 func TestRoundTripZstdSwap(t *testing.T) {
 	copyDB(t, "shop")
 	key := "shop/roundtrip.dump.zst"
@@ -493,20 +513,7 @@ func TestRoundTripZstdSwap(t *testing.T) {
 	if sum != r.SHA256 || size != r.SizeBytes {
 		t.Errorf("object sha256/size %s/%d, result says %s/%d", sum, size, r.SHA256, r.SizeBytes)
 	}
-	m := readManifest(t, key)
-	if m.SHA256 != r.SHA256 || m.SizeBytes != size || m.Database != "shop" || m.Format != "custom" || m.Compression != "zstd" ||
-		m.PgDumpVersion == "" || m.ServerVersion == "" || m.EndTime.Before(m.StartTime) || m.UncompressedBytes <= size {
-		t.Errorf("manifest %+v", m)
-	}
-	var events int64 = -2
-	for _, tb := range m.Tables {
-		if tb.Schema == "app" && tb.Name == "events" {
-			events = tb.Rows
-		}
-	}
-	if events < 900000 || events > 1100000 || len(m.Tables) != 5 {
-		t.Errorf("manifest tables %+v", m.Tables)
-	}
+	checkManifest(t, key, r, size)
 
 	// Change the live database, then restore the backup over it.
 	if err := execSQL(context.Background(), "shop", "DELETE FROM app.events WHERE id % 3 = 0; UPDATE app.users SET bio = 'changed' WHERE id < 10; SELECT setval('billing.invoice_no', 5)"); err != nil {

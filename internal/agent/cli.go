@@ -93,39 +93,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(logw)
 	fs.StringVar(&o.TerminationLog, "termination-log", "", "also write the JSON result to this file (e.g. /dev/termination-log)")
-	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 30*time.Second, "how long to retry connecting to PostgreSQL")
-	needObject := false
-	switch cmd {
-	case "backup", "restore", "verify", "delete":
-		needObject = true
-		fs.StringVar(&o.Bucket, "bucket", "", "S3 bucket")
-		fs.StringVar(&o.Key, "key", "", "object key of the dump")
-		fs.StringVar(&o.Endpoint, "endpoint", "", "S3 endpoint URL for S3-compatible stores")
-		fs.StringVar(&o.Region, "region", "", "S3 region (default AWS_REGION, else us-east-1)")
-		fs.BoolVar(&o.PathStyle, "path-style", false, "use path-style bucket addressing")
-	case "check":
-	default:
+	needObject, ok := registerFlags(fs, cmd, &o)
+	if !ok {
 		_, _ = fmt.Fprintf(stderr, "agent: unknown command %q\n\n%s", cmd, usage)
 		return 2
-	}
-	switch cmd {
-	case "backup":
-		fs.StringVar(&o.Compression, "compression", CompressionZstd, "zstd, gzip or none")
-		fs.StringVar(&o.CompressionLevel, "compression-level", "fastest", "fastest, default or better")
-		fs.IntVar(&o.PartSizeMB, "part-size-mb", 8, "multipart part size in MiB (memory is about (concurrency+1) × part size)")
-		fs.IntVar(&o.UploadConcurrency, "upload-concurrency", 4, "parts uploaded at once")
-		fs.IntVar(&o.Threads, "compression-threads", runtime.GOMAXPROCS(0), "compression threads")
-	case "restore", "verify":
-		fs.StringVar(&o.SHA256, "sha256", "", "expected SHA-256 of the object (default: the manifest's)")
-		fs.IntVar(&o.Jobs, "jobs", defaultJobs(), "pg_restore parallel jobs")
-		fs.BoolVar(&o.NoOwner, "no-owner", false, "do not restore ownership and privileges (pg_restore --no-owner --no-privileges)")
-		fs.StringVar(&o.TargetDatabase, "target-database", "", "database to restore (default PGDATABASE)")
-	}
-	if cmd == "restore" {
-		fs.StringVar(&o.Mode, "mode", "swap", "swap: restore into a new database and rename it into place; inplace: drop and recreate the database")
-		fs.BoolVar(&o.ConfirmInplace, "confirm-inplace", false, "required with --mode inplace, which drops the live database before restoring")
-		fs.BoolVar(&o.KeepPrevious, "keep-previous", true, "keep the former database as <name>_pre_restore_<timestamp> after a swap")
-		fs.BoolVar(&o.Analyze, "analyze", true, "ANALYZE the restored database before it goes live")
 	}
 	start := time.Now()
 	res := Result{Command: cmd}
@@ -184,6 +155,43 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	_, _ = stdout.Write(append(line, '\n'))
 	return code
+}
+
+// registerFlags declares cmd's flags; ok is false for an unknown command.
+func registerFlags(fs *flag.FlagSet, cmd string, o *Options) (needObject, ok bool) {
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 30*time.Second, "how long to retry connecting to PostgreSQL")
+	switch cmd {
+	case "backup", "restore", "verify", "delete":
+		needObject = true
+		fs.StringVar(&o.Bucket, "bucket", "", "S3 bucket")
+		fs.StringVar(&o.Key, "key", "", "object key of the dump")
+		fs.StringVar(&o.Endpoint, "endpoint", "", "S3 endpoint URL for S3-compatible stores")
+		fs.StringVar(&o.Region, "region", "", "S3 region (default AWS_REGION, else us-east-1)")
+		fs.BoolVar(&o.PathStyle, "path-style", false, "use path-style bucket addressing")
+	case "check":
+	default:
+		return false, false
+	}
+	switch cmd {
+	case "backup":
+		fs.StringVar(&o.Compression, "compression", CompressionZstd, "zstd, gzip or none")
+		fs.StringVar(&o.CompressionLevel, "compression-level", "fastest", "fastest, default or better")
+		fs.IntVar(&o.PartSizeMB, "part-size-mb", 8, "multipart part size in MiB (memory is about (concurrency+1) × part size)")
+		fs.IntVar(&o.UploadConcurrency, "upload-concurrency", 4, "parts uploaded at once")
+		fs.IntVar(&o.Threads, "compression-threads", runtime.GOMAXPROCS(0), "compression threads")
+	case "restore", "verify":
+		fs.StringVar(&o.SHA256, "sha256", "", "expected SHA-256 of the object (default: the manifest's)")
+		fs.IntVar(&o.Jobs, "jobs", defaultJobs(), "pg_restore parallel jobs")
+		fs.BoolVar(&o.NoOwner, "no-owner", false, "do not restore ownership and privileges (pg_restore --no-owner --no-privileges)")
+		fs.StringVar(&o.TargetDatabase, "target-database", "", "database to restore (default PGDATABASE)")
+	}
+	if cmd == "restore" {
+		fs.StringVar(&o.Mode, "mode", "swap", "swap: restore into a new database and rename it into place; inplace: drop and recreate the database")
+		fs.BoolVar(&o.ConfirmInplace, "confirm-inplace", false, "required with --mode inplace, which drops the live database before restoring")
+		fs.BoolVar(&o.KeepPrevious, "keep-previous", true, "keep the former database as <name>_pre_restore_<timestamp> after a swap")
+		fs.BoolVar(&o.Analyze, "analyze", true, "ANALYZE the restored database before it goes live")
+	}
+	return needObject, true
 }
 
 type usageError struct{ error }

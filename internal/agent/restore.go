@@ -98,7 +98,7 @@ func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*
 		if m.UncompressedBytes > 0 {
 			var st syscall.Statfs_t
 			if syscall.Statfs(dir, &st) == nil {
-				free := int64(st.Bavail) * int64(st.Bsize)
+				free := int64(st.Bavail) * st.Bsize
 				if need := m.UncompressedBytes + 64<<20; free < need {
 					return nil, permanent("not enough space in %s for the uncompressed dump: %d MiB free, %d MiB needed (mount a larger emptyDir at TMPDIR)", dir, free>>20, need>>20)
 				}

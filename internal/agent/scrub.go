@@ -21,7 +21,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -58,7 +58,7 @@ func (s *Scrubber) Add(v string) {
 		return
 	}
 	s.secrets = append(s.secrets, v)
-	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+	slices.SortFunc(s.secrets, func(a, b string) int { return len(b) - len(a) })
 }
 
 // String returns text with every secret replaced by "***".

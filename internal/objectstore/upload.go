@@ -22,7 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,7 +158,7 @@ func (s *S3) Upload(ctx context.Context, key string, r io.Reader) (info UploadIn
 	if cerr := context.Cause(uctx); cerr != nil {
 		return info, cerr
 	}
-	sort.Slice(completed, func(i, j int) bool { return *completed[i].PartNumber < *completed[j].PartNumber })
+	slices.SortFunc(completed, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
 	if len(completed) != int(num) {
 		return info, fmt.Errorf("internal error: %d of %d parts uploaded", len(completed), num)
 	}

@@ -17,10 +17,11 @@ limitations under the License.
 package pgtools
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -264,7 +265,7 @@ func AnalyzeParallel(ctx context.Context, t Target, db string, jobs int) error {
 	if err != nil {
 		return err
 	}
-	sort.Slice(tables, func(i, j int) bool { return tables[i].Bytes > tables[j].Bytes })
+	slices.SortFunc(tables, func(a, b TableEstimate) int { return cmp.Compare(b.Bytes, a.Bytes) })
 	if jobs < 1 {
 		jobs = 1
 	}

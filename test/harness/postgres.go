@@ -31,7 +31,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,7 +284,7 @@ func postgresBinDir(version string) (string, error) {
 		}
 	}
 	if len(versions) > 0 {
-		sort.Ints(versions)
+		slices.Sort(versions)
 		return filepath.Join("/usr/lib/postgresql", strconv.Itoa(versions[len(versions)-1]), "bin"), nil
 	}
 	path, err := exec.LookPath("postgres")

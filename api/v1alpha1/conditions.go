@@ -110,3 +110,29 @@ const (
 	ReasonResolved           = "Resolved"
 	ReasonNotificationFailed = "NotificationFailed"
 )
+
+// Reasons and names added for DatabaseBackup and BackupSchedule.
+const (
+	ReasonJobDeleted        = "JobDeleted"
+	ReasonResultUnavailable = "ResultUnavailable"
+	ReasonVerifyFailed      = "VerificationFailed"
+	ReasonJobConflict       = "JobNameInUse"
+	ReasonDeleted           = "Deleted"
+	ReasonCatchUp           = "CatchUp"
+	ReasonInvalidSchedule   = "InvalidSchedule"
+	ReasonBackupFailed      = "BackupFailed"
+	ReasonPruned            = "Pruned"
+	ReasonWaitingForRun     = "WaitingForNextRun"
+)
+
+// FinalizerBackupObjects is set on a DatabaseBackup whose deletionPolicy is Delete: the
+// controller removes the dump and its manifest from S3 before the object goes.
+const FinalizerBackupObjects = "ops.runbook.dev/backup-objects"
+
+// LabelBackupSchedule is set on each DatabaseBackup a BackupSchedule creates, with the
+// schedule's name.
+const LabelBackupSchedule = "ops.runbook.dev/backup-schedule"
+
+// AnnotationScheduledTime is set on each DatabaseBackup a BackupSchedule creates: the
+// scheduled time of its run (RFC 3339, UTC).
+const AnnotationScheduledTime = "ops.runbook.dev/scheduled-time"

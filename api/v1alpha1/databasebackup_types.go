@@ -172,7 +172,7 @@ type DatabaseBackupStatus struct {
 // +kubebuilder:printcolumn:name="Location",type=string,JSONPath=`.status.location`,priority=1
 // +kubebuilder:printcolumn:name="SHA256",type=string,JSONPath=`.status.sha256`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.startTime) || (self.spec.database == oldSelf.spec.database && self.spec.destination == oldSelf.spec.destination && self.spec.format == oldSelf.spec.format && self.spec.compression == oldSelf.spec.compression && self.spec.timeout == oldSelf.spec.timeout && self.spec.verify == oldSelf.spec.verify)",message="spec is immutable once the backup has started (only deletionPolicy may change); create a new DatabaseBackup instead"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.startTime) || (self.spec.database == oldSelf.spec.database && self.spec.destination == oldSelf.spec.destination && self.spec.format == oldSelf.spec.format && self.spec.compression == oldSelf.spec.compression && (has(self.spec.timeout) ? duration(self.spec.timeout) : duration('0s')) == (has(oldSelf.spec.timeout) ? duration(oldSelf.spec.timeout) : duration('0s')) && self.spec.verify == oldSelf.spec.verify)",message="spec is immutable once the backup has started (only deletionPolicy may change); create a new DatabaseBackup instead"
 
 // DatabaseBackup is one logical backup (pg_dump) of a PostgreSQL database, streamed,
 // compressed and uploaded to S3 with a checksum by a Job.

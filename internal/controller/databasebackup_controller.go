@@ -1,0 +1,241 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/dblock"
+	"runbook-operator/internal/jobs"
+)
+
+// IndexBackupDatabase indexes DatabaseBackups by their connection Secret's name, so the
+// database lock lists only the backups of one database.
+const IndexBackupDatabase = "spec.database.secretRef.name"
+
+// waitingRecheck is the safety-net requeue of a backup waiting for the database lock;
+// normally the holder's status change wakes it at once.
+const waitingRecheck = 2 * time.Minute
+
+// DatabaseBackupReconciler runs one backup Job per DatabaseBackup and records the
+// agent's result. See the package doc of internal/jobs for the Jobs it creates.
+type DatabaseBackupReconciler struct {
+	client.Client
+	// APIReader reads from the API server directly: pods of a finished Job (not
+	// cached, to keep every pod of the cluster out of the manager's memory) and Jobs
+	// the cache has not seen yet.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	Agent     jobs.Agent
+	// Now is the clock (nil: time.Now); the start time fixes the object key.
+	Now func() time.Time
+	// MaxConcurrentReconciles defaults to 4.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups/finalizers,verbs=update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves a DatabaseBackup through Pending → Running → (Verifying →)
+// Completed or Failed. A finished backup is never run again.
+func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	b := &opsv1alpha1.DatabaseBackup{}
+	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !b.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, b)
+	}
+	if err := r.reconcileFinalizer(ctx, b); err != nil {
+		return conflictRequeue(err)
+	}
+
+	p := newStatusPatch(r.Client, b)
+	defer func() {
+		if err := p.Patch(ctx, b); err != nil {
+			res, retErr = conflictRequeue(errors.Join(retErr, err))
+		}
+	}()
+
+	switch b.Status.Phase {
+	case "", opsv1alpha1.BackupPhasePending:
+		return r.reconcilePending(ctx, b, p)
+	case opsv1alpha1.BackupPhaseRunning:
+		return r.reconcileRunning(ctx, b)
+	case opsv1alpha1.BackupPhaseVerifying:
+		return r.reconcileVerifying(ctx, b)
+	default:
+		// Completed or Failed: nothing runs again. Rebuild the gauges after a restart.
+		observeFinished(b)
+		return ctrl.Result{}, nil
+	}
+}
+
+// reconcileFinalizer keeps the finalizer exactly when deletionPolicy is Delete (the
+// policy may change at any time).
+func (r *DatabaseBackupReconciler) reconcileFinalizer(ctx context.Context, b *opsv1alpha1.DatabaseBackup) error {
+	want := b.Spec.DeletionPolicy == opsv1alpha1.DeletionPolicyDelete
+	if want == controllerutil.ContainsFinalizer(b, opsv1alpha1.FinalizerBackupObjects) {
+		return nil
+	}
+	before := b.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(b, opsv1alpha1.FinalizerBackupObjects)
+	} else {
+		controllerutil.RemoveFinalizer(b, opsv1alpha1.FinalizerBackupObjects)
+	}
+	return r.Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+func (r *DatabaseBackupReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// claimants lists every backup and restore of b's database in its namespace.
+func (r *DatabaseBackupReconciler) claimants(ctx context.Context, b *opsv1alpha1.DatabaseBackup) ([]dblock.Claimant, error) {
+	var backups opsv1alpha1.DatabaseBackupList
+	if err := r.List(ctx, &backups, client.InNamespace(b.Namespace),
+		client.MatchingFields{IndexBackupDatabase: b.Spec.Database.SecretRef.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	var restores opsv1alpha1.DatabaseRestoreList
+	if err := r.List(ctx, &restores, client.InNamespace(b.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make([]dblock.Claimant, 0, len(backups.Items)+len(restores.Items))
+	for i := range backups.Items {
+		out = append(out, dblock.FromBackup(&backups.Items[i]))
+	}
+	for i := range restores.Items {
+		if restores.Items[i].Spec.Database.SecretRef.Name == b.Spec.Database.SecretRef.Name {
+			out = append(out, dblock.FromRestore(&restores.Items[i]))
+		}
+	}
+	return out, nil
+}
+
+// SetupWithManager registers the reconciler: it owns its Jobs and wakes backups
+// waiting for the database lock when another backup or restore of the database changes.
+func (r *DatabaseBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &opsv1alpha1.DatabaseBackup{}, IndexBackupDatabase,
+		func(o client.Object) []string {
+			return []string{o.(*opsv1alpha1.DatabaseBackup).Spec.Database.SecretRef.Name}
+		}); err != nil {
+		return err
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&opsv1alpha1.DatabaseBackup{}).
+		Owns(&batchv1.Job{}).
+		Watches(&opsv1alpha1.DatabaseBackup{}, handler.EnqueueRequestsFromMapFunc(r.waitersOf)).
+		Watches(&opsv1alpha1.DatabaseRestore{}, handler.EnqueueRequestsFromMapFunc(r.waitersOf)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Named("databasebackup").
+		Complete(r)
+}
+
+// waitersOf maps a backup or restore to the backups waiting for its database.
+func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var secret string
+	switch v := o.(type) {
+	case *opsv1alpha1.DatabaseBackup:
+		if dblock.BackupState(v) == dblock.Waiting && v.DeletionTimestamp.IsZero() {
+			return nil // a waiting backup frees nothing
+		}
+		secret = v.Spec.Database.SecretRef.Name
+	case *opsv1alpha1.DatabaseRestore:
+		secret = v.Spec.Database.SecretRef.Name
+	default:
+		return nil
+	}
+	var backups opsv1alpha1.DatabaseBackupList
+	if err := r.List(ctx, &backups, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{IndexBackupDatabase: secret}, client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing backups waiting for the database lock")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range backups.Items {
+		w := &backups.Items[i]
+		if w.Name != o.GetName() && dblock.BackupState(w) == dblock.Waiting {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
+		}
+	}
+	return reqs
+}
+
+// conflictRequeue turns a write conflict (a stale cache) into a quiet, quick retry.
+func conflictRequeue(err error) (ctrl.Result, error) {
+	if err == nil {
+		return ctrl.Result{}, nil
+	}
+	if apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(err)) || isJoinedConflict(err) {
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+func isJoinedConflict(err error) bool {
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) {
+		for _, e := range j.Unwrap() {
+			if e != nil && !apierrors.IsConflict(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func init() {
+	register(func(mgr ctrl.Manager, cfg Config) error {
+		return (&DatabaseBackupReconciler{
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
+			Recorder:  mgr.GetEventRecorder("databasebackup-controller"),
+			Agent:     jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount},
+		}).SetupWithManager(mgr)
+	})
+}

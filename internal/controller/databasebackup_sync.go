@@ -1,0 +1,291 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/dblock"
+	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/metrics"
+)
+
+// reconcilePending takes the database lock or waits for it. Taking it records the
+// phase Running, the start time and the object key in status before any Job exists,
+// so a restarted manager computes nothing again.
+//
+// Conditions: Ready=False, Reconciling=True (WaitingForDatabaseLock or JobCreated),
+// BackupSucceeded=Unknown.
+func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *statusPatch) (ctrl.Result, error) {
+	all, err := r.claimants(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	d := dblock.Decide(dblock.FromBackup(b), all)
+	if !d.Granted {
+		prev := conditions.Get(b, opsv1alpha1.ConditionReconciling)
+		b.Status.Phase = opsv1alpha1.BackupPhasePending
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonWaitingForLock, d.Message)
+		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonWaitingForLock, d.Message)
+		if prev == nil || prev.Message != d.Message {
+			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonWaitingForLock, "Wait", d.Message)
+		}
+		return ctrl.Result{RequeueAfter: waitingRecheck}, nil
+	}
+
+	if b.Status.Key == "" {
+		start := metav1.NewTime(r.now().UTC().Truncate(time.Second))
+		b.Status.StartTime = &start
+		b.Status.Key = jobs.ObjectKey(b.Spec.Destination.S3.Prefix, b.Namespace, b.Name, start.Time, b.Spec.Compression)
+	}
+	b.Status.Phase = opsv1alpha1.BackupPhaseRunning
+	msg := fmt.Sprintf("Starting the backup of database Secret %s to %s", b.Spec.Database.SecretRef.Name, s3URL(b))
+	conditions.MarkReconciling(b, opsv1alpha1.ReasonJobCreated, msg)
+	conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonProgressing, msg)
+	// Persist the lock and the key before the Job can exist.
+	if err := p.Patch(ctx, b); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonBackingUp, "Backup", msg)
+	return r.reconcileRunning(ctx, b)
+}
+
+// reconcileRunning creates the backup Job if absent (adopting one a previous manager
+// created), then waits for it to finish and records the agent's result.
+//
+// Conditions: BackupSucceeded (True/False), Ready, Reconciling, Stalled.
+func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
+	name := jobs.BackupJobName(b)
+	job, gone, err := r.ensureJob(ctx, b, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
+	if err != nil || job == nil && !gone {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
+	}
+	if gone {
+		r.fail(b, opsv1alpha1.ReasonJobDeleted, fmt.Sprintf(
+			"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name))
+		return ctrl.Result{}, nil
+	}
+	if b.Status.JobName == "" {
+		b.Status.JobName = job.Name
+		// An adopted Job knows the key it uploads to; it wins over anything recomputed.
+		if k := job.Annotations[jobs.AnnotationKey]; k != "" {
+			b.Status.Key = k
+		}
+		msg := fmt.Sprintf("Job %s is dumping database Secret %s to %s", job.Name, b.Spec.Database.SecretRef.Name, s3URL(b))
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobRunning, msg)
+		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, msg)
+	}
+
+	finished, succeeded, cond := jobFinished(job)
+	if !finished {
+		return ctrl.Result{}, nil // the Job's status change wakes us
+	}
+	res, resErr := r.agentResult(ctx, job, succeeded)
+	if !succeeded {
+		reason, msg := backupFailure(b, job, cond, res, resErr)
+		r.fail(b, reason, msg)
+		return ctrl.Result{}, nil
+	}
+	if res.Error != "" { // a Job that succeeded with an error result: trust the result
+		r.fail(b, opsv1alpha1.ReasonJobFailed, "Backup failed: "+res.Error)
+		return ctrl.Result{}, nil
+	}
+
+	b.Status.Location = s3URL(b)
+	if resErr == nil {
+		if res.Location != "" {
+			b.Status.Location = res.Location
+		}
+		b.Status.SizeBytes = res.SizeBytes
+		b.Status.SHA256 = res.SHA256
+		b.Status.ServerVersion = res.ServerVersion
+		b.Status.DurationSeconds = int64(res.DurationSeconds + 0.5)
+	}
+	msg := fmt.Sprintf("Uploaded %s to %s in %ds (sha256 %s, PostgreSQL %s)",
+		humanBytes(b.Status.SizeBytes), b.Status.Location, b.Status.DurationSeconds, short(b.Status.SHA256), b.Status.ServerVersion)
+	if resErr != nil {
+		msg = fmt.Sprintf("Job %s succeeded and uploaded %s, but its result could not be read (%v): size and checksum are unknown",
+			job.Name, b.Status.Location, resErr)
+		r.event(b, corev1.EventTypeWarning, opsv1alpha1.ReasonResultUnavailable, "Backup", msg)
+	}
+	conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, msg)
+	if b.Spec.Verify {
+		b.Status.Phase = opsv1alpha1.BackupPhaseVerifying
+		vmsg := "Verifying the dump: restore into a scratch database and comparison with the manifest"
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonVerifying, vmsg)
+		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonVerifying, vmsg)
+		r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Backup", msg)
+		return ctrl.Result{}, nil // the status write wakes us for the verify Job
+	}
+	r.complete(b, job, msg)
+	return ctrl.Result{}, nil
+}
+
+// reconcileVerifying runs `agent verify` once the dump is uploaded.
+//
+// Conditions: Verified (True/False), Ready, Reconciling, Stalled.
+func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
+	created := conditions.Get(b, opsv1alpha1.ConditionVerified)
+	wasCreated := created != nil && created.Reason == opsv1alpha1.ReasonJobRunning
+	job, gone, err := r.ensureJob(ctx, b, jobs.Verify(b, r.Agent), wasCreated)
+	if err != nil || job == nil && !gone {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
+	}
+	if gone {
+		msg := fmt.Sprintf("Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", jobs.VerifyJobName(b), b.Status.Location)
+		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonJobDeleted, msg)
+		r.fail(b, opsv1alpha1.ReasonJobDeleted, msg)
+		return ctrl.Result{}, nil
+	}
+	if !wasCreated {
+		msg := fmt.Sprintf("Job %s is restoring %s into a scratch database to verify it", job.Name, b.Status.Location)
+		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, msg)
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonVerifying, msg)
+	}
+	finished, succeeded, cond := jobFinished(job)
+	if !finished {
+		return ctrl.Result{}, nil
+	}
+	res, resErr := r.agentResult(ctx, job, succeeded)
+	if succeeded && res.Error == "" {
+		msg := fmt.Sprintf("Restored %s into a scratch database: %d tables, %d rows, matching the manifest", b.Status.Location, res.Tables, res.Rows)
+		if resErr != nil {
+			msg = fmt.Sprintf("Verify Job %s succeeded (its result could not be read: %v)", job.Name, resErr)
+		}
+		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, msg)
+		r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Verify", msg)
+		r.complete(b, job, "Backup uploaded and verified: "+msg)
+		return ctrl.Result{}, nil
+	}
+	_, detail := backupFailure(b, job, cond, res, resErr)
+	if len(res.Problems) > 0 {
+		detail = fmt.Sprintf("%s; problems: %v", detail, res.Problems)
+	}
+	msg := fmt.Sprintf("The dump at %s is uploaded but failed verification: %s", b.Status.Location, detail)
+	conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonVerifyFailed, msg)
+	r.fail(b, opsv1alpha1.ReasonVerifyFailed, msg)
+	return ctrl.Result{}, nil
+}
+
+// complete ends the backup Completed.
+func (r *DatabaseBackupReconciler) complete(b *opsv1alpha1.DatabaseBackup, job *batchv1.Job, msg string) {
+	now := metav1.NewTime(r.now())
+	if job.Status.CompletionTime != nil {
+		now = *job.Status.CompletionTime
+	}
+	b.Status.Phase = opsv1alpha1.BackupPhaseCompleted
+	b.Status.CompletionTime = &now
+	conditions.MarkReady(b, opsv1alpha1.ReasonSucceeded, msg)
+	db := b.Spec.Database.SecretRef.Name
+	metrics.RecordTransition(b.Namespace, db, true, time.Duration(b.Status.DurationSeconds)*time.Second)
+	observeFinished(b)
+	r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Backup", msg)
+}
+
+// fail ends the backup Failed and Stalled: a person decides what happens next.
+func (r *DatabaseBackupReconciler) fail(b *opsv1alpha1.DatabaseBackup, reason, msg string) {
+	now := metav1.NewTime(r.now())
+	b.Status.Phase = opsv1alpha1.BackupPhaseFailed
+	b.Status.CompletionTime = &now
+	if c := conditions.Get(b, opsv1alpha1.ConditionBackupSucceeded); c == nil || c.Status != metav1.ConditionTrue {
+		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionFalse, reason, msg)
+	}
+	conditions.MarkStalled(b, reason, msg)
+	metrics.RecordTransition(b.Namespace, b.Spec.Database.SecretRef.Name, false, 0)
+	observeFinished(b)
+	r.event(b, corev1.EventTypeWarning, reason, "Backup", msg)
+}
+
+// observeFinished feeds a finished backup to the per-database gauges.
+func observeFinished(b *opsv1alpha1.DatabaseBackup) {
+	if b.Status.CompletionTime == nil {
+		return
+	}
+	db := b.Spec.Database.SecretRef.Name
+	switch b.Status.Phase {
+	case opsv1alpha1.BackupPhaseCompleted:
+		metrics.Default.ObserveSuccess(b.Namespace, db, b.Status.CompletionTime.Time, b.Status.SizeBytes)
+	case opsv1alpha1.BackupPhaseFailed:
+		metrics.Default.ObserveFailure(b.Namespace, db, b.Status.CompletionTime.Time)
+	}
+}
+
+// ensureJob returns the Job desired names, creating it when absent. A Job that status
+// says was created but that is gone from the API server, or an unfinished Job being
+// deleted, was deleted by someone: gone is true and nothing is created again. A Job of that name owned by another object (an earlier
+// object of the same name, not yet garbage-collected) is waited for: nil, false, nil.
+func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1.DatabaseBackup, desired *batchv1.Job, created bool) (*batchv1.Job, bool, error) {
+	job := &batchv1.Job{}
+	key := client.ObjectKeyFromObject(desired)
+	err := r.Get(ctx, key, job)
+	if apierrors.IsNotFound(err) && created {
+		// The cache may not have seen a Job created a moment ago.
+		err = r.APIReader.Get(ctx, key, job)
+		if apierrors.IsNotFound(err) {
+			return nil, true, nil
+		}
+	}
+	if apierrors.IsNotFound(err) {
+		err = r.Create(ctx, desired)
+		switch {
+		case err == nil:
+			job = desired
+		case apierrors.IsAlreadyExists(err):
+			err = r.APIReader.Get(ctx, key, job)
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if finished, _, _ := jobFinished(job); !finished && !job.DeletionTimestamp.IsZero() {
+		return nil, true, nil // deleted before it finished: it never will
+	}
+	if !metav1.IsControlledBy(job, b) {
+		msg := fmt.Sprintf("A Job named %s that does not belong to this DatabaseBackup exists (left by an earlier object of the same name?); waiting for it to go", job.Name)
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobConflict, msg)
+		return nil, false, nil
+	}
+	return job, false, nil
+}
+
+// jobFinished reports whether the Job reached Complete or Failed, and which condition.
+func jobFinished(job *batchv1.Job) (finished, succeeded bool, cond *batchv1.JobCondition) {
+	for i := range job.Status.Conditions {
+		c := &job.Status.Conditions[i]
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return true, true, c
+		case batchv1.JobFailed:
+			return true, false, c
+		}
+	}
+	return false, false, nil
+}

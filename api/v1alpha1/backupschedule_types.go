@@ -136,7 +136,9 @@ type BackupScheduleStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// lastScheduleTime is the scheduled time of the last run that created a backup.
+	// lastScheduleTime is the scheduled time of the last run handled: a backup was
+	// created for it, or it was skipped (previous backup still running, or missed with
+	// missedRunPolicy Skip). Runs up to this time are never taken again.
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 

@@ -51,6 +51,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/schedule"
 )
 
 const testAgentImage = "ghcr.io/runbook-operator/runbook-operator:test"
@@ -63,6 +64,9 @@ var (
 
 	mgrCancel context.CancelFunc
 	mgrDone   chan struct{}
+
+	// testClock is the BackupSchedule reconciler's clock: specs set and step it.
+	testClock = schedule.NewFakeClock(time.Now())
 )
 
 func TestControllers(t *testing.T) {
@@ -85,6 +89,7 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(restCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	scheduleClock = testClock
 	startManager()
 })
 

@@ -1,0 +1,190 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+)
+
+// BenchmarkThousandBackups applies 1,000 DatabaseBackups (of 1,000 databases, so the
+// database lock lets all of them run) at once against envtest, with the real manager
+// binary (cmd/manager) as a subprocess, and reports the time until all 1,000 Jobs exist
+// and the manager's peak resident memory (VmHWM). Targets: 30 s and 150 MiB.
+//
+//	KUBEBUILDER_ASSETS=$(hack/test-binaries.sh --print) go test ./internal/controller \
+//	    -run '^$' -bench ThousandBackups -benchtime 1x
+//
+// BENCH_BACKUPS overrides the count.
+func BenchmarkThousandBackups(b *testing.B) {
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_BACKUPS")); err == nil && v > 0 {
+		n = v
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.New(cfg, client.Options{Scheme: benchScheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	user, err := env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	kcPath := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "manager")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/manager").CombinedOutput(); err != nil {
+		b.Fatalf("building the manager: %v\n%s", err, out)
+	}
+
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}
+	if err := c.Create(ctx, ns); err != nil {
+		b.Fatal(err)
+	}
+
+	for i := 0; i < b.N; i++ {
+		mgr := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--agent-image=agent:bench")
+		mgr.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+		logf, _ := os.Create(filepath.Join(dir, "manager.log"))
+		mgr.Stdout, mgr.Stderr = logf, logf
+		if err := mgr.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // caches synced, as for a manager that was already running
+
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32) // like kubectl apply of many files in parallel
+		errs := make(chan error, n)
+		for j := 0; j < n; j++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(j int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				bk := newBackup("bench", fmt.Sprintf("r%d-b%04d", i, j), fmt.Sprintf("tenant-%04d-db", j))
+				if err := c.Create(ctx, bk); err != nil {
+					errs <- err
+				}
+			}(j)
+		}
+		wg.Wait()
+		applied := time.Since(start)
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		var jobs int
+		for {
+			var list batchv1.JobList
+			if err := c.List(ctx, &list, client.InNamespace("bench")); err != nil {
+				b.Fatal(err)
+			}
+			jobs = 0
+			for _, j := range list.Items {
+				if strings.HasPrefix(j.Name, fmt.Sprintf("r%d-", i)) {
+					jobs++
+				}
+			}
+			if jobs >= n || time.Since(start) > 5*time.Minute {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		allJobs := time.Since(start)
+		b.StopTimer()
+		hwm := vmHWM(mgr.Process.Pid)
+		_ = mgr.Process.Signal(os.Interrupt)
+		_ = mgr.Wait()
+		_ = logf.Close()
+		if jobs < n {
+			b.Fatalf("only %d of %d Jobs after %s", jobs, n, allJobs)
+		}
+		b.ReportMetric(allJobs.Seconds(), "s-to-all-jobs")
+		b.ReportMetric(applied.Seconds(), "s-to-apply")
+		b.ReportMetric(float64(hwm)/1024, "MiB-peak-rss")
+		b.Logf("%d backups applied in %s; all %d Jobs existed after %s; manager peak RSS %.1f MiB (targets: 30 s, 150 MiB)",
+			n, applied.Round(time.Millisecond), n, allJobs.Round(time.Millisecond), float64(hwm)/1024)
+		var backups opsv1alpha1.DatabaseBackupList
+		if err := c.List(ctx, &backups, client.InNamespace("bench")); err == nil {
+			running := 0
+			for _, bk := range backups.Items {
+				if bk.Status.Phase == opsv1alpha1.BackupPhaseRunning {
+					running++
+				}
+			}
+			b.Logf("%d of %d backups report phase Running", running, len(backups.Items))
+		}
+	}
+}
+
+// vmHWM returns the peak resident set size of pid in KiB.
+func vmHWM(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			v, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return v
+		}
+	}
+	return -1
+}
+
+func benchScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = opsv1alpha1.AddToScheme(s)
+	return s
+}

@@ -86,7 +86,7 @@ func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	now := r.Clock.Now()
 
-	if err := r.reconcileRun(ctx, s, sched, backups, now); err != nil {
+	if backups, err = r.reconcileRun(ctx, s, sched, backups, now); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.reconcileRetention(ctx, s, sched, backups); err != nil {
@@ -101,16 +101,17 @@ func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	return ctrl.Result{RequeueAfter: max(wait, time.Second)}, nil
 }
 
-// reconcileRun creates the backup of the due run, or records why it is skipped.
+// reconcileRun creates the backup of the due run, or records why it is skipped. It
+// returns backups with the one it created.
 //
 // Conditions: Scheduled (True Scheduled / True RunSkipped / False Suspended).
 func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alpha1.BackupSchedule, sched *schedule.Schedule,
-	backups []*opsv1alpha1.DatabaseBackup, now time.Time) error {
+	backups []*opsv1alpha1.DatabaseBackup, now time.Time) ([]*opsv1alpha1.DatabaseBackup, error) {
 	if s.Spec.Suspend {
 		s.Status.NextScheduleTime = nil
 		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, opsv1alpha1.ReasonSuspended,
 			"Suspended: no new backups are created; retention still applies")
-		return nil
+		return backups, nil
 	}
 	last := s.CreationTimestamp.Time
 	if s.Status.LastScheduleTime != nil {
@@ -128,7 +129,7 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 		if c := conditions.Get(s, opsv1alpha1.ConditionScheduled); c == nil || c.Reason != opsv1alpha1.ReasonRunSkipped {
 			conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionTrue, opsv1alpha1.ReasonScheduled, scheduled)
 		}
-		return nil
+		return backups, nil
 	}
 	handled := metav1.NewTime(d.Latest)
 
@@ -138,7 +139,7 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 		r.event(s, corev1.EventTypeWarning, opsv1alpha1.ReasonRunSkipped, msg)
 		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionTrue, opsv1alpha1.ReasonRunSkipped, msg)
 		s.Status.LastScheduleTime = &handled
-		return nil
+		return backups, nil
 	}
 	if active := activeNames(backups); len(active) > 0 {
 		msg := fmt.Sprintf("Skipped the run of %s: backup %s is still running. %s",
@@ -146,13 +147,13 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 		r.event(s, corev1.EventTypeWarning, opsv1alpha1.ReasonRunSkipped, msg)
 		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionTrue, opsv1alpha1.ReasonRunSkipped, msg)
 		s.Status.LastScheduleTime = &handled
-		return nil
+		return backups, nil
 	}
 
 	b := backupFor(s, d.Run)
 	err := r.Create(ctx, b)
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+		return backups, err
 	}
 	if err == nil {
 		msg := fmt.Sprintf("Created DatabaseBackup %s for the run of %s", b.Name, d.Run.Format(time.RFC3339))
@@ -167,7 +168,7 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 	}
 	s.Status.LastScheduleTime = &handled
 	conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionTrue, opsv1alpha1.ReasonScheduled, scheduled)
-	return nil
+	return backups, nil
 }
 
 // reconcileRetention deletes the finished backups retention does not keep. Their
@@ -272,8 +273,8 @@ func (r *BackupScheduleReconciler) ownedBackups(ctx context.Context, s *opsv1alp
 
 // BackupName is the deterministic name of the backup of the run scheduled at t:
 // `<schedule>-<YYYYMMDDHHMM>` in UTC.
-func BackupName(schedule string, t time.Time) string {
-	return schedule + "-" + t.UTC().Format("200601021504")
+func BackupName(scheduleName string, t time.Time) string {
+	return scheduleName + "-" + t.UTC().Format("200601021504")
 }
 
 // backupFor builds the DatabaseBackup of the run scheduled at t.

@@ -70,6 +70,26 @@ test: test-binaries ## Run every test: CRD validation, unit, envtest, data-plane
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -v ./api/... | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|crd-validation' 
 	@echo "== all other packages"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/api/')
+	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, S3)"
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
+
+.PHONY: test-e2e
+test-e2e: test-binaries ## Run only the end-to-end suite on a devcluster (real Jobs, PostgreSQL, S3).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
+
+.PHONY: devcluster
+devcluster: test-binaries ## Start the local cluster (with the manager) and keep it up until Ctrl-C.
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go run ./cmd/devcluster --dir .devcluster --manager
+
+##@ Benchmarks (figures, not pass/fail)
+
+.PHONY: bench-backup
+bench-backup: test-binaries ## Agent backup/restore against pg_dump, pg_dump|gzip and pg_restore (sizes: BENCH_SIZES_MB).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" hack/bench-backup.sh
+
+.PHONY: bench-controller
+bench-controller: test-binaries ## 1,000 DatabaseBackups at once against envtest: time to all Jobs, manager peak memory.
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandBackups -benchtime 1x -v
 
 ##@ Build
 

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 )
 
@@ -36,7 +38,8 @@ import (
 type State int
 
 const (
-	// Done: finished (or never going to run); not part of the decision.
+	// Done: finished, never going to run, or not ready to run (a restore waiting for
+	// its source); not part of the decision.
 	Done State = iota
 	// Waiting: wants to run.
 	Waiting
@@ -129,7 +132,11 @@ func BackupState(b *opsv1alpha1.DatabaseBackup) State {
 	return Waiting
 }
 
-// RestoreState maps a DatabaseRestore's status to a lock state.
+// RestoreState maps a DatabaseRestore's status to a lock state. A pending restore that
+// waits for its source backup or for its workloads does not claim the lock: it could
+// not use it, and claiming it would block the very backup it waits for (a restore
+// created before the backup it restores would otherwise deadlock with it) and every
+// later backup of the database.
 func RestoreState(r *opsv1alpha1.DatabaseRestore) State {
 	switch r.Status.Phase {
 	case opsv1alpha1.RestorePhaseQuiescing, opsv1alpha1.RestorePhaseRestoring, opsv1alpha1.RestorePhaseResuming:
@@ -138,6 +145,10 @@ func RestoreState(r *opsv1alpha1.DatabaseRestore) State {
 		return Done
 	}
 	if !r.DeletionTimestamp.IsZero() {
+		return Done
+	}
+	if c := meta.FindStatusCondition(r.Status.Conditions, opsv1alpha1.ConditionReconciling); c != nil &&
+		(c.Reason == opsv1alpha1.ReasonWaitingForSource || c.Reason == opsv1alpha1.ReasonWaitingForWorkloads) {
 		return Done
 	}
 	return Waiting

@@ -113,4 +113,32 @@ func TestStates(t *testing.T) {
 	if BackupState(deleting) != Done {
 		t.Error("a pending backup being deleted must not wait for the lock")
 	}
+	for reason, want := range map[string]State{
+		opsv1alpha1.ReasonWaitingForSource:    Done,
+		opsv1alpha1.ReasonWaitingForWorkloads: Done,
+		opsv1alpha1.ReasonWaitingForLock:      Waiting,
+	} {
+		r := &opsv1alpha1.DatabaseRestore{Status: opsv1alpha1.DatabaseRestoreStatus{Phase: "Pending", Conditions: []metav1.Condition{
+			{Type: opsv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: reason},
+		}}}
+		if got := RestoreState(r); got != want {
+			t.Errorf("pending restore with Reconciling reason %s: %v, want %v", reason, got, want)
+		}
+	}
+}
+
+// A restore created before the backup it restores waits for that backup; it must not
+// hold the backup back as the older waiting claimant (that would deadlock both).
+func TestRestoreWaitingForItsSourceDoesNotBlockIt(t *testing.T) {
+	r := &opsv1alpha1.DatabaseRestore{
+		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "saas", CreationTimestamp: metav1.NewTime(t0.Add(-time.Minute))},
+		Spec:       opsv1alpha1.DatabaseRestoreSpec{Database: opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: "db"}}},
+		Status: opsv1alpha1.DatabaseRestoreStatus{Phase: "Pending", Conditions: []metav1.Condition{
+			{Type: opsv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: opsv1alpha1.ReasonWaitingForSource},
+		}},
+	}
+	b := c("DatabaseBackup", "source", 0, Waiting, "db")
+	if d := Decide(b, []Claimant{FromRestore(r), b}); !d.Granted {
+		t.Errorf("the source backup waits for %s: %s", d.Holder, d.Message)
+	}
 }

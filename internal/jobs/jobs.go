@@ -14,8 +14,8 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package jobs builds the Jobs that run the agent (cmd/agent): backup, verify and
-// delete, and later restore. Builders are pure functions of the spec: no client.
+// Package jobs builds the Jobs that run the agent (cmd/agent): backup, verify,
+// delete and restore. Builders are pure functions of the spec: no client.
 // Every agent Job shares one hardened pod (agentPod); credentials reach it only as
 // secretKeyRef environment variables, never as arguments.
 package jobs

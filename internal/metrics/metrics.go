@@ -19,8 +19,8 @@ limitations under the License.
 // are namespace and database (the connection Secret's name), never values.
 //
 // Gauges are derived from the DatabaseBackup objects a reconciler sees, so a
-// restarted manager rebuilds them from the cluster; counters and the histogram count
-// transitions, which happen once per backup.
+// restarted manager rebuilds them from the cluster; counters and histograms count
+// transitions, which happen once per backup or restore.
 package metrics
 
 import (
@@ -60,8 +60,35 @@ var (
 	}, []string{"namespace", "database"})
 )
 
+// Restore metrics, counted once per DatabaseRestore when it finishes.
+var (
+	// RestoreDuration observes how long successful restores took, from the start of
+	// the quiesce to the workloads' resume: the application's downtime.
+	RestoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "runbook_restore_duration_seconds",
+		Help:    "Duration of successful restores from quiesce to resume (the application's downtime), in seconds.",
+		Buckets: []float64{10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
+	}, []string{"namespace", "database"})
+	// Restores counts finished restores by outcome: succeeded or failed.
+	Restores = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "runbook_restores_total",
+		Help: "Restores of the database that finished, by outcome (succeeded, failed).",
+	}, []string{"namespace", "database", "outcome"})
+)
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(LastSuccess, LastSize, Failing, Failures, Duration)
+	ctrlmetrics.Registry.MustRegister(LastSuccess, LastSize, Failing, Failures, Duration, RestoreDuration, Restores)
+}
+
+// RecordRestore counts a restore that just finished and, when it succeeded, observes
+// its duration. Call it once, when the phase becomes Completed or Failed.
+func RecordRestore(namespace, database string, succeeded bool, duration time.Duration) {
+	outcome := "failed"
+	if succeeded {
+		outcome = "succeeded"
+		RestoreDuration.WithLabelValues(namespace, database).Observe(duration.Seconds())
+	}
+	Restores.WithLabelValues(namespace, database, outcome).Inc()
 }
 
 type dbKey struct{ namespace, database string }

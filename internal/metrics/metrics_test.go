@@ -54,3 +54,18 @@ func TestGaugesMoveForwardAndFailureClears(t *testing.T) {
 		t.Errorf("duration series %d", got)
 	}
 }
+
+func TestRecordRestore(t *testing.T) {
+	RecordRestore("ns", "db", true, 90*time.Second)
+	RecordRestore("ns", "db", false, 10*time.Second)
+	RecordRestore("ns", "db", false, 0)
+	if got := testutil.ToFloat64(Restores.WithLabelValues("ns", "db", "succeeded")); got != 1 {
+		t.Errorf("succeeded %v", got)
+	}
+	if got := testutil.ToFloat64(Restores.WithLabelValues("ns", "db", "failed")); got != 2 {
+		t.Errorf("failed %v", got)
+	}
+	if got := testutil.CollectAndCount(RestoreDuration); got != 1 {
+		t.Errorf("duration series %d, want 1 (failed restores are not observed)", got)
+	}
+}

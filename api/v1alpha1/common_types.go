@@ -130,6 +130,24 @@ type WorkloadReference struct {
 }
 
 // AnnotationQuiescedBy is set on a Release by a DatabaseRestore while it holds the
-// release's components at zero replicas: `<restore name>`. The Release reconciler
-// leaves replica counts alone while it is present.
+// release's components at zero replicas; the value is the DatabaseRestore's name (same
+// namespace). The contract between the two controllers:
+//
+//   - The restore records every component Deployment's replica count in its
+//     status.quiescedWorkloads first, then sets this annotation, then scales the
+//     Deployments (`<release>-<component>`, see ComponentDeploymentName) to zero
+//     through their scale subresource.
+//   - While the annotation is present the Release reconciler must not change the
+//     replicas of the component Deployments (nor of their HorizontalPodAutoscalers),
+//     must not create missing component Deployments with more than zero replicas, and
+//     must not start a new pipeline (pre-deploy backup, migrations, pre-deploy Jobs,
+//     rollout): the database is being replaced under it. It may keep updating status,
+//     and should say that it is quiesced and by which restore.
+//   - The restore scales the Deployments back to the recorded counts first and removes
+//     the annotation last, only if it still holds its own name. It does so when the
+//     restore completes, when it fails (unless spec.quiesce.keepStoppedOnFailure), and
+//     when the DatabaseRestore is deleted (a finalizer guarantees it), so deleting a
+//     restore that kept the workloads stopped is how a person resumes them.
+//   - Once the annotation is gone the Release reconciler resumes as usual, including
+//     any pipeline that a spec change asked for in the meantime.
 const AnnotationQuiescedBy = "ops.runbook.dev/quiesced-by"

@@ -136,3 +136,26 @@ const LabelBackupSchedule = "ops.runbook.dev/backup-schedule"
 // AnnotationScheduledTime is set on each DatabaseBackup a BackupSchedule creates: the
 // scheduled time of its run (RFC 3339, UTC).
 const AnnotationScheduledTime = "ops.runbook.dev/scheduled-time"
+
+// Reasons and names added for DatabaseRestore.
+const (
+	// ReasonWaitingForWorkloads: a Release or Deployment named in spec.quiesce does not
+	// exist yet, or another DatabaseRestore holds it at zero.
+	ReasonWaitingForWorkloads = "WaitingForWorkloads"
+	// ReasonQuiesced: every workload is at zero replicas and its pods are gone.
+	ReasonQuiesced = "Quiesced"
+	// ReasonNothingToQuiesce: spec.quiesce names no workloads.
+	ReasonNothingToQuiesce = "NothingToQuiesce"
+	// ReasonResumed: every workload is back at its recorded replica count.
+	ReasonResumed = "Resumed"
+	// ReasonScaledUpDuringRestore: a quiesced workload was scaled up by someone else
+	// while the restore ran, and was scaled to zero again.
+	ReasonScaledUpDuringRestore = "ScaledUpDuringRestore"
+	// ReasonCancelled: the DatabaseRestore was deleted before it finished.
+	ReasonCancelled = "Cancelled"
+)
+
+// FinalizerRestoreWorkloads is set on every unfinished DatabaseRestore (and on a failed
+// one that keeps its workloads stopped): deleting the restore stops its Job and scales
+// the workloads it quiesced back to their recorded replica counts before the object goes.
+const FinalizerRestoreWorkloads = "ops.runbook.dev/restore-workloads"

@@ -55,6 +55,13 @@ const (
 // +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
 type ServiceType string
 
+// ComponentDeploymentName is the name of the Deployment (and Service) that the Release
+// controller creates for a component: `<release>-<component>`. A DatabaseRestore that
+// quiesces a Release scales exactly these Deployments.
+func ComponentDeploymentName(release, component string) string {
+	return release + "-" + component
+}
+
 // ComponentPort is a port a component's container listens on.
 type ComponentPort struct {
 	// name of the port (IANA service name), e.g. `http`.

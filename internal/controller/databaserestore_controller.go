@@ -1,0 +1,253 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/agent"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/dblock"
+	"runbook-operator/internal/jobs"
+)
+
+// podsGonePoll is how often a quiescing restore looks again for pods of its workloads
+// (pods are read from the API server, not watched); Deployment status changes wake it
+// sooner.
+const podsGonePoll = 2 * time.Second
+
+// DatabaseRestoreReconciler restores a dump without losing the live database:
+// Pending (source Completed, workloads exist, database lock) → Quiescing (replica
+// counts recorded in status, then scaled to zero, until their pods are gone) →
+// Restoring (one `agent restore` Job) → Resuming (scaled back to the recorded counts)
+// → Completed or Failed. A finished restore is never run again.
+type DatabaseRestoreReconciler struct {
+	client.Client
+	// APIReader reads from the API server directly: the replica counts recorded
+	// before scaling, pods of the quiesced workloads and of the restore Job (not
+	// cached), and Jobs the cache has not seen yet.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	Agent     jobs.Agent
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores/finalizers,verbs=update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments/scale,verbs=patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves a DatabaseRestore one step along its phases. Every step is derived
+// from status and the cluster, so a restarted manager continues where the last one
+// stopped: it never records replica counts twice and never creates a second Job.
+func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	rs := &opsv1alpha1.DatabaseRestore{}
+	if err := r.Get(ctx, req.NamespacedName, rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !restoreFinished(rs) {
+		// Scaling decisions need the latest status, not the cache's: a reconcile woken
+		// by this controller's own scale-up must not see the restore still Restoring and
+		// scale the workloads down again after it completed. Restores are few; this is
+		// one GET per reconcile of an unfinished one.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, rs); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	if !rs.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, rs)
+	}
+	if restoreFinished(rs) {
+		// Nothing runs again. The finalizer stays only while workloads are kept stopped.
+		if keptStopped(rs) {
+			return ctrl.Result{}, nil
+		}
+		return conflictRequeue(r.setFinalizer(ctx, rs, false))
+	}
+	if err := r.setFinalizer(ctx, rs, true); err != nil {
+		return conflictRequeue(err)
+	}
+
+	p := newStatusPatch(r.Client, rs)
+	defer func() {
+		if err := p.Patch(ctx, rs); err != nil {
+			res, retErr = conflictRequeue(errors.Join(retErr, err))
+		}
+	}()
+
+	switch rs.Status.Phase {
+	case "", opsv1alpha1.RestorePhasePending:
+		return r.reconcilePending(ctx, rs, p)
+	case opsv1alpha1.RestorePhaseQuiescing:
+		return r.reconcileQuiescing(ctx, rs)
+	case opsv1alpha1.RestorePhaseRestoring:
+		return r.reconcileRestoring(ctx, rs)
+	default:
+		return r.reconcileResuming(ctx, rs)
+	}
+}
+
+func restoreFinished(rs *opsv1alpha1.DatabaseRestore) bool {
+	return rs.Status.Phase == opsv1alpha1.RestorePhaseCompleted || rs.Status.Phase == opsv1alpha1.RestorePhaseFailed
+}
+
+// keptStopped says a failed restore left its workloads at zero
+// (spec.quiesce.keepStoppedOnFailure): they come back when the restore is deleted.
+func keptStopped(rs *opsv1alpha1.DatabaseRestore) bool {
+	c := conditions.Get(rs, opsv1alpha1.ConditionResumed)
+	return rs.Status.Phase == opsv1alpha1.RestorePhaseFailed && c != nil && c.Reason == opsv1alpha1.ReasonKeptStopped
+}
+
+// holdsWorkloads says rs holds its recorded workloads at zero (or is about to).
+func holdsWorkloads(rs *opsv1alpha1.DatabaseRestore) bool {
+	return dblock.RestoreState(rs) == dblock.Active || keptStopped(rs) ||
+		!rs.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(rs, opsv1alpha1.FinalizerRestoreWorkloads)
+}
+
+// setFinalizer adds or removes the finalizer that resumes the workloads on deletion.
+func (r *DatabaseRestoreReconciler) setFinalizer(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, want bool) error {
+	if want == controllerutil.ContainsFinalizer(rs, opsv1alpha1.FinalizerRestoreWorkloads) {
+		return nil
+	}
+	before := rs.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(rs, opsv1alpha1.FinalizerRestoreWorkloads)
+	} else {
+		controllerutil.RemoveFinalizer(rs, opsv1alpha1.FinalizerRestoreWorkloads)
+	}
+	err := r.Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	return client.IgnoreNotFound(err)
+}
+
+func (r *DatabaseRestoreReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// claimants lists every backup and restore of rs's database, with the backup
+// controller's listing (same index, same answer from the same cache).
+func (r *DatabaseRestoreReconciler) claimants(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) ([]dblock.Claimant, error) {
+	probe := &opsv1alpha1.DatabaseBackup{}
+	probe.Namespace, probe.Spec.Database = rs.Namespace, rs.Spec.Database
+	return (&DatabaseBackupReconciler{Client: r.Client}).claimants(ctx, probe)
+}
+
+// agentResult reads the agent's result from the restore Job's pod, as the backup
+// controller does for its Jobs (same agent, same termination message). transient is an
+// error reading the pods (API server unreachable, manager stopping): the reconcile is
+// retried rather than recording the result as unreadable for good.
+func (r *DatabaseRestoreReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (res agent.Result, resErr, transient error) {
+	res, resErr = (&DatabaseBackupReconciler{APIReader: r.APIReader}).agentResult(ctx, job, succeeded)
+	if resErr != nil && !errors.Is(resErr, errNoResult) && !strings.HasPrefix(resErr.Error(), "the agent exited with code") {
+		return res, nil, resErr
+	}
+	return res, resErr, nil
+}
+
+// SetupWithManager registers the reconciler: it owns its Job, and wakes restores
+// waiting for a source backup, the database lock or a workload, and restores whose
+// quiesced Deployments change.
+func (r *DatabaseRestoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&opsv1alpha1.DatabaseRestore{}).
+		Owns(&batchv1.Job{}).
+		Watches(&opsv1alpha1.DatabaseBackup{}, handler.EnqueueRequestsFromMapFunc(r.pendingRestores)).
+		Watches(&opsv1alpha1.DatabaseRestore{}, handler.EnqueueRequestsFromMapFunc(r.pendingRestores)).
+		Watches(&opsv1alpha1.Release{}, handler.EnqueueRequestsFromMapFunc(r.pendingRestores)).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.restoresOfDeployment)).
+		Named("databaserestore").
+		Complete(r)
+}
+
+// pendingRestores maps a backup, restore or Release to the other restores of its
+// namespace that wait (for a source, the lock, or a workload): any of them may be
+// what they wait for.
+func (r *DatabaseRestoreReconciler) pendingRestores(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.restoresMatching(ctx, o, func(rs *opsv1alpha1.DatabaseRestore) bool {
+		return (rs.Status.Phase == "" || rs.Status.Phase == opsv1alpha1.RestorePhasePending) &&
+			(rs.Name != o.GetName() || !isRestore(o))
+	})
+}
+
+// restoresOfDeployment maps a Deployment to the restores that quiesce it, or that
+// wait for it to exist or to be released by another restore.
+func (r *DatabaseRestoreReconciler) restoresOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
+	name := o.GetName()
+	return r.restoresMatching(ctx, o, func(rs *opsv1alpha1.DatabaseRestore) bool {
+		if rs.Status.Phase == "" || rs.Status.Phase == opsv1alpha1.RestorePhasePending {
+			q := rs.Spec.Quiesce
+			return q != nil && (slices.Contains(q.Deployments, name) || q.ReleaseRef != nil && strings.HasPrefix(name, q.ReleaseRef.Name+"-"))
+		}
+		return holdsWorkloads(rs) && slices.ContainsFunc(rs.Status.QuiescedWorkloads, func(w opsv1alpha1.QuiescedWorkload) bool { return w.Name == name })
+	})
+}
+
+func (r *DatabaseRestoreReconciler) restoresMatching(ctx context.Context, o client.Object, match func(*opsv1alpha1.DatabaseRestore) bool) []reconcile.Request {
+	var list opsv1alpha1.DatabaseRestoreList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing restores to wake")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if match(&list.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
+		}
+	}
+	return reqs
+}
+
+func isRestore(o client.Object) bool {
+	_, ok := o.(*opsv1alpha1.DatabaseRestore)
+	return ok
+}
+
+func init() {
+	register(func(mgr ctrl.Manager, cfg Config) error {
+		return (&DatabaseRestoreReconciler{
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
+			Recorder:  mgr.GetEventRecorder("databaserestore-controller"),
+			Agent:     jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount},
+		}).SetupWithManager(mgr)
+	})
+}

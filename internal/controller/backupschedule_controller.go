@@ -141,6 +141,15 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 		s.Status.LastScheduleTime = &handled
 		return backups, nil
 	}
+	// A reconcile that read the schedule before the cache had its new lastScheduleTime
+	// sees the run it just created the backup for as due again: it was handled, not
+	// skipped because "its own backup is still running".
+	runName := BackupName(s.Name, d.Run)
+	if slices.ContainsFunc(backups, func(b *opsv1alpha1.DatabaseBackup) bool { return b.Name == runName }) {
+		s.Status.LastScheduleTime = &handled
+		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionTrue, opsv1alpha1.ReasonScheduled, scheduled)
+		return backups, nil
+	}
 	if active := activeNames(backups); len(active) > 0 {
 		msg := fmt.Sprintf("Skipped the run of %s: backup %s is still running. %s",
 			d.Run.Format(time.RFC3339), strings.Join(active, ", "), scheduled)

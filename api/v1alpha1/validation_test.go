@@ -263,63 +263,63 @@ func TestSamplesAreAccepted(t *testing.T) {
 func TestDefaultsAreApplied(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	create := func(kind, spec string, into client.Object) {
-		t.Helper()
-		u := obj(t, kind, "defaults", spec)
-		u.SetNamespace(ns)
-		if err := k8s.Create(ctx, u); err != nil {
-			t.Fatalf("create %s: %v", kind, err)
-		}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "defaults"}, into); err != nil {
-			t.Fatal(err)
-		}
+	var (
+		b   opsv1alpha1.DatabaseBackup
+		s   opsv1alpha1.BackupSchedule
+		r   opsv1alpha1.DatabaseRestore
+		rel opsv1alpha1.Release
+		rot opsv1alpha1.SecretRotation
+		inc opsv1alpha1.Incident
+	)
+	cases := []struct {
+		kind, spec string
+		into       client.Object
+		ok         func() bool
+	}{
+		{"DatabaseBackup", backupSpec, &b, func() bool {
+			return b.Spec.Format == opsv1alpha1.BackupFormatCustom && b.Spec.Compression == opsv1alpha1.CompressionZstd &&
+				b.Spec.Timeout.Duration.String() == "1h0m0s" && b.Spec.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
+				b.Spec.Destination.S3.Region == "us-east-1"
+		}},
+		{"BackupSchedule", scheduleSpec(""), &s, func() bool {
+			return s.Spec.TimeZone == "UTC" && s.Spec.MissedRunPolicy == opsv1alpha1.MissedRunRunOnce &&
+				s.Spec.Retention.KeepLast != nil && *s.Spec.Retention.KeepLast == 7 &&
+				s.Spec.Retention.KeepFailed != nil && *s.Spec.Retention.KeepFailed == 3 &&
+				s.Spec.Template.Spec.Compression == opsv1alpha1.CompressionZstd
+		}},
+		{"DatabaseRestore", restoreSpec, &r, func() bool {
+			return r.Spec.Mode == opsv1alpha1.RestoreModeSwap && r.Spec.KeepPrevious != nil && *r.Spec.KeepPrevious &&
+				r.Spec.Timeout.Duration.String() == "2h0m0s"
+		}},
+		{"Release", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() bool {
+			c := rel.Spec.Components[0]
+			return c.Replicas != nil && *c.Replicas == 1 && rel.Spec.Rollback.Automatic && rel.Spec.RevisionHistoryLimit == 10 &&
+				rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
+				rel.Spec.Verify.FailureThreshold == 3 && rel.Spec.Verify.Window.Duration.String() == "2m0s" &&
+				rel.Spec.Verify.ProgressDeadline.Duration.String() == "10m0s"
+		}},
+		{"SecretRotation", rotationSpec, &rot, func() bool {
+			return rot.Spec.Interval.Duration.String() == "2160h0m0s" && rot.Spec.Keys[0].KeepPrevious == 1 &&
+				rot.Spec.Keys[0].Alphabet == opsv1alpha1.AlphabetAlphanumeric
+		}},
+		{"Incident", incidentSpec, &inc, func() bool {
+			return inc.Spec.Response != nil && inc.Spec.Response.CaptureEvidence
+		}},
 	}
-
-	var b opsv1alpha1.DatabaseBackup
-	create("DatabaseBackup", backupSpec, &b)
-	if b.Spec.Format != opsv1alpha1.BackupFormatCustom || b.Spec.Compression != opsv1alpha1.CompressionZstd ||
-		b.Spec.Timeout.Duration.String() != "1h0m0s" || b.Spec.DeletionPolicy != opsv1alpha1.DeletionPolicyRetain ||
-		b.Spec.Destination.S3.Region != "us-east-1" {
-		t.Errorf("DatabaseBackup defaults: %+v", b.Spec)
-	}
-
-	var s opsv1alpha1.BackupSchedule
-	create("BackupSchedule", scheduleSpec(""), &s)
-	if s.Spec.TimeZone != "UTC" || s.Spec.MissedRunPolicy != opsv1alpha1.MissedRunRunOnce ||
-		s.Spec.Retention.KeepLast == nil || *s.Spec.Retention.KeepLast != 7 ||
-		s.Spec.Retention.KeepFailed == nil || *s.Spec.Retention.KeepFailed != 3 ||
-		s.Spec.Template.Spec.Compression != opsv1alpha1.CompressionZstd {
-		t.Errorf("BackupSchedule defaults: %+v", s.Spec)
-	}
-
-	var r opsv1alpha1.DatabaseRestore
-	create("DatabaseRestore", restoreSpec, &r)
-	if r.Spec.Mode != opsv1alpha1.RestoreModeSwap || r.Spec.KeepPrevious == nil || !*r.Spec.KeepPrevious ||
-		r.Spec.Timeout.Duration.String() != "2h0m0s" {
-		t.Errorf("DatabaseRestore defaults: %+v", r.Spec)
-	}
-
-	var rel opsv1alpha1.Release
-	create("Release", releaseSpec+"database: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel)
-	c := rel.Spec.Components[0]
-	if c.Replicas == nil || *c.Replicas != 1 || !rel.Spec.Rollback.Automatic || rel.Spec.RevisionHistoryLimit != 10 ||
-		!rel.Spec.Backup.Enabled || rel.Spec.Backup.DeletionPolicy != opsv1alpha1.DeletionPolicyRetain ||
-		rel.Spec.Verify.FailureThreshold != 3 || rel.Spec.Verify.Window.Duration.String() != "2m0s" ||
-		rel.Spec.Verify.ProgressDeadline.Duration.String() != "10m0s" {
-		t.Errorf("Release defaults: %+v", rel.Spec)
-	}
-
-	var rot opsv1alpha1.SecretRotation
-	create("SecretRotation", rotationSpec, &rot)
-	if rot.Spec.Interval.Duration.String() != "2160h0m0s" || rot.Spec.Keys[0].KeepPrevious != 1 ||
-		rot.Spec.Keys[0].Alphabet != opsv1alpha1.AlphabetAlphanumeric {
-		t.Errorf("SecretRotation defaults: %+v", rot.Spec)
-	}
-
-	var inc opsv1alpha1.Incident
-	create("Incident", incidentSpec, &inc)
-	if inc.Spec.Response == nil || !inc.Spec.Response.CaptureEvidence {
-		t.Errorf("Incident defaults: %+v", inc.Spec)
+	for _, tc := range cases {
+		t.Run(tc.kind, func(t *testing.T) {
+			u := obj(t, tc.kind, "defaults", tc.spec)
+			u.SetNamespace(ns)
+			if err := k8s.Create(ctx, u); err != nil {
+				t.Fatalf("create %s: %v", tc.kind, err)
+			}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "defaults"}, tc.into); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.ok() {
+				t.Errorf("%s defaults not applied: %+v", tc.kind, tc.into)
+			}
+		})
 	}
 }
 

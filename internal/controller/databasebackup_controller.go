@@ -128,16 +128,18 @@ func (r *DatabaseBackupReconciler) now() time.Time {
 	return time.Now()
 }
 
-// claimants lists every backup and restore of b's database in its namespace.
-func (r *DatabaseBackupReconciler) claimants(ctx context.Context, b *opsv1alpha1.DatabaseBackup) ([]dblock.Claimant, error) {
+// claimants lists every backup and restore of the database behind the connection
+// Secret in the namespace, as the database lock sees them. Backups and restores use
+// the same listing (same index, same cache) so they reach the same decision.
+func databaseClaimants(ctx context.Context, c client.Reader, namespace, secret string) ([]dblock.Claimant, error) {
 	var backups opsv1alpha1.DatabaseBackupList
-	if err := r.List(ctx, &backups, client.InNamespace(b.Namespace),
-		client.MatchingFields{IndexBackupDatabase: b.Spec.Database.SecretRef.Name},
+	if err := c.List(ctx, &backups, client.InNamespace(namespace),
+		client.MatchingFields{IndexBackupDatabase: secret},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var restores opsv1alpha1.DatabaseRestoreList
-	if err := r.List(ctx, &restores, client.InNamespace(b.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	if err := c.List(ctx, &restores, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	out := make([]dblock.Claimant, 0, len(backups.Items)+len(restores.Items))
@@ -145,7 +147,7 @@ func (r *DatabaseBackupReconciler) claimants(ctx context.Context, b *opsv1alpha1
 		out = append(out, dblock.FromBackup(&backups.Items[i]))
 	}
 	for i := range restores.Items {
-		if restores.Items[i].Spec.Database.SecretRef.Name == b.Spec.Database.SecretRef.Name {
+		if restores.Items[i].Spec.Database.SecretRef.Name == secret {
 			out = append(out, dblock.FromRestore(&restores.Items[i]))
 		}
 	}

@@ -33,12 +33,28 @@ import (
 // errNoResult says no pod of the Job left a termination message.
 var errNoResult = errors.New("no terminated agent container with a result")
 
-// agentResult reads the agent's JSON result from the terminated container state of the
-// Job's pods: for a succeeded Job the pod that exited 0, otherwise the pod that ended
-// last. Pods are read from the API server, not cached.
-func (r *DatabaseBackupReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (agent.Result, error) {
+// unreadableResultError says the agent's container ended without a JSON result (killed,
+// or crashed before writing one). The message is never quoted: it is a log tail.
+type unreadableResultError struct{ exitCode int32 }
+
+func (e unreadableResultError) Error() string {
+	return fmt.Sprintf("the agent exited with code %d without a readable result", e.exitCode)
+}
+
+// isResultError reports whether err says the Job left no usable result (as opposed to
+// an error reading its pods, which a retry may cure).
+func isResultError(err error) bool {
+	var u unreadableResultError
+	return errors.Is(err, errNoResult) || errors.As(err, &u)
+}
+
+// readAgentResult reads the agent's JSON result from the terminated container state of
+// the Job's pods: for a succeeded Job the pod that exited 0, otherwise the pod that
+// ended last. Pods are read with reader (the API server, not the cache). Errors:
+// errNoResult, unreadableResultError, or the API server's.
+func readAgentResult(ctx context.Context, reader client.Reader, job *batchv1.Job, succeeded bool) (agent.Result, error) {
 	var pods corev1.PodList
-	if err := r.APIReader.List(ctx, &pods, client.InNamespace(job.Namespace),
+	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace),
 		client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return agent.Result{}, err
 	}
@@ -65,10 +81,14 @@ func (r *DatabaseBackupReconciler) agentResult(ctx context.Context, job *batchv1
 	}
 	res, err := agent.ParseResult([]byte(best.Message))
 	if err != nil {
-		// Never quote the message: without a parsable result it is a log tail.
-		return agent.Result{}, fmt.Errorf("the agent exited with code %d without a readable result", best.ExitCode)
+		return agent.Result{}, unreadableResultError{exitCode: best.ExitCode}
 	}
 	return res, nil
+}
+
+// agentResult reads the result of one of the backup's Jobs.
+func (r *DatabaseBackupReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (agent.Result, error) {
+	return readAgentResult(ctx, r.APIReader, job, succeeded)
 }
 
 func metav1IsControlledByUID(pod *corev1.Pod, job *batchv1.Job) bool {

@@ -42,7 +42,7 @@ import (
 // Conditions: Ready=False, Reconciling=True (WaitingForDatabaseLock or JobCreated),
 // BackupSucceeded=Unknown.
 func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *statusPatch) (ctrl.Result, error) {
-	all, err := r.claimants(ctx, b)
+	all, err := databaseClaimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

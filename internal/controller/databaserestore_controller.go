@@ -163,21 +163,13 @@ func (r *DatabaseRestoreReconciler) now() time.Time {
 	return time.Now()
 }
 
-// claimants lists every backup and restore of rs's database, with the backup
-// controller's listing (same index, same answer from the same cache).
-func (r *DatabaseRestoreReconciler) claimants(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) ([]dblock.Claimant, error) {
-	probe := &opsv1alpha1.DatabaseBackup{}
-	probe.Namespace, probe.Spec.Database = rs.Namespace, rs.Spec.Database
-	return (&DatabaseBackupReconciler{Client: r.Client}).claimants(ctx, probe)
-}
-
 // agentResult reads the agent's result from the restore Job's pod, as the backup
 // controller does for its Jobs (same agent, same termination message). transient is an
 // error reading the pods (API server unreachable, manager stopping): the reconcile is
 // retried rather than recording the result as unreadable for good.
 func (r *DatabaseRestoreReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (res agent.Result, resErr, transient error) {
-	res, resErr = (&DatabaseBackupReconciler{APIReader: r.APIReader}).agentResult(ctx, job, succeeded)
-	if resErr != nil && !errors.Is(resErr, errNoResult) && !strings.HasPrefix(resErr.Error(), "the agent exited with code") {
+	res, resErr = readAgentResult(ctx, r.APIReader, job, succeeded)
+	if resErr != nil && !isResultError(resErr) {
 		return res, nil, resErr
 	}
 	return res, resErr, nil

@@ -64,7 +64,7 @@ func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *op
 	if msg != "" {
 		return r.wait(rs, opsv1alpha1.ReasonWaitingForWorkloads, msg), nil
 	}
-	all, err := r.claimants(ctx, rs)
+	all, err := databaseClaimants(ctx, r.Client, rs.Namespace, rs.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

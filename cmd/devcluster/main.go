@@ -7,7 +7,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +34,7 @@ func main() {
 	noPG := flag.Bool("no-postgres", false, "do not start PostgreSQL")
 	noS3 := flag.Bool("no-s3", false, "do not start the S3 server")
 	runManager := flag.Bool("manager", false, "also build ./cmd/manager and run it on the host against the cluster (output in DIR/logs/manager.log)")
-	managerArgs := flag.String("manager-args", "--health-probe-bind-address=0 --metrics-bind-address=0", "arguments for the manager with --manager")
+	managerArgs := flag.String("manager-args", "", "more arguments for the manager with --manager (it always gets "+strings.Join(devcluster.ManagerArgs(), " ")+")")
 	verbose := flag.Int("v", 0, "log verbosity")
 	flag.Parse()
 
@@ -127,7 +125,7 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 	}()
 	var managerDone <-chan struct{}
 	if runManager {
-		m, err := c.StartProcess("manager", append([]string{managerBin}, managerArgs...))
+		m, err := c.StartManager(ctx, managerBin, managerArgs...)
 		if err != nil {
 			return err
 		}
@@ -150,35 +148,12 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 }
 
 func printUsage(c *devcluster.Cluster, agentBin, demoBin string) {
-	rss, n := devcluster.TotalRSS()
-	byName := map[string]int64{}
-	for _, p := range devcluster.Processes() {
-		byName[p.Name] += p.RSSBytes
+	envFile, err := c.WriteEnvFile()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devcluster:", err)
 	}
-	names := make([]string, 0, len(byName))
-	for k := range byName {
-		names = append(names, k)
-	}
-	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(byName[b], byName[a]) })
-	var parts []string
-	for _, k := range names {
-		parts = append(parts, fmt.Sprintf("%s %d MiB", k, byName[k]>>20))
-	}
-	envFile := filepath.Join(c.Dir, "env")
-	var env strings.Builder
-	fmt.Fprintf(&env, "export KUBECONFIG=%s\n", c.Kubeconfig)
-	if c.Postgres != nil {
-		fmt.Fprintf(&env, "export PGHOST=%s PGPORT=%d PGUSER=%s PGPASSWORD=%s PGDATABASE=%s\n",
-			c.Postgres.Host, c.Postgres.Port, c.Postgres.User, c.Postgres.Password, devcluster.DemoDatabase)
-	}
-	if c.S3 != nil {
-		fmt.Fprintf(&env, "export AWS_ENDPOINT_URL_S3=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n",
-			c.S3.Endpoint, c.S3.Region, c.S3.AccessKey, c.S3.SecretKey)
-	}
-	_ = os.WriteFile(envFile, []byte(env.String()), 0o600)
-
 	fmt.Printf(`
-devcluster is ready in %s (Kubernetes %s, node %q); %d processes use %d MiB RSS (%s).
+devcluster is ready in %s (Kubernetes %s, node %q); %s.
 
   export KUBECONFIG=%s
   kubectl get nodes,pods -A
@@ -191,7 +166,7 @@ Demo namespace %q: Secrets %s (host, port, dbname, user, password) and %s
 database %q and bucket %q exist.
 Logs: %s   pod output: %s
 Press Ctrl-C to stop and remove everything.
-`, c.StartupDuration.Round(100*time.Millisecond), devcluster.KubernetesVer, c.Agent.NodeName(), n, rss>>20, strings.Join(parts, ", "),
+`, c.StartupDuration.Round(100*time.Millisecond), devcluster.KubernetesVer, c.Agent.NodeName(), devcluster.Memory(),
 		c.Kubeconfig, envFile, orNone(demoBin), orNone(agentBin),
 		devcluster.DemoNamespace, devcluster.DemoDBSecret, devcluster.DemoS3Secret, devcluster.DemoConfigMap,
 		devcluster.DemoDatabase, devcluster.DemoBucket, c.LogDir, filepath.Join(c.Dir, "pods"))

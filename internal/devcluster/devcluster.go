@@ -155,7 +155,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			_ = c.Stop()
 		}
 	}()
-	assets, err := resolveAssets(opts.AssetsDir)
+	assets, err := ResolveAssets(opts.AssetsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -485,9 +485,10 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
-// resolveAssets finds the directory with etcd, kube-apiserver and
-// kube-controller-manager.
-func resolveAssets(dir string) (string, error) {
+// ResolveAssets finds the directory with etcd, kube-apiserver and
+// kube-controller-manager: dir, else $KUBEBUILDER_ASSETS, else the directory
+// hack/test-binaries.sh prints. It fails when a binary is missing there.
+func ResolveAssets(dir string) (string, error) {
 	if dir == "" {
 		dir = os.Getenv("KUBEBUILDER_ASSETS")
 	}
@@ -594,4 +595,22 @@ func BuildBinaries(ctx context.Context, moduleRoot, outDir string, pkgs map[stri
 		paths[name] = bin
 	}
 	return paths, nil
+}
+
+// WriteEnvFile writes DIR/env, a shell file that points kubectl at the cluster and
+// psql and AWS tools at its PostgreSQL and S3 server (`source DIR/env`), and returns
+// its path.
+func (c *Cluster) WriteEnvFile() (string, error) {
+	var env strings.Builder
+	fmt.Fprintf(&env, "export KUBECONFIG=%s\n", c.Kubeconfig)
+	if c.Postgres != nil {
+		fmt.Fprintf(&env, "export PGHOST=%s PGPORT=%d PGUSER=%s PGPASSWORD=%s PGDATABASE=%s\n",
+			c.Postgres.Host, c.Postgres.Port, c.Postgres.User, c.Postgres.Password, DemoDatabase)
+	}
+	if c.S3 != nil {
+		fmt.Fprintf(&env, "export AWS_ENDPOINT_URL_S3=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n",
+			c.S3.Endpoint, c.S3.Region, c.S3.AccessKey, c.S3.SecretKey)
+	}
+	path := filepath.Join(c.Dir, "env")
+	return path, os.WriteFile(path, []byte(env.String()), 0o600)
 }

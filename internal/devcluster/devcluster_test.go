@@ -79,3 +79,43 @@ func TestProcessesIncludesThisProcess(t *testing.T) {
 		t.Fatalf("Processes() = %+v", procs)
 	}
 }
+
+func TestControllersStarted(t *testing.T) {
+	src := func(c string) string {
+		return `{"level":"info","msg":"Starting EventSource","controller":"` + c + `","source":"kind source"}`
+	}
+	workers := func(c string) string {
+		return `{"level":"info","msg":"Starting workers","controller":"` + c + `","worker count":1}`
+	}
+	ctrl := func(c string) string { return `{"level":"info","msg":"Starting Controller","controller":"` + c + `"}` }
+	tests := []struct {
+		name string
+		log  []string
+		want bool
+	}{
+		{"nothing yet", []string{`{"level":"info","logger":"setup","msg":"starting manager"}`}, false},
+		{"one of two started", []string{src("a"), src("b"), ctrl("a"), workers("a"), ctrl("b")}, false},
+		{"both started", []string{src("a"), src("b"), src("b"), ctrl("a"), workers("a"), ctrl("b"), workers("b")}, true},
+	}
+	for _, tt := range tests {
+		if got := ControllersStarted(strings.Join(tt.log, "\n")); got != tt.want {
+			t.Errorf("%s: ControllersStarted = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestMemorySummary(t *testing.T) {
+	m := summarize([]ProcessInfo{
+		{PID: 1, Name: "demo", RSSBytes: 50 << 20},
+		{PID: 2, Name: "kube-apiserver", RSSBytes: 300 << 20},
+		{PID: 3, Name: "postgres", RSSBytes: 20 << 20},
+		{PID: 4, Name: "postgres", RSSBytes: 40 << 20},
+	})
+	want := "4 processes use 410 MiB RSS (kube-apiserver 300 MiB, postgres 60 MiB, demo 50 MiB)"
+	if m.Total != 410<<20 || m.String() != want {
+		t.Errorf("summary %d bytes, %q; want %q", m.Total, m.String(), want)
+	}
+	if live := Memory(); live.Processes < 1 || live.Total <= 0 {
+		t.Errorf("Memory() of this test process: %+v", live)
+	}
+}

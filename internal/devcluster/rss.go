@@ -2,10 +2,16 @@ package devcluster
 
 import (
 	"bufio"
+	"cmp"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // ProcessInfo is one process of the cluster with its resident memory.
@@ -81,4 +87,77 @@ func rss(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// MemoryUsage is the resident memory of this process and its descendants, summed by
+// program name.
+type MemoryUsage struct {
+	Total     int64
+	Processes int
+	// ByName is largest first.
+	ByName []NamedRSS
+}
+
+// NamedRSS is the resident memory of all processes of one program.
+type NamedRSS struct {
+	Name  string
+	Bytes int64
+}
+
+// Memory measures MemoryUsage now.
+func Memory() MemoryUsage { return summarize(Processes()) }
+
+func summarize(procs []ProcessInfo) MemoryUsage {
+	var m MemoryUsage
+	byName := map[string]int64{}
+	for _, p := range procs {
+		m.Total += p.RSSBytes
+		m.Processes++
+		byName[p.Name] += p.RSSBytes
+	}
+	for name, b := range byName {
+		m.ByName = append(m.ByName, NamedRSS{Name: name, Bytes: b})
+	}
+	slices.SortFunc(m.ByName, func(a, b NamedRSS) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(a.Name, b.Name))
+	})
+	return m
+}
+
+// String is "12 processes use 643 MiB RSS (kube-apiserver 328 MiB, ...)".
+func (m MemoryUsage) String() string {
+	parts := make([]string, 0, len(m.ByName))
+	for _, n := range m.ByName {
+		parts = append(parts, fmt.Sprintf("%s %d MiB", n.Name, n.Bytes>>20))
+	}
+	return fmt.Sprintf("%d processes use %d MiB RSS (%s)", m.Processes, m.Total>>20, strings.Join(parts, ", "))
+}
+
+// TrackPeakMemory measures Memory every interval until ctx ends; the returned function
+// gives the measurement with the largest total so far.
+func TrackPeakMemory(ctx context.Context, interval time.Duration) func() MemoryUsage {
+	var mu sync.Mutex
+	peak := Memory()
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			m := Memory()
+			mu.Lock()
+			if m.Total > peak.Total {
+				peak = m
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() MemoryUsage {
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
 }

@@ -1,0 +1,257 @@
+// Command demo is `make demo`: it builds what is missing, starts the devcluster
+// (a local Kubernetes with PostgreSQL and an S3 server), runs the operator's manager
+// against it and walks through what the operator does, printing the resources'
+// status as a person would watch them. Then it stays up, with the kubeconfig printed,
+// until Ctrl-C.
+//
+//	go run ./cmd/demo                    # walkthrough, then stay up
+//	go run ./cmd/demo --exit-when-done   # exit 0 after the walkthrough, 1 if a step failed
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	stdlog "log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/stdr"
+
+	"runbook-operator/internal/demo"
+	"runbook-operator/internal/devcluster"
+)
+
+type options struct {
+	dir          string
+	assets       string
+	steps        string
+	exitWhenDone bool
+	verbose      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.dir, "dir", ".devcluster", "folder for the kubeconfig, logs, host programs and pod files")
+	flag.StringVar(&o.assets, "assets", "", "folder with etcd, kube-apiserver, kube-controller-manager and versitygw (default $KUBEBUILDER_ASSETS or hack/test-binaries.sh --print; built when missing)")
+	flag.StringVar(&o.steps, "steps", "", "comma-separated steps to run (default all: "+stepNames()+")")
+	flag.BoolVar(&o.exitWhenDone, "exit-when-done", false, "exit after the walkthrough: 0 when every step succeeded, 1 otherwise")
+	flag.BoolVar(&o.verbose, "v", false, "print the devcluster's own progress lines too")
+	flag.Parse()
+	os.Exit(run(o))
+}
+
+func stepNames() string {
+	s := ""
+	for i, st := range demo.DefaultSteps() {
+		if i > 0 {
+			s += ", "
+		}
+		s += st.Name
+	}
+	return s
+}
+
+func run(o options) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := demo.NewPrinter(os.Stdout)
+	steps, err := demo.Select(demo.DefaultSteps(), o.steps)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 2
+	}
+	if err := walkthrough(ctx, o, out, steps); err != nil {
+		if ctx.Err() != nil {
+			out.Line("\nInterrupted.")
+			return 130
+		}
+		out.Problem("%v", err)
+		return 1
+	}
+	return 0
+}
+
+// errStepsFailed is returned after the walkthrough when a step did not succeed.
+var errStepsFailed = errors.New("the walkthrough had failed steps (see the summary above)")
+
+func walkthrough(ctx context.Context, o options, out *demo.Printer, steps []demo.Step) error {
+	out.Line(`runbook-operator demo
+=====================`)
+	out.Say(`This starts a small but real Kubernetes on this machine (the devcluster), runs the
+operator against it and walks through what the operator does so far: back up a
+PostgreSQL database to S3 on demand and on a schedule. The backup Jobs really run: the
+devcluster's node runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
+
+	root, err := devcluster.ModuleRoot()
+	if err != nil {
+		return fmt.Errorf("run the demo from the runbook-operator checkout: %w", err)
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	// The pods of a previous run are gone with its cluster; their folders go too.
+	if err := os.RemoveAll(filepath.Join(dir, "pods")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return err
+	}
+	log, closeLog, err := logger(filepath.Join(dir, "logs", "devcluster.log"), o.verbose)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	out.Section("Getting ready")
+	assets, err := ensureAssets(ctx, out, root, o.assets)
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	bins, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), map[string]string{
+		"agent": "./cmd/agent", "manager": "./cmd/manager", "demoapp": "./test/demoapp",
+	}, os.Stderr)
+	if err != nil {
+		return err
+	}
+	out.Check("built the agent, the manager and the demo app in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
+
+	c, err := devcluster.Start(ctx, devcluster.Options{
+		Dir: dir, AssetsDir: assets,
+		AgentBinary: bins["agent"], DemoAppBinary: bins["demoapp"],
+		CRDDirs: []string{filepath.Join(root, "config/crd/bases")},
+		Log:     log,
+	})
+	if err != nil {
+		return fmt.Errorf("start the devcluster: %w (logs in %s)", err, filepath.Join(o.dir, "logs"))
+	}
+	defer func() {
+		out.Line("\nStopping the devcluster...")
+		if err := c.Stop(); err != nil {
+			out.Problem("stop: %v", err)
+		}
+		out.Line("Stopped; nothing is left running.")
+	}()
+	out.Check("started the devcluster in %s: etcd, kube-apiserver and kube-controller-manager %s, a node agent, PostgreSQL and an S3 server (versitygw)",
+		demo.Round(c.StartupDuration), devcluster.KubernetesVer)
+	startup := c.StartupDuration
+
+	t = time.Now()
+	m, err := c.StartManager(ctx, bins["manager"])
+	if err != nil {
+		return err
+	}
+	out.Check("started the operator's manager in %s; its log: %s", since(t), filepath.Join(o.dir, "logs", "manager.log"))
+	if _, err := c.WriteEnvFile(); err != nil {
+		return err
+	}
+
+	// A cluster component or the manager stopping ends the walkthrough at once.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-c.Failed():
+			cancel(c.Err())
+		case <-m.Done():
+			cancel(fmt.Errorf("the manager exited (%v); see %s", m.Err(), m.LogPath))
+		case <-runCtx.Done():
+		}
+	}()
+	peak := devcluster.TrackPeakMemory(runCtx, time.Second)
+
+	env, err := demo.NewEnv(c, out)
+	if err != nil {
+		return err
+	}
+	results := demo.Run(runCtx, env, steps)
+	demo.PrintSummary(out, results)
+	if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
+		out.Problem("%v", cause)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	printFinale(out, c, o.dir, startup, peak())
+	if demo.Failed(results) {
+		if o.exitWhenDone {
+			return errStepsFailed
+		}
+		out.Problem("%v; the cluster stays up so you can look", errStepsFailed)
+	}
+	if o.exitWhenDone {
+		return nil
+	}
+	out.Line("\nThe devcluster stays up until you press Ctrl-C; then everything is stopped and removed.")
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-runCtx.Done():
+		return context.Cause(runCtx)
+	}
+}
+
+func printFinale(out *demo.Printer, c *devcluster.Cluster, dir string, startup time.Duration, peak devcluster.MemoryUsage) {
+	out.Section("Look around")
+	out.Say("The cluster, the operator and everything the demo created are still there. Point kubectl at it:")
+	out.Block(fmt.Sprintf(`export KUBECONFIG=%s
+kubectl -n demo get databasebackups,backupschedules,jobs,pods
+kubectl -n demo describe databasebackup %s
+kubectl -n demo get backupschedule %s -o yaml
+kubectl -n demo logs job/%s-backup
+source %s      # PG* for psql, AWS_* for the S3 server`,
+		c.Kubeconfig, demo.BackupName, demo.ScheduleName, demo.BackupName, filepath.Join(c.Dir, "env")))
+	out.Say(`
+Pods whose image is the operator's (%s) or the demo app's (%s) run as processes on this
+machine; pods of any other image are reported Running without running anything. Logs
+of every component are in %s, pod output in %s.`,
+		devcluster.AgentImage, demo.DemoAppImage, filepath.Join(dir, "logs"), filepath.Join(dir, "pods"))
+	now := devcluster.Memory()
+	out.Say("The devcluster started in %s. Memory (resident, all its processes): %d MiB now, %d MiB at the peak of the walkthrough.",
+		demo.Round(startup), now.Total>>20, peak.Total>>20)
+	out.Block(now.String())
+}
+
+// ensureAssets finds the Kubernetes, etcd and versitygw binaries, building them with
+// hack/test-binaries.sh when they are missing (a fresh machine).
+func ensureAssets(ctx context.Context, out *demo.Printer, root, dir string) (string, error) {
+	assets, err := devcluster.ResolveAssets(dir)
+	if err == nil || dir != "" {
+		return assets, err
+	}
+	out.Say("The Kubernetes, etcd and S3 server binaries are missing: building them from source with hack/test-binaries.sh (about 20 minutes on 2 cores, once; they are cached outside the checkout).")
+	t := time.Now()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack/test-binaries.sh"))
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hack/test-binaries.sh: %w", err)
+	}
+	out.Check("built the test binaries in %s", since(t))
+	return devcluster.ResolveAssets("")
+}
+
+func since(t time.Time) time.Duration { return demo.Round(time.Since(t)) }
+
+// logger writes the devcluster's progress lines to path, and to stderr when verbose.
+func logger(path string, verbose bool) (logr.Logger, func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return logr.Discard(), nil, err
+	}
+	var w io.Writer = f
+	if verbose {
+		w = io.MultiWriter(f, os.Stderr)
+	}
+	return stdr.New(stdlog.New(w, "", stdlog.LstdFlags)), func() { _ = f.Close() }, nil
+}

@@ -2,7 +2,9 @@
 
 // Package e2e holds the end-to-end suites: they run against a devcluster (real etcd,
 // kube-apiserver, kube-controller-manager, a node agent running pods as host
-// processes, PostgreSQL and S3) started once for the whole suite.
+// processes, PostgreSQL and S3) started once for the whole suite, with the operator's
+// manager (cmd/manager) running on the host against it. TestDemo runs `make demo`'s
+// program (cmd/demo) on a devcluster of its own.
 //
 //	go test -tags=e2e ./test/e2e/ -v -ginkgo.v
 //
@@ -12,6 +14,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/devcluster"
 )
 
@@ -36,12 +40,16 @@ var (
 	clientset kubernetes.Interface
 	k8sClient client.Client
 	scheme    = runtime.NewScheme()
-	// binaries maps "demoapp", "agent" (and whatever else was built) to host paths.
+	// binaries maps "demoapp", "agent", "manager" (and whatever else was built) to
+	// host paths.
 	binaries map[string]string
+	// manager is the operator's manager process, reconciling every namespace.
+	manager *devcluster.HostProcess
 )
 
 func init() {
 	_ = clientgoscheme.AddToScheme(scheme)
+	_ = opsv1alpha1.AddToScheme(scheme)
 }
 
 func TestE2E(t *testing.T) {
@@ -66,7 +74,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	By("building the host programs the images map to")
 	binaries, err = devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"),
-		map[string]string{"demoapp": "./test/demoapp"}, GinkgoWriter)
+		map[string]string{"demoapp": "./test/demoapp", "manager": "./cmd/manager"}, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	if _, err := os.Stat(filepath.Join(root, "cmd/agent/main.go")); err == nil {
 		agent, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"),
@@ -96,6 +104,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	clientset = cluster.Client
 	k8sClient, err = client.New(cluster.RESTConfig, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+
+	By("running the operator's manager against the devcluster")
+	manager, err = cluster.StartManager(ctx, binaries["manager"])
+	Expect(err).NotTo(HaveOccurred())
+	GinkgoWriter.Printf("manager running, log %s\n", manager.LogPath)
 }, NodeTimeout(5*time.Minute))
 
 // existing returns the folders that exist.
@@ -114,6 +127,14 @@ var _ = AfterEach(func() {
 		select {
 		case <-cluster.Failed():
 			Fail("devcluster component stopped: " + cluster.Err().Error())
+		default:
+		}
+	}
+	if manager != nil {
+		select {
+		case <-manager.Done():
+			log, _ := os.ReadFile(manager.LogPath)
+			Fail(fmt.Sprintf("the manager exited (%v); its log:\n%s", manager.Err(), log))
 		default:
 		}
 	}

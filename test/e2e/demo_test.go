@@ -1,0 +1,93 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"runbook-operator/internal/devcluster"
+)
+
+// TestDemo runs `make demo`'s program as a person would, on a devcluster of its own,
+// with --exit-when-done: it must walk through every step and exit 0. Run it alone
+// with -run TestDemo.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	root, err := devcluster.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bins, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), map[string]string{"demo": "./cmd/demo"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bins["demo"], "--exit-when-done", "--dir", filepath.Join(dir, "devcluster"))
+	cmd.Dir = root
+	cmd.Stdout = io.MultiWriter(&out, prefixWriter(t))
+	cmd.Stderr = cmd.Stdout
+	// On timeout the demo gets Ctrl-C to stop its cluster; if this test process is
+	// killed, the demo dies with it (and its cluster with the demo).
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = time.Minute
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	err = cmd.Run()
+	t.Logf("the demo ran for %s", time.Since(start).Round(time.Second))
+	text := out.String()
+	if err != nil {
+		t.Fatalf("the demo failed: %v (output above)", err)
+	}
+	for _, want := range []string{
+		"✓ 1. Give the application a database with data",
+		"✓ 2. Back up the database now: a DatabaseBackup",
+		"✓ 3. Find the dump in S3 and check it",
+		"✓ 4. Back up on a schedule, with retention: a BackupSchedule",
+		"Completed  Backup uploaded and verified",
+		"the SHA-256 matches status.sha256 and the size",
+		"pruned by retention",
+		"are gone from the bucket",
+		"export KUBECONFIG=" + filepath.Join(dir, "devcluster", "kubeconfig"),
+		"Stopped; nothing is left running.",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the demo's output lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "✗") {
+		t.Errorf("the demo reported a problem (✗ in its output)")
+	}
+}
+
+// prefixWriter streams the demo's output into the test log line by line as it
+// comes, so a stuck demo shows where it is.
+func prefixWriter(t *testing.T) io.Writer { return &lineLogger{t: t} }
+
+type lineLogger struct {
+	t    *testing.T
+	part []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.t.Log("demo| " + string(l.part[:i]))
+		l.part = l.part[i+1:]
+	}
+}

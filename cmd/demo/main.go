@@ -41,7 +41,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.dir, "dir", ".devcluster", "folder for the kubeconfig, logs, host programs and pod files")
 	flag.StringVar(&o.assets, "assets", "", "folder with etcd, kube-apiserver, kube-controller-manager and versitygw (default $KUBEBUILDER_ASSETS or hack/test-binaries.sh --print; built when missing)")
-	flag.StringVar(&o.steps, "steps", "", "comma-separated steps to run (default all: "+stepNames()+")")
+	flag.StringVar(&o.steps, "steps", "", "comma-separated steps to run, with the steps they need (default all: "+stepNames()+")")
 	flag.BoolVar(&o.exitWhenDone, "exit-when-done", false, "exit after the walkthrough: 0 when every step succeeded, 1 otherwise")
 	flag.BoolVar(&o.verbose, "v", false, "print the devcluster's own progress lines too")
 	flag.Parse()

@@ -50,8 +50,8 @@ type Result struct {
 // OK reports whether the step ran and succeeded.
 func (r Result) OK() bool { return r.Err == nil && r.Skipped == "" }
 
-// Select keeps the steps named in names (comma-separated; empty keeps all), in their
-// order, and fails on an unknown name.
+// Select keeps the steps named in names (comma-separated; empty keeps all) and the
+// steps they need, in walkthrough order, and fails on an unknown name.
 func Select(steps []Step, names string) ([]Step, error) {
 	if strings.TrimSpace(names) == "" {
 		return steps, nil
@@ -71,6 +71,20 @@ func Select(steps []Step, names string) ([]Step, error) {
 			return nil, fmt.Errorf("unknown step %q (steps: %s)", n, strings.Join(known, ", "))
 		}
 		want[n] = true
+	}
+	// The steps a wanted step needs come along: "backup" alone also seeds.
+	for added := true; added; {
+		added = false
+		for _, s := range steps {
+			if !want[s.Name] {
+				continue
+			}
+			for _, n := range s.Needs {
+				if !want[n] {
+					want[n], added = true, true
+				}
+			}
+		}
 	}
 	for _, s := range steps {
 		if want[s.Name] {

@@ -58,18 +58,28 @@ func TestFormatTable(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	steps := []Step{{Name: "seed"}, {Name: "backup"}, {Name: "s3"}}
-	got, err := Select(steps, " s3, seed ")
+	steps := []Step{{Name: "seed"}, {Name: "backup", Needs: []string{"seed"}}, {Name: "s3", Needs: []string{"backup"}}, {Name: "other"}}
+	names := func(ss []Step) string {
+		var n []string
+		for _, s := range ss {
+			n = append(n, s.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	got, err := Select(steps, " other, seed ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Name != "seed" || got[1].Name != "s3" {
-		t.Errorf("Select kept %v, want seed and s3 in walkthrough order", got)
+	if names(got) != "seed,other" {
+		t.Errorf("Select kept %s, want seed,other (walkthrough order)", names(got))
 	}
-	if all, _ := Select(steps, ""); len(all) != 3 {
+	if got, _ = Select(steps, "s3"); names(got) != "seed,backup,s3" {
+		t.Errorf("Select(s3) kept %s, want the steps it needs too", names(got))
+	}
+	if all, _ := Select(steps, ""); len(all) != 4 {
 		t.Errorf("empty selection kept %d steps, want all", len(all))
 	}
-	if _, err := Select(steps, "restore"); err == nil || !strings.Contains(err.Error(), "seed, backup, s3") {
+	if _, err := Select(steps, "restore"); err == nil || !strings.Contains(err.Error(), "seed, backup, s3, other") {
 		t.Errorf("unknown step: err = %v, want the list of steps", err)
 	}
 }

@@ -73,8 +73,12 @@ test: test-binaries ## Run every test: CRD validation, unit, envtest, data-plane
 	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, S3)"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
+.PHONY: demo
+demo: test-binaries ## Start the devcluster and the operator, walk through backups, a schedule and a restore; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go run ./cmd/demo --dir .devcluster $(DEMO_ARGS)
+
 .PHONY: test-e2e
-test-e2e: test-binaries ## Run only the end-to-end suite on a devcluster (real Jobs, PostgreSQL, S3).
+test-e2e: test-binaries ## Only the end-to-end suite on a devcluster with the manager, plus make demo run with --exit-when-done (TestDemo).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: devcluster

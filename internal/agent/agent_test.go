@@ -686,30 +686,54 @@ func TestInplaceNeedsConfirmation(t *testing.T) {
 	}
 }
 
-func TestCorruptedObjectIsRefused(t *testing.T) {
+// damagedBackup backs up a small database db, adds a row to the live one (so a
+// restore would show), damages the stored object in place with damage, and
+// returns the key and the live database's checksums.
+func damagedBackup(t *testing.T, db, compression string, damage func(t *testing.T, b []byte)) (string, map[string]string) {
+	t.Helper()
 	ctx := context.Background()
-	smallDB(t, "corrupt")
-	key := "corrupt/a.dump"
-	mustSucceed(t, runAgent(t, baseEnv("corrupt"), "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style"))
-	if err := execSQL(ctx, "corrupt", "INSERT INTO items VALUES (9999, 'live only', NULL)"); err != nil {
+	smallDB(t, db)
+	key := db + "/a.dump"
+	mustSucceed(t, runAgent(t, baseEnv(db), "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style", "--compression", compression))
+	if err := execSQL(ctx, db, "INSERT INTO items VALUES (9999, 'live only', NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	before, err := checksums(ctx, "corrupt")
+	before, err := checksums(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Flip bytes in the middle of the stored object.
 	path := objectPath(key)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := len(b) / 2; i < len(b)/2+8 && i < len(b); i++ {
-		b[i] ^= 0xff
-	}
+	damage(t, b)
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return key, before
+}
+
+// untouched checks that the live database db is as it was and alone.
+func untouched(t *testing.T, db string, before map[string]string) {
+	t.Helper()
+	after, err := checksums(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareSums(t, before, after)
+	if dbs := databases(t, db); len(dbs) != 1 {
+		t.Errorf("databases %v: no other database should remain", dbs)
+	}
+}
+
+func TestCorruptedObjectIsRefused(t *testing.T) {
+	// Flip bytes in the middle of the stored object.
+	key, before := damagedBackup(t, "corrupt", "zstd", func(_ *testing.T, b []byte) {
+		for i := len(b) / 2; i < len(b)/2+8 && i < len(b); i++ {
+			b[i] ^= 0xff
+		}
+	})
 	for _, mode := range []string{"swap", "inplace"} {
 		r := runAgent(t, baseEnv("corrupt"), "restore", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style", "--mode", mode, "--confirm-inplace")
 		mustFail(t, r, "SHA-256 mismatch", "nothing was restored")
@@ -719,14 +743,28 @@ func TestCorruptedObjectIsRefused(t *testing.T) {
 	}
 	r := runAgent(t, baseEnv("corrupt"), "verify", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
 	mustFail(t, r, "SHA-256 mismatch")
-	after, err := checksums(ctx, "corrupt")
-	if err != nil {
-		t.Fatal(err)
+	untouched(t, "corrupt", before)
+}
+
+// A swap restore loads the data while the object downloads, so damage can be
+// found only after pg_restore already loaded every row. Changing one character
+// of the last row leaves the archive perfectly restorable: the checksum alone
+// catches it, and the restored copy must be dropped without touching the live
+// database.
+func TestDamageFoundAfterTheDataLoadedIsRefused(t *testing.T) {
+	key, before := damagedBackup(t, "late", "none", func(t *testing.T, b []byte) {
+		i := bytes.LastIndex(b, []byte("\titem 500\t"))
+		if i < 0 {
+			t.Fatal("the last row is not in the archive")
+		}
+		b[i+1] = 'I'
+	})
+	r := runAgent(t, baseEnv("late"), "restore", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
+	mustFail(t, r, "SHA-256 mismatch", "is dropped", "not touched")
+	if !r.res.Permanent {
+		t.Error("a checksum mismatch should be permanent")
 	}
-	compareSums(t, before, after)
-	if dbs := databases(t, "corrupt"); len(dbs) != 1 {
-		t.Errorf("databases %v: nothing should have been created", dbs)
-	}
+	untouched(t, "late", before)
 }
 
 func TestVerifyDetectsDumpThatDoesNotRestore(t *testing.T) {

@@ -238,6 +238,7 @@ type env struct {
 	o     Options
 	log   io.Writer
 	start time.Time
+	ph    phases // restore and verify: time per step
 }
 
 // target reads the connection settings from the environment.

@@ -18,6 +18,7 @@ package agent
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,7 +27,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,43 +73,75 @@ func (hw hashingWriter) Write(p []byte) (int, error) {
 }
 
 // fetch downloads the dump into dir, decompressing on the fly while hashing the
-// object's bytes. pg_restore -j needs a seekable uncompressed file, so the archive
-// is written out whole; nothing is restored until its SHA-256 matches --sha256 or
-// the manifest. Needs free space in $TMPDIR of about the uncompressed dump size.
+// object's bytes, and returns only once its SHA-256 matched --sha256 or the
+// manifest: for inplace restores (which drop the live database first) and
+// verify, nothing happens before the whole object is checked. Needs free space
+// in $TMPDIR of about the uncompressed dump size.
 func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*fetched, error) {
-	m, err := readManifest(ctx, store, e.o.Key)
+	m, want, err := e.source(ctx, store, dir)
 	if err != nil {
 		return nil, err
+	}
+	path := filepath.Join(dir, "dump.pgdump")
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.download(ctx, store, want, dir, bufio.NewWriterSize(f, 1<<20), "no database was touched")
+	closeErr := f.Close()
+	if err == nil && closeErr != nil {
+		err = fmt.Errorf("writing the dump to %s failed: %w", dir, closeErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.Path, out.Manifest = path, m
+	return out, nil
+}
+
+// source reads the manifest and checks that the dump can be restored here: the
+// expected SHA-256 is known, pg_restore is recent enough and dir has room for
+// the uncompressed archive.
+func (e *env) source(ctx context.Context, store objectstore.Store, dir string) (*Manifest, string, error) {
+	m, err := readManifest(ctx, store, e.o.Key)
+	if err != nil {
+		return nil, "", err
 	}
 	want := strings.ToLower(strings.TrimSpace(e.o.SHA256))
 	switch {
 	case m == nil && want == "":
-		return nil, permanent("s3://%s/%s has no manifest (%s) and no --sha256 was given: the backup is incomplete or unverifiable; nothing was restored",
+		return nil, "", permanent("s3://%s/%s has no manifest (%s) and no --sha256 was given: the backup is incomplete or unverifiable; nothing was restored",
 			e.o.Bucket, e.o.Key, ManifestKey(e.o.Key))
 	case m != nil && want != "" && m.SHA256 != want:
-		return nil, permanent("--sha256 %s differs from the manifest's %s: refusing to restore", want, m.SHA256)
+		return nil, "", permanent("--sha256 %s differs from the manifest's %s: refusing to restore", want, m.SHA256)
 	case want == "":
 		want = m.SHA256
 	}
 	if m != nil {
 		rv, err := pgtools.ToolVersion(ctx, "pg_restore")
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if dv, err := pgtools.ParseVersion(m.PgDumpVersion); err == nil && rv.Major < dv.Major {
-			return nil, permanent("pg_restore %s cannot read a dump made by pg_dump %s: use an agent image with PostgreSQL %d client tools", rv.Text, dv.Text, dv.Major)
+			return nil, "", permanent("pg_restore %s cannot read a dump made by pg_dump %s: use an agent image with PostgreSQL %d client tools", rv.Text, dv.Text, dv.Major)
 		}
 		if m.UncompressedBytes > 0 {
 			var st syscall.Statfs_t
 			if syscall.Statfs(dir, &st) == nil {
 				free := int64(st.Bavail) * st.Bsize
 				if need := m.UncompressedBytes + 64<<20; free < need {
-					return nil, permanent("not enough space in %s for the uncompressed dump: %d MiB free, %d MiB needed (mount a larger emptyDir at TMPDIR)", dir, free>>20, need>>20)
+					return nil, "", permanent("not enough space in %s for the uncompressed dump: %d MiB free, %d MiB needed (mount a larger emptyDir at TMPDIR)", dir, free>>20, need>>20)
 				}
 			}
 		}
 	}
+	return m, want, nil
+}
 
+// download streams the object into w uncompressed, hashing the bytes as stored,
+// and fails unless their SHA-256 is want. A mismatch is reported as such even
+// when the damage also broke decompression or w's consumer.
+func (e *env) download(ctx context.Context, store objectstore.Store, want, dir string, w io.Writer, consequence string) (*fetched, error) {
 	rc, size, err := store.Get(ctx, e.o.Key)
 	if err != nil {
 		return nil, err
@@ -125,57 +161,49 @@ func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*
 	}()
 	defer func() { _ = pr.Close(); <-copied }()
 	br := bufio.NewReaderSize(pr, 1<<20)
-	out := &fetched{Path: filepath.Join(dir, "dump.pgdump"), Manifest: m}
-	f, err := os.Create(out.Path)
-	if err != nil {
-		return nil, err
-	}
+	out := &fetched{}
 	var decErr error
 	dec, kind, err := newDecompressor(br)
 	if err != nil {
 		decErr = err
 	} else {
 		out.Compression = kind
-		bw := bufio.NewWriterSize(f, 1<<20)
-		_, decErr = io.Copy(bw, dec)
+		_, decErr = io.Copy(w, dec)
 		_ = dec.Close()
-		if decErr == nil {
-			decErr = bw.Flush()
+		if f, ok := w.(interface{ Flush() error }); ok && decErr == nil {
+			decErr = f.Flush()
 		}
 	}
 	// Hash the rest of the object even when decompression stopped early, so a
 	// damaged object is reported as such.
 	_, _ = io.Copy(io.Discard, br)
 	<-copied
-	closeErr := f.Close()
 	if src.err != nil {
 		return nil, fmt.Errorf("download of s3://%s/%s failed: %w", e.o.Bucket, e.o.Key, src.err)
 	}
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
-	if closeErr != nil && decErr == nil {
-		decErr = closeErr
-	}
 	out.SHA256 = hex.EncodeToString(h.Sum(nil))
 	out.Size = size
 	if out.SHA256 != want {
-		return nil, permanent("SHA-256 mismatch for s3://%s/%s: expected %s, got %s: the object is damaged or was replaced; nothing was restored and no database was touched",
-			e.o.Bucket, e.o.Key, want, out.SHA256)
+		return nil, permanent("SHA-256 mismatch for s3://%s/%s: expected %s, got %s: the object is damaged or was replaced; nothing was restored: %s",
+			e.o.Bucket, e.o.Key, want, out.SHA256, consequence)
 	}
 	if decErr != nil {
 		var pe *os.PathError
 		if errors.As(decErr, &pe) {
 			return nil, fmt.Errorf("writing the dump to %s failed: %w", dir, decErr)
 		}
-		return nil, permanent("the object's checksum matches but it is not a readable dump (%v): nothing was restored", decErr)
+		return nil, permanent("the object's checksum matches but it is not a readable dump (%v): nothing was restored: %s", decErr, consequence)
 	}
 	e.logf("downloaded and verified sha256 %s (%s)", out.SHA256, out.Compression)
 	return out, nil
 }
 
-// restore downloads and verifies the dump, then restores it (see the package
-// README for the swap and inplace modes).
+// restore restores the dump: swap mode while it downloads (into a new database
+// that goes live only after the checksum matched), inplace mode after it was
+// downloaded and verified (see cmd/agent/README.md).
 func (e *env) restore(ctx context.Context, res *Result) error {
 	switch e.o.Mode {
 	case "swap", "":
@@ -221,20 +249,30 @@ func (e *env) restore(ctx context.Context, res *Result) error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	dl, err := e.fetch(ctx, store, dir)
+	defer func() { e.logf("timings: %s", &e.ph) }()
+	if e.o.Mode == "inplace" {
+		// Nothing may be dropped before the whole object is verified.
+		t0 := time.Now()
+		dl, err := e.fetch(ctx, store, dir)
+		e.ph.since("download", t0)
+		if err != nil {
+			return err
+		}
+		res.SHA256, res.SizeBytes, res.Compression = dl.SHA256, dl.Size, dl.Compression
+		return e.restoreInplace(ctx, t, target, dl, res)
+	}
+	return e.restoreSwap(ctx, t, store, dir, target, timestamp(time.Now()), res)
+}
+
+// restoreSwap restores into a new database while the object downloads, and
+// swaps it in only once the download's SHA-256 matched and the restore, the
+// counts and ANALYZE succeeded. Until the swap the live database is not touched;
+// on any failure (a damaged object included) the new database is dropped.
+func (e *env) restoreSwap(ctx context.Context, t pgtools.Target, store objectstore.Store, dir, target, ts string, res *Result) error {
+	m, want, err := e.source(ctx, store, dir)
 	if err != nil {
 		return err
 	}
-	res.SHA256, res.SizeBytes, res.Compression = dl.SHA256, dl.Size, dl.Compression
-
-	ts := timestamp(time.Now())
-	if e.o.Mode == "inplace" {
-		return e.restoreInplace(ctx, t, target, dl, res)
-	}
-	return e.restoreSwap(ctx, t, target, ts, dl, res)
-}
-
-func (e *env) restoreSwap(ctx context.Context, t pgtools.Target, target, ts string, dl *fetched, res *Result) error {
 	newName := dbName(target, "_restoring_"+ts)
 	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
 	if err != nil {
@@ -264,10 +302,17 @@ func (e *env) restoreSwap(ctx context.Context, t pgtools.Target, target, ts stri
 			_ = c.Close(dctx)
 		}
 	}()
-	e.logf("restoring into new database %q with %d jobs", newName, e.o.Jobs)
-	if err := pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: newName, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log}); err != nil {
-		return fmt.Errorf("restore failed; the live database %q was not touched: %w", target, err)
+	e.logf("restoring into new database %q while downloading, %d jobs", newName, e.o.Jobs)
+	dl, err := e.streamRestore(ctx, t, store, dir, newName, m, want,
+		fmt.Sprintf("the database being restored (%s) is dropped and the live database %q was not touched", newName, target))
+	var se stepError
+	if errors.As(err, &se) {
+		return fmt.Errorf("restore failed; the live database %q was not touched: %w", target, se.error)
 	}
+	if err != nil {
+		return err // the download's verdict, which says what happened to the databases
+	}
+	res.SHA256, res.SizeBytes, res.Compression = dl.SHA256, dl.Size, dl.Compression
 	if err := e.afterRestore(ctx, t, newName, res); err != nil {
 		return fmt.Errorf("restored database check failed; the live database %q was not touched: %w", target, err)
 	}
@@ -281,7 +326,9 @@ func (e *env) restoreSwap(ctx context.Context, t pgtools.Target, target, ts stri
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	n, err := pgtools.SwapDatabases(ctx, admin, target, newName, previous)
+	e.ph.since("swap", t0)
 	res.TerminatedConnections = n
 	if err != nil {
 		return fmt.Errorf("the live database %q was not changed: %w", target, err)
@@ -297,6 +344,199 @@ func (e *env) restoreSwap(ctx context.Context, t pgtools.Target, target, ts stri
 		e.logf("dropped the previous database %q (--keep-previous=false)", previous)
 	}
 	return nil
+}
+
+// streamRestore downloads the object into a spool file in dir and restores it
+// into db (an existing, empty database) at the same time:
+//
+//   - pre-data (tables, types, functions…) from the archive's table of
+//     contents, which comes first in the stream;
+//   - data: up to --jobs pg_restore processes, each given a share of the
+//     tables (balanced by the manifest's sizes) and reading the spool from the
+//     start as it grows, so tables load while later ones are still downloading;
+//   - post-data (indexes, constraints, triggers, ACLs) with pg_restore -j from
+//     the complete spool file, once the SHA-256 matched.
+//
+// pg_restore -j cannot read a stream and a custom-format archive written to a
+// pipe has no data offsets, so this split is what lets restoring overlap the
+// download. The verdict of the download (damage, truncation, network) takes
+// precedence over a pg_restore error, which damage would explain.
+func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objectstore.Store, dir, db string, m *Manifest, want, consequence string) (*fetched, error) {
+	path := filepath.Join(dir, "dump.pgdump")
+	sp, err := newSpool(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sp.Close() }()
+	// Readers (pg_restore's stdin) stop with rctx; the download only with ctx.
+	rctx, stopReaders := context.WithCancel(ctx)
+	defer stopReaders()
+	type outcome struct {
+		f   *fetched
+		err error
+	}
+	downloaded := make(chan outcome, 1)
+	start := time.Now()
+	go func() {
+		f, err := e.download(ctx, store, want, dir, bufio.NewWriterSize(sp, 1<<20), consequence)
+		sp.finish(err)
+		e.ph.since("download", start)
+		downloaded <- outcome{f, err}
+	}()
+	var dl *outcome
+	wait := func() outcome {
+		if dl == nil {
+			o := <-downloaded
+			dl = &o
+		}
+		return *dl
+	}
+	defer func() { stopReaders(); wait() }()
+	fail := func(err error) error {
+		if o := wait(); o.err != nil {
+			return o.err
+		}
+		return stepError{err}
+	}
+	base := pgtools.RestoreOptions{Target: t, Database: db, NoOwner: e.o.NoOwner, Log: e.log}
+
+	t0 := time.Now()
+	pre := base
+	pre.Stdin, pre.Sections = sp.reader(rctx), []string{"pre-data"}
+	if err := pgtools.Restore(rctx, pre); err != nil {
+		return nil, fail(err)
+	}
+	e.ph.since("pre-data", t0)
+
+	t0 = time.Now()
+	entries, err := pgtools.ListArchive(rctx, sp.reader(rctx), "data")
+	if err != nil {
+		return nil, fail(err)
+	}
+	shares := shareData(entries, m, e.o.Jobs)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for i, ids := range shares {
+		list := filepath.Join(dir, fmt.Sprintf("data-%d.list", i))
+		if err := os.WriteFile(list, []byte(joinIDs(ids)), 0o600); err != nil {
+			stopReaders()
+			wg.Wait()
+			return nil, fail(err)
+		}
+		o := base
+		o.Stdin, o.ListFile = sp.reader(rctx), list
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pgtools.Restore(rctx, o); err != nil && rctx.Err() == nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				stopReaders()
+			}
+		}()
+	}
+	wg.Wait()
+	e.ph.since("data", t0)
+	if firstErr == nil && rctx.Err() != nil {
+		firstErr = context.Cause(rctx)
+	}
+	o := wait()
+	if o.err != nil {
+		return nil, o.err
+	}
+	if firstErr != nil {
+		return nil, stepError{firstErr}
+	}
+
+	t0 = time.Now()
+	post := base
+	post.File, post.Jobs, post.Sections = path, e.o.Jobs, []string{"post-data"}
+	if err := pgtools.Restore(ctx, post); err != nil {
+		return nil, stepError{err}
+	}
+	e.ph.since("post-data", t0)
+	out := o.f
+	out.Path, out.Manifest = path, m
+	return out, nil
+}
+
+// stepError is a failure of pg_restore (not of the download) in streamRestore.
+type stepError struct{ error }
+
+func (e stepError) Unwrap() error { return e.error }
+
+// shareData splits the data entries of the archive (table data, sequence
+// values, large objects) into at most jobs lists of dump IDs, each in archive
+// order (a streamed archive is read front to back), balancing the tables'
+// sizes recorded in the manifest: largest first, onto the least loaded list.
+func shareData(entries []pgtools.TOCEntry, m *Manifest, jobs int) [][]int {
+	sizes := map[string]int64{}
+	if m != nil {
+		for _, tb := range m.Tables {
+			sizes[tb.Schema+"\x00"+tb.Name] = tb.Bytes
+		}
+	}
+	type item struct {
+		pos    int
+		weight int64
+	}
+	items := make([]item, len(entries))
+	for i, en := range entries {
+		items[i] = item{pos: i, weight: 1 + sizes[tableDataKey(en.Line)]}
+	}
+	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(b.weight, a.weight) })
+	n := max(1, min(jobs, len(entries)))
+	load := make([]int64, n)
+	assigned := make([][]int, n)
+	for _, it := range items {
+		k := 0
+		for j := range load {
+			if load[j] < load[k] {
+				k = j
+			}
+		}
+		load[k] += it.weight
+		assigned[k] = append(assigned[k], it.pos)
+	}
+	var shares [][]int
+	for _, positions := range assigned {
+		if len(positions) == 0 {
+			continue
+		}
+		slices.Sort(positions)
+		ids := make([]int, len(positions))
+		for i, p := range positions {
+			ids[i] = entries[p].ID
+		}
+		shares = append(shares, ids)
+	}
+	return shares
+}
+
+// tableDataKey reads "schema\x00name" from a `pg_restore -l` line of table data
+// ("0 16386 TABLE DATA public accounts owner"); names with spaces may not
+// parse, which only makes the balance rougher.
+func tableDataKey(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 7 || f[2] != "TABLE" || f[3] != "DATA" {
+		return ""
+	}
+	return f[4] + "\x00" + strings.Join(f[5:len(f)-1], " ")
+}
+
+func joinIDs(ids []int) string {
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(strconv.Itoa(id))
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func (e *env) restoreInplace(ctx context.Context, t pgtools.Target, target string, dl *fetched, res *Result) error {
@@ -320,7 +560,10 @@ func (e *env) restoreInplace(ctx context.Context, t pgtools.Target, target strin
 	if err := pgtools.CreateDatabase(ctx, admin, target, like); err != nil {
 		return fmt.Errorf("the database %q was dropped but could not be recreated: %w", target, err)
 	}
-	if err := pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: target, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log}); err != nil {
+	t0 := time.Now()
+	err = pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: target, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log})
+	e.ph.since("pg_restore", t0)
+	if err != nil {
 		return fmt.Errorf("inplace restore failed; database %q is incomplete, restore again: %w", target, err)
 	}
 	return e.afterRestore(ctx, t, target, res)
@@ -334,21 +577,36 @@ func (e *env) afterRestore(ctx context.Context, t pgtools.Target, db string, res
 		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	// pg_restore's sessions flush their statistics as they exit: wait for them.
-	for i := 0; i < 100; i++ {
+	// pg_restore's sessions flush their statistics as they exit: wait for them
+	// (client sessions only: autovacuum may be busy with the new tables).
+	t0 := time.Now()
+	for i := 0; i < 200; i++ {
 		var others int
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&others); err != nil || others == 0 {
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'").Scan(&others); err != nil || others == 0 {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	tables, rows, err := pgtools.LiveRows(ctx, conn)
+	tables, rows, ok, err := pgtools.RestoredRows(ctx, conn)
+	if err == nil && !ok {
+		// track_counts is off: count every table.
+		var counts []pgtools.TableCount
+		counts, err = pgtools.CountRows(ctx, conn)
+		tables, rows = len(counts), 0
+		for _, c := range counts {
+			rows += c.Rows
+		}
+	}
+	e.ph.since("count", t0)
 	if err != nil {
 		return err
 	}
 	res.Tables, res.Rows = tables, rows
 	if e.o.Analyze {
-		if err := pgtools.AnalyzeParallel(ctx, t, db, e.o.Jobs); err != nil {
+		t0 = time.Now()
+		err := pgtools.AnalyzeParallel(ctx, t, db, e.o.Jobs)
+		e.ph.since("analyze", t0)
+		if err != nil {
 			return fmt.Errorf("ANALYZE: %w", err)
 		}
 	}

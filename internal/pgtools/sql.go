@@ -98,18 +98,29 @@ func CountRows(ctx context.Context, conn *pgx.Conn) ([]TableCount, error) {
 	return out, nil
 }
 
-// LiveRows returns the number of user tables and their total n_live_tup. Right
-// after a restore into a fresh database that is the exact number of rows
-// restored, without scanning anything.
-func LiveRows(ctx context.Context, conn *pgx.Conn) (tables int, rows int64, err error) {
+// RestoredRows returns the number of user tables and the rows inserted into
+// them, from the cumulative statistics (n_tup_ins - n_tup_del). Right after a
+// restore into a fresh database, once the restoring sessions have exited (they
+// flush their statistics as they go), that is exactly the number of rows
+// restored, without scanning anything. Unlike n_live_tup it is not replaced by
+// an estimate when autovacuum analyzes a freshly loaded table. It returns ok
+// false when track_counts is off (the counters then stay at zero).
+func RestoredRows(ctx context.Context, conn *pgx.Conn) (tables int, rows int64, ok bool, err error) {
+	var track string
+	if err := conn.QueryRow(ctx, "SHOW track_counts").Scan(&track); err != nil {
+		return 0, 0, false, err
+	}
+	if track != "on" {
+		return 0, 0, false, nil
+	}
 	err = conn.QueryRow(ctx, `
-SELECT count(*), coalesce(sum(s.n_live_tup), 0)::bigint
+SELECT count(*), coalesce(sum(s.n_tup_ins - s.n_tup_del), 0)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 WHERE c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'`).Scan(&tables, &rows)
-	return tables, rows, err
+	return tables, rows, err == nil, err
 }
 
 // DatabaseInfo describes an existing database.

@@ -169,9 +169,17 @@ func Dump(ctx context.Context, o DumpOptions, out io.Writer) error {
 type RestoreOptions struct {
 	Target   Target
 	Database string // restore into this (existing, empty) database
-	File     string // uncompressed custom-format archive
-	Jobs     int    // parallel jobs (pg_restore -j)
-	NoOwner  bool   // --no-owner --no-privileges
+	// File is the uncompressed custom-format archive; when empty, pg_restore
+	// reads the archive from Stdin (no -j then: pg_restore refuses parallel
+	// restores from a stream).
+	File  string
+	Stdin io.Reader
+	// Sections limits the restore to pre-data, data and/or post-data.
+	Sections []string
+	// ListFile restores only the TOC entries listed (pg_restore -L), in its order.
+	ListFile string
+	Jobs     int  // parallel jobs (pg_restore -j)
+	NoOwner  bool // --no-owner --no-privileges
 	Log      io.Writer
 }
 
@@ -182,24 +190,98 @@ func Restore(ctx context.Context, o RestoreOptions) error {
 		return err
 	}
 	args := []string{"--exit-on-error", "-d", o.Database}
-	if o.Jobs > 1 {
+	if o.Jobs > 1 && o.File != "" {
 		args = append(args, "-j", strconv.Itoa(o.Jobs))
 	}
 	if o.NoOwner {
 		args = append(args, "--no-owner", "--no-privileges")
 	}
-	args = append(args, o.File)
+	for _, s := range o.Sections {
+		args = append(args, "--section="+s)
+	}
+	if o.ListFile != "" {
+		args = append(args, "-L", o.ListFile)
+	}
+	if o.File != "" {
+		args = append(args, o.File)
+	}
 	tail := &stderrTail{max: 4096, log: o.Log}
 	cmd := command(ctx, path, o.Target.Env(o.Database), args...)
 	cmd.Stdout = tail
 	cmd.Stderr = tail
-	if err := cmd.Run(); err != nil {
+	if err := runWithStdin(cmd, o.File == "", o.Stdin); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("pg_restore interrupted: %w", context.Cause(ctx))
 		}
 		return dumpError("pg_restore", err, tail.String())
 	}
 	return nil
+}
+
+// runWithStdin runs cmd, feeding it in from a goroutine when useIn is set.
+// pg_restore stops reading once it has what it needs (the TOC, or the last
+// selected data block), so the feeder is not waited for: it ends with a write
+// error on the closed pipe, or when in ends.
+func runWithStdin(cmd *exec.Cmd, useIn bool, in io.Reader) error {
+	if !useIn || in == nil {
+		return cmd.Run()
+	}
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		_, _ = io.CopyBuffer(w, in, make([]byte, 256<<10))
+		_ = w.Close()
+	}()
+	return cmd.Wait()
+}
+
+// TOCEntry is one line of `pg_restore -l`: the dump ID and the rest of the line
+// ("0 16386 TABLE DATA public accounts owner").
+type TOCEntry struct {
+	ID   int
+	Line string
+}
+
+// ListArchive runs `pg_restore -l` on the archive read from in (only its header
+// and table of contents are read) and returns the entries of the given sections.
+func ListArchive(ctx context.Context, in io.Reader, sections ...string) ([]TOCEntry, error) {
+	path, err := Tool("pg_restore")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-l"}
+	for _, s := range sections {
+		args = append(args, "--section="+s)
+	}
+	var out bytes.Buffer
+	tail := &stderrTail{max: 4096}
+	cmd := command(ctx, path, nil, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = tail
+	if err := runWithStdin(cmd, true, in); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pg_restore -l interrupted: %w", context.Cause(ctx))
+		}
+		return nil, dumpError("pg_restore -l", err, tail.String())
+	}
+	var entries []TOCEntry
+	for _, line := range strings.Split(out.String(), "\n") {
+		idText, rest, ok := strings.Cut(line, ";")
+		if !ok || strings.HasPrefix(line, ";") {
+			continue
+		}
+		id, err := strconv.Atoi(strings.TrimSpace(idText))
+		if err != nil || id <= 0 {
+			continue
+		}
+		entries = append(entries, TOCEntry{ID: id, Line: strings.TrimSpace(rest)})
+	}
+	return entries, nil
 }
 
 func dumpError(tool string, err error, stderr string) error {

@@ -298,8 +298,9 @@ func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin
 	_ = os.Remove(dumpFile)
 
 	out.Reset()
+	logs := &strings.Builder{}
 	cmd = exec.Command(agentBin, "restore", "--bucket", "bench", "--key", key, "--endpoint", s3.Endpoint, "--path-style", "--jobs", j, "--keep-previous=false")
-	cmd.Env, cmd.Stdout, cmd.Stderr = append(env, "TMPDIR="+tmp), out, io.Discard
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(env, "TMPDIR="+tmp), out, logs
 	if m.agentRestore, m.agentRestoreCPU, m.restoreRSS, err = timed(cmd); err != nil {
 		return m, fmt.Errorf("agent restore: %w: %s", err, out)
 	}
@@ -307,6 +308,12 @@ func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin
 		m.agentRestoreRows = res.Rows
 	}
 	fmt.Printf("       agent restore -j %s:          %7.1fs  peak RSS %d MiB (%d rows)\n", j, m.agentRestore.Seconds(), m.restoreRSS>>10, m.agentRestoreRows)
+	// The agent logs the time of each step as "timings: download 2.0s, …".
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if _, after, ok := strings.Cut(line, "agent: timings: "); ok {
+			fmt.Printf("       agent restore steps: %s\n", after)
+		}
+	}
 	_, _ = admin.Exec(ctx, "DROP DATABASE "+db+" WITH (FORCE)")
 	return m, nil
 }

@@ -87,8 +87,9 @@ func walkthrough(ctx context.Context, o options, out *demo.Printer, steps []demo
 =====================`)
 	out.Say(`This starts a small but real Kubernetes on this machine (the devcluster), runs the
 operator against it and walks through what the operator does so far: back up a
-PostgreSQL database to S3 on demand and on a schedule. The backup Jobs really run: the
-devcluster's node runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
+PostgreSQL database to S3 on demand and on a schedule, and restore a backup while the
+application is stopped. The Jobs and the application really run: the devcluster's node
+runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 
 	root, err := devcluster.ModuleRoot()
 	if err != nil {
@@ -205,12 +206,13 @@ func printFinale(out *demo.Printer, c *devcluster.Cluster, dir string, startup t
 	out.Section("Look around")
 	out.Say("The cluster, the operator and everything the demo created are still there. Point kubectl at it:")
 	out.Block(fmt.Sprintf(`export KUBECONFIG=%s
-kubectl -n demo get databasebackups,backupschedules,jobs,pods
+kubectl -n demo get databasebackups,databaserestores,backupschedules,deployments,jobs,pods
 kubectl -n demo describe databasebackup %s
+kubectl -n demo describe databaserestore %s
 kubectl -n demo get backupschedule %s -o yaml
 kubectl -n demo logs job/%s-backup
 source %s      # PG* for psql, AWS_* for the S3 server`,
-		c.Kubeconfig, demo.BackupName, demo.ScheduleName, demo.BackupName, filepath.Join(c.Dir, "env")))
+		c.Kubeconfig, demo.BackupName, demo.RestoreName, demo.ScheduleName, demo.BackupName, filepath.Join(c.Dir, "env")))
 	out.Say(`
 Pods whose image is the operator's (%s) or the demo app's (%s) run as processes on this
 machine; pods of any other image are reported Running without running anything. Logs

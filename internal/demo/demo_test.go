@@ -283,3 +283,29 @@ func TestFormatCounts(t *testing.T) {
 		t.Errorf("FormatCounts:\n%q\nwant\n%q", got, want)
 	}
 }
+
+func TestRestoreChange(t *testing.T) {
+	start := RestoreView{Pods: -1, Ready: -1}
+	quiescing := RestoreView{Phase: opsv1alpha1.RestorePhaseQuiescing, Message: "Waiting for the pods", Pods: 2, Ready: 2}
+	got := RestoreChange(start, quiescing)
+	want := []string{"Quiescing  Waiting for the pods", "saas-web   2 pods, 2 ready"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("first view:\n%q\nwant\n%q", got, want)
+	}
+	if got := RestoreChange(quiescing, quiescing); len(got) != 0 {
+		t.Errorf("no change printed %q", got)
+	}
+	one := quiescing
+	one.Pods, one.Ready = 1, 0
+	if got := RestoreChange(quiescing, one); len(got) != 1 || got[0] != "saas-web   1 pod, 0 ready" {
+		t.Errorf("a pod gone: %q", got)
+	}
+	restoring := RestoreView{Phase: opsv1alpha1.RestorePhaseRestoring, Message: "Job r-restore is restoring"}
+	want = []string{"Restoring  Job r-restore is restoring", "saas-web   no pods: nothing of the app is connected to the database"}
+	if got := RestoreChange(one, restoring); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("restoring:\n%q\nwant\n%q", got, want)
+	}
+	if got := RestoreChange(start, RestoreView{}); len(got) != 2 || got[0] != "(new)" {
+		t.Errorf("a restore without status yet: %q", got)
+	}
+}

@@ -72,10 +72,6 @@ FROM generate_series(1, %d) g JOIN accounts_customer c ON c.id = 1 + g %% 3`, ex
 // MigrateJob is the Job that runs the demo app's migrations with the database from
 // the Secret dbSecret.
 func MigrateJob(dbSecret string) *batchv1.Job {
-	ref := func(name, key string) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: dbSecret}, Key: key}}}
-	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "migrate"},
 		Spec: batchv1.JobSpec{
@@ -85,8 +81,7 @@ func MigrateJob(dbSecret string) *batchv1.Job {
 				Containers: []corev1.Container{{
 					Name: "migrate", Image: DemoAppImage,
 					Command: []string{"python", "manage.py", "migrate"},
-					Env: []corev1.EnvVar{ref("PGHOST", "host"), ref("PGPORT", "port"), ref("PGDATABASE", "dbname"),
-						ref("PGUSER", "user"), ref("PGPASSWORD", "password")},
+					Env:     DBEnv(dbSecret),
 				}},
 			}},
 		},

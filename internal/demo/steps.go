@@ -1,13 +1,14 @@
 package demo
 
 // DefaultSteps is the walkthrough of `make demo`, in order. Later procedures add
-// their step here (a restore after "s3" can use Env.Backup and compare with
-// Env.Seeded).
+// their step here. The restore runs before the schedule, whose backups of the same
+// database would otherwise make it wait its turn.
 func DefaultSteps() []Step {
 	return []Step{
 		SeedStep(),
 		BackupStep(),
 		S3Step(),
+		RestoreStep(),
 		ScheduleStep(),
 	}
 }

@@ -55,17 +55,22 @@ func createBackup(ctx context.Context, name string, spec opsv1alpha1.DatabaseBac
 	GinkgoHelper()
 	b := &opsv1alpha1.DatabaseBackup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
 	Expect(k8sClient.Create(ctx, b)).To(Succeed())
-	DeferCleanup(func(ctx SpecContext) {
-		err := k8sClient.Delete(ctx, &opsv1alpha1.DatabaseBackup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
-		if apierrors.IsNotFound(err) {
-			return
-		}
-		Expect(err).NotTo(HaveOccurred())
-		Eventually(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &opsv1alpha1.DatabaseBackup{}))
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "backup %s is deleted", name)
-	})
+	DeferCleanup(deleteAndWait, &opsv1alpha1.DatabaseBackup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
 	return b
+}
+
+// deleteAndWait deletes obj (its name and namespace are enough) and waits until it is
+// gone, finalizers done.
+func deleteAndWait(ctx SpecContext, obj client.Object) {
+	GinkgoHelper()
+	err := k8sClient.Delete(ctx, obj)
+	if apierrors.IsNotFound(err) {
+		return
+	}
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(func() bool {
+		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj))
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "%T %s is deleted", obj, obj.GetName())
 }
 
 // finishedBackup waits until the backup is Completed or Failed and returns it.

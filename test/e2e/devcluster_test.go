@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"runbook-operator/internal/demo"
 	"runbook-operator/internal/devcluster"
 )
 
@@ -31,14 +32,7 @@ const ns = devcluster.DemoNamespace
 // dbEnv maps the demo-db Secret to the PG* variables the demo app reads.
 func dbEnv() []corev1.EnvVar { return dbEnvFrom(devcluster.DemoDBSecret) }
 
-func dbEnvFrom(secret string) []corev1.EnvVar {
-	ref := func(name, key string) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}}}
-	}
-	return []corev1.EnvVar{ref("PGHOST", "host"), ref("PGPORT", "port"), ref("PGDATABASE", "dbname"),
-		ref("PGUSER", "user"), ref("PGPASSWORD", "password")}
-}
+func dbEnvFrom(secret string) []corev1.EnvVar { return demo.DBEnv(secret) }
 
 func job(name string, backoffLimit int32, policy corev1.RestartPolicy, c corev1.Container) *batchv1.Job {
 	return &batchv1.Job{

@@ -318,6 +318,9 @@ var _ = Describe("DatabaseRestore", func() {
 		Eventually(func() []string { return fetchRestore(ctx, r).Finalizers }).Should(BeEmpty())
 		Eventually(eventReasons(ctx, ns, r.Name)).Should(ContainElements(opsv1alpha1.ReasonQuiescing, opsv1alpha1.ReasonQuiesced,
 			opsv1alpha1.ReasonRestoring, opsv1alpha1.ReasonSucceeded, opsv1alpha1.ReasonResuming, opsv1alpha1.ReasonResumed))
+		By("recording the Job's success and the completion as two events (the same reconcile sends both)")
+		Eventually(eventNotes(ctx, ns, r.Name)).Should(ContainElements(
+			HavePrefix("Restored "), HavePrefix("Completed: Restored ")))
 		Consistently(countJobs(ctx, ns, "restore")).Should(Equal(1), "a finished restore is never re-run")
 		Expect(fetchRestore(ctx, r).Status.Phase).To(Equal(opsv1alpha1.RestorePhaseCompleted))
 	})
@@ -586,3 +589,14 @@ var _ = Describe("DatabaseRestore", func() {
 		Expect(strings.Contains(string(raw), dbPassword)).To(BeTrue())
 	})
 })
+
+// eventNotes returns the notes of the events about the named object, for Eventually.
+func eventNotes(ctx context.Context, ns, name string) func() []string {
+	return func() []string {
+		var notes []string
+		for _, e := range eventsFor(ctx, ns, name) {
+			notes = append(notes, e.Note)
+		}
+		return notes
+	}
+}

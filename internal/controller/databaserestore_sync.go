@@ -345,7 +345,10 @@ func (r *DatabaseRestoreReconciler) reconcileResuming(ctx context.Context, rs *o
 }
 
 // finish ends the restore Completed (Ready) or Failed (Stalled: a person decides what
-// happens next), once, with the completion time, an event and the metrics.
+// happens next), once, with the completion time, an event and the metrics. Its event
+// has the action Finish: the recorder folds an event into an earlier one of the same
+// object version with the same type, reason and action, whatever its note, and the
+// Succeeded event of the restore Job comes in the same reconcile.
 func (r *DatabaseRestoreReconciler) finish(rs *opsv1alpha1.DatabaseRestore, succeeded bool, reason, msg string) {
 	now := metav1.NewTime(r.now())
 	rs.Status.CompletionTime = &now
@@ -357,10 +360,10 @@ func (r *DatabaseRestoreReconciler) finish(rs *opsv1alpha1.DatabaseRestore, succ
 	if succeeded {
 		rs.Status.Phase = opsv1alpha1.RestorePhaseCompleted
 		conditions.MarkReady(rs, reason, msg)
-		r.event(rs, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Restore", "Completed: "+msg)
+		r.event(rs, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Finish", "Completed: "+msg)
 		return
 	}
 	rs.Status.Phase = opsv1alpha1.RestorePhaseFailed
 	conditions.MarkStalled(rs, reason, msg)
-	r.event(rs, corev1.EventTypeWarning, opsv1alpha1.ReasonFailed, "Restore", "Failed: "+msg)
+	r.event(rs, corev1.EventTypeWarning, opsv1alpha1.ReasonFailed, "Finish", "Failed: "+msg)
 }

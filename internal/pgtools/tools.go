@@ -218,27 +218,41 @@ func Restore(ctx context.Context, o RestoreOptions) error {
 	return nil
 }
 
-// runWithStdin runs cmd, feeding it in from a goroutine when useIn is set.
-// pg_restore stops reading once it has what it needs (the TOC, or the last
-// selected data block), so the feeder is not waited for: it ends with a write
-// error on the closed pipe, or when in ends.
+// runWithStdin runs cmd, feeding it in from a goroutine when useIn is set,
+// through a 1 MiB pipe (the default 64 KiB makes the feeder and pg_restore take
+// turns far more often). pg_restore stops reading once it has what it needs (the
+// TOC, or the last selected data block), so the feeder is not waited for: it
+// ends with a write error on the pipe nobody reads, or when in ends.
 func runWithStdin(cmd *exec.Cmd, useIn bool, in io.Reader) error {
 	if !useIn || in == nil {
 		return cmd.Run()
 	}
-	w, err := cmd.StdinPipe()
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	if rc, err := pw.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSize, 1<<20)
+		})
+	}
+	cmd.Stdin = pr
+	err = cmd.Start()
+	_ = pr.Close()
+	if err != nil {
+		_ = pw.Close()
 		return err
 	}
 	go func() {
-		_, _ = io.CopyBuffer(w, in, make([]byte, 256<<10))
-		_ = w.Close()
+		// Hide pw's ReadFrom, which would copy in 32 KiB pieces.
+		_, _ = io.CopyBuffer(struct{ io.Writer }{pw}, in, make([]byte, 1<<20))
+		_ = pw.Close()
 	}()
 	return cmd.Wait()
 }
+
+// fSetPipeSize is F_SETPIPE_SZ (Linux).
+const fSetPipeSize = 1031
 
 // TOCEntry is one line of `pg_restore -l`: the dump ID and the rest of the line
 // ("0 16386 TABLE DATA public accounts owner").

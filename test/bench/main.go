@@ -21,16 +21,20 @@ limitations under the License.
 //
 // Environment: BENCH_SIZES_MB (comma-separated, default "1000,2000"),
 // BENCH_COMPRESSION (zstd), BENCH_JOBS (pg_restore jobs for both sides, default
-// the agent's default).
+// the agent's default), BENCH_RESTORE_RUNS (restore pairs per size, default 3;
+// the pair with the median ratio is reported), BENCH_AGENT (an agent binary to
+// measure instead of building cmd/agent, to compare two versions).
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,15 +81,22 @@ func run() error {
 	}
 	compression := envOr("BENCH_COMPRESSION", "zstd")
 	jobs := envOr("BENCH_JOBS", "")
+	restoreRuns, err := strconv.Atoi(envOr("BENCH_RESTORE_RUNS", "3"))
+	if err != nil || restoreRuns < 1 {
+		return fmt.Errorf("BENCH_RESTORE_RUNS: %q is not a positive number", os.Getenv("BENCH_RESTORE_RUNS"))
+	}
 
 	tmp, err := os.MkdirTemp("", "bench-backup-")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(tmp) }()
-	agentBin := filepath.Join(tmp, "agent")
-	if out, err := exec.Command("go", "build", "-o", agentBin, "runbook-operator/cmd/agent").CombinedOutput(); err != nil {
-		return fmt.Errorf("build agent: %v: %s", err, out)
+	agentBin := os.Getenv("BENCH_AGENT")
+	if agentBin == "" {
+		agentBin = filepath.Join(tmp, "agent")
+		if out, err := exec.Command("go", "build", "-o", agentBin, "runbook-operator/cmd/agent").CombinedOutput(); err != nil {
+			return fmt.Errorf("build agent: %v: %s", err, out)
+		}
 	}
 	pg, err := harness.StartPostgres(ctx, harness.PostgresOptions{})
 	if err != nil {
@@ -104,7 +115,7 @@ func run() error {
 
 	var results []measurement
 	for _, size := range sizes {
-		m, err := measure(ctx, pg, s3, agentBin, tmp, size, compression, jobs)
+		m, err := measure(ctx, pg, s3, agentBin, tmp, size, compression, jobs, restoreRuns)
 		if err != nil {
 			return err
 		}
@@ -218,7 +229,7 @@ func timed(cmd *exec.Cmd) (time.Duration, time.Duration, int64, error) {
 	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss, err
 }
 
-func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin, tmp string, sizeMB int, compression, jobs string) (measurement, error) {
+func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin, tmp string, sizeMB int, compression, jobs string, restoreRuns int) (measurement, error) {
 	m := measurement{sizeMB: sizeMB}
 	db := fmt.Sprintf("bench_%d", sizeMB)
 	fmt.Printf("\n== %d MB: generating data…\n", sizeMB)
@@ -284,35 +295,58 @@ func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin
 		return m, err
 	}
 	defer func() { _ = admin.Close(ctx) }()
-	base := db + "_pgrestore"
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+base); err != nil {
-		return m, err
+	// Restore timings swing with the load of a shared machine: run the pair
+	// (pg_restore, then agent restore, back to back) several times and keep the
+	// pair with the median ratio.
+	type pair struct {
+		pg, agent, pgCPU, agentCPU time.Duration
+		rss, rows                  int64
 	}
-	cmd = exec.Command("pg_restore", "--exit-on-error", "-j", j, "-d", base, dumpFile)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr
-	if m.pgRestore, m.pgRestoreCPU, _, err = timed(cmd); err != nil {
-		return m, fmt.Errorf("pg_restore: %w", err)
-	}
-	fmt.Printf("   (d) pg_restore -j %s (local file): %7.1fs\n", j, m.pgRestore.Seconds())
-	_, _ = admin.Exec(ctx, "DROP DATABASE "+base+" WITH (FORCE)")
-	_ = os.Remove(dumpFile)
-
-	out.Reset()
-	logs := &strings.Builder{}
-	cmd = exec.Command(agentBin, "restore", "--bucket", "bench", "--key", key, "--endpoint", s3.Endpoint, "--path-style", "--jobs", j, "--keep-previous=false")
-	cmd.Env, cmd.Stdout, cmd.Stderr = append(env, "TMPDIR="+tmp), out, logs
-	if m.agentRestore, m.agentRestoreCPU, m.restoreRSS, err = timed(cmd); err != nil {
-		return m, fmt.Errorf("agent restore: %w: %s", err, out)
-	}
-	if res, err := agent.ParseResult([]byte(out.String())); err == nil {
-		m.agentRestoreRows = res.Rows
-	}
-	fmt.Printf("       agent restore -j %s:          %7.1fs  peak RSS %d MiB (%d rows)\n", j, m.agentRestore.Seconds(), m.restoreRSS>>10, m.agentRestoreRows)
-	// The agent logs the time of each step as "timings: download 2.0s, …".
-	for _, line := range strings.Split(logs.String(), "\n") {
-		if _, after, ok := strings.Cut(line, "agent: timings: "); ok {
-			fmt.Printf("       agent restore steps: %s\n", after)
+	var pairs []pair
+	for run := 1; run <= restoreRuns; run++ {
+		var p pair
+		base := db + "_pgrestore"
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+base); err != nil {
+			return m, err
 		}
+		cmd = exec.Command("pg_restore", "--exit-on-error", "-j", j, "-d", base, dumpFile)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr
+		if p.pg, p.pgCPU, _, err = timed(cmd); err != nil {
+			return m, fmt.Errorf("pg_restore: %w", err)
+		}
+		fmt.Printf("   (d) pg_restore -j %s (local file): %7.1fs\n", j, p.pg.Seconds())
+		_, _ = admin.Exec(ctx, "DROP DATABASE "+base+" WITH (FORCE)")
+
+		out.Reset()
+		logs := &strings.Builder{}
+		cmd = exec.Command(agentBin, "restore", "--bucket", "bench", "--key", key, "--endpoint", s3.Endpoint, "--path-style", "--jobs", j, "--keep-previous=false")
+		cmd.Env, cmd.Stdout, cmd.Stderr = append(env, "TMPDIR="+tmp), out, logs
+		if p.agent, p.agentCPU, p.rss, err = timed(cmd); err != nil {
+			return m, fmt.Errorf("agent restore: %w: %s", err, out)
+		}
+		if res, err := agent.ParseResult([]byte(out.String())); err == nil {
+			p.rows = res.Rows
+		}
+		fmt.Printf("       agent restore -j %s:          %7.1fs  peak RSS %d MiB (%d rows)  ratio %.2f\n",
+			j, p.agent.Seconds(), p.rss>>10, p.rows, ratio(p.agent, p.pg))
+		// The agent logs the time of each step as "timings: download 2.0s, …".
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if _, after, ok := strings.Cut(line, "agent: timings: "); ok {
+				fmt.Printf("       agent restore steps: %s\n", after)
+			}
+		}
+		pairs = append(pairs, p)
+	}
+	_ = os.Remove(dumpFile)
+	for _, p := range pairs {
+		m.restoreRSS = max(m.restoreRSS, p.rss)
+	}
+	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(ratio(a.agent, a.pg), ratio(b.agent, b.pg)) })
+	med := pairs[len(pairs)/2]
+	m.pgRestore, m.agentRestore, m.pgRestoreCPU, m.agentRestoreCPU, m.agentRestoreRows = med.pg, med.agent, med.pgCPU, med.agentCPU, med.rows
+	if len(pairs) > 1 {
+		fmt.Printf("   restore ratios: %.2f … %.2f over %d runs, median %.2f\n",
+			ratio(pairs[0].agent, pairs[0].pg), ratio(pairs[len(pairs)-1].agent, pairs[len(pairs)-1].pg), len(pairs), ratio(med.agent, med.pg))
 	}
 	_, _ = admin.Exec(ctx, "DROP DATABASE "+db+" WITH (FORCE)")
 	return m, nil

@@ -20,8 +20,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -88,6 +90,33 @@ func fetchRestore(ctx context.Context, r *opsv1alpha1.DatabaseRestore) *opsv1alp
 	out := &opsv1alpha1.DatabaseRestore{}
 	ExpectWithOffset(1, k8sClient.Get(ctx, client.ObjectKeyFromObject(r), out)).To(Succeed())
 	return out
+}
+
+// watchRestorePhases records every phase the API server stores for r from now on (a
+// watch sees each write, however quickly the next one follows).
+func watchRestorePhases(ctx context.Context, r *opsv1alpha1.DatabaseRestore) func() map[opsv1alpha1.RestorePhase]bool {
+	wc, err := client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	w, err := wc.Watch(ctx, &opsv1alpha1.DatabaseRestoreList{}, client.InNamespace(r.Namespace),
+		client.MatchingFields{"metadata.name": r.Name})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(w.Stop)
+	var mu sync.Mutex
+	seen := map[opsv1alpha1.RestorePhase]bool{}
+	go func() {
+		for ev := range w.ResultChan() {
+			if o, ok := ev.Object.(*opsv1alpha1.DatabaseRestore); ok {
+				mu.Lock()
+				seen[o.Status.Phase] = true
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() map[opsv1alpha1.RestorePhase]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(seen)
+	}
 }
 
 func restorePhase(ctx context.Context, r *opsv1alpha1.DatabaseRestore) func() opsv1alpha1.RestorePhase {
@@ -289,10 +318,13 @@ var _ = Describe("DatabaseRestore", func() {
 		Eventually(replicasOf(ctx, ns, "beat")).Should(BeZero())
 		Eventually(eventReasons(ctx, ns, r.Name)).Should(ContainElement(opsv1alpha1.ReasonScaledUpDuringRestore))
 
-		By("recording the agent's result and giving every workload its count back")
+		By("recording the agent's result and giving every workload its count back, through a Resuming phase a watcher sees")
+		phases := watchRestorePhases(ctx, r)
 		terminatedPod(ctx, job, 0, "pg_restore: done\n"+restoreResult("saas_pre_restore_20261128141421"))
 		finishJob(ctx, job)
 		Eventually(restorePhase(ctx, r)).Should(Equal(opsv1alpha1.RestorePhaseCompleted))
+		Eventually(phases).Should(HaveKey(opsv1alpha1.RestorePhaseCompleted))
+		Expect(phases()).To(HaveKey(opsv1alpha1.RestorePhaseResuming), "the Resuming phase is written before the workloads are scaled back")
 		Expect(replicasOf(ctx, ns, "saas-web")()).To(Equal(int32(3)))
 		Expect(replicasOf(ctx, ns, "saas-worker")()).To(Equal(int32(2)))
 		Expect(replicasOf(ctx, ns, "beat")()).To(Equal(int32(1)))

@@ -238,8 +238,10 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 	msg := restoredMessage(rs, job, resErr)
 	conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, msg)
 	r.event(rs, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Restore", msg)
+	// Resuming is written first (with the agent's result) so that a watcher sees the
+	// phase and a crash while scaling back loses nothing; the status write wakes us.
 	r.startResuming(rs, "The restore succeeded; scaling the workloads back")
-	return r.reconcileResuming(ctx, rs)
+	return ctrl.Result{}, nil
 }
 
 // ensureRestoreJob returns the restore Job, creating it when absent. failReason is set
@@ -302,7 +304,7 @@ func (r *DatabaseRestoreReconciler) restoreFailed(ctx context.Context, rs *opsv1
 		return ctrl.Result{}, nil
 	}
 	r.startResuming(rs, "The restore failed; scaling the workloads back")
-	return r.reconcileResuming(ctx, rs)
+	return ctrl.Result{}, nil
 }
 
 func (r *DatabaseRestoreReconciler) startResuming(rs *opsv1alpha1.DatabaseRestore, why string) {

@@ -159,8 +159,7 @@ func (e *Env) showRestored(ctx context.Context, rs *opsv1alpha1.DatabaseRestore,
 	if err != nil {
 		return err
 	}
-	e.Out.Say(`Resuming lasts only as long as the scale-up calls, so a watch usually goes from Restoring
-straight to Completed; the events show every step:`)
+	e.Out.Say(`The events show every step:`)
 	e.Out.Command("kubectl -n %s events --for databaserestore/%s", e.Namespace, RestoreName)
 	e.Out.Block(bulleted(events))
 	return e.ShowTables(ctx, "databaserestores")

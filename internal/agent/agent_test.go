@@ -408,6 +408,9 @@ func runAgentCtx(ctx context.Context, t *testing.T, env []string, started func(*
 	if (r.code == 0) != (r.res.Error == "") {
 		t.Errorf("exit code %d but error %q", r.code, r.res.Error)
 	}
+	if r.code != 0 && r.code != 2 && (r.code == 3) != r.res.Permanent {
+		t.Errorf("exit code %d but permanent=%v (want 3 exactly for permanent failures)", r.code, r.res.Permanent)
+	}
 	secretsMu.Lock()
 	secrets := append([]string{pg.Password, store.SecretKey}, secretsInTest...)
 	secretsMu.Unlock()

@@ -76,17 +76,26 @@ PGPORT, PGDATABASE, PGUSER, PGPASSWORD and PGSSLMODE (or DATABASE_URL); S3
 credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS default chain.
 `
 
+// Exit statuses of the agent. Jobs fail at once on ExitUsage and ExitPermanent (a retry
+// cannot help) and retry ExitFailure up to their backoffLimit.
+const (
+	ExitOK        = 0
+	ExitFailure   = 1 // possibly transient: S3 or database unreachable, interrupted
+	ExitUsage     = 2 // bad flags
+	ExitPermanent = 3 // the result says permanent: wrong credentials, missing bucket, checksum mismatch, …
+)
+
 // Main runs the agent with args (without the program name) and returns the exit
-// status: 0 on success, 1 on failure, 2 on a usage error.
+// status: ExitOK, ExitFailure, ExitUsage or ExitPermanent.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	scrub := NewScrubber()
 	logw := scrub.Writer(stderr)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		_, _ = io.WriteString(stderr, usage)
 		if len(args) == 0 {
-			return 2
+			return ExitUsage
 		}
-		return 0
+		return ExitOK
 	}
 	cmd := args[0]
 	o := Options{}
@@ -130,19 +139,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	res.DurationSeconds = float64(time.Since(start).Milliseconds()) / 1000
-	code := 0
+	code := ExitOK
 	if err != nil {
-		code = 1
-		var ue usageError
-		if errors.As(err, &ue) {
-			code = 2
-		}
 		msg := err.Error()
 		if ctx.Err() != nil {
 			msg = fmt.Sprintf("interrupted (%v): %s", context.Cause(ctx), msg)
 		}
 		res.Error = scrub.String(sanitizeMessage(msg))
 		res.Permanent = objectstore.IsPermanent(err) || pgtools.IsPermanent(err) || isPermanent(err)
+		var ue usageError
+		switch {
+		case errors.As(err, &ue):
+			code = ExitUsage
+		case res.Permanent && ctx.Err() == nil:
+			code = ExitPermanent
+		default:
+			code = ExitFailure
+		}
 		_, _ = fmt.Fprintf(logw, "agent %s failed: %s\n", cmd, res.Error)
 	}
 	out := res.Marshal()

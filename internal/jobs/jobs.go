@@ -32,6 +32,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/agent"
 )
 
 const (
@@ -258,8 +259,10 @@ type JobOptions struct {
 }
 
 // agentJob wraps an agent pod in a Job: no restarts in place, a bounded number of
-// retries, usage errors (exit code 2) fail the Job at once, and pods evicted by a
-// disruption do not count as failures.
+// retries, usage errors and permanent failures (agent exit codes 2 and 3: wrong
+// credentials, missing bucket, checksum mismatch) fail the Job at once instead of
+// starting a pod that cannot do better, and pods evicted by a disruption do not count
+// as failures.
 func agentJob(j JobOptions, pod corev1.PodTemplateSpec) *batchv1.Job {
 	backoff := j.BackoffLimit
 	if backoff == nil {
@@ -290,7 +293,7 @@ func agentJob(j JobOptions, pod corev1.PodTemplateSpec) *batchv1.Job {
 					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 						ContainerName: ptr.To(ContainerName),
 						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values:        []int32{2},
+						Values:        []int32{agent.ExitUsage, agent.ExitPermanent},
 					},
 				},
 				{

@@ -197,7 +197,9 @@ func checkHardened(t *testing.T, j *batchv1.Job) {
 		t.Error("emptyDir at /tmp")
 	case *pod.AutomountServiceAccountToken:
 		t.Error("the agent needs no API token")
-	case j.Spec.PodFailurePolicy == nil:
-		t.Error("pod failure policy")
+	case j.Spec.PodFailurePolicy == nil || j.Spec.PodFailurePolicy.Rules[0].OnExitCodes == nil ||
+		!slices.Equal(j.Spec.PodFailurePolicy.Rules[0].OnExitCodes.Values, []int32{2, 3}) ||
+		j.Spec.PodFailurePolicy.Rules[0].Action != batchv1.PodFailurePolicyActionFailJob:
+		t.Error("pod failure policy: the agent's usage (2) and permanent (3) exit codes must fail the Job at once")
 	}
 }

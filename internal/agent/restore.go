@@ -371,29 +371,17 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	// Readers (pg_restore's stdin) stop with rctx; the download only with ctx.
 	rctx, stopReaders := context.WithCancel(ctx)
 	defer stopReaders()
-	type outcome struct {
-		f   *fetched
-		err error
-	}
-	downloaded := make(chan outcome, 1)
+	dl := &pendingDownload{ch: make(chan downloadOutcome, 1)}
 	start := time.Now()
 	go func() {
 		f, err := e.download(ctx, store, want, dir, bufio.NewWriterSize(sp, 1<<20), consequence)
 		sp.finish(err)
 		e.ph.since("download", start)
-		downloaded <- outcome{f, err}
+		dl.ch <- downloadOutcome{f, err}
 	}()
-	var dl *outcome
-	wait := func() outcome {
-		if dl == nil {
-			o := <-downloaded
-			dl = &o
-		}
-		return *dl
-	}
-	defer func() { stopReaders(); wait() }()
+	defer func() { stopReaders(); dl.wait() }()
 	fail := func(err error) error {
-		if o := wait(); o.err != nil {
+		if o := dl.wait(); o.err != nil {
 			return o.err
 		}
 		return stepError{err}
@@ -413,50 +401,41 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	if err != nil {
 		return nil, fail(err)
 	}
-	shares := shareData(entries, m, e.o.Jobs)
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	for i, ids := range shares {
-		list := filepath.Join(dir, fmt.Sprintf("data-%d.list", i))
-		if err := os.WriteFile(list, []byte(joinIDs(ids)), 0o600); err != nil {
-			stopReaders()
-			wg.Wait()
-			return nil, fail(err)
-		}
-		o := base
-		o.Stdin, o.ListFile = sp.reader(rctx), list
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := pgtools.Restore(rctx, o); err != nil && rctx.Err() == nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				stopReaders()
-			}
-		}()
-	}
-	wg.Wait()
+	ld := &dataLoad{e: e, rctx: rctx, stop: stopReaders, sp: sp, base: base, dir: dir, path: path, dl: dl}
+	ld.run(entries, m)
 	e.ph.since("data", t0)
+	firstErr := ld.firstErr
 	if firstErr == nil && rctx.Err() != nil {
 		firstErr = context.Cause(rctx)
 	}
-	o := wait()
+	o := dl.wait()
 	if o.err != nil {
 		return nil, o.err
 	}
 	if firstErr != nil {
 		return nil, stepError{firstErr}
 	}
+	early, plan := ld.early, ld.plan
 
 	t0 = time.Now()
 	post := base
 	post.File, post.Jobs, post.Sections = path, e.o.Jobs, []string{"post-data"}
+	if early != nil {
+		done := map[int]bool{}
+		for _, id := range early {
+			done[id] = true
+		}
+		var rest []int
+		for _, it := range plan.post {
+			if !done[it.ID] {
+				rest = append(rest, it.ID)
+			}
+		}
+		post.ListFile = filepath.Join(dir, "post-data.list")
+		if err := os.WriteFile(post.ListFile, []byte(joinIDs(rest)), 0o600); err != nil {
+			return nil, stepError{err}
+		}
+	}
 	if err := pgtools.Restore(ctx, post); err != nil {
 		return nil, stepError{err}
 	}
@@ -464,6 +443,235 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	out := o.f
 	out.Path, out.Manifest = path, m
 	return out, nil
+}
+
+type downloadOutcome struct {
+	f   *fetched
+	err error
+}
+
+// pendingDownload is the download running beside the restore.
+type pendingDownload struct {
+	ch  chan downloadOutcome
+	got *downloadOutcome
+}
+
+// wait returns the download's outcome, waiting for it the first time.
+func (p *pendingDownload) wait() downloadOutcome {
+	if p.got == nil {
+		o := <-p.ch
+		p.got = &o
+	}
+	return *p.got
+}
+
+// postDataPlan is the archive's table of contents with the post-data entries'
+// dependencies.
+type postDataPlan struct {
+	all  []pgtools.TOCEntry
+	post []pgtools.TOCItem
+	err  error
+}
+
+// dataLoad loads the data section with up to --jobs pg_restore processes
+// reading the spool, and starts the post-data entries of loaded tables early.
+type dataLoad struct {
+	e          *env
+	rctx       context.Context
+	stop       func()
+	sp         *spool
+	base       pgtools.RestoreOptions
+	dir, path  string
+	dl         *pendingDownload
+	mu         sync.Mutex
+	firstErr   error
+	plan       *postDataPlan
+	early      []int
+	earlyDone  chan error
+	running    int
+	loadedData map[int]bool
+}
+
+// failed records the first failure that is not the consequence of another
+// (which cancelled rctx) and stops every reader.
+func (l *dataLoad) failed(err error) {
+	if err == nil || l.rctx.Err() != nil {
+		return
+	}
+	l.mu.Lock()
+	if l.firstErr == nil {
+		l.firstErr = err
+	}
+	l.mu.Unlock()
+	l.stop()
+}
+
+// run returns once every share is loaded (or failed) and the early post-data
+// run, if any, ended.
+func (l *dataLoad) run(entries []pgtools.TOCEntry, m *Manifest) {
+	shares := shareData(entries, m, l.e.o.Jobs)
+	// What post-data depends on, read from the table of contents meanwhile.
+	plans := make(chan postDataPlan, 1)
+	go func() {
+		var p postDataPlan
+		if p.all, p.err = pgtools.ListArchive(l.rctx, l.sp.reader(l.rctx)); p.err == nil {
+			p.post, p.err = pgtools.Dependencies(l.rctx, l.sp.reader(l.rctx), "post-data")
+		}
+		plans <- p
+	}()
+	finished := make(chan int, len(shares))
+	for i, ids := range shares {
+		list := filepath.Join(l.dir, fmt.Sprintf("data-%d.list", i))
+		if err := os.WriteFile(list, []byte(joinIDs(ids)), 0o600); err != nil {
+			l.failed(err)
+			finished <- -1
+			continue
+		}
+		o := l.base
+		o.Stdin, o.ListFile = l.sp.reader(l.rctx), list
+		go func() {
+			err := pgtools.Restore(l.rctx, o)
+			l.failed(err)
+			if err != nil {
+				i = -1
+			}
+			finished <- i
+		}()
+	}
+	// Once the download is verified and some shares are loaded, the post-data
+	// entries that only need those tables (their indexes, keys…) run beside the
+	// loads still going, as pg_restore -j would.
+	l.loadedData, l.running, l.earlyDone = map[int]bool{}, len(shares), make(chan error, 1)
+	planWait, downloadWait := plans, l.dl.ch
+	for l.running > 0 {
+		select {
+		case i := <-finished:
+			l.running--
+			if i >= 0 {
+				for _, id := range shares[i] {
+					l.loadedData[id] = true
+				}
+			}
+		case p := <-planWait:
+			l.plan, planWait = &p, nil
+		case o := <-downloadWait:
+			l.dl.got, downloadWait = &o, nil
+			if o.err != nil {
+				l.stop()
+			}
+		}
+		l.startEarly(entries)
+	}
+	if l.early != nil {
+		l.failed(<-l.earlyDone)
+	}
+}
+
+// startEarly starts the early post-data run when the time has come.
+func (l *dataLoad) startEarly(entries []pgtools.TOCEntry) {
+	if l.early != nil || l.running == 0 || l.plan == nil || l.plan.err != nil || l.dl.got == nil || l.dl.got.err != nil ||
+		len(l.loadedData) == 0 || l.rctx.Err() != nil {
+		return
+	}
+	early := earlyPostData(l.plan.all, l.plan.post, entries, l.loadedData)
+	if len(early) == 0 {
+		return
+	}
+	list := filepath.Join(l.dir, "post-data-early.list")
+	if err := os.WriteFile(list, []byte(joinIDs(early)), 0o600); err != nil {
+		l.failed(err)
+		return
+	}
+	l.early = early
+	o := l.base
+	o.File, o.ListFile, o.Jobs, o.Sections = l.path, list, max(1, l.e.o.Jobs-l.running), []string{"post-data"}
+	l.e.logf("%d post-data entries of loaded tables start while %d loads run", len(early), l.running)
+	go func() {
+		start := time.Now()
+		err := pgtools.Restore(l.rctx, o)
+		l.e.ph.since("post-data early", start)
+		l.earlyDone <- err
+	}()
+}
+
+// earlyKinds are the post-data entries that build on their own tables' rows
+// only; everything else (ACLs, materialized view refreshes, event triggers…)
+// waits for all the data.
+var earlyKinds = map[string]bool{
+	"INDEX": true, "INDEX ATTACH": true, "CONSTRAINT": true, "CHECK CONSTRAINT": true,
+	"FK CONSTRAINT": true, "TRIGGER": true, "STATISTICS": true, "COMMENT": true,
+}
+
+// earlyPostData returns, in archive order, the post-data entries that may run
+// while other tables still load. It applies pg_restore -j's own rule (a
+// post-data entry waits for the data of the tables it depends on) to the data
+// entries loaded so far, for the kinds in earlyKinds, and only when every
+// post-data entry it depends on qualifies too. A dependency it cannot place
+// keeps the entry for later.
+func earlyPostData(all []pgtools.TOCEntry, post []pgtools.TOCItem, data []pgtools.TOCEntry, loaded map[int]bool) []int {
+	known := map[int]string{} // dump ID → catalog OID
+	for _, en := range all {
+		_, oid := en.OID()
+		known[en.ID] = oid
+	}
+	isData := map[int]bool{}
+	dataOf := map[string]int{} // table OID → its data entry
+	for _, en := range data {
+		isData[en.ID] = true
+		if _, oid := en.OID(); oid != "" && oid != "0" {
+			dataOf[oid] = en.ID
+		}
+	}
+	items := map[int]pgtools.TOCItem{}
+	for _, it := range post {
+		items[it.ID] = it
+	}
+	const (
+		visiting = iota + 1
+		yes
+		no
+	)
+	state := map[int]int{}
+	var ready func(id int) bool
+	ready = func(id int) bool {
+		switch state[id] {
+		case yes:
+			return true
+		case visiting, no:
+			return false
+		}
+		state[id] = visiting
+		it := items[id]
+		ok := earlyKinds[it.Type]
+		for _, d := range it.Deps {
+			if !ok {
+				break
+			}
+			oid, isKnown := known[d]
+			switch {
+			case items[d].ID != 0:
+				ok = ready(d)
+			case isData[d]:
+				ok = loaded[d]
+			case !isKnown:
+				ok = false
+			case dataOf[oid] != 0:
+				ok = loaded[dataOf[oid]] // a table: its rows must be in
+			}
+		}
+		state[id] = no
+		if ok {
+			state[id] = yes
+		}
+		return ok
+	}
+	var out []int
+	for _, it := range post {
+		if ready(it.ID) {
+			out = append(out, it.ID)
+		}
+	}
+	return out
 }
 
 // stepError is a failure of pg_restore (not of the download) in streamRestore.

@@ -135,3 +135,43 @@ func TestShareData(t *testing.T) {
 		t.Errorf("no data entries: %v", got)
 	}
 }
+
+// With accounts and audit_log loaded and events still loading, their indexes,
+// keys and the foreign key between them may run; nothing that touches events,
+// no ACL and no refresh, nor anything depending on an entry it cannot place.
+func TestEarlyPostData(t *testing.T) {
+	all := []pgtools.TOCEntry{
+		{ID: 215, Line: "1259 16386 TABLE public accounts bench"},
+		{ID: 219, Line: "1259 16404 TABLE public audit_log bench"},
+		{ID: 217, Line: "1259 16395 TABLE public events bench"},
+		{ID: 3361, Line: "0 16386 TABLE DATA public accounts bench"},
+		{ID: 3365, Line: "0 16404 TABLE DATA public audit_log bench"},
+		{ID: 3363, Line: "0 16395 TABLE DATA public events bench"},
+		{ID: 3375, Line: "0 0 SEQUENCE SET public accounts_id_seq bench"},
+		{ID: 220, Line: "1259 16500 MATERIALIZED VIEW public totals bench"},
+	}
+	data := all[3:7]
+	post := []pgtools.TOCItem{
+		{ID: 3212, Type: "CONSTRAINT", Deps: []int{215}},
+		{ID: 3217, Type: "CONSTRAINT", Deps: []int{219}},
+		{ID: 3215, Type: "CONSTRAINT", Deps: []int{217}},
+		{ID: 3210, Type: "INDEX", Deps: []int{215}},
+		{ID: 3213, Type: "INDEX", Deps: []int{217}},
+		{ID: 3300, Type: "FK CONSTRAINT", Deps: []int{219, 3212, 215}},
+		{ID: 3301, Type: "FK CONSTRAINT", Deps: []int{217, 3212}},
+		{ID: 3302, Type: "TRIGGER", Deps: []int{215, 9999}},
+		{ID: 3303, Type: "COMMENT", Deps: []int{3210}},
+		{ID: 3304, Type: "COMMENT", Deps: []int{3213}},
+		{ID: 3305, Type: "INDEX", Deps: []int{215, 3375}},
+		{ID: 3400, Type: "MATERIALIZED VIEW DATA", Deps: []int{220}},
+		{ID: 3401, Type: "ACL", Deps: []int{215}},
+	}
+	got := earlyPostData(all, post, data, map[int]bool{3361: true, 3365: true})
+	if want := []int{3212, 3217, 3210, 3300, 3303}; !slices.Equal(got, want) {
+		t.Errorf("earlyPostData = %v, want %v", got, want)
+	}
+	got = earlyPostData(all, post, data, map[int]bool{3361: true, 3365: true, 3363: true, 3375: true})
+	if want := []int{3212, 3217, 3215, 3210, 3213, 3300, 3301, 3303, 3304, 3305}; !slices.Equal(got, want) {
+		t.Errorf("everything loaded: %v, want %v", got, want)
+	}
+}

@@ -262,29 +262,15 @@ type TOCEntry struct {
 }
 
 // ListArchive runs `pg_restore -l` on the archive read from in (only its header
-// and table of contents are read) and returns the entries of the given sections.
+// and table of contents are read) and returns the entries of the given sections
+// (all when none is given).
 func ListArchive(ctx context.Context, in io.Reader, sections ...string) ([]TOCEntry, error) {
-	path, err := Tool("pg_restore")
+	out, err := readArchive(ctx, in, []string{"-l"}, sections)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-l"}
-	for _, s := range sections {
-		args = append(args, "--section="+s)
-	}
-	var out bytes.Buffer
-	tail := &stderrTail{max: 4096}
-	cmd := command(ctx, path, nil, args...)
-	cmd.Stdout = &out
-	cmd.Stderr = tail
-	if err := runWithStdin(cmd, true, in); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("pg_restore -l interrupted: %w", context.Cause(ctx))
-		}
-		return nil, dumpError("pg_restore -l", err, tail.String())
-	}
 	var entries []TOCEntry
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		idText, rest, ok := strings.Cut(line, ";")
 		if !ok || strings.HasPrefix(line, ";") {
 			continue
@@ -296,6 +282,88 @@ func ListArchive(ctx context.Context, in io.Reader, sections ...string) ([]TOCEn
 		entries = append(entries, TOCEntry{ID: id, Line: strings.TrimSpace(rest)})
 	}
 	return entries, nil
+}
+
+// OID returns the entry's catalog OID and the OID of its catalog (1259 for
+// pg_class; 0 for table data, whose OID is the table's).
+func (e TOCEntry) OID() (catalog, oid string) {
+	f := strings.Fields(e.Line)
+	if len(f) < 2 {
+		return "", ""
+	}
+	return f[0], f[1]
+}
+
+// TOCItem is a TOC entry with its type and the IDs of the entries it depends on.
+type TOCItem struct {
+	ID   int
+	Type string // INDEX, CONSTRAINT, FK CONSTRAINT, ACL…
+	Deps []int
+}
+
+var (
+	tocEntryRe = regexp.MustCompile(`^-- TOC entry (\d+) \(class \d+ OID \d+\)$`)
+	tocTypeRe  = regexp.MustCompile(`^-- Name: .*; Type: (.+); Schema: .*; Owner: .*$`)
+)
+
+// Dependencies reads the entries of the given sections of the archive read from
+// in, with their dependencies, from the comments of `pg_restore -v -f -` (only
+// its table of contents is read for sections without data).
+func Dependencies(ctx context.Context, in io.Reader, sections ...string) ([]TOCItem, error) {
+	out, err := readArchive(ctx, in, []string{"-v", "-f", "-"}, sections)
+	if err != nil {
+		return nil, err
+	}
+	var items []TOCItem
+	var cur *TOCItem
+	for _, line := range strings.Split(out, "\n") {
+		if m := tocEntryRe.FindStringSubmatch(line); m != nil {
+			id, _ := strconv.Atoi(m[1])
+			items = append(items, TOCItem{ID: id})
+			cur = &items[len(items)-1]
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		if deps, ok := strings.CutPrefix(line, "-- Dependencies:"); ok {
+			for _, f := range strings.Fields(deps) {
+				d, err := strconv.Atoi(f)
+				if err != nil {
+					return nil, fmt.Errorf("pg_restore -v: unexpected dependency %q", f)
+				}
+				cur.Deps = append(cur.Deps, d)
+			}
+		} else if m := tocTypeRe.FindStringSubmatch(line); m != nil {
+			cur.Type = m[1]
+			cur = nil
+		}
+	}
+	return items, nil
+}
+
+// readArchive runs pg_restore with args, limited to sections, on the archive
+// read from in and returns its standard output.
+func readArchive(ctx context.Context, in io.Reader, args, sections []string) (string, error) {
+	path, err := Tool("pg_restore")
+	if err != nil {
+		return "", err
+	}
+	for _, s := range sections {
+		args = append(args, "--section="+s)
+	}
+	var out bytes.Buffer
+	tail := &stderrTail{max: 4096}
+	cmd := command(ctx, path, nil, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = tail
+	if err := runWithStdin(cmd, true, in); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("pg_restore %s interrupted: %w", args[0], context.Cause(ctx))
+		}
+		return "", dumpError("pg_restore "+args[0], err, tail.String())
+	}
+	return out.String(), nil
 }
 
 func dumpError(tool string, err error, stderr string) error {

@@ -206,8 +206,10 @@ var _ = Describe("BackupSchedule", func() {
 
 		var latest time.Time
 		restartManager(func() {
-			// A day and a half with the manager down: 36 hourly runs missed.
-			now := testClock.Now().Add(36*time.Hour + 25*time.Minute)
+			// A day and a half with the manager down: 36 hourly runs missed, and the
+			// latest 25 minutes ago (from the hour, not the wall clock's minute: a
+			// run only minutes late is on time, not missed).
+			now := testClock.Now().Truncate(time.Hour).Add(36*time.Hour + 25*time.Minute)
 			testClock.Set(now)
 			latest = now.Truncate(time.Hour)
 		})

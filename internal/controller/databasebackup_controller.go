@@ -22,7 +22,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -128,32 +127,6 @@ func (r *DatabaseBackupReconciler) now() time.Time {
 	return time.Now()
 }
 
-// claimants lists every backup and restore of the database behind the connection
-// Secret in the namespace, as the database lock sees them. Backups and restores use
-// the same listing (same index, same cache) so they reach the same decision.
-func databaseClaimants(ctx context.Context, c client.Reader, namespace, secret string) ([]dblock.Claimant, error) {
-	var backups opsv1alpha1.DatabaseBackupList
-	if err := c.List(ctx, &backups, client.InNamespace(namespace),
-		client.MatchingFields{IndexBackupDatabase: secret},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
-	}
-	var restores opsv1alpha1.DatabaseRestoreList
-	if err := c.List(ctx, &restores, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return nil, err
-	}
-	out := make([]dblock.Claimant, 0, len(backups.Items)+len(restores.Items))
-	for i := range backups.Items {
-		out = append(out, dblock.FromBackup(&backups.Items[i]))
-	}
-	for i := range restores.Items {
-		if restores.Items[i].Spec.Database.SecretRef.Name == secret {
-			out = append(out, dblock.FromRestore(&restores.Items[i]))
-		}
-	}
-	return out, nil
-}
-
 // SetupWithManager registers the reconciler: it owns its Jobs and wakes backups
 // waiting for the database lock when another backup or restore of the database changes.
 func (r *DatabaseBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -205,30 +178,6 @@ func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Objec
 		}
 	}
 	return reqs
-}
-
-// conflictRequeue turns a write conflict (a stale cache) into a quiet, quick retry.
-func conflictRequeue(err error) (ctrl.Result, error) {
-	if err == nil {
-		return ctrl.Result{}, nil
-	}
-	if apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(err)) || isJoinedConflict(err) {
-		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
-	}
-	return ctrl.Result{}, err
-}
-
-func isJoinedConflict(err error) bool {
-	var j interface{ Unwrap() []error }
-	if errors.As(err, &j) {
-		for _, e := range j.Unwrap() {
-			if e != nil && !apierrors.IsConflict(e) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }
 
 func init() {

@@ -18,130 +18,28 @@ package controller
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/agent"
 	"runbook-operator/internal/jobs"
 )
 
-// errNoResult says no pod of the Job left a termination message.
-var errNoResult = errors.New("no terminated agent container with a result")
-
-// unreadableResultError says the agent's container ended without a JSON result (killed,
-// or crashed before writing one). The message is never quoted: it is a log tail.
-type unreadableResultError struct{ exitCode int32 }
-
-func (e unreadableResultError) Error() string {
-	return fmt.Sprintf("the agent exited with code %d without a readable result", e.exitCode)
-}
-
-// isResultError reports whether err says the Job left no usable result (as opposed to
-// an error reading its pods, which a retry may cure).
-func isResultError(err error) bool {
-	var u unreadableResultError
-	return errors.Is(err, errNoResult) || errors.As(err, &u)
-}
-
-// readAgentResult reads the agent's JSON result from the terminated container state of
-// the Job's pods: for a succeeded Job the pod that exited 0, otherwise the pod that
-// ended last. Pods are read with reader (the API server, not the cache). Errors:
-// errNoResult, unreadableResultError, or the API server's.
-func readAgentResult(ctx context.Context, reader client.Reader, job *batchv1.Job, succeeded bool) (agent.Result, error) {
-	var pods corev1.PodList
-	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace),
-		client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
-		return agent.Result{}, err
-	}
-	var best *corev1.ContainerStateTerminated
-	for i := range pods.Items {
-		if !metav1IsControlledByUID(&pods.Items[i], job) {
-			continue
-		}
-		for _, cs := range pods.Items[i].Status.ContainerStatuses {
-			t := cs.State.Terminated
-			if cs.Name != jobs.ContainerName || t == nil {
-				continue
-			}
-			if succeeded && t.ExitCode != 0 {
-				continue
-			}
-			if best == nil || t.FinishedAt.After(best.FinishedAt.Time) {
-				best = t
-			}
-		}
-	}
-	if best == nil {
-		return agent.Result{}, errNoResult
-	}
-	res, err := agent.ParseResult([]byte(best.Message))
-	if err != nil {
-		return agent.Result{}, unreadableResultError{exitCode: best.ExitCode}
-	}
-	return res, nil
-}
-
 // agentResult reads the result of one of the backup's Jobs.
 func (r *DatabaseBackupReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (agent.Result, error) {
 	return readAgentResult(ctx, r.APIReader, job, succeeded)
 }
 
-func metav1IsControlledByUID(pod *corev1.Pod, job *batchv1.Job) bool {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller {
-			return ref.UID == job.UID
-		}
-	}
-	return len(pod.OwnerReferences) == 0 // tolerate orphaned pods carrying the label
-}
-
-// backupFailure explains a failed Job for a person: a timeout, the agent's own error
-// message (scrubbed of secrets by the agent), or where to look.
+// backupFailure explains a failed Job of a backup for a person: a timeout, the agent's
+// own error message (scrubbed of secrets by the agent), or where to look.
 func backupFailure(b *opsv1alpha1.DatabaseBackup, job *batchv1.Job, cond *batchv1.JobCondition, res agent.Result, resErr error) (reason, msg string) {
-	if cond != nil && cond.Reason == batchv1.JobReasonDeadlineExceeded {
-		timeout := jobs.DefaultBackupTimeout
-		if b.Spec.Timeout != nil {
-			timeout = b.Spec.Timeout.Duration
-		}
-		if job.Spec.ActiveDeadlineSeconds != nil {
-			timeout = secondsDuration(*job.Spec.ActiveDeadlineSeconds)
-		}
-		return opsv1alpha1.ReasonDeadlineExceeded, fmt.Sprintf(
-			"%s timed out after %s (spec.timeout) and was stopped; nothing is kept from it. Raise spec.timeout or find what slows the dump, then create a new DatabaseBackup",
-			componentTitle(job), humanDuration(timeout))
+	timeout := jobs.DefaultBackupTimeout
+	if b.Spec.Timeout != nil {
+		timeout = b.Spec.Timeout.Duration
 	}
-	if resErr == nil && res.Error != "" {
-		msg = fmt.Sprintf("%s failed: %s", componentTitle(job), res.Error)
-		if res.Permanent {
-			msg += " (retrying will not help until this is fixed)"
-		}
-		return opsv1alpha1.ReasonJobFailed, msg
-	}
-	why := ""
-	if cond != nil && cond.Reason != "" {
-		why = " (" + cond.Reason + ")"
-	}
-	detail := errNoResult.Error()
-	if resErr != nil {
-		detail = resErr.Error()
-	}
-	return opsv1alpha1.ReasonJobFailed, fmt.Sprintf(
-		"Job %s failed%s: %s; see `kubectl logs job/%s -n %s`", job.Name, why, detail, job.Name, job.Namespace)
-}
-
-func componentTitle(job *batchv1.Job) string {
-	switch job.Labels[jobs.LabelComponent] {
-	case jobs.ComponentVerify:
-		return "Verify Job " + job.Name
-	case jobs.ComponentDelete:
-		return "Delete Job " + job.Name
-	}
-	return "Backup Job " + job.Name
+	return agentJobFailure(job, cond, res, resErr, timeout,
+		"; nothing is kept from it. Raise spec.timeout or find what slows the dump, then create a new DatabaseBackup", "")
 }
 
 func (r *DatabaseBackupReconciler) event(b *opsv1alpha1.DatabaseBackup, eventType, reason, action, note string) {

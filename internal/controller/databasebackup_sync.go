@@ -272,20 +272,3 @@ func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1
 	}
 	return job, false, nil
 }
-
-// jobFinished reports whether the Job reached Complete or Failed, and which condition.
-func jobFinished(job *batchv1.Job) (finished, succeeded bool, cond *batchv1.JobCondition) {
-	for i := range job.Status.Conditions {
-		c := &job.Status.Conditions[i]
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			return true, true, c
-		case batchv1.JobFailed:
-			return true, false, c
-		}
-	}
-	return false, false, nil
-}

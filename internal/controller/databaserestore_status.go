@@ -59,28 +59,11 @@ func partialAdvice(rs *opsv1alpha1.DatabaseRestore) string {
 }
 
 // restoreFailure explains a failed restore Job for a person: a timeout, the agent's own
-// error message, or where to look.
+// error message, or where to look, with what a stopped restore may have left behind.
 func restoreFailure(rs *opsv1alpha1.DatabaseRestore, job *batchv1.Job, cond *batchv1.JobCondition, res agent.Result, resErr error) (reason, msg string) {
-	if cond != nil && cond.Reason == batchv1.JobReasonDeadlineExceeded {
-		timeout := jobs.DefaultRestoreTimeout
-		if job.Spec.ActiveDeadlineSeconds != nil {
-			timeout = secondsDuration(*job.Spec.ActiveDeadlineSeconds)
-		}
-		return opsv1alpha1.ReasonDeadlineExceeded, fmt.Sprintf(
-			"Restore Job %s timed out after %s (spec.timeout) and was stopped. %s. Raise spec.timeout in a new DatabaseRestore",
-			job.Name, humanDuration(timeout), partialAdvice(rs))
-	}
-	if resErr == nil && res.Error != "" {
-		msg = fmt.Sprintf("Restore Job %s failed: %s", job.Name, res.Error)
-		if res.Permanent {
-			msg += " (retrying will not help until this is fixed)"
-		}
-		return opsv1alpha1.ReasonJobFailed, msg
-	}
-	// No usable agent error: the backup controller's explanation of a failed agent Job
-	// (the Job's reason, why there is no result, where the logs are) fits as it is.
-	_, msg = backupFailure(&opsv1alpha1.DatabaseBackup{}, job, cond, agent.Result{}, resErr)
-	return opsv1alpha1.ReasonJobFailed, msg + ". " + partialAdvice(rs)
+	advice := ". " + partialAdvice(rs)
+	return agentJobFailure(job, cond, res, resErr, jobs.DefaultRestoreTimeout,
+		advice+". Raise spec.timeout in a new DatabaseRestore", advice)
 }
 
 // restoredMessage describes a successful restore from the agent's result.

@@ -18,8 +18,11 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -58,4 +61,28 @@ func (p *statusPatch) Patch(ctx context.Context, obj client.Object) error {
 		p.base = obj.DeepCopyObject().(client.Object)
 	}
 	return err
+}
+
+// conflictRequeue turns a write conflict (a stale cache) into a quiet, quick retry.
+func conflictRequeue(err error) (ctrl.Result, error) {
+	if err == nil {
+		return ctrl.Result{}, nil
+	}
+	if apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(err)) || isJoinedConflict(err) {
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+func isJoinedConflict(err error) bool {
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) {
+		for _, e := range j.Unwrap() {
+			if e != nil && !apierrors.IsConflict(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

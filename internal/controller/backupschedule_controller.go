@@ -290,7 +290,7 @@ func BackupName(scheduleName string, t time.Time) string {
 func backupFor(s *opsv1alpha1.BackupSchedule, t time.Time) *opsv1alpha1.DatabaseBackup {
 	labels := map[string]string{}
 	for k, v := range s.Spec.Template.Metadata.Labels {
-		labels[k] = v
+		labels[k] = string(v)
 	}
 	labels[opsv1alpha1.LabelBackupSchedule] = s.Name
 	annotations := map[string]string{}

@@ -41,7 +41,7 @@ func newSchedule(ns, name string, mutate ...func(*opsv1alpha1.BackupSchedule)) *
 			Schedule: "0 3 * * *",
 			TimeZone: "Europe/Berlin",
 			Template: opsv1alpha1.BackupTemplate{
-				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]string{"app.kubernetes.io/part-of": "saas"}},
+				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]opsv1alpha1.LabelValue{"app.kubernetes.io/part-of": "saas"}},
 				Spec:     newBackup(ns, "x", "saas-db").Spec,
 			},
 		},

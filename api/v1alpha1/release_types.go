@@ -224,7 +224,7 @@ type Migrations struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="timeout must be between 1m and 24h"
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="timeout must be between 1m and 24h",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
 }
 
@@ -250,7 +250,7 @@ type PreDeployJob struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="timeout must be between 1m and 24h"
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="timeout must be between 1m and 24h",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
 }
 
@@ -276,7 +276,7 @@ type ReleaseVerify struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="interval must be between 1s and 1h"
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1s') && duration(self) <= duration('1h'))",message="interval must be between 1s and 1h",optionalOldSelf=true
 	Interval *Duration `json:"interval,omitempty"`
 
 	// failureThreshold is how many consecutive failed checks fail the release. Default: 3.
@@ -293,7 +293,7 @@ type ReleaseVerify struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="window must be between 0s and 24h"
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('0s') && duration(self) <= duration('24h'))",message="window must be between 0s and 24h",optionalOldSelf=true
 	Window *Duration `json:"window,omitempty"`
 
 	// progressDeadline is how long the rollout may take before it fails (Go duration).
@@ -303,7 +303,7 @@ type ReleaseVerify struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="progressDeadline must be between 1m and 24h"
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="progressDeadline must be between 1m and 24h",optionalOldSelf=true
 	ProgressDeadline *Duration `json:"progressDeadline,omitempty"`
 }
 

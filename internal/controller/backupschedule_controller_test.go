@@ -250,10 +250,13 @@ var _ = Describe("BackupSchedule", func() {
 		name := func(day int) string { return BackupName("gfs", base.Add(time.Duration(day)*24*time.Hour)) }
 		Eventually(backupNames(ctx, ns)).Should(ConsistOf(name(4), name(6), name(7)))
 		Eventually(eventReasons(ctx, ns, "gfs")).Should(ContainElement(opsv1alpha1.ReasonPruned))
-		got := getSchedule(ctx, s)
-		Expect(got.Status.LastSuccessfulBackup).To(Equal(name(6)))
-		Expect(got.Status.LastFailedBackup).To(Equal(name(7)))
-		Expect(meta.IsStatusConditionFalse(got.Status.Conditions, opsv1alpha1.ConditionReady)).To(BeTrue(), "the latest outcome is a failure")
+		// The event is sent before the reconcile's status patch: wait for the status.
+		Eventually(func() opsv1alpha1.BackupScheduleStatus { return getSchedule(ctx, s).Status }).Should(And(
+			HaveField("LastSuccessfulBackup", name(6)),
+			HaveField("LastFailedBackup", name(7)),
+			HaveField("Conditions", ContainElement(And(HaveField("Type", opsv1alpha1.ConditionReady),
+				HaveField("Status", metav1.ConditionFalse)))),
+		), "the latest outcome is a failure")
 		Expect(scheduledCondition(ctx, s, opsv1alpha1.ConditionScheduled)()).To(HaveField("Reason", opsv1alpha1.ReasonSuspended))
 		Expect(countJobs(ctx, ns, jobs.ComponentBackup)()).To(Equal(0))
 	})

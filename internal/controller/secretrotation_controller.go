@@ -130,6 +130,9 @@ func (r *SecretRotationReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 }
 
 func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha1.SecretRotation) (ctrl.Result, error) {
+	if err := opsv1alpha1.InvalidDurations("spec", &sr.Spec); err != nil {
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("%v; nothing was rotated. Correct the field", err))
+	}
 	now := r.Clock.Now()
 	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: sr.Namespace, Name: sr.Spec.SecretName}

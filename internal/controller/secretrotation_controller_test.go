@@ -302,7 +302,7 @@ var _ = Describe("SecretRotation", func() {
 
 	It("rotates when the interval has passed, and not before", func() {
 		sr := newRotation(ns, "scheduled", func(sr *opsv1alpha1.SecretRotation) {
-			sr.Spec.Interval = &metav1.Duration{Duration: 24 * time.Hour}
+			sr.Spec.Interval = opsv1alpha1.DurationOf(24 * time.Hour)
 		})
 		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
 		Eventually(rotationPhase(ctx, sr)).Should(Equal(opsv1alpha1.RotationPhaseIdle))

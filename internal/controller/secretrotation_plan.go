@@ -165,8 +165,10 @@ func (rec rotationRecord) write(s *corev1.Secret) {
 }
 
 func interval(sr *opsv1alpha1.SecretRotation) time.Duration {
-	if sr.Spec.Interval != nil && sr.Spec.Interval.Duration > 0 {
-		return sr.Spec.Interval.Duration
+	// A zero interval (which the schema does not refuse yet) would rotate on every
+	// reconcile: it counts as the default.
+	if d := sr.Spec.Interval.Or(defaultRotationInterval); d > 0 {
+		return d
 	}
 	return defaultRotationInterval
 }

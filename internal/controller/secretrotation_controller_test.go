@@ -27,11 +27,14 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/schedule"
@@ -478,5 +481,39 @@ var _ = Describe("SecretRotation", func() {
 			Not(ContainSubstring("not-a-fernet-key-but-a-note"))))
 		Consistently(secretData(ctx, ns, "saas-app"), time.Second).Should(HaveKeyWithValue("FIELD_ENCRYPTION_KEYS", "not-a-fernet-key-but-a-note"))
 		Expect(ptr.Deref(&fetchRotation(ctx, sr).Status.Rotations, 0)).To(BeZero())
+	})
+
+	It("says so in a condition when the manager may not read the Secret", func() {
+		By("running the reconciler as a user whose role has no secrets rule")
+		user, err := testEnv.AddUser(envtest.User{Name: "rotation-without-secrets"}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		role := &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-secrets", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{opsv1alpha1.GroupVersion.Group}, Resources: []string{"secretrotations", "secretrotations/status", "releases"}, Verbs: []string{"get", "list", "watch", "patch", "update"}},
+				{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, role)).To(Succeed())
+		Expect(k8sClient.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-secrets", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "no-secrets"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "rotation-without-secrets"}},
+		})).To(Succeed())
+		limited, err := client.New(user.Config(), client.Options{Scheme: scheme})
+		Expect(err).NotTo(HaveOccurred())
+
+		// The suite's manager (which may read Secrets) is stopped, so only this
+		// reconciler acts on the object.
+		sr := newRotation(ns, "forbidden")
+		stopManager()
+		defer startManager()
+		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
+		r := &SecretRotationReconciler{Client: limited, APIReader: limited, Clock: rotationTestClock}
+		_, err = r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(sr)})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rotationCondition(ctx, sr, opsv1alpha1.ConditionStalled)()).To(SatisfyAll(
+			HavePrefix("True Forbidden"), ContainSubstring("the manager may not get Secret saas-app")))
+		Expect(secretData(ctx, ns, "saas-app")()).To(BeNil())
 	})
 })

@@ -192,7 +192,8 @@ const (
 )
 
 // LabelSecretRotation is set on every Secret a SecretRotation manages, with the
-// SecretRotation's name: the manager caches only Secrets that carry it.
+// SecretRotation's name (hash-shortened to 63 characters when longer, see
+// names.LabelValue): the manager caches only Secrets that carry it.
 const LabelSecretRotation = "ops.runbook.dev/secret-rotation"
 
 // Annotations a SecretRotation keeps on its Secret: the record of rotations that

@@ -23,6 +23,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -206,5 +207,16 @@ var _ = Describe("Objects stored before their field was bounded", func() {
 		Eventually(func() []string { return getSchedule(ctx, s).Status.Active }).Should(Equal([]string{b.Name}),
 			"the schedule finds its backup by the shortened label")
 		Expect(runningBackupJob(ctx, b)).NotTo(BeNil())
+	})
+
+	It("a SecretRotation with a 70-character name manages its Secret (the name is hash-shortened in the Secret's label)", func() {
+		name := "saas-app-keys-" + strings.Repeat("k", 56)
+		sr := newRotation(ns, name)
+		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
+		Eventually(rotationPhase(ctx, sr)).Should(Equal(opsv1alpha1.RotationPhaseIdle))
+		Expect(secretData(ctx, ns, "saas-app")()).To(HaveKey("SECRET_KEY"))
+		secret := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "saas-app"}, secret)).To(Succeed())
+		Expect(secret.Labels[opsv1alpha1.LabelSecretRotation]).To(And(Equal(names.LabelValue(name)), HaveLen(63)))
 	})
 })

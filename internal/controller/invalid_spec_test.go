@@ -23,6 +23,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -111,7 +113,7 @@ func unstructuredOf(obj client.Object, kind string) *unstructured.Unstructured {
 	return u
 }
 
-var _ = Describe("Objects stored before their field was bounded", func() {
+var _ = Describe("Bad input: objects stored before their field was bounded, long names, refused children", func() {
 	var (
 		ctx context.Context
 		ns  string
@@ -218,5 +220,59 @@ var _ = Describe("Objects stored before their field was bounded", func() {
 		secret := &corev1.Secret{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "saas-app"}, secret)).To(Succeed())
 		Expect(secret.Labels[opsv1alpha1.LabelSecretRotation]).To(And(Equal(names.LabelValue(name)), HaveLen(63)))
+	})
+
+	It("a backup and a restore whose Job the API server refuses say so in their conditions and start once it is allowed", func() {
+		By("an admission policy of the API server refusing every Job in the namespace")
+		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-jobs-" + ns},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs"}},
+					},
+				}}},
+				Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "Jobs are refused in this namespace"}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        policy.Name,
+				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+				MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+					MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(func(ctx context.Context) {
+			_ = k8sClient.Delete(ctx, binding)
+			_ = k8sClient.Delete(ctx, policy)
+		})
+		probe := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns}, Spec: *jobs.Backup(newBackup(ns, "probe", "saas-db"), "k", jobs.Agent{Image: testAgentImage}).Spec.DeepCopy()}
+		Eventually(func() error { return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll) }).Should(MatchError(ContainSubstring("Jobs are refused")))
+
+		b := newBackup(ns, "refused", "saas-db")
+		Expect(k8sClient.Create(ctx, b)).To(Succeed())
+		Eventually(func() *metav1.Condition {
+			return meta.FindStatusCondition(fetch(ctx, b).Status.Conditions, opsv1alpha1.ConditionReconciling)
+		}).Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", opsv1alpha1.ReasonCreateFailed),
+			HaveField("Message", And(ContainSubstring("Could not create Job "+jobs.BackupJobName(b)), ContainSubstring("Jobs are refused")))))
+		Expect(meta.IsStatusConditionFalse(fetch(ctx, b).Status.Conditions, opsv1alpha1.ConditionReady)).To(BeTrue())
+		rs := newRestore(ns, "refused-restore", "other-db")
+		Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+		Eventually(restoreCondition(ctx, rs, opsv1alpha1.ConditionReconciling)).Should(And(
+			HavePrefix("True CreateFailed: "), ContainSubstring("Could not create restore Job"), ContainSubstring("Jobs are refused")))
+
+		By("allowing Jobs again: both start (retried with backoff)")
+		Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.BackupJobName(b)}, &batchv1.Job{})
+		}, time.Minute).Should(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.RestoreJobName(rs)}, &batchv1.Job{})
+		}, time.Minute).Should(Succeed())
 	})
 })

@@ -377,7 +377,18 @@ func runAgent(t *testing.T, env []string, args ...string) agentRun {
 	return runAgentCtx(context.Background(), t, env, nil, args...)
 }
 
+// runAgentCtx runs the agent as the image runs it (runInImageCtx), or with
+// AGENT_TESTS_ON_HOST=1 as a plain process with the machine's client tools.
 func runAgentCtx(ctx context.Context, t *testing.T, env []string, started func(*exec.Cmd), args ...string) agentRun {
+	t.Helper()
+	if os.Getenv("AGENT_TESTS_ON_HOST") != "1" {
+		return runInImageCtx(ctx, t, imageJobEnv(env), started, args...)
+	}
+	return runHostAgent(ctx, t, env, started, args...)
+}
+
+// runHostAgent runs the agent binary as a process of this machine, with env.
+func runHostAgent(ctx context.Context, t *testing.T, env []string, started func(*exec.Cmd), args ...string) agentRun {
 	t.Helper()
 	termLog := filepath.Join(t.TempDir(), "termination-log")
 	cmd := exec.CommandContext(ctx, agentBin, append(args, "--termination-log", termLog)...)
@@ -908,7 +919,7 @@ func TestDatabaseErrors(t *testing.T) {
 		}
 	}
 	env = append(baseEnv("postgres"), "PG_BINDIR="+fake)
-	r = runAgent(t, env, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
+	r = runHostAgent(context.Background(), t, env, nil, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
 	mustFail(t, r, "the PostgreSQL server 15.", "is newer than every client tool in the agent image (PostgreSQL 11)", "nothing was written")
 	noObject(t, key)
 }

@@ -119,16 +119,34 @@ func jobEnv(p *harness.Postgres, db string, extra ...string) []string {
 	return append(env, extra...)
 }
 
+// imageJobEnv turns a test's agent environment (baseEnv and additions) into a
+// Job's: its libpq and AWS entries, and what jobEnv adds.
+func imageJobEnv(env []string) []string {
+	out := []string{harness.ImagePath, "HOME=/", "HOSTNAME=agent-job", "TMPDIR=/tmp"}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "DATABASE_URL=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // runInImage runs /agent args in the image's file system as a Job does.
 func runInImage(t *testing.T, env []string, args ...string) agentRun {
 	t.Helper()
+	return runInImageCtx(context.Background(), t, env, nil, args...)
+}
+
+func runInImageCtx(ctx context.Context, t *testing.T, env []string, started func(*exec.Cmd), args ...string) agentRun {
+	t.Helper()
+	image(t)
 	termLog := filepath.Join(t.TempDir(), "termination-log")
 	if err := os.WriteFile(termLog, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	jail := harness.Jail{Root: imageEnv.fs.Image, Agent: imageEnv.agent, TerminationLog: termLog}
-	cmd := jail.Command(context.Background(), env, "/agent", append(args, "--termination-log", "/dev/termination-log")...)
-	return checkRun(t, cmd, termLog, nil, args)
+	cmd := jail.Command(ctx, env, "/agent", append(args, "--termination-log", "/dev/termination-log")...)
+	return checkRun(t, cmd, termLog, started, args)
 }
 
 // copyOn creates name on p as a copy of imgsrc.

@@ -23,6 +23,7 @@ package agent_test
 // PostgreSQL 17 running in a Debian trixie file system.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -325,4 +326,41 @@ func TestImageRefusesServerNewerThanItsTools(t *testing.T) {
 		t.Errorf("exit %d, want %d", r.code, agent.ExitPermanent)
 	}
 	noObject(t, key)
+}
+
+// TestImageDamageFoundLateThroughPsqlIsRefused: through psql too (a pg_dump 17
+// dump into PostgreSQL 15), damage that only the checksum catches, after every
+// row loaded, drops the restored copy and leaves the live database as it was.
+func TestImageDamageFoundLateThroughPsqlIsRefused(t *testing.T) {
+	image(t)
+	ctx := context.Background()
+	smallDB(t, "imglate")
+	key := "image/late.dump"
+	mustSucceed(t, runInImage(t, jobEnv(pg, "imglate", "PG_BINDIR=/usr/lib/postgresql/17/bin"),
+		append([]string{"backup", "--compression", "none"}, objectArgs(key)...)...))
+	if err := execSQL(ctx, "imglate", "INSERT INTO items VALUES (9999, 'live only', NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := checksums(ctx, "imglate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(objectPath(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.LastIndex(b, []byte("\titem 500\t"))
+	if i < 0 {
+		t.Fatal("the last row is not in the archive")
+	}
+	b[i+1] = 'I'
+	if err := os.WriteFile(objectPath(key), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runInImage(t, jobEnv(pg, "imglate"), append([]string{"restore"}, objectArgs(key)...)...)
+	mustFail(t, r, "SHA-256 mismatch", "was not touched")
+	if !strings.Contains(r.stderr, "through psql without transaction_timeout") {
+		t.Errorf("the restore did not go through psql:\n%s", r.stderr)
+	}
+	untouched(t, "imglate", before)
 }

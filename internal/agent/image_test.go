@@ -364,3 +364,32 @@ func TestImageDamageFoundLateThroughPsqlIsRefused(t *testing.T) {
 	}
 	untouched(t, "imglate", before)
 }
+
+// TestImageManifestlessNewerDumpIsRefused: without a manifest the dump's
+// pg_dump is unknown and the server's own tools are tried; pg_restore 15
+// cannot read a pg_dump 17 archive, which is said plainly, and the live
+// database stays as it was.
+func TestImageManifestlessNewerDumpIsRefused(t *testing.T) {
+	image(t)
+	ctx := context.Background()
+	smallDB(t, "imgnomanifest")
+	key := "image/nomanifest.dump"
+	b := runInImage(t, jobEnv(pg, "imgnomanifest", "PG_BINDIR=/usr/lib/postgresql/17/bin"), append([]string{"backup"}, objectArgs(key)...)...)
+	mustSucceed(t, b)
+	if err := os.Remove(objectPath(agent.ManifestKey(key))); err != nil {
+		t.Fatal(err)
+	}
+	if err := execSQL(ctx, "imgnomanifest", "INSERT INTO items VALUES (9999, 'live only', NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := checksums(ctx, "imgnomanifest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runInImage(t, jobEnv(pg, "imgnomanifest"), append([]string{"restore", "--sha256", b.res.SHA256}, objectArgs(key)...)...)
+	mustFail(t, r, "was not touched", "unsupported version", "made by a newer pg_dump")
+	if !r.res.Permanent || !strings.Contains(r.res.ClientTools, "/usr/lib/postgresql/15/bin") {
+		t.Errorf("result %+v: want a permanent failure with the server's own tools", r.res)
+	}
+	untouched(t, "imgnomanifest", before)
+}

@@ -384,6 +384,9 @@ func dumpError(tool string, err error, stderr string) error {
 		permanent = true
 	case strings.Contains(stderr, "does not exist") && strings.Contains(stderr, "database"):
 		permanent = true
+	case strings.Contains(stderr, "unsupported version") && strings.Contains(stderr, "in file header"):
+		msg += ": the dump was made by a newer pg_dump than this " + tool + " can read; restore it with client tools at least as new as that pg_dump (the manifest's pgDumpVersion picks them)"
+		permanent = true
 	case strings.Contains(stderr, "input file does not appear to be a valid archive"),
 		strings.Contains(stderr, "could not read input file"),
 		strings.Contains(stderr, "unexpected end of file"):

@@ -26,6 +26,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"runbook-operator/internal/objectstore"
@@ -33,27 +34,28 @@ import (
 )
 
 // countingWriter counts and hashes what passes through it.
+// n is atomic because the progress meter reads it meanwhile.
 type countingWriter struct {
 	w io.Writer
 	h hash.Hash
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.h.Write(p[:n])
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
 type byteCounter struct {
 	w io.Writer
-	n int64
+	n atomic.Int64
 }
 
 func (c *byteCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -97,6 +99,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	}
 	res.ServerVersion = server.Text
 	tables, err := pgtools.TableEstimates(ctx, conn)
+	dbSize, _ := pgtools.DatabaseSize(ctx, conn) // 0 if unknown: no ETA
 	_ = conn.Close(ctx)
 	if err != nil {
 		return fmt.Errorf("read table estimates: %w", err)
@@ -113,6 +116,9 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	pr, pw := io.Pipe()
 	sum := &countingWriter{w: pw, h: sha256.New()}
 	raw := &byteCounter{}
+	e.meter.setPhase("dump")
+	e.meter.trackUpload(&sum.n)
+	e.meter.track(&raw.n, dbSize)
 	done := make(chan error, 1)
 	go func() {
 		derr := func() error {
@@ -147,14 +153,14 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	ended := time.Now().UTC()
 	res.SizeBytes = info.Size
 	res.SHA256 = hex.EncodeToString(sum.h.Sum(nil))
-	if sum.n != info.Size {
+	if sum.n.Load() != info.Size {
 		_ = e.deleteQuietly(ctx, store, e.o.Key)
-		return fmt.Errorf("internal error: hashed %d bytes but uploaded %d", sum.n, info.Size)
+		return fmt.Errorf("internal error: hashed %d bytes but uploaded %d", sum.n.Load(), info.Size)
 	}
 
 	m := Manifest{
 		ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: tools.Version.Text, ClientTools: tools.Dir,
-		Format: "custom", Compression: e.o.Compression, SizeBytes: info.Size, UncompressedBytes: raw.n,
+		Format: "custom", Compression: e.o.Compression, SizeBytes: info.Size, UncompressedBytes: raw.n.Load(),
 		SHA256: res.SHA256, StartTime: started, EndTime: ended, Tables: tables,
 	}
 	mb, _ := json.MarshalIndent(m, "", "  ")
@@ -166,7 +172,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 		return fmt.Errorf("writing the manifest failed, the dump was deleted: %w", err)
 	}
 	e.logf("backup complete: %d bytes (%d uncompressed, %d parts), sha256 %s, %.1fs",
-		info.Size, raw.n, info.Parts, res.SHA256, time.Since(e.start).Seconds())
+		info.Size, raw.n.Load(), info.Parts, res.SHA256, time.Since(e.start).Seconds())
 	return nil
 }
 

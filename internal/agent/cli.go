@@ -49,6 +49,8 @@ type Options struct {
 	PartSizeMB        int
 	UploadConcurrency int
 	Threads           int
+	// ProgressInterval is the pace of the progress lines (backup, restore); 0: none.
+	ProgressInterval time.Duration
 
 	// restore / verify
 	SHA256         string
@@ -125,6 +127,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			res.Bucket, res.Key, res.Location = o.Bucket, o.Key, "s3://"+o.Bucket+"/"+o.Key
 		}
 		env := &env{o: o, log: logw, start: start}
+		if cmd == "backup" || cmd == "restore" {
+			env.meter = env.startMeter(ctx, cmd)
+		}
 		switch cmd {
 		case "backup":
 			err = env.backup(ctx, &res)
@@ -137,6 +142,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "delete":
 			err = env.delete(ctx, &res)
 		}
+		env.meter.finish(err)
 	}
 	res.DurationSeconds = float64(time.Since(start).Milliseconds()) / 1000
 	code := ExitOK
@@ -184,6 +190,9 @@ func registerFlags(fs *flag.FlagSet, cmd string, o *Options) (needObject, ok boo
 	case "check":
 	default:
 		return false, false
+	}
+	if cmd == "backup" || cmd == "restore" {
+		fs.DurationVar(&o.ProgressInterval, "progress-interval", 5*time.Second, "how often to print a progress line (0: never)")
 	}
 	switch cmd {
 	case "backup":
@@ -252,6 +261,7 @@ type env struct {
 	log   io.Writer
 	start time.Time
 	ph    phases // restore and verify: time per step
+	meter *meter // backup and restore: progress lines (nil: none)
 	// server is the version of the server restored into; tools the client
 	// tools chosen for it and the dump (restore and verify, set by source).
 	server pgtools.Version

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,13 +46,16 @@ type fetched struct {
 
 // sourceReader records read errors of the object stream, so they are not
 // mistaken for a damaged archive.
+// n counts the bytes read, for the progress meter.
 type sourceReader struct {
 	r   io.Reader
 	err error
+	n   atomic.Int64
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
+	s.n.Add(int64(n))
 	if err != nil && err != io.EOF {
 		s.err = err
 	}
@@ -172,6 +176,7 @@ func (e *env) download(ctx context.Context, store objectstore.Store, want, dir s
 	// write in this one.
 	h := sha256.New()
 	src := &sourceReader{r: rc}
+	e.meter.track(&src.n, size)
 	pr, pw := io.Pipe()
 	copied := make(chan struct{})
 	go func() {
@@ -274,6 +279,7 @@ func (e *env) restore(ctx context.Context, res *Result) error {
 	defer func() { e.logf("timings: %s", &e.ph) }()
 	if e.o.Mode == "inplace" {
 		// Nothing may be dropped before the whole object is verified.
+		e.meter.setPhase("download")
 		t0 := time.Now()
 		dl, err := e.fetch(ctx, store, dir)
 		e.ph.since("download", t0)
@@ -389,6 +395,7 @@ func (e *env) restoreInplace(ctx context.Context, t pgtools.Target, target strin
 	if err := pgtools.CreateDatabase(ctx, admin, target, like); err != nil {
 		return fmt.Errorf("the database %q was dropped but could not be recreated: %w", target, err)
 	}
+	e.meter.setPhase("pg_restore")
 	t0 := time.Now()
 	err = pgtools.Restore(ctx, pgtools.RestoreOptions{Tools: e.tools, Target: t, Database: target, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log})
 	e.ph.since("pg_restore", t0)
@@ -406,6 +413,7 @@ func (e *env) afterRestore(ctx context.Context, t pgtools.Target, db string, res
 		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	e.meter.setPhase("count")
 	// pg_restore's sessions flush their statistics as they exit: wait for them
 	// (client sessions only: autovacuum may be busy with the new tables).
 	t0 := time.Now()
@@ -432,6 +440,7 @@ func (e *env) afterRestore(ctx context.Context, t pgtools.Target, db string, res
 	}
 	res.Tables, res.Rows = tables, rows
 	if e.o.Analyze {
+		e.meter.setPhase("analyze")
 		t0 = time.Now()
 		err := pgtools.AnalyzeParallel(ctx, t, db, e.o.Jobs)
 		e.ph.since("analyze", t0)

@@ -75,6 +75,7 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	}
 	base := pgtools.RestoreOptions{Tools: e.tools, Target: t, Database: db, NoOwner: e.o.NoOwner, Log: e.log}
 
+	e.meter.setPhase("pre-data")
 	t0 := time.Now()
 	pre := base
 	pre.Stdin, pre.Sections = sp.reader(rctx), []string{"pre-data"}
@@ -83,6 +84,7 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	}
 	e.ph.since("pre-data", t0)
 
+	e.meter.setPhase("data")
 	t0 = time.Now()
 	entries, err := pgtools.ListArchive(rctx, e.tools, sp.reader(rctx), "data")
 	if err != nil {
@@ -104,6 +106,7 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	}
 	early, plan := ld.early, ld.plan
 
+	e.meter.setPhase("post-data")
 	t0 = time.Now()
 	post := base
 	post.File, post.Jobs, post.Sections = path, e.o.Jobs, []string{"post-data"}
@@ -207,6 +210,22 @@ func (l *dataLoad) run(entries []pgtools.TOCEntry, m *Manifest) {
 		plans <- p
 	}()
 	finished := make(chan int, len(shares))
+	tableData := map[int]bool{}
+	for _, en := range entries {
+		if tableDataKey(en.Line) != "" {
+			tableData[en.ID] = true
+		}
+	}
+	tables := func(ids []int) (n int) {
+		for _, id := range ids {
+			if tableData[id] {
+				n++
+			}
+		}
+		return n
+	}
+	loaded := 0
+	l.e.meter.setTables(0, len(tableData))
 	for i, ids := range shares {
 		list := filepath.Join(l.dir, fmt.Sprintf("data-%d.list", i))
 		if err := os.WriteFile(list, []byte(joinIDs(ids)), 0o600); err != nil {
@@ -238,6 +257,8 @@ func (l *dataLoad) run(entries []pgtools.TOCEntry, m *Manifest) {
 				for _, id := range shares[i] {
 					l.loadedData[id] = true
 				}
+				loaded += tables(shares[i])
+				l.e.meter.setTables(loaded, len(tableData))
 			}
 		case p := <-planWait:
 			l.plan, planWait = &p, nil

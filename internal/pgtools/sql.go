@@ -313,3 +313,10 @@ func AnalyzeParallel(ctx context.Context, t Target, db string, jobs int) error {
 	}
 	return firstErr
 }
+
+// DatabaseSize is pg_database_size of the connected database.
+func DatabaseSize(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var n int64
+	err := conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, err
+}

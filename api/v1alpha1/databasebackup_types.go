@@ -158,6 +158,10 @@ type DatabaseBackupStatus struct {
 	// +optional
 	JobName string `json:"jobName,omitempty"`
 
+	// progress is how far the backup Job got while it runs (see Progress).
+	// +optional
+	Progress *Progress `json:"progress,omitempty"`
+
 	// conditions: Ready, Reconciling, Stalled, BackupSucceeded, Verified, Deleted.
 	// +optional
 	// +listType=map
@@ -170,6 +174,7 @@ type DatabaseBackupStatus struct {
 // +kubebuilder:resource:shortName=dbb;dbbackup,categories=runbook
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress.summary`
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.status.sizeBytes`
 // +kubebuilder:printcolumn:name="Location",type=string,JSONPath=`.status.location`,priority=1
 // +kubebuilder:printcolumn:name="SHA256",type=string,JSONPath=`.status.sha256`,priority=1

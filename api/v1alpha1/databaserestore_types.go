@@ -201,6 +201,10 @@ type DatabaseRestoreStatus struct {
 	// +optional
 	JobName string `json:"jobName,omitempty"`
 
+	// progress is how far the restore Job got while it runs (see Progress).
+	// +optional
+	Progress *Progress `json:"progress,omitempty"`
+
 	// conditions: Ready, Reconciling, Stalled, Quiesced, Restored, Resumed.
 	// +optional
 	// +listType=map
@@ -213,6 +217,7 @@ type DatabaseRestoreStatus struct {
 // +kubebuilder:resource:shortName=dbr;dbrestore,categories=runbook
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress.summary`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.sourceLocation`,priority=1
 // +kubebuilder:printcolumn:name="Previous",type=string,JSONPath=`.status.previousDatabase`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -80,6 +80,10 @@ func main() {
 		"Image of the Jobs that run the agent (backup, restore, verify); env AGENT_IMAGE.")
 	flag.StringVar(&cfg.AgentServiceAccount, "agent-service-account", "",
 		"ServiceAccount of agent Jobs, e.g. one annotated for IRSA (default: the namespace's default).")
+	flag.DurationVar(&cfg.ProgressInterval, "progress-interval", controller.DefaultProgressInterval,
+		"How often a running backup's or restore's status.progress is refreshed from its pod's log.")
+	flag.DurationVar(&cfg.ProgressStallAfter, "progress-stall-after", controller.DefaultProgressStallAfter,
+		"A progress that has not moved for longer is reported as such in the Reconciling message.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -90,21 +90,27 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 			"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name))
 		return ctrl.Result{}, nil
 	}
+	running := fmt.Sprintf("Job %s is dumping database Secret %s to %s", job.Name, b.Spec.Database.SecretRef.Name, s3URL(b))
 	if b.Status.JobName == "" {
 		b.Status.JobName = job.Name
 		// An adopted Job knows the key it uploads to; it wins over anything recomputed.
 		if k := job.Annotations[jobs.AnnotationKey]; k != "" {
 			b.Status.Key = k
 		}
-		msg := fmt.Sprintf("Job %s is dumping database Secret %s to %s", job.Name, b.Spec.Database.SecretRef.Name, s3URL(b))
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobRunning, msg)
-		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, msg)
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobRunning, running)
+		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
 	finished, succeeded, cond := jobFinished(job)
 	if !finished {
-		return ctrl.Result{}, nil // the Job's status change wakes us
+		// The Job's status change wakes us when it ends; meanwhile the progress.
+		words, again := r.Progress.refresh(ctx, job, &b.Status.Progress, r.now())
+		if words != "" {
+			conditions.MarkReconciling(b, opsv1alpha1.ReasonJobRunning, running+": "+words)
+		}
+		return ctrl.Result{RequeueAfter: again}, nil
 	}
+	finishProgress(b.Status.Progress, succeeded)
 	res, resErr := r.agentResult(ctx, job, succeeded)
 	if !succeeded {
 		reason, msg := backupFailure(b, job, cond, res, resErr)

@@ -60,6 +60,8 @@ type DatabaseRestoreReconciler struct {
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	Agent     jobs.Agent
+	// Progress keeps status.progress of the running Job (progress.go).
+	Progress progressRefresher
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -251,7 +253,12 @@ func isRestore(o client.Object) bool {
 
 func init() {
 	register(func(mgr ctrl.Manager, cfg Config) error {
+		prog, err := newProgressRefresher(mgr, cfg)
+		if err != nil {
+			return err
+		}
 		return (&DatabaseRestoreReconciler{
+			Progress:  prog,
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Recorder:  mgr.GetEventRecorder("databaserestore-controller"),

@@ -210,17 +210,23 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 	if job == nil {
 		return ctrl.Result{RequeueAfter: waitingRecheck}, nil // a foreign Job holds the name
 	}
+	running := fmt.Sprintf("Job %s is restoring %s into database Secret %s (%s)", job.Name, rs.Status.SourceLocation, rs.Spec.Database.SecretRef.Name, modeSummary(rs))
 	if rs.Status.JobName == "" {
 		rs.Status.JobName = job.Name
-		msg := fmt.Sprintf("Job %s is restoring %s into database Secret %s (%s)", job.Name, rs.Status.SourceLocation, rs.Spec.Database.SecretRef.Name, modeSummary(rs))
-		conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobRunning, msg)
-		conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, msg)
+		conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobRunning, running)
+		conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
 	finished, succeeded, cond := jobFinished(job)
 	if !finished {
-		return ctrl.Result{}, nil // the Job's status change wakes us
+		// The Job's status change wakes us when it ends; meanwhile the progress.
+		words, again := r.Progress.refresh(ctx, job, &rs.Status.Progress, r.now())
+		if words != "" {
+			conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobRunning, running+": "+words)
+		}
+		return ctrl.Result{RequeueAfter: again}, nil
 	}
+	finishProgress(rs.Status.Progress, succeeded)
 	res, resErr, err := r.agentResult(ctx, job, succeeded)
 	if err != nil {
 		return ctrl.Result{}, err

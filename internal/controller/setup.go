@@ -18,6 +18,8 @@ limitations under the License.
 package controller
 
 import (
+	"time"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -27,6 +29,15 @@ type Config struct {
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount of agent Jobs (for IRSA); empty means default.
 	AgentServiceAccount string
+
+	// ProgressInterval is how often the status.progress of a running backup or
+	// restore is refreshed from its pod's log (0: DefaultProgressInterval).
+	ProgressInterval time.Duration
+	// ProgressStallAfter: a progress that has not moved for longer is said so in
+	// the Reconciling message (0: DefaultProgressStallAfter).
+	ProgressStallAfter time.Duration
+	// ProgressLogs reads the agent's log (nil: pods/log through the API server).
+	ProgressLogs JobLogs
 }
 
 // SetupWithManager registers every reconciler with the manager.

@@ -119,7 +119,8 @@ func startManager() {
 		Cache:      cache.Options{ByObject: ManagedSecretsCache()},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(SetupWithManager(mgr, Config{AgentImage: testAgentImage})).To(Succeed())
+	Expect(SetupWithManager(mgr, Config{AgentImage: testAgentImage,
+		ProgressInterval: testProgressInterval, ProgressStallAfter: testProgressStallAfter, ProgressLogs: testLogs})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -1,0 +1,221 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/progress"
+)
+
+// Defaults of Config.ProgressInterval and Config.ProgressStallAfter.
+const (
+	DefaultProgressInterval   = 12 * time.Second
+	DefaultProgressStallAfter = 10 * time.Minute
+)
+
+// Bounds of one read of a pod's log: the agent prints two lines every 5 s, so the
+// last 40 lines hold several progress lines; limitBytes keeps a pathological line
+// from costing more.
+const (
+	progressTailLines  = 40
+	progressLimitBytes = 64 << 10
+)
+
+// JobLogs reads the tail of the agent container's log of a running Job's pod. The
+// manager's implementation uses pods/log (get); the envtest suite injects text,
+// since envtest runs no kubelet to serve logs.
+type JobLogs interface {
+	Tail(ctx context.Context, job *batchv1.Job) ([]byte, error)
+}
+
+// podLogs is JobLogs through the API server: the Job's newest pod (listed with the
+// uncached reader), its log's last progressTailLines lines.
+type podLogs struct {
+	reader client.Reader
+	pods   kubernetes.Interface
+}
+
+func newPodLogs(mgr ctrl.Manager) (JobLogs, error) {
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	return &podLogs{reader: mgr.GetAPIReader(), pods: cs}, nil
+}
+
+func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
+	var pods corev1.PodList
+	if err := l.reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+		return nil, err
+	}
+	var newest *corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !metav1IsControlledByUID(p, job) || p.Status.Phase == corev1.PodPending {
+			continue
+		}
+		if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {
+			newest = p
+		}
+	}
+	if newest == nil {
+		return nil, nil
+	}
+	tail, limit := int64(progressTailLines), int64(progressLimitBytes)
+	return l.pods.CoreV1().Pods(job.Namespace).GetLogs(newest.Name, &corev1.PodLogOptions{
+		Container: jobs.ContainerName, TailLines: &tail, LimitBytes: &limit,
+	}).DoRaw(ctx)
+}
+
+// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
+
+// progressRefresher keeps status.progress of a running backup or restore.
+type progressRefresher struct {
+	Logs JobLogs
+	// Every is the refresh pace (default DefaultProgressInterval): the log is read
+	// and status written at most this often per object.
+	Every time.Duration
+	// StallAfter: a progress that has not moved for longer is reported as such.
+	StallAfter time.Duration
+}
+
+func newProgressRefresher(mgr ctrl.Manager, cfg Config) (progressRefresher, error) {
+	p := progressRefresher{Logs: cfg.ProgressLogs, Every: cfg.ProgressInterval, StallAfter: cfg.ProgressStallAfter}
+	if p.Every <= 0 {
+		p.Every = DefaultProgressInterval
+	}
+	if p.StallAfter <= 0 {
+		p.StallAfter = DefaultProgressStallAfter
+	}
+	if p.Logs == nil {
+		logs, err := newPodLogs(mgr)
+		if err != nil {
+			return p, err
+		}
+		p.Logs = logs
+	}
+	return p, nil
+}
+
+// refresh updates *st from the Job's log unless it was read less than Every ago,
+// and returns the words for the Reconciling message ("" for none) and when to look
+// again. A log that cannot be read leaves the last progress as it was.
+func (p progressRefresher) refresh(ctx context.Context, job *batchv1.Job, st **opsv1alpha1.Progress, now time.Time) (words string, again time.Duration) {
+	if p.Logs == nil {
+		return "", 0
+	}
+	if cur := *st; cur != nil && cur.LastUpdateTime != nil {
+		if since := now.Sub(cur.LastUpdateTime.Time); since >= 0 && since < p.Every {
+			return progressWords(cur, now, p.StallAfter), p.Every - since
+		}
+	}
+	text, err := p.Logs.Tail(ctx, job)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("cannot read the agent's progress", "job", job.Name, "error", err.Error())
+	}
+	if r, ok := progress.Last(text); ok {
+		*st = nextProgress(*st, r, now)
+	}
+	return progressWords(*st, now, p.StallAfter), p.Every
+}
+
+// nextProgress is prev updated with the report r read at now.
+func nextProgress(prev *opsv1alpha1.Progress, r progress.Report, now time.Time) *opsv1alpha1.Progress {
+	t := metav1.NewTime(now.UTC().Truncate(time.Second))
+	n := &opsv1alpha1.Progress{
+		BytesDone: r.BytesDone, BytesExpected: r.BytesExpected, Phase: truncate(r.Phase, 32),
+		TablesDone: int32(r.TablesDone), TablesTotal: int32(r.TablesTotal), LastUpdateTime: &t, LastProgressTime: &t,
+	}
+	if pc := r.Percent(); pc >= 0 {
+		v := int32(pc)
+		n.Percent = &v
+		n.Summary = fmt.Sprintf("%d%%", pc)
+	} else {
+		n.Summary = humanBytes(r.BytesDone)
+	}
+	if r.ETASeconds > 0 && !r.Final {
+		eta := metav1.NewTime(now.Add(time.Duration(r.ETASeconds * float64(time.Second))).UTC().Truncate(time.Second))
+		n.EstimatedCompletionTime = &eta
+	}
+	if prev != nil && prev.LastProgressTime != nil && prev.BytesDone == n.BytesDone && prev.TablesDone == n.TablesDone && prev.Phase == n.Phase {
+		n.LastProgressTime = prev.LastProgressTime
+	}
+	return n
+}
+
+// finishProgress finalises the progress of a Job that ended: 100% when it
+// succeeded, the last figures otherwise; no estimate either way.
+func finishProgress(p *opsv1alpha1.Progress, succeeded bool) {
+	if p == nil {
+		return
+	}
+	p.EstimatedCompletionTime = nil
+	if succeeded {
+		v := int32(100)
+		p.Percent, p.Summary = &v, "100%"
+	}
+}
+
+// progressWords says p in words for the Reconciling message: "1.2 GiB done of
+// about 2.9 GiB (42%), step dump, expected done at 2026-12-01T11:40:05Z"; a
+// progress that has not moved for longer than stallAfter adds "no progress since
+// <time>". Only absolute times: the words must not change from one reconcile to
+// the next unless the progress did, or every status write would cause another.
+func progressWords(p *opsv1alpha1.Progress, now time.Time, stallAfter time.Duration) string {
+	if p == nil {
+		return ""
+	}
+	s := humanBytes(p.BytesDone) + " done"
+	if p.BytesExpected > 0 {
+		s += " of about " + humanBytes(p.BytesExpected)
+	}
+	if p.Percent != nil {
+		s += fmt.Sprintf(" (%d%%)", *p.Percent)
+	}
+	if p.TablesTotal > 0 {
+		s += fmt.Sprintf(", %d of %d tables loaded", p.TablesDone, p.TablesTotal)
+	}
+	if p.Phase != "" {
+		s += ", step " + p.Phase
+	}
+	if p.EstimatedCompletionTime != nil {
+		s += ", expected done at " + p.EstimatedCompletionTime.UTC().Format(time.RFC3339)
+	}
+	if p.LastProgressTime != nil && now.Sub(p.LastProgressTime.Time) > stallAfter {
+		s += "; no progress since " + p.LastProgressTime.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -726,9 +726,16 @@ func (w *podWorker) doProbe(ctx context.Context, h corev1.ProbeHandler, c corev1
 		if err != nil {
 			return nil
 		}
+		dir := w.dir
+		if _, root, err := mapping.ForImage(c.Image); err == nil && root != "" {
+			dir = root // the image's working directory, as for the container
+			for i := range argv {
+				argv[i] = mapping.InImage(argv[i], root)
+			}
+		}
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = env
-		cmd.Dir = w.dir
+		cmd.Dir = dir
 		return cmd.Run()
 	}
 	return nil

@@ -149,6 +149,9 @@ var _ = Describe("the runbook's application, image saas", Ordered, func() {
 	It("serves 1.1.0 from gunicorn: each web pod answers its health with its tag's version; a task it publishes is run by the worker", func(ctx SpecContext) {
 		web := demo.AppDeployment("e2e-saas-web", "1.1.0", saasDBSecret, 2)
 		worker := demo.WorkerDeployment("e2e-saas-worker", "1.1.0", saasDBSecret, 1)
+		// An exec probe runs in the image's working directory too: manage.py is there.
+		worker.Spec.Template.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 30, TimeoutSeconds: 20,
+			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"python", "manage.py", "check"}}}}
 		for _, d := range []*appsv1.Deployment{web, worker} {
 			d.Namespace = ns
 			Expect(k8sClient.Create(ctx, d)).To(Succeed())

@@ -110,7 +110,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	}
 
 	if err := e.cleanUpAttempt(ctx, store); err != nil {
-		return err
+		return fmt.Errorf("no backup was stored: %w", err)
 	}
 
 	started := time.Now().UTC()

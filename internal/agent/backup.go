@@ -101,20 +101,18 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("read table estimates: %w", err)
 	}
-	dumpV, err := pgtools.ToolVersion(ctx, "pg_dump")
+	tools, err := pgtools.SelectTools(ctx, server, 0)
 	if err != nil {
 		return err
 	}
-	if err := pgtools.CheckToolVersion("pg_dump", dumpV, server); err != nil {
-		return err
-	}
+	res.ClientTools = tools.String()
 
 	if err := e.cleanUpAttempt(ctx, store); err != nil {
 		return fmt.Errorf("no backup was stored: %w", err)
 	}
 
 	started := time.Now().UTC()
-	e.logf("backup of database %q (PostgreSQL %s, %d tables) to %s with %s compression", t.Database, server.Text, len(tables), res.Location, e.o.Compression)
+	e.logf("backup of database %q (PostgreSQL %s, %d tables) to %s with %s compression, using %s", t.Database, server.Text, len(tables), res.Location, e.o.Compression, tools)
 
 	pr, pw := io.Pipe()
 	sum := &countingWriter{w: pw, h: sha256.New()}
@@ -127,7 +125,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 				return err
 			}
 			raw.w = comp
-			if err := pgtools.Dump(ctx, pgtools.DumpOptions{Target: t, Database: t.Database, Log: e.log}, raw); err != nil {
+			if err := pgtools.Dump(ctx, pgtools.DumpOptions{Tools: tools, Target: t, Database: t.Database, Log: e.log}, raw); err != nil {
 				_ = comp.Close()
 				return err
 			}
@@ -148,7 +146,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 			return fmt.Errorf("internal error: hashed %d bytes but uploaded %d", sum.n, info.Size)
 		}
 		m := Manifest{
-			ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: dumpV.Text,
+			ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: tools.Version.Text, ClientTools: tools.Dir,
 			Format: "custom", Compression: e.o.Compression, SizeBytes: info.Size, UncompressedBytes: raw.n,
 			SHA256: hex.EncodeToString(sum.h.Sum(nil)), StartTime: started, EndTime: ended, Tables: tables,
 		}

@@ -218,7 +218,8 @@ func init() {
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Recorder:  mgr.GetEventRecorder("databasebackup-controller"),
-			Agent:     jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount},
+			Agent: jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
+				ProgressInterval: agentProgressInterval(cfg.ProgressInterval)},
 		}).SetupWithManager(mgr)
 	})
 }

@@ -184,7 +184,8 @@ var _ = Describe("DatabaseBackup", func() {
 		Expect(c.Command).To(Equal([]string{"/agent"}))
 		Expect(c.Args).To(Equal([]string{"backup", "--bucket", "saas-backups", "--key", running.Status.Key,
 			"--endpoint", "http://s3.storage:9000", "--region", "eu-central-1", "--path-style",
-			"--compression", "zstd", "--termination-log", "/dev/termination-log"}))
+			"--compression", "zstd", "--progress-interval", "250ms", "--termination-log", "/dev/termination-log"}),
+			"the agent prints progress twice per refresh of the suite's 500ms --progress-interval")
 		Expect(c.TerminationMessagePolicy).To(Equal(corev1.TerminationMessageFallbackToLogsOnError))
 		Expect(*c.SecurityContext.ReadOnlyRootFilesystem).To(BeTrue())
 		Expect(*c.SecurityContext.AllowPrivilegeEscalation).To(BeFalse())

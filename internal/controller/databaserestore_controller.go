@@ -267,7 +267,8 @@ func init() {
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Recorder:  mgr.GetEventRecorder("databaserestore-controller"),
-			Agent:     jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount},
+			Agent: jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
+				ProgressInterval: agentProgressInterval(cfg.ProgressInterval)},
 		}).SetupWithManager(mgr)
 	})
 }

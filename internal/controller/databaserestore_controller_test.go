@@ -303,7 +303,7 @@ var _ = Describe("DatabaseRestore", func() {
 		Expect(*job.Spec.BackoffLimit).To(BeZero())
 		Expect(job.Spec.Template.Spec.Containers[0].Args).To(Equal([]string{"restore", "--bucket", "saas-backups", "--key", b.Status.Key,
 			"--endpoint", "http://s3.storage:9000", "--region", "eu-central-1", "--path-style", "--sha256", testSHA,
-			"--mode", "swap", "--keep-previous=true", "--termination-log", "/dev/termination-log"}))
+			"--mode", "swap", "--keep-previous=true", "--progress-interval", "250ms", "--termination-log", "/dev/termination-log"}))
 		Eventually(func() string { return fetchRestore(ctx, r).Status.JobName }).Should(Equal(job.Name))
 
 		By("scaling a workload that someone scales up during the restore back to zero")

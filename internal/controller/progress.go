@@ -105,6 +105,16 @@ type progressRefresher struct {
 	StallAfter time.Duration
 }
 
+// agentProgressInterval is the agent's pace for a controller reading every
+// every: twice as often, so each read finds a fresh line; 0 (the agent's 5 s
+// default) unless that is too slow.
+func agentProgressInterval(every time.Duration) time.Duration {
+	if every <= 0 || every/2 >= 5*time.Second {
+		return 0
+	}
+	return every / 2
+}
+
 func newProgressRefresher(mgr ctrl.Manager, cfg Config) (progressRefresher, error) {
 	p := progressRefresher{Logs: cfg.ProgressLogs, Every: cfg.ProgressInterval, StallAfter: cfg.ProgressStallAfter}
 	if p.Every <= 0 {

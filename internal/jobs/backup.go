@@ -45,6 +45,17 @@ const deleteTimeout = 10 * time.Minute
 type Agent struct {
 	Image          string
 	ServiceAccount string
+	// ProgressInterval, when set, is the agent's --progress-interval in backup
+	// and restore Jobs (unset: the agent's default, 5s).
+	ProgressInterval time.Duration
+}
+
+// progressArgs is the agent's --progress-interval flag, if a sets one.
+func (a Agent) progressArgs() []string {
+	if a.ProgressInterval <= 0 {
+		return nil
+	}
+	return []string{"--progress-interval", a.ProgressInterval.String()}
 }
 
 // ObjectKey is the dump's key: `<prefix>/<namespace>/<name>/<YYYYMMDDTHHMMSSZ>.dump`
@@ -84,6 +95,7 @@ func Backup(b *opsv1alpha1.DatabaseBackup, key string, a Agent) *batchv1.Job {
 	}
 	args := append([]string{"backup"}, S3Args(s3, key)...)
 	args = append(args, "--compression", string(compression))
+	args = append(args, a.progressArgs()...)
 	timeout := &metav1.Duration{Duration: b.Spec.Timeout.Or(DefaultBackupTimeout)}
 	pod := agentPod(PodOptions{
 		Image: a.Image, ServiceAccount: a.ServiceAccount, Args: args,

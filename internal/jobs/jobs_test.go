@@ -203,3 +203,15 @@ func checkHardened(t *testing.T, j *batchv1.Job) {
 		t.Error("pod failure policy: the agent's usage (2) and permanent (3) exit codes must fail the Job at once")
 	}
 }
+
+func TestProgressIntervalIsPassedOnlyWhenSet(t *testing.T) {
+	args := func(a Agent) string {
+		return strings.Join(Backup(backup(nil), "k", a).Spec.Template.Spec.Containers[0].Args, " ")
+	}
+	if got := args(Agent{Image: "img:1"}); strings.Contains(got, "--progress-interval") {
+		t.Errorf("default agent args %q carry --progress-interval", got)
+	}
+	if got := args(Agent{Image: "img:1", ProgressInterval: 1500 * time.Millisecond}); !strings.Contains(got, "--progress-interval 1.5s --termination-log") {
+		t.Errorf("agent args %q lack --progress-interval 1.5s", got)
+	}
+}

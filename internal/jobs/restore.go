@@ -73,6 +73,7 @@ func Restore(r *opsv1alpha1.DatabaseRestore, obj RestoreObject, a Agent) *batchv
 		keep := r.Spec.KeepPrevious == nil || *r.Spec.KeepPrevious
 		args = append(args, "--mode", "swap", "--keep-previous="+strconv.FormatBool(keep))
 	}
+	args = append(args, a.progressArgs()...)
 	timeout := &metav1.Duration{Duration: r.Spec.Timeout.Or(DefaultRestoreTimeout)}
 	s3 := obj.S3
 	pod := agentPod(PodOptions{

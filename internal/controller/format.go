@@ -17,24 +17,14 @@ limitations under the License.
 package controller
 
 import (
-	"fmt"
 	"strings"
 	"time"
+
+	"runbook-operator/internal/progress"
 )
 
 // humanBytes formats a size for messages: 9.0 MiB.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return progress.Human(n) }
 
 // humanDuration formats a duration without zero units: 1h, 45m, 1h30m, 90s → 1m30s.
 func humanDuration(d time.Duration) string {

@@ -14,6 +14,13 @@ import (
 // BackupName is the on-demand backup of the backup step.
 const BackupName = "manual-backup"
 
+// historyTable makes the demo database big enough (about 300 MiB) for a backup of
+// several seconds, so its progress is seen moving.
+const (
+	historyTable = "demo_history"
+	historyRows  = 2_000_000
+)
+
 // BackupStep backs the database up with a DatabaseBackup and shows its status
 // change until it is Completed, then what it recorded.
 func BackupStep() Step {
@@ -30,6 +37,16 @@ the place in S3. The operator runs a Job with its agent, which streams pg_dump t
 zstd straight into the bucket, computing a SHA-256 on the way, and uploads a manifest
 beside the dump. With verify: true a second Job restores the dump into a scratch
 database to prove it can be restored.`)
+	e.Out.Say(`So that the backup takes a few seconds and its progress (status.progress, the
+Progress column, the message) can be seen moving, a history table of %d rows joins
+the app's tables first.`, historyRows)
+	if err := e.exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s AS SELECT g AS id,
+  md5(g::text) || md5((g+1)::text) || md5((g+2)::text) || md5((g+3)::text) AS note FROM generate_series(1, %d) g`, historyTable, historyRows)); err != nil {
+		return fmt.Errorf("create %s: %w", historyTable, err)
+	}
+	if e.Seeded != nil {
+		e.Seeded[historyTable] = historyRows
+	}
 	b := &opsv1alpha1.DatabaseBackup{
 		TypeMeta:   metav1.TypeMeta{APIVersion: opsv1alpha1.GroupVersion.String(), Kind: "DatabaseBackup"},
 		ObjectMeta: metav1.ObjectMeta{Name: BackupName, Namespace: e.Namespace},

@@ -27,10 +27,10 @@ const AgentImage = "ghcr.io/runbook-operator/runbook-operator:devcluster"
 // ManagerArgs are the flags the manager needs on the host: agent Jobs use AgentImage,
 // and the probe and metrics servers stay off so that several devclusters (and their
 // managers) can run on one machine without fighting over ports. Progress is read
-// every 2 s (agents print every 1 s), so the demo's and e2e's backups of a few
-// seconds show it move.
+// every second (agents print every 500 ms), so the demo's and e2e's backups of a
+// few seconds show it move.
 func ManagerArgs() []string {
-	return []string{"--agent-image=" + AgentImage, "--health-probe-bind-address=0", "--metrics-bind-address=0", "--progress-interval=2s"}
+	return []string{"--agent-image=" + AgentImage, "--health-probe-bind-address=0", "--metrics-bind-address=0", "--progress-interval=1s"}
 }
 
 // managerStartTimeout bounds how long StartManager waits for the controllers.

@@ -56,6 +56,8 @@ func TestDemo(t *testing.T) {
 		"✓ 3. Find the dump in S3 and check it",
 		"✓ 4. Undo a mistake: restore the backup with a DatabaseRestore",
 		"✓ 5. Back up on a schedule, with retention: a BackupSchedule",
+		"Running    Job manual-backup-backup is dumping database Secret demo-db to s3://",
+		" done of about ",
 		"Completed  Backup uploaded and verified",
 		"the SHA-256 matches status.sha256 and the size",
 		"saas       no pods: nothing of the app is connected to the database",

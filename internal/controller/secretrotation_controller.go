@@ -42,6 +42,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/keyring"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/schedule"
 )
 
@@ -323,7 +324,7 @@ func (r *SecretRotationReconciler) start(ctx context.Context, sr *opsv1alpha1.Se
 	if err != nil {
 		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, err.Error())
 	}
-	rec.phase, rec.mode, rec.keys = phase, mode, keys
+	rec.phase, rec.mode, rec.keys, rec.phaseStarted = phase, mode, keys, time.Now()
 	rec.request = sr.Spec.RotateRequest
 	rec.version = keyring.Version(secret.Data, managedKeys(sr))
 	rec.write(secret)
@@ -363,11 +364,19 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, opsv1alpha1.ReasonRollingOut, "Restarting "+targetProgress(targets))
 		return ctrl.Result{RequeueAfter: rolloutPoll}, nil
 	}
+	finished := rec
+	defer func() {
+		// Once per phase: only the reconcile whose write ended it gets here with
+		// the phase's start still recorded.
+		if !finished.phaseStarted.IsZero() && readRecord(secret).phase != finished.phase {
+			metrics.RecordRotationPhase(sr.Namespace, secret.Name, string(finished.phase), time.Since(finished.phaseStarted))
+		}
+	}()
 	if rec.phase == opsv1alpha1.RotationPhasePublishing {
 		if err := promote(sr, secret.Data, rec.keys); err != nil {
 			return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, err.Error())
 		}
-		rec.phase = opsv1alpha1.RotationPhasePromoting
+		rec.phase, rec.phaseStarted = opsv1alpha1.RotationPhasePromoting, time.Now()
 		rec.version = keyring.Version(secret.Data, managedKeys(sr))
 		rec.write(secret)
 		if err := r.Update(ctx, secret); err != nil {
@@ -385,6 +394,7 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 	if err := r.Update(ctx, secret); err != nil {
 		return ctrl.Result{}, secretWriteError(err, secret.Name)
 	}
+	metrics.SecretRotations.WithLabelValues(sr.Namespace, secret.Name, string(mode)).Inc()
 	note := fmt.Sprintf("Rotated %s of Secret %s (version %s); every target runs it", strings.Join(keys, ", "), secret.Name, rec.version)
 	if mode == opsv1alpha1.RotationImmediate {
 		note = fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid", strings.Join(keys, ", "), secret.Name, rec.version)
@@ -402,6 +412,7 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.SecretRotation, rec rotationRecord, now time.Time) (ctrl.Result, error) {
 	r.setRecordStatus(sr, rec)
 	sr.Status.Phase = opsv1alpha1.RotationPhaseIdle
+	metrics.SecretLastRotation.WithLabelValues(sr.Namespace, sr.Spec.SecretName).Set(float64(rec.rotatedAt.Unix()))
 	targets, _, err := r.resolveTargets(ctx, sr)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -25,6 +25,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -37,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/schedule"
 	"runbook-operator/internal/secretgen"
 )
@@ -293,6 +296,11 @@ var _ = Describe("SecretRotation", func() {
 		Expect(rotationAnnotations(ctx, ns, "saas-app")).NotTo(HaveKey(opsv1alpha1.AnnotationRotationPhase))
 		Expect(secretData(ctx, ns, "saas-app")()).To(Equal(prom))
 		Eventually(eventReasons(ctx, ns, sr.Name)).Should(ContainElements(opsv1alpha1.ReasonCreated, "RotationStarted", "Restarting", opsv1alpha1.ReasonPromoting, opsv1alpha1.ReasonRotated))
+
+		By("counting the rotation and each phase once in the metrics")
+		Expect(testutil.ToFloat64(metrics.SecretRotations.WithLabelValues(ns, "saas-app", "TwoPhase"))).To(Equal(1.0))
+		Expect(testutil.CollectAndCount(metrics.SecretRotationPhaseDuration.MustCurryWith(prometheus.Labels{"namespace": ns}))).To(Equal(2))
+		Expect(testutil.ToFloat64(metrics.SecretLastRotation.WithLabelValues(ns, "saas-app"))).To(BeNumerically("~", float64(rotationTestClock.Now().Unix()), 1))
 
 		By("restarting nothing more on a later manager restart")
 		restartManager(nil)

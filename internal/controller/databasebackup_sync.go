@@ -257,6 +257,9 @@ func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1
 			job = desired
 		case apierrors.IsAlreadyExists(err):
 			err = r.APIReader.Get(ctx, key, job)
+		default:
+			// In the backup's conditions, not only in the log; retried with backoff.
+			conditions.MarkReconciling(b, opsv1alpha1.ReasonCreateFailed, fmt.Sprintf("Could not create Job %s: %v", desired.Name, err))
 		}
 	}
 	if err != nil {

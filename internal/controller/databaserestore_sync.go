@@ -275,6 +275,9 @@ func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *op
 			job = desired
 		case apierrors.IsAlreadyExists(err):
 			err = r.APIReader.Get(ctx, key, job)
+		default:
+			// In the restore's conditions, not only in the log; retried with backoff.
+			conditions.MarkReconciling(rs, opsv1alpha1.ReasonCreateFailed, fmt.Sprintf("Could not create restore Job %s: %v", key.Name, err))
 		}
 	}
 	if err != nil {

@@ -43,6 +43,7 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/keyring"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/names"
 	"runbook-operator/internal/schedule"
 )
 
@@ -149,7 +150,7 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 			return ctrl.Result{}, err
 		}
 	}
-	if owner := secret.Labels[opsv1alpha1.LabelSecretRotation]; owner != "" && owner != sr.Name {
+	if owner := secret.Labels[opsv1alpha1.LabelSecretRotation]; owner != "" && owner != names.LabelValue(sr.Name) {
 		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonManagedElsewhere, fmt.Sprintf("Secret %s is managed by SecretRotation %s; one SecretRotation manages a Secret", sr.Spec.SecretName, owner))
 	}
 	sources, err := r.readSources(ctx, sr)
@@ -168,7 +169,7 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 	if rec.phase != "" {
 		return r.continueRotation(ctx, sr, secret, rec, now)
 	}
-	if !exists || missingKeys(sr, secret) != nil || secret.Labels[opsv1alpha1.LabelSecretRotation] != sr.Name {
+	if !exists || missingKeys(sr, secret) != nil || secret.Labels[opsv1alpha1.LabelSecretRotation] != names.LabelValue(sr.Name) {
 		return r.writeInitial(ctx, sr, secret, exists, sources, now)
 	}
 	var changed []string
@@ -267,7 +268,7 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 	if secret.Labels == nil {
 		secret.Labels = map[string]string{}
 	}
-	secret.Labels[opsv1alpha1.LabelSecretRotation] = sr.Name
+	secret.Labels[opsv1alpha1.LabelSecretRotation] = names.LabelValue(sr.Name)
 	rec := readRecord(secret)
 	if _, ok := secret.Annotations[opsv1alpha1.AnnotationRotateRequest]; !ok {
 		// Adopting a Secret (or creating one) is not a request to rotate.
@@ -303,6 +304,11 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 func secretWriteError(err error, name string) error {
 	if apierrors.IsForbidden(err) {
 		return rotationStalled(opsv1alpha1.ReasonForbidden, fmt.Sprintf("the manager may not write Secret %s: its ClusterRole needs create, update and patch on secrets", name))
+	}
+	if apierrors.IsInvalid(err) {
+		// Shown in the conditions, not only in the log. Secret validation names keys
+		// and labels, never data values.
+		return rotationStalled(opsv1alpha1.ReasonCreateFailed, fmt.Sprintf("the API server refused Secret %s: %v", name, err))
 	}
 	return err
 }
@@ -399,10 +405,8 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 	if mode == opsv1alpha1.RotationImmediate {
 		note = fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid", strings.Join(keys, ", "), secret.Name, rec.version)
 		r.event(sr, corev1.EventTypeWarning, opsv1alpha1.ReasonEmergencyRotation, "Rotate", note)
-		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonEmergencyRotation, note)
 	} else {
 		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonRotated, "Rotate", note)
-		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonRotated, note)
 	}
 	return r.idle(ctx, sr, rec, now)
 }
@@ -426,7 +430,17 @@ func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.Sec
 		}
 	}
 	sr.Status.Targets = targets
-	if conditions.Get(sr, opsv1alpha1.ConditionRotated) == nil {
+	// Derived from the record on the Secret, so that a status write lost to a
+	// conflict after the rotation finished is written again by the next reconcile.
+	switch {
+	case rec.rotations > 0 && rec.mode == opsv1alpha1.RotationImmediate:
+		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonEmergencyRotation, fmt.Sprintf(
+			"Emergency rotation %d of Secret %s done at %s (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid",
+			rec.rotations, sr.Spec.SecretName, rec.rotatedAt.UTC().Format(time.RFC3339), rec.version))
+	case rec.rotations > 0:
+		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonRotated, fmt.Sprintf(
+			"Rotation %d of Secret %s done at %s (version %s); every target runs it", rec.rotations, sr.Spec.SecretName, rec.rotatedAt.UTC().Format(time.RFC3339), rec.version))
+	case conditions.Get(sr, opsv1alpha1.ConditionRotated) == nil:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, fmt.Sprintf("Secret %s holds every managed key", sr.Spec.SecretName))
 	}
 	conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionTrue, opsv1alpha1.ReasonRestarted, "No rotation in progress: no restart pending")
@@ -527,22 +541,33 @@ func (r *SecretRotationReconciler) event(sr *opsv1alpha1.SecretRotation, eventTy
 func (r *SecretRotationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.SecretRotation{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			if name := o.GetLabels()[opsv1alpha1.LabelSecretRotation]; name != "" {
-				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-			}
-			return nil
-		})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfSecret)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfTarget)).
 		Watches(&opsv1alpha1.Release{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfTarget)).
 		Named("secretrotation").
 		Complete(r)
 }
 
+// rotationsOfSecret maps a managed Secret to the SecretRotations naming it (the label
+// holds the name, hash-shortened when long, so it is matched rather than used).
+func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rotationsMatching(ctx, o, func(sr *opsv1alpha1.SecretRotation) bool {
+		return sr.Spec.SecretName == o.GetName()
+	})
+}
+
 // rotationsOfTarget maps a Deployment or Release to the SecretRotations of its
 // namespace that restart it (a component Deployment `<release>-<component>` maps to
 // those naming the Release).
 func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rotationsMatching(ctx, o, func(sr *opsv1alpha1.SecretRotation) bool {
+		return slices.ContainsFunc(sr.Spec.RestartTargets, func(t opsv1alpha1.WorkloadReference) bool {
+			return t.Name == o.GetName() || t.Kind == opsv1alpha1.WorkloadRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
+		})
+	})
+}
+
+func (r *SecretRotationReconciler) rotationsMatching(ctx context.Context, o client.Object, match func(*opsv1alpha1.SecretRotation) bool) []reconcile.Request {
 	var list opsv1alpha1.SecretRotationList
 	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing secret rotations to wake")
@@ -550,9 +575,7 @@ func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o clie
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if slices.ContainsFunc(list.Items[i].Spec.RestartTargets, func(t opsv1alpha1.WorkloadReference) bool {
-			return t.Name == o.GetName() || t.Kind == opsv1alpha1.WorkloadRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
-		}) {
+		if match(&list.Items[i]) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
 		}
 	}

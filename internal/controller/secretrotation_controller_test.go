@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -354,6 +355,8 @@ var _ = Describe("SecretRotation", func() {
 		Expect(fetchRotation(ctx, sr).Status.Mode).To(Equal(opsv1alpha1.RotationImmediate))
 		Expect(rotationCondition(ctx, sr, opsv1alpha1.ConditionRotated)()).To(SatisfyAll(
 			HavePrefix("True EmergencyRotation"), ContainSubstring("sessions, signed tokens and data encrypted with the old values are now invalid")))
+		Eventually(func() []eventsv1.Event { return eventsFor(ctx, ns, sr.Name) }).Should(ContainElement(SatisfyAll(
+			HaveField("Type", corev1.EventTypeWarning), HaveField("Note", ContainSubstring("are now invalid")))))
 		Expect(secretData(ctx, ns, "saas-app")()).To(Equal(after), "one phase: nothing promoted afterwards")
 		Eventually(eventReasons(ctx, ns, sr.Name)).Should(ContainElement(opsv1alpha1.ReasonEmergencyRotation))
 		noValueLeaks(ctx, sr, []string{before["SECRET_KEY"], before["FIELD_ENCRYPTION_KEYS"], after["SECRET_KEY"], after["FIELD_ENCRYPTION_KEYS"]})

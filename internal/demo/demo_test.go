@@ -227,7 +227,7 @@ func TestManifestYAML(t *testing.T) {
 	s := &opsv1alpha1.BackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "demo"},
 		Spec: opsv1alpha1.BackupScheduleSpec{Schedule: "* * * * *", TimeZone: "true",
 			Template: opsv1alpha1.BackupTemplate{
-				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]string{"app": "saas"}},
+				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]opsv1alpha1.LabelValue{"app": "saas"}},
 				Spec:     opsv1alpha1.DatabaseBackupSpec{Verify: true}},
 			Retention: opsv1alpha1.Retention{KeepDaily: 7}}}
 	got, err := ManifestYAML("ops.runbook.dev/v1alpha1", "BackupSchedule", s, s.Spec)

@@ -77,7 +77,7 @@ test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, dat
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -v ./api/... | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|crd-validation' 
 	@echo "== all other packages"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/api/')
-	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, S3)"
+	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app)"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: demo

@@ -29,17 +29,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/devcluster"
 )
 
 const (
 	// RotationName is the SecretRotation of the rotate step, and KeysSecret the
-	// Secret it manages.
+	// Secret it manages: the app's own (DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY).
 	RotationName = "saas-app-keys"
-	KeysSecret   = "saas-app-keys"
+	KeysSecret   = devcluster.DemoAppSecret
 )
 
-// RotateStep creates the app's keys with a SecretRotation and rotates them in two
-// phases, restarting the app's Deployment once per phase.
+// RotateStep adopts the app's Secret with a SecretRotation and rotates its keys in two
+// phases, restarting the app's Deployments one at a time, once per phase.
 func RotateStep() Step {
 	return Step{
 		Name: "rotate", Title: "Rotate the app's secrets without downtime: a SecretRotation", Needs: []string{"seed"},
@@ -53,7 +54,9 @@ edit the env file, restart everything at once, and sign every user out. A Secret
 generates the values itself (crypto/rand), keeps the previous ones (Django's
 SECRET_KEY_FALLBACKS, a MultiFernet list) and rotates in two phases: first the new values
 are published accept-only and every target restarts, then they are promoted and every
-target restarts again, so no pod ever meets a signature or ciphertext it cannot read.`)
+target restarts again, so no pod ever meets a signature or ciphertext it cannot read.
+Here it adopts the app's Secret %s as it is (no rotation on adoption) and restarts the
+web server, the worker and beat in turn.`, KeysSecret)
 	if err := e.startApp(ctx); err != nil {
 		return err
 	}
@@ -66,7 +69,11 @@ target restarts again, so no pod ever meets a signature or ciphertext it cannot 
 				{Key: "DJANGO_SECRET_KEY", Generator: opsv1alpha1.GeneratorDjangoSecretKey, PreviousKey: "DJANGO_SECRET_KEY_FALLBACKS"},
 				{Key: "FIELD_ENCRYPTION_KEY", Generator: opsv1alpha1.GeneratorFernet},
 			},
-			RestartTargets: []opsv1alpha1.WorkloadReference{{Kind: opsv1alpha1.WorkloadDeployment, Name: AppName}},
+			RestartTargets: []opsv1alpha1.WorkloadReference{
+				{Kind: opsv1alpha1.WorkloadDeployment, Name: WorkerName},
+				{Kind: opsv1alpha1.WorkloadDeployment, Name: BeatName},
+				{Kind: opsv1alpha1.WorkloadDeployment, Name: AppName},
+			},
 		},
 	}
 	if err := e.Apply(ctx, sr, sr.Spec); err != nil {
@@ -104,16 +111,18 @@ target restarts again, so no pod ever meets a signature or ciphertext it cannot 
 	if err := e.showKeys(ctx); err != nil {
 		return err
 	}
-	after, err := e.appPods(ctx)
+	// A rollout is complete when the new pods are available; the old ones may still be
+	// shutting down. Show the app once they are gone.
+	after, err := e.podsSettled(ctx)
 	if err != nil {
 		return err
 	}
 	for _, p := range after {
 		if slices.ContainsFunc(before, func(b corev1.Pod) bool { return b.Name == p.Name }) {
-			return fmt.Errorf("pod %s of %s was not restarted", p.Name, AppName)
+			return fmt.Errorf("pod %s was not restarted", p.Name)
 		}
 	}
-	e.Out.Check("every pod of %s is new (restarted twice, one phase each)", AppName)
+	e.Out.Check("every pod of %s, %s and %s is new (each restarted once per phase)", WorkerName, BeatName, AppName)
 	events, err := e.Events(ctx, "SecretRotation", RotationName)
 	if err != nil {
 		return err
@@ -178,4 +187,24 @@ func (e *Env) showKeys(ctx context.Context) error {
 	}
 	e.Out.Fields(kv...)
 	return nil
+}
+
+// podsSettled waits until no pod of the app is terminating and returns them.
+func (e *Env) podsSettled(ctx context.Context) ([]corev1.Pod, error) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		pods, err := e.appPods(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(pods, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil }) {
+			return pods, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the app's old pods to go: %w", context.Cause(ctx))
+		case <-t.C:
+		}
+	}
 }

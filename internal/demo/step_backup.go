@@ -14,11 +14,11 @@ import (
 // BackupName is the on-demand backup of the backup step.
 const BackupName = "manual-backup"
 
-// historyTable makes the demo database big enough (about 300 MiB) for a backup of
+// historyTable makes the demo database big enough (about 500 MiB) for a backup of
 // several seconds, so its progress is seen moving.
 const (
 	historyTable = "demo_history"
-	historyRows  = 2_000_000
+	historyRows  = 3_000_000
 )
 
 // BackupStep backs the database up with a DatabaseBackup and shows its status

@@ -70,6 +70,9 @@ func newPodLogs(mgr ctrl.Manager) (JobLogs, error) {
 }
 
 func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
+	if job.Status.Active == 0 {
+		return nil, nil // no pod runs yet (or any more): no API call
+	}
 	var pods corev1.PodList
 	if err := l.reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return nil, err

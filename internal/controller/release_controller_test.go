@@ -382,4 +382,3 @@ verify: {path: /health, interval: 1s, window: 2s}
 		Consistently(func() int32 { return ptr.Deref(getDeployment(ctx, ns, "saas-web")().Spec.Replicas, 0) }).WithTimeout(2 * time.Second).Should(Equal(int32(4)))
 	})
 })
-

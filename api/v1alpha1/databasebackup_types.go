@@ -93,7 +93,7 @@ type DatabaseBackupSpec struct {
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
 
 	// deletionPolicy says whether deleting this object also deletes the dump and its
 	// manifest from S3 (Delete) or keeps them (Retain). It may be changed at any time.

@@ -134,7 +134,7 @@ type DatabaseRestoreSpec struct {
 	// +kubebuilder:default="2h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // QuiescedWorkload records a workload's replica count before the restore scaled it to zero.

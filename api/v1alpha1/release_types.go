@@ -271,7 +271,7 @@ type Migrations struct {
 	// +kubebuilder:default="30m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // PreDeployJob is a command run with the new image after migrations and before the
@@ -295,7 +295,7 @@ type PreDeployJob struct {
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // ReleaseVerify is the health verification window after the rollout.
@@ -319,7 +319,7 @@ type ReleaseVerify struct {
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *Duration `json:"interval,omitempty"`
 
 	// failureThreshold is how many consecutive failed checks fail the release. Default: 3.
 	// +optional
@@ -334,7 +334,7 @@ type ReleaseVerify struct {
 	// +kubebuilder:default="2m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Window *metav1.Duration `json:"window,omitempty"`
+	Window *Duration `json:"window,omitempty"`
 
 	// progressDeadline is how long the rollout may take before it fails (Go duration).
 	// Default: 10m.
@@ -342,7 +342,7 @@ type ReleaseVerify struct {
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+	ProgressDeadline *Duration `json:"progressDeadline,omitempty"`
 }
 
 // IncidentSeverity is how urgent an incident is.

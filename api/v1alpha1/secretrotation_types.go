@@ -116,7 +116,7 @@ type SecretRotationSpec struct {
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *Duration `json:"interval,omitempty"`
 
 	// rotateRequest rotates now when changed to a new value, e.g. a timestamp.
 	// +optional

@@ -162,7 +162,7 @@ var _ = Describe("DatabaseBackup", func() {
 
 	It("runs one hardened agent Job and records the agent's result when it succeeds", func() {
 		b := newBackup(ns, "manual", "saas-db", func(b *opsv1alpha1.DatabaseBackup) {
-			b.Spec.Timeout = &metav1.Duration{Duration: 45 * time.Minute}
+			b.Spec.Timeout = opsv1alpha1.DurationOf(45 * time.Minute)
 		})
 		Expect(k8sClient.Create(ctx, b)).To(Succeed())
 		job := runningBackupJob(ctx, b)
@@ -246,7 +246,7 @@ var _ = Describe("DatabaseBackup", func() {
 
 	It("says clearly that the backup timed out when the Job's deadline is exceeded", func() {
 		b := newBackup(ns, "slow", "saas-db", func(b *opsv1alpha1.DatabaseBackup) {
-			b.Spec.Timeout = &metav1.Duration{Duration: 45 * time.Minute}
+			b.Spec.Timeout = opsv1alpha1.DurationOf(45 * time.Minute)
 		})
 		Expect(k8sClient.Create(ctx, b)).To(Succeed())
 		job := runningBackupJob(ctx, b)

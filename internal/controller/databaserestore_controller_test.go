@@ -392,7 +392,7 @@ var _ = Describe("DatabaseRestore", func() {
 		newDeployment(ctx, ns, "saas-web", 2)
 		r := newRestore(ns, "inspect", "saas-db", func(r *opsv1alpha1.DatabaseRestore) {
 			r.Spec.Quiesce = &opsv1alpha1.Quiesce{ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "saas"}, KeepStoppedOnFailure: true}
-			r.Spec.Timeout = &metav1.Duration{Duration: 30 * time.Minute}
+			r.Spec.Timeout = opsv1alpha1.DurationOf(30 * time.Minute)
 		})
 		Expect(k8sClient.Create(ctx, r)).To(Succeed())
 		stopWorkload(ctx, ns, "saas-web")

@@ -84,10 +84,7 @@ func Backup(b *opsv1alpha1.DatabaseBackup, key string, a Agent) *batchv1.Job {
 	}
 	args := append([]string{"backup"}, S3Args(s3, key)...)
 	args = append(args, "--compression", string(compression))
-	timeout := b.Spec.Timeout
-	if timeout == nil {
-		timeout = &metav1.Duration{Duration: DefaultBackupTimeout}
-	}
+	timeout := &metav1.Duration{Duration: b.Spec.Timeout.Or(DefaultBackupTimeout)}
 	pod := agentPod(PodOptions{
 		Image: a.Image, ServiceAccount: a.ServiceAccount, Args: args,
 		Database: &b.Spec.Database, S3: &s3,
@@ -109,10 +106,7 @@ func Verify(b *opsv1alpha1.DatabaseBackup, a Agent) *batchv1.Job {
 	if b.Status.SHA256 != "" {
 		args = append(args, "--sha256", b.Status.SHA256)
 	}
-	timeout := b.Spec.Timeout
-	if timeout == nil {
-		timeout = &metav1.Duration{Duration: DefaultBackupTimeout}
-	}
+	timeout := &metav1.Duration{Duration: b.Spec.Timeout.Or(DefaultBackupTimeout)}
 	pod := agentPod(PodOptions{
 		Image: a.Image, ServiceAccount: a.ServiceAccount, Args: args,
 		Database: &b.Spec.Database, S3: &s3,

@@ -120,7 +120,7 @@ func TestBuilders(t *testing.T) {
 				b.Spec.Destination.S3.Endpoint, b.Spec.Destination.S3.Region, b.Spec.Destination.S3.ForcePathStyle = "http://minio:9000", "eu-1", true
 				b.Spec.Destination.S3.CredentialsSecretRef = nil
 				b.Spec.Compression = opsv1alpha1.CompressionGzip
-				b.Spec.Timeout = &metav1.Duration{Duration: 45 * time.Minute}
+				b.Spec.Timeout = opsv1alpha1.DurationOf(45 * time.Minute)
 			}), "k.dump.gz", a), jobName: "nightly-backup",
 			args: []string{"backup", "--bucket", "bk", "--key", "k.dump.gz", "--endpoint", "http://minio:9000", "--region", "eu-1", "--path-style",
 				"--compression", "gzip", "--termination-log", "/dev/termination-log"},

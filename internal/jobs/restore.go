@@ -73,10 +73,7 @@ func Restore(r *opsv1alpha1.DatabaseRestore, obj RestoreObject, a Agent) *batchv
 		keep := r.Spec.KeepPrevious == nil || *r.Spec.KeepPrevious
 		args = append(args, "--mode", "swap", "--keep-previous="+strconv.FormatBool(keep))
 	}
-	timeout := r.Spec.Timeout
-	if timeout == nil {
-		timeout = &metav1.Duration{Duration: DefaultRestoreTimeout}
-	}
+	timeout := &metav1.Duration{Duration: r.Spec.Timeout.Or(DefaultRestoreTimeout)}
 	s3 := obj.S3
 	pod := agentPod(PodOptions{
 		Image: a.Image, ServiceAccount: a.ServiceAccount, Args: args,

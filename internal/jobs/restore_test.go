@@ -68,7 +68,7 @@ func TestRestoreBuilder(t *testing.T) {
 			r: restore(func(r *opsv1alpha1.DatabaseRestore) {
 				r.Spec.Mode = opsv1alpha1.RestoreModeSwap
 				r.Spec.KeepPrevious = ptr.To(false)
-				r.Spec.Timeout = &metav1.Duration{Duration: 30 * time.Minute}
+				r.Spec.Timeout = opsv1alpha1.DurationOf(30 * time.Minute)
 			}),
 			obj: RestoreObject{S3: opsv1alpha1.S3Location{Bucket: "bk", Endpoint: "http://minio:9000", Region: "eu-1", ForcePathStyle: true}, Key: "old.dump.gz"},
 			args: []string{"restore", "--bucket", "bk", "--key", "old.dump.gz", "--endpoint", "http://minio:9000", "--region", "eu-1", "--path-style",

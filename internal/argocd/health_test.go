@@ -14,8 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package argocd tests the Argo CD health scripts in config/argocd by running them
-// with gopher-lua (the interpreter Argo CD embeds) against status fixtures.
 package argocd
 
 import (
@@ -24,7 +22,6 @@ import (
 	"strings"
 	"testing"
 
-	lua "github.com/yuin/gopher-lua"
 	"sigs.k8s.io/yaml"
 )
 
@@ -42,45 +39,11 @@ func health(t *testing.T, script, objYAML string) (string, string) {
 	if err := yaml.Unmarshal([]byte(objYAML), &obj); err != nil {
 		t.Fatal(err)
 	}
-	L := lua.NewState(lua.Options{SkipOpenLibs: false})
-	defer L.Close()
-	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(script); err != nil {
-		t.Fatalf("script error: %v", err)
+	status, message, err := Health(script, obj)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ret, ok := L.Get(-1).(*lua.LTable)
-	if !ok {
-		t.Fatalf("script returned %s, want a table", L.Get(-1).Type())
-	}
-	return ret.RawGetString("status").String(), ret.RawGetString("message").String()
-}
-
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch x := v.(type) {
-	case map[string]any:
-		t := L.NewTable()
-		for k, e := range x {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	case []any:
-		t := L.NewTable()
-		for _, e := range x {
-			t.Append(toLua(L, e))
-		}
-		return t
-	case string:
-		return lua.LString(x)
-	case bool:
-		return lua.LBool(x)
-	case float64:
-		return lua.LNumber(x)
-	case int64:
-		return lua.LNumber(x)
-	case nil:
-		return lua.LNil
-	}
-	panic("unexpected type")
+	return status, message
 }
 
 func conds(gen int, pairs ...string) string {

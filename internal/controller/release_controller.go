@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/healthcheck"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/release"
@@ -86,6 +87,12 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if !rel.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // owner references delete what it owns
 	}
+	// Which template each Deployment gets is decided from status: a reconcile working
+	// from a stale cache could write a template the pipeline already moved past (put a
+	// rolled-back component forward again). Releases are few: one GET per reconcile.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, rel); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	p := newStatusPatch(r.Client, rel)
 	defer func() {
 		if err := p.Patch(ctx, rel); err != nil {
@@ -98,6 +105,10 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	rel.Status.CurrentRevision = s.revision
 	rel.Status.ObservedGeneration = rel.Generation
 
+	if err := release.DurationError(&rel.Spec); err != nil {
+		conditions.MarkStalled(rel, opsv1alpha1.ReasonInvalidSpec, err.Error()+"; nothing was changed")
+		return ctrl.Result{}, nil
+	}
 	var err error
 	for range 16 {
 		d := release.Next(s.input())

@@ -23,7 +23,10 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -37,12 +40,14 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/argocd"
 	"runbook-operator/internal/healthcheck"
 	"runbook-operator/internal/release"
 )
@@ -125,6 +130,22 @@ func finishAppJob(ctx context.Context, job *batchv1.Job, exitCode int32, message
 	} else {
 		failJob(ctx, job, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
 	}
+}
+
+// argoHealth runs config/argocd/release.lua on the Release as the API server has it.
+func argoHealth(ctx context.Context, rel *opsv1alpha1.Release) string {
+	GinkgoHelper()
+	script, err := os.ReadFile(filepath.Join("..", "..", "config", "argocd", "release.lua"))
+	Expect(err).NotTo(HaveOccurred())
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(getRelease(ctx, rel))
+	Expect(err).NotTo(HaveOccurred())
+	b, err := json.Marshal(m) // to the plain JSON types Argo CD decodes
+	Expect(err).NotTo(HaveOccurred())
+	var obj map[string]any
+	Expect(json.Unmarshal(b, &obj)).To(Succeed())
+	status, msg, err := argocd.Health(string(script), obj)
+	Expect(err).NotTo(HaveOccurred())
+	return status + ": " + msg
 }
 
 func getDeployment(ctx context.Context, ns, name string) func() *appsv1.Deployment {
@@ -215,6 +236,7 @@ var _ = Describe("Release", func() {
 		Expect(migrate.Spec.Template.Spec.Containers[0].Image).To(Equal("saas:1.0.0"))
 		Expect(getDeployment(ctx, ns, "saas-worker")()).To(BeNil())
 		Expect(getRelease(ctx, rel).Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseMigrating))
+		Expect(argoHealth(ctx, rel)).To(HavePrefix("Progressing: Applying migrations"))
 
 		By("a manager restart while migrating finishes the revision without a second Job")
 		restartManager(nil)
@@ -238,6 +260,7 @@ var _ = Describe("Release", func() {
 		Expect(got.Status.History[0].Result).To(Equal(opsv1alpha1.RevisionSucceeded))
 		Expect(got.Status.History[0].AppliedMigrations).To(Equal([]string{"orders.0002_add_status"}))
 		Expect(kstatusOf(got)).To(Equal(status.CurrentStatus))
+		Expect(argoHealth(ctx, rel)).To(HavePrefix("Healthy: Revision " + rev1 + " (1.0.0) is deployed"))
 		Expect(eventReasons(ctx, ns, "saas")()).To(ContainElements("Migrating", "RollingOut", "Verifying", "Deployed"))
 
 		By("1.1.0 fails its health checks after the rollout: every component goes back to 1.0.0's templates")
@@ -259,6 +282,7 @@ var _ = Describe("Release", func() {
 		Expect(got.Status.History[0].Message).To(ContainSubstring("migrations kept applied: orders.0003_index"))
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)()).To(HavePrefix("True RolledBack"))
 		Expect(kstatusOf(got)).To(Equal(status.FailedStatus))
+		Expect(argoHealth(ctx, rel)).To(And(HavePrefix("Degraded: "), ContainSubstring("rolled back to "+rev1)))
 
 		By("the rolled-back revision is not retried while the spec asks for it")
 		Consistently(templateRevision(ctx, ns, "saas-worker")).WithTimeout(3 * time.Second).Should(Equal(rev1 + " saas:1.0.0"))

@@ -42,7 +42,7 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 	switch d.Step {
 	case release.StepSteady:
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
-		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, "Release "+rel.Spec.Version+" is deployed: "+d.Why)
+		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, fmt.Sprintf("Revision %s (%s) is deployed", s.revision, rel.Spec.Version))
 		return false, nil
 	case release.StepPinned:
 		msg := d.Why

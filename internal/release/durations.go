@@ -17,17 +17,16 @@ limitations under the License.
 package release
 
 import (
+	"fmt"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 )
 
 // The only place that knows the Go type of the API's duration fields.
 
-func dur(d *metav1.Duration) *time.Duration {
-	if d == nil || d.Duration <= 0 {
+func dur(d *opsv1alpha1.Duration) *time.Duration {
+	if d == nil || d.Duration <= 0 || d.Err() != nil {
 		return nil
 	}
 	return &d.Duration
@@ -57,4 +56,31 @@ func PreDeployTimeout(p *opsv1alpha1.PreDeployJob) time.Duration {
 		return *d
 	}
 	return 10 * time.Minute
+}
+
+// DurationError names the first duration field of spec the operator cannot use (text
+// the API server accepted but that is no Go duration), or nil.
+func DurationError(spec *opsv1alpha1.ReleaseSpec) error {
+	check := func(field string, d *opsv1alpha1.Duration) error {
+		if d != nil && d.Err() != nil {
+			return fmt.Errorf("spec.%s: %w", field, d.Err())
+		}
+		return nil
+	}
+	var errs []error
+	if m := spec.Migrations; m != nil {
+		errs = append(errs, check("migrations.timeout", m.Timeout))
+	}
+	for i := range spec.PreDeploy {
+		errs = append(errs, check(fmt.Sprintf("preDeploy[%d].timeout", i), spec.PreDeploy[i].Timeout))
+	}
+	if v := spec.Verify; v != nil {
+		errs = append(errs, check("verify.interval", v.Interval), check("verify.window", v.Window), check("verify.progressDeadline", v.ProgressDeadline))
+	}
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }

@@ -235,12 +235,13 @@ type Component struct {
 }
 
 // ReleaseBackup is the backup taken before migrations.
-// +kubebuilder:validation:XValidation:rule="!self.enabled || has(self.destination)",message="backup.destination is required while backup.enabled is true (set enabled: false to skip the pre-deploy backup)"
+// +kubebuilder:validation:XValidation:rule="(has(self.enabled) && !self.enabled) || has(self.destination)",message="backup.destination is required while backup.enabled is true (set enabled: false to skip the pre-deploy backup)"
 type ReleaseBackup struct {
-	// enabled takes a DatabaseBackup before migrations run. Default: true.
+	// enabled takes a DatabaseBackup before migrations run. Default: true (a pointer,
+	// so that a client sending the struct without it gets the default, not false).
 	// +optional
 	// +kubebuilder:default=true
-	Enabled bool `json:"enabled"`
+	Enabled *bool `json:"enabled,omitempty"`
 
 	// destination of the pre-deploy backups.
 	// +optional
@@ -372,7 +373,7 @@ type ReleaseRollback struct {
 // ReleaseSpec is the desired version of the application and how to get there.
 // +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.path) || self.components.exists(c, has(c.ports) && size(c.ports) > 0)",message="verify.path is checked on the pods' first port, but no component has ports: add ports to a component or use verify.url"
 // +kubebuilder:validation:XValidation:rule="!has(self.migrations) || has(self.database)",message="migrations need spec.database, so that a pre-deploy backup can be taken"
-// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || !self.backup.enabled || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || (has(self.backup.enabled) && !self.backup.enabled) || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || has(self.backup)",message="spec.backup is required when spec.database is set: give backup.destination, or set backup.enabled: false"
 type ReleaseSpec struct {
 	// version of the application, e.g. `v2.4.0`; recorded in history.

@@ -299,7 +299,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() bool {
 			c := rel.Spec.Components[0]
 			return c.Replicas != nil && *c.Replicas == 1 && rel.Spec.Rollback.Automatic != nil && *rel.Spec.Rollback.Automatic && rel.Spec.RevisionHistoryLimit == 10 &&
-				rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
+				rel.Spec.Backup.Enabled != nil && *rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
 				rel.Spec.Verify.FailureThreshold == 3 && rel.Spec.Verify.Window.Duration.String() == "2m0s" &&
 				rel.Spec.Verify.ProgressDeadline.Duration.String() == "10m0s"
 		}},

@@ -29,6 +29,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -49,6 +51,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/argocd"
 	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/release"
 )
 
@@ -236,7 +239,7 @@ var _ = Describe("Release", func() {
 		Expect(migrate.Spec.Template.Spec.Containers[0].Image).To(Equal("saas:1.0.0"))
 		Expect(getDeployment(ctx, ns, "saas-worker")()).To(BeNil())
 		Expect(getRelease(ctx, rel).Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseMigrating))
-		Expect(argoHealth(ctx, rel)).To(HavePrefix("Progressing: Applying migrations"))
+		Eventually(func() string { return argoHealth(ctx, rel) }).Should(HavePrefix("Progressing: Applying migrations"))
 
 		By("a manager restart while migrating finishes the revision without a second Job")
 		restartManager(nil)
@@ -404,5 +407,70 @@ verify: {path: /health, interval: 1s, window: 2s}
 			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "saas-web"}, &autoscalingv2.HorizontalPodAutoscaler{})
 		}).Should(Succeed())
 		Consistently(func() int32 { return ptr.Deref(getDeployment(ctx, ns, "saas-web")().Spec.Replicas, 0) }).WithTimeout(2 * time.Second).Should(Equal(int32(4)))
+	})
+
+	It("takes an owned pre-deploy backup first, and a failed backup stops the revision before anything runs", func() {
+		ns := newNamespace(ctx)
+		createSecrets(ctx, ns, "db")
+		rel := createRelease(ctx, ns, strings.Replace(fullRelease, "backup: {enabled: false}",
+			"backup: {destination: {s3: {bucket: saas-backups, endpoint: 'http://s3.storage:9000', credentialsSecretRef: {name: s3-creds}}}}", 1))
+		rev := revisionOf(rel)
+		b := &opsv1alpha1.DatabaseBackup{}
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: release.BackupName(rel, rev)}, b)
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(metav1.IsControlledBy(b, getRelease(ctx, rel))).To(BeTrue())
+		Eventually(func() opsv1alpha1.ReleasePhase { return getRelease(ctx, rel).Status.Phase }).Should(Equal(opsv1alpha1.ReleasePhaseBackingUp))
+		// The DatabaseBackup controller runs its Job; it fails.
+		job := getJob(ctx, ns, jobs.BackupJobName(b))
+		terminatedPod(ctx, job, 1, `{"error":"pg_dump: connection refused"}`)
+		failJob(ctx, job, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionBackupSucceeded)).WithTimeout(20 * time.Second).Should(And(
+			HavePrefix("False BackupFailed"), ContainSubstring("nothing was changed")))
+		Expect(getRelease(ctx, rel).Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseFailed))
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: release.JobName(rel, release.StepNamePlan, rev)}, &batchv1.Job{})).
+			To(Satisfy(apierrors.IsNotFound))
+		Expect(getDeployment(ctx, ns, "saas-worker")()).To(BeNil())
+	})
+
+	It("pauses between steps, and a GitOps revert to a revision in history deploys its templates without migrations", func() {
+		ns := newNamespace(ctx)
+		healthServer(ns)
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, ports: [{name: http, containerPort: 8000}]}
+verify: {path: /health, interval: 1s, window: 1s}
+`)
+		rev1 := revisionOf(rel)
+		rollOut(ctx, ns, "saas-web", rev1, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev1))
+
+		By("paused: a new version waits and the Deployment is left alone")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Spec.Paused = true
+			r.Spec.Version, r.Spec.Image = "1.1.0", "saas:1.1.0"
+		})
+		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).Should(Equal("Paused"))
+		Expect(argoHealth(ctx, rel)).To(HavePrefix("Suspended"))
+		Consistently(templateRevision(ctx, ns, "saas-web")).WithTimeout(2 * time.Second).Should(Equal(rev1 + " saas:1.0.0"))
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Paused = false })
+		rev2 := revisionOf(getRelease(ctx, rel))
+		rollOut(ctx, ns, "saas-web", rev2, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev2))
+
+		By("reverting the spec to 1.0.0 brings its templates back as a revert")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.0.0", "saas:1.0.0" })
+		Eventually(func() bool {
+			p := getRelease(ctx, rel).Status.Progress
+			return p != nil && p.Revision == rev1 && p.Revert
+		}).Should(BeTrue())
+		rollOut(ctx, ns, "saas-web", rev1, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev1))
+		h := getRelease(ctx, rel).Status.History
+		Expect(h).To(HaveLen(2))
+		Expect(h[0].Revision).To(Equal(rev1))
+		Expect(h[0].Result).To(Equal(opsv1alpha1.RevisionSucceeded))
 	})
 })

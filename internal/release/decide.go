@@ -119,7 +119,7 @@ func pinned(rec *opsv1alpha1.RevisionRecord) bool {
 
 // BackupEnabled reports whether the pipeline takes a pre-deploy backup.
 func BackupEnabled(spec *opsv1alpha1.ReleaseSpec) bool {
-	return spec.Database != nil && spec.Backup != nil && spec.Backup.Enabled && spec.Backup.Destination != nil
+	return spec.Database != nil && spec.Backup != nil && (spec.Backup.Enabled == nil || *spec.Backup.Enabled) && spec.Backup.Destination != nil
 }
 
 // Find returns the history record of revision, or nil.

@@ -32,7 +32,7 @@ func baseSpec() opsv1alpha1.ReleaseSpec {
 		Version: "1.0.0", Image: "saas:1.0.0",
 		Components: []opsv1alpha1.Component{{Name: "worker"}, {Name: "web", Ports: []opsv1alpha1.ComponentPort{{Name: "http", ContainerPort: 8000}}}},
 		Database:   &opsv1alpha1.DatabaseConnection{},
-		Backup:     &opsv1alpha1.ReleaseBackup{Enabled: true, Destination: &opsv1alpha1.BackupDestination{}},
+		Backup:     &opsv1alpha1.ReleaseBackup{Enabled: ptr.To(true), Destination: &opsv1alpha1.BackupDestination{}},
 		Migrations: &opsv1alpha1.Migrations{Command: []string{"migrate"}, PlanCommand: []string{"plan"}},
 		PreDeploy:  []opsv1alpha1.PreDeployJob{{Name: "collectstatic", Command: []string{"collectstatic"}}},
 		Verify:     &opsv1alpha1.ReleaseVerify{Path: "/health", Window: &opsv1alpha1.Duration{Duration: time.Minute}},

@@ -31,6 +31,22 @@ const (
 	MissedRunSkip MissedRunPolicy = "Skip"
 )
 
+// SchedulePhase is a schedule's state, for humans (the conditions say why).
+// +kubebuilder:validation:Enum=Active;Suspended;Failing;Invalid
+type SchedulePhase string
+
+const (
+	// SchedulePhaseActive: backups are created on schedule and the newest finished one
+	// completed (or none has finished yet).
+	SchedulePhaseActive SchedulePhase = "Active"
+	// SchedulePhaseSuspended: spec.suspend is set; no new backups, retention still applies.
+	SchedulePhaseSuspended SchedulePhase = "Suspended"
+	// SchedulePhaseFailing: backups are created on schedule but the newest finished one failed.
+	SchedulePhaseFailing SchedulePhase = "Failing"
+	// SchedulePhaseInvalid: the schedule or time zone cannot be read; nothing runs (Stalled).
+	SchedulePhaseInvalid SchedulePhase = "Invalid"
+)
+
 // BackupTemplate is the DatabaseBackup a schedule creates at each run.
 type BackupTemplate struct {
 	// metadata holds labels and annotations copied onto each DatabaseBackup.
@@ -136,6 +152,11 @@ type BackupScheduleStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// phase is Active, Suspended, Failing (the newest finished backup failed) or
+	// Invalid (the schedule or time zone cannot be read).
+	// +optional
+	Phase SchedulePhase `json:"phase,omitempty"`
+
 	// lastScheduleTime is the scheduled time of the last run handled: a backup was
 	// created for it, or it was skipped (previous backup still running, or missed with
 	// missedRunPolicy Skip). Runs up to this time are never taken again.
@@ -174,7 +195,8 @@ type BackupScheduleStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=bsched,categories=runbook
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
-// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Suspend",type=boolean,JSONPath=`.spec.suspend`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulTime`
 // +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextScheduleTime`,description="When the next backup is due (RFC 3339)"

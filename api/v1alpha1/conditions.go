@@ -159,3 +159,75 @@ const (
 // one that keeps its workloads stopped): deleting the restore stops its Job and scales
 // the workloads it quiesced back to their recorded replica counts before the object goes.
 const FinalizerRestoreWorkloads = "ops.runbook.dev/restore-workloads"
+
+// Reasons and names added for SecretRotation.
+const (
+	// ReasonPublishing: the new values are accepted but not yet used; targets restart.
+	ReasonPublishing = "Publishing"
+	// ReasonPromoting: the new values are current; targets restart again.
+	ReasonPromoting = "Promoting"
+	// ReasonReplacing: a one-phase rotation is restarting the targets.
+	ReasonReplacing = "Replacing"
+	// ReasonEmergencyRotation: an Immediate rotation dropped every previous value.
+	ReasonEmergencyRotation = "EmergencyRotation"
+	// ReasonCreated: the Secret or a missing key was written for the first time.
+	ReasonCreated = "Created"
+	// ReasonTargetMissing: a restart target does not exist.
+	ReasonTargetMissing = "TargetMissing"
+	// ReasonRolloutFailed: a restart target did not roll out.
+	ReasonRolloutFailed = "RolloutFailed"
+	// ReasonSourceMissing: a copyFrom Secret or key does not exist.
+	ReasonSourceMissing = "SourceMissing"
+	// ReasonUnparseable: a managed key holds data the controller cannot read.
+	ReasonUnparseable = "UnparseableValue"
+	// ReasonForbidden: the manager's RBAC does not allow what the rotation needs.
+	ReasonForbidden = "Forbidden"
+	// ReasonManagedElsewhere: another SecretRotation manages the Secret.
+	ReasonManagedElsewhere = "ManagedElsewhere"
+	// ReasonChangedDuringRotation: the Secret's managed keys changed mid-rotation.
+	ReasonChangedDuringRotation = "ChangedDuringRotation"
+	// ReasonRestarted: every target runs the current values.
+	ReasonRestarted = "Restarted"
+)
+
+// LabelSecretRotation is set on every Secret a SecretRotation manages, with the
+// SecretRotation's name: the manager caches only Secrets that carry it.
+const LabelSecretRotation = "ops.runbook.dev/secret-rotation"
+
+// Annotations a SecretRotation keeps on its Secret: the record of rotations that
+// survives the manager (and the SecretRotation's status). Never a value.
+const (
+	// AnnotationRotationPhase is the phase in progress (Publishing, Promoting,
+	// Replacing); absent when idle.
+	AnnotationRotationPhase = "ops.runbook.dev/rotation-phase"
+	// AnnotationRotationMode is the mode of the rotation in progress or last done.
+	AnnotationRotationMode = "ops.runbook.dev/rotation-mode"
+	// AnnotationRotationVersion is the version (hash of the managed keys) written by
+	// the phase in progress or the last one.
+	AnnotationRotationVersion = "ops.runbook.dev/rotation-version"
+	// AnnotationRotatedAt is when the last rotation (or the first write) completed.
+	AnnotationRotatedAt = "ops.runbook.dev/rotated-at"
+	// AnnotationRotateRequest is the rotateRequest last acted on.
+	AnnotationRotateRequest = "ops.runbook.dev/rotate-request"
+	// AnnotationRotations counts completed rotations.
+	AnnotationRotations = "ops.runbook.dev/rotations"
+	// AnnotationRotationKeys lists the keys the rotation in progress changes.
+	AnnotationRotationKeys = "ops.runbook.dev/rotation-keys"
+)
+
+// SecretVersionAnnotation is the pod-template annotation through which a
+// SecretRotation restarts a Deployment: its value is the Secret's version.
+func SecretVersionAnnotation(secretName string) string {
+	name := "secret." + secretName
+	if len(name) > 63 {
+		name = name[:63]
+		for len(name) > 0 && !isAlnum(name[len(name)-1]) {
+			name = name[:len(name)-1]
+		}
+	}
+	return "ops.runbook.dev/" + name
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}

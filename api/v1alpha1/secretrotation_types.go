@@ -33,20 +33,55 @@ const (
 	GeneratorRandom Generator = "Random"
 )
 
-// Alphabet is the character set of a Random value.
+// Alphabet is the character set of a Random value. None holds a comma, the separator
+// of the lists that keep previous values.
 // +kubebuilder:validation:Enum=Alphanumeric;Hex;Base64URL;Printable
 type Alphabet string
 
 const (
+	// AlphabetAlphanumeric is A-Z, a-z and 0-9.
 	AlphabetAlphanumeric Alphabet = "Alphanumeric"
-	AlphabetHex          Alphabet = "Hex"
-	AlphabetBase64URL    Alphabet = "Base64URL"
-	AlphabetPrintable    Alphabet = "Printable"
+	// AlphabetHex is 0-9 and a-f; with `bytes`, the hex encoding of that many bytes.
+	AlphabetHex Alphabet = "Hex"
+	// AlphabetBase64URL is A-Z, a-z, 0-9, - and _; with `bytes`, the URL-safe base64
+	// encoding (with padding) of that many bytes.
+	AlphabetBase64URL Alphabet = "Base64URL"
+	// AlphabetPrintable is printable ASCII without space and comma.
+	AlphabetPrintable Alphabet = "Printable"
+)
+
+// PreviousFormat is how a companion key (previousKey) lists previous values.
+// +kubebuilder:validation:Enum=Comma;JSON
+type PreviousFormat string
+
+const (
+	// PreviousFormatComma is "newest,older,oldest".
+	PreviousFormatComma PreviousFormat = "Comma"
+	// PreviousFormatJSON is a JSON array of strings, newest first.
+	PreviousFormatJSON PreviousFormat = "JSON"
+)
+
+// RotationMode says how a rotation asked for by rotateRequest is carried out.
+// +kubebuilder:validation:Enum=TwoPhase;Immediate
+type RotationMode string
+
+const (
+	// RotationTwoPhase publishes the new value accept-only and restarts every target,
+	// then promotes it and restarts them again: nothing breaks mid-rollout.
+	RotationTwoPhase RotationMode = "TwoPhase"
+	// RotationImmediate is an emergency rotation after a suspected leak: the new value
+	// becomes current at once and every previous value is dropped, so sessions, tokens
+	// and ciphertexts made with the old value stop validating. One restart per target.
+	RotationImmediate RotationMode = "Immediate"
 )
 
 // RotatedKey is one key of the Secret and how its new value is made.
 // +kubebuilder:validation:XValidation:rule="has(self.generator) != has(self.copyFrom)",message="each key needs exactly one of generator or copyFrom"
 // +kubebuilder:validation:XValidation:rule="!has(self.length) || (has(self.generator) && self.generator == 'Random')",message="length applies to generator Random only"
+// +kubebuilder:validation:XValidation:rule="!has(self.bytes) || (has(self.generator) && self.generator == 'Random' && !has(self.length) && (self.alphabet == 'Hex' || self.alphabet == 'Base64URL'))",message="bytes applies to generator Random with alphabet Hex or Base64URL, without length"
+// +kubebuilder:validation:XValidation:rule="!has(self.characters) || (has(self.generator) && self.generator == 'Random' && !has(self.bytes))",message="characters applies to generator Random only, without bytes"
+// +kubebuilder:validation:XValidation:rule="!has(self.characters) || !self.characters.contains(',')",message="characters must not contain a comma: previous values are kept as a comma-separated list"
+// +kubebuilder:validation:XValidation:rule="!has(self.previousFormat) || has(self.previousKey)",message="previousFormat applies to previousKey only"
 // +kubebuilder:validation:XValidation:rule="!has(self.previousKey) || self.previousKey != self.key",message="previousKey must differ from key"
 type RotatedKey struct {
 	// key in the Secret's data, e.g. `SECRET_KEY`.
@@ -71,6 +106,22 @@ type RotatedKey struct {
 	// +kubebuilder:default=Alphanumeric
 	Alphabet Alphabet `json:"alphabet,omitempty"`
 
+	// characters is the alphabet of a Random value spelled out, instead of `alphabet`:
+	// 2 to 95 distinct printable ASCII characters, never a comma.
+	// +optional
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=95
+	// +kubebuilder:validation:Pattern=`^[!-~]+$`
+	Characters string `json:"characters,omitempty"`
+
+	// bytes makes a Random value of this many random bytes, encoded as `alphabet` says
+	// (Hex: 2 characters per byte; Base64URL: URL-safe base64 with padding), instead of
+	// `length` characters.
+	// +optional
+	// +kubebuilder:validation:Minimum=16
+	// +kubebuilder:validation:Maximum=1024
+	Bytes *int32 `json:"bytes,omitempty"`
+
 	// copyFrom takes the new value from another Secret's key, for values issued
 	// elsewhere (a Stripe webhook secret, a provider API key).
 	// +optional
@@ -82,7 +133,7 @@ type RotatedKey struct {
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
-	KeepPrevious int32 `json:"keepPrevious,omitempty"`
+	KeepPrevious *int32 `json:"keepPrevious,omitempty"`
 
 	// previousKey is the Secret key that holds previous values as a comma-separated
 	// list, newest first, e.g. `SECRET_KEY_FALLBACKS` for Django. When empty, previous
@@ -92,9 +143,16 @@ type RotatedKey struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	PreviousKey string `json:"previousKey,omitempty"`
+
+	// previousFormat is how previousKey lists the previous values: Comma
+	// ("newest,older") or JSON (a JSON array of strings). Default: Comma.
+	// +optional
+	PreviousFormat PreviousFormat `json:"previousFormat,omitempty"`
 }
 
 // SecretRotationSpec rotates keys of one Secret on an interval or on request.
+// +kubebuilder:validation:XValidation:rule="self.keys.all(k, !has(k.previousKey) || self.keys.all(o, o.key != k.previousKey))",message="a previousKey must not be another rotated key"
+// +kubebuilder:validation:XValidation:rule="self.keys.all(k, !has(k.previousKey) || self.keys.exists_one(o, has(o.previousKey) && o.previousKey == k.previousKey))",message="each previousKey belongs to one key only"
 type SecretRotationSpec struct {
 	// secretName is the Secret whose keys are rotated; it is created when missing.
 	// +required
@@ -123,6 +181,14 @@ type SecretRotationSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	RotateRequest string `json:"rotateRequest,omitempty"`
 
+	// mode of the rotation a rotateRequest change asks for: TwoPhase (publish, then
+	// promote, a restart of every target each) or Immediate (an emergency after a
+	// suspected leak: one phase, every previous value dropped, old sessions invalid).
+	// Scheduled rotations are always TwoPhase. Default: TwoPhase.
+	// +optional
+	// +kubebuilder:default=TwoPhase
+	Mode RotationMode `json:"mode,omitempty"`
+
 	// restartTargets are restarted (pod template stamped) after each rotation.
 	// +optional
 	// +listType=atomic
@@ -132,6 +198,54 @@ type SecretRotationSpec struct {
 	// suspend stops scheduled rotations; rotateRequest still works. Default: false.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// RotationPhase is where a SecretRotation is.
+// +kubebuilder:validation:Enum=Pending;Publishing;Promoting;Replacing;Idle;Failed
+type RotationPhase string
+
+const (
+	// RotationPhasePending: the Secret has not been written yet.
+	RotationPhasePending RotationPhase = "Pending"
+	// RotationPhasePublishing: the new values are accepted but not used; targets restart.
+	RotationPhasePublishing RotationPhase = "Publishing"
+	// RotationPhasePromoting: the new values are current; targets restart again.
+	RotationPhasePromoting RotationPhase = "Promoting"
+	// RotationPhaseReplacing: a one-phase rotation (Immediate, or keys that hold one
+	// value only); targets restart.
+	RotationPhaseReplacing RotationPhase = "Replacing"
+	// RotationPhaseIdle: no rotation in progress; every target runs the current values.
+	RotationPhaseIdle RotationPhase = "Idle"
+	// RotationPhaseFailed: the rotation stopped (a target did not roll out, bad input);
+	// the Secret holds values every running pod accepts.
+	RotationPhaseFailed RotationPhase = "Failed"
+)
+
+// TargetRestartState is how far one restart target is in the current phase.
+// +kubebuilder:validation:Enum=Waiting;RollingOut;RolledOut;Failed
+type TargetRestartState string
+
+const (
+	TargetWaiting    TargetRestartState = "Waiting"
+	TargetRollingOut TargetRestartState = "RollingOut"
+	TargetRolledOut  TargetRestartState = "RolledOut"
+	TargetFailed     TargetRestartState = "Failed"
+)
+
+// RestartTargetStatus is the restart of one target (a Deployment; each component of
+// a Release has its own entry).
+type RestartTargetStatus struct {
+	// kind of the target as named in spec.restartTargets.
+	Kind WorkloadKind `json:"kind"`
+	// name of the target in spec.restartTargets.
+	Name string `json:"name"`
+	// deployment restarted for it (a Release's component Deployment, or the target).
+	Deployment string `json:"deployment"`
+	// version is the Secret version its pod template carries.
+	// +optional
+	Version string `json:"version,omitempty"`
+	// state in the current phase.
+	State TargetRestartState `json:"state"`
 }
 
 // SecretRotationStatus is what the controller observed of the rotation.
@@ -148,10 +262,24 @@ type SecretRotationStatus struct {
 	// +optional
 	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
 
-	// currentVersionHash is a SHA-256 prefix over the current values; it changes with
-	// every rotation and reveals nothing of the values.
+	// currentVersionHash is a SHA-256 prefix over the managed keys' data; it changes
+	// with every phase of every rotation and reveals nothing of the values. Restarted
+	// pod templates carry it in the annotation ops.runbook.dev/secret.<secretName>.
 	// +optional
 	CurrentVersionHash string `json:"currentVersionHash,omitempty"`
+
+	// phase: Pending, Publishing, Promoting, Replacing, Idle or Failed.
+	// +optional
+	Phase RotationPhase `json:"phase,omitempty"`
+
+	// mode of the rotation in progress or last done (TwoPhase or Immediate).
+	// +optional
+	Mode RotationMode `json:"mode,omitempty"`
+
+	// targets is the restart state of every target in the current phase, in order.
+	// +optional
+	// +listType=atomic
+	Targets []RestartTargetStatus `json:"targets,omitempty"`
 
 	// lastRotateRequest is the rotateRequest last acted on.
 	// +optional
@@ -172,6 +300,8 @@ type SecretRotationStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=srot,categories=runbook
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secretName`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Rotations",type=integer,JSONPath=`.status.rotations`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Last Rotation",type=date,JSONPath=`.status.lastRotationTime`
 // +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextRotationTime`

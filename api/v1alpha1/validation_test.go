@@ -204,6 +204,14 @@ func invalidCases() []invalidCase {
 		{"SecretRotation", "restart target of an unsupported kind", rotationSpec + "restartTargets: [{kind: CronJob, name: x}]", "spec.restartTargets[0].kind: Unsupported value"},
 		{"SecretRotation", "no keys", `{secretName: app, keys: []}`, "spec.keys"},
 		{"SecretRotation", "interval in days", rotationSpec + "interval: 90d", "spec.interval"},
+		{"SecretRotation", "Random characters with the list separator", `{secretName: app, keys: [{key: K, generator: Random, characters: "abc,def"}]}`, "characters must not contain a comma"},
+		{"SecretRotation", "characters on a Fernet key", `{secretName: app, keys: [{key: K, generator: Fernet, characters: abcdef}]}`, "characters applies to generator Random only"},
+		{"SecretRotation", "bytes with an alphanumeric alphabet", `{secretName: app, keys: [{key: K, generator: Random, bytes: 32}]}`, "bytes applies to generator Random with alphabet Hex or Base64URL"},
+		{"SecretRotation", "bytes and length together", `{secretName: app, keys: [{key: K, generator: Random, alphabet: Hex, bytes: 32, length: 64}]}`, "without length"},
+		{"SecretRotation", "previousFormat without previousKey", `{secretName: app, keys: [{key: K, generator: Fernet, previousFormat: JSON}]}`, "previousFormat applies to previousKey only"},
+		{"SecretRotation", "previousKey that is another rotated key", `{secretName: app, keys: [{key: A, generator: Fernet, previousKey: B}, {key: B, generator: Fernet}]}`, "a previousKey must not be another rotated key"},
+		{"SecretRotation", "two keys sharing a previousKey", `{secretName: app, keys: [{key: A, generator: Fernet, previousKey: P}, {key: B, generator: Fernet, previousKey: P}]}`, "each previousKey belongs to one key only"},
+		{"SecretRotation", "mode not in enum", rotationSpec + "mode: Later", "spec.mode: Unsupported value"},
 		// Incident
 		{"Incident", "severity P4", `{severity: P4, title: t}`, "spec.severity: Unsupported value"},
 		{"Incident", "title missing", `{severity: P1}`, "spec.title: Required"},
@@ -304,8 +312,8 @@ func TestDefaultsAreApplied(t *testing.T) {
 				rel.Spec.Verify.ProgressDeadline.Duration.String() == "10m0s"
 		}},
 		{"SecretRotation", rotationSpec, &rot, func() bool {
-			return rot.Spec.Interval.Duration.String() == "2160h0m0s" && rot.Spec.Keys[0].KeepPrevious == 1 &&
-				rot.Spec.Keys[0].Alphabet == opsv1alpha1.AlphabetAlphanumeric
+			return rot.Spec.Interval.Duration.String() == "2160h0m0s" && rot.Spec.Keys[0].KeepPrevious != nil && *rot.Spec.Keys[0].KeepPrevious == 1 &&
+				rot.Spec.Keys[0].Alphabet == opsv1alpha1.AlphabetAlphanumeric && rot.Spec.Mode == opsv1alpha1.RotationTwoPhase
 		}},
 		{"Incident", incidentSpec, &inc, func() bool {
 			return inc.Spec.Response != nil && inc.Spec.Response.CaptureEvidence

@@ -99,7 +99,8 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	cacheOpts := cache.Options{}
+	// Secrets: only those a SecretRotation manages are cached (label selector).
+	cacheOpts := cache.Options{ByObject: controller.ManagedSecretsCache()}
 	if ns := splitNamespaces(watchNamespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, n := range ns {

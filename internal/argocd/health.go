@@ -14,21 +14,28 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package argocd runs the Argo CD health scripts in config/argocd with gopher-lua (the
-// interpreter Argo CD embeds), so that tests can check them against status fixtures
-// and against the status objects the controllers really write.
+// Package argocd runs the Argo CD health scripts in config/argocd with gopher-lua
+// (the interpreter Argo CD embeds), so tests can check what Argo CD would show.
 package argocd
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	lua "github.com/yuin/gopher-lua"
 )
 
-// Health runs script with obj (an object as JSON-decoded maps) as Argo CD does and
-// returns the status and message it computes.
+// Scripts names the health script of each kind in config/argocd.
+var Scripts = map[string]string{
+	"BackupSchedule": "backupschedule.lua", "DatabaseBackup": "databasebackup.lua", "DatabaseRestore": "databaserestore.lua",
+	"Incident": "incident.lua", "Release": "release.lua", "SecretRotation": "secretrotation.lua",
+}
+
+// Health runs script with obj (an unstructured object) as Argo CD does and returns
+// the health status and message.
 func Health(script string, obj map[string]any) (status, message string, err error) {
-	L := lua.NewState(lua.Options{SkipOpenLibs: false})
+	L := lua.NewState()
 	defer L.Close()
 	L.SetGlobal("obj", toLua(L, obj))
 	if err := L.DoString(script); err != nil {
@@ -39,6 +46,15 @@ func Health(script string, obj map[string]any) (status, message string, err erro
 		return "", "", fmt.Errorf("script returned %s, want a table", L.Get(-1).Type())
 	}
 	return ret.RawGetString("status").String(), ret.RawGetString("message").String(), nil
+}
+
+// HealthOf runs the script of kind from the config/argocd folder dir.
+func HealthOf(dir, kind string, obj map[string]any) (status, message string, err error) {
+	script, err := os.ReadFile(filepath.Join(dir, Scripts[kind]))
+	if err != nil {
+		return "", "", err
+	}
+	return Health(string(script), obj)
 }
 
 func toLua(L *lua.LState, v any) lua.LValue {
@@ -63,10 +79,8 @@ func toLua(L *lua.LState, v any) lua.LValue {
 		return lua.LNumber(x)
 	case int64:
 		return lua.LNumber(x)
-	case int:
-		return lua.LNumber(x)
 	case nil:
 		return lua.LNil
 	}
-	return lua.LString(fmt.Sprint(v))
+	panic(fmt.Sprintf("unexpected type %T", v))
 }

@@ -27,10 +27,7 @@ import (
 
 var dir = filepath.Join("..", "..", "config", "argocd")
 
-var kinds = map[string]string{
-	"BackupSchedule": "backupschedule.lua", "DatabaseBackup": "databasebackup.lua", "DatabaseRestore": "databaserestore.lua",
-	"Incident": "incident.lua", "Release": "release.lua", "SecretRotation": "secretrotation.lua",
-}
+var kinds = Scripts
 
 // health runs script with obj (YAML) as Argo CD does and returns status and message.
 func health(t *testing.T, script, objYAML string) (string, string) {

@@ -102,3 +102,16 @@ func MarkNotReady(obj Object, reason, message string) {
 	Set(obj, opsv1alpha1.ConditionReconciling, metav1.ConditionFalse, reason, message)
 	Set(obj, opsv1alpha1.ConditionStalled, metav1.ConditionFalse, reason, message)
 }
+
+// Observe records that the object's current generation was acted on without changing
+// its outcome (a finished object whose permitted spec change needs no new work):
+// observedGeneration and every condition's observedGeneration become the generation,
+// so kstatus and Argo CD stop waiting for the controller.
+func Observe(obj Object) {
+	conds := obj.GetConditions()
+	for i := range conds {
+		conds[i].ObservedGeneration = obj.GetGeneration()
+	}
+	obj.SetConditions(conds)
+	obj.SetObservedGeneration(obj.GetGeneration())
+}

@@ -76,6 +76,7 @@ func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	sched, err := schedule.Parse(s.Spec.Schedule, s.Spec.TimeZone)
 	if err != nil {
 		s.Status.NextScheduleTime = nil
+		s.Status.Phase = opsv1alpha1.SchedulePhaseInvalid
 		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, opsv1alpha1.ReasonInvalidSchedule, err.Error())
 		conditions.MarkStalled(s, opsv1alpha1.ReasonInvalidSchedule, err.Error())
 		return ctrl.Result{}, nil
@@ -214,8 +215,8 @@ func (r *BackupScheduleReconciler) reconcileRetention(ctx context.Context, s *op
 	return nil
 }
 
-// summarise writes the status fields and Ready from the backups: Ready reflects the
-// newest finished backup, so an old failure does not keep the schedule red.
+// summarise writes the status fields, the phase and Ready from the backups: Ready
+// reflects the newest finished backup, so an old failure does not keep the schedule red.
 //
 // Conditions: Ready, Reconciling, Stalled.
 func (r *BackupScheduleReconciler) summarise(s *opsv1alpha1.BackupSchedule, backups []*opsv1alpha1.DatabaseBackup) {
@@ -246,8 +247,17 @@ func (r *BackupScheduleReconciler) summarise(s *opsv1alpha1.BackupSchedule, back
 		s.Status.LastFailedBackup = lastFailed.Name
 	}
 
+	failing := lastFailed != nil && (lastOK == nil || finishedAfter(lastFailed, lastOK))
 	switch {
-	case lastFailed != nil && (lastOK == nil || finishedAfter(lastFailed, lastOK)):
+	case s.Spec.Suspend:
+		s.Status.Phase = opsv1alpha1.SchedulePhaseSuspended
+	case failing:
+		s.Status.Phase = opsv1alpha1.SchedulePhaseFailing
+	default:
+		s.Status.Phase = opsv1alpha1.SchedulePhaseActive
+	}
+	switch {
+	case failing:
 		msg := fmt.Sprintf("The latest backup %s failed", lastFailed.Name)
 		if c := conditions.Get(lastFailed, opsv1alpha1.ConditionReady); c != nil && c.Message != "" {
 			msg += ": " + c.Message

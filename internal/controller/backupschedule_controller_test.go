@@ -139,6 +139,7 @@ var _ = Describe("BackupSchedule", func() {
 		Expect(next.After(created)).To(BeTrue())
 		Expect(next.Sub(created)).To(BeNumerically("<=", 25*time.Hour))
 		Expect(meta.IsStatusConditionTrue(getSchedule(ctx, s).Status.Conditions, opsv1alpha1.ConditionReady)).To(BeTrue())
+		Expect(getSchedule(ctx, s).Status.Phase).To(Equal(opsv1alpha1.SchedulePhaseActive))
 		Expect(backupNames(ctx, ns)()).To(BeEmpty())
 
 		By("reaching the scheduled time")
@@ -175,6 +176,7 @@ var _ = Describe("BackupSchedule", func() {
 		Eventually(scheduledCondition(ctx, s, opsv1alpha1.ConditionReady)).Should(And(
 			HaveField("Status", metav1.ConditionFalse), HaveField("Reason", opsv1alpha1.ReasonBackupFailed)))
 		Expect(getSchedule(ctx, s).Status.LastFailedBackup).To(Equal(first))
+		Expect(getSchedule(ctx, s).Status.Phase).To(Equal(opsv1alpha1.SchedulePhaseFailing))
 
 		By("the next successful backup turns it Ready again")
 		third := second.Add(24 * time.Hour)
@@ -189,6 +191,7 @@ var _ = Describe("BackupSchedule", func() {
 		Expect(got.Status.LastSuccessfulTime).NotTo(BeNil())
 		Expect(got.Status.LastFailedBackup).To(Equal(first))
 		Expect(got.Status.Active).To(BeEmpty())
+		Expect(got.Status.Phase).To(Equal(opsv1alpha1.SchedulePhaseActive))
 		Expect(kstatusOf(got)).To(Equal(status.CurrentStatus))
 	})
 
@@ -250,10 +253,14 @@ var _ = Describe("BackupSchedule", func() {
 		name := func(day int) string { return BackupName("gfs", base.Add(time.Duration(day)*24*time.Hour)) }
 		Eventually(backupNames(ctx, ns)).Should(ConsistOf(name(4), name(6), name(7)))
 		Eventually(eventReasons(ctx, ns, "gfs")).Should(ContainElement(opsv1alpha1.ReasonPruned))
-		got := getSchedule(ctx, s)
-		Expect(got.Status.LastSuccessfulBackup).To(Equal(name(6)))
-		Expect(got.Status.LastFailedBackup).To(Equal(name(7)))
-		Expect(meta.IsStatusConditionFalse(got.Status.Conditions, opsv1alpha1.ConditionReady)).To(BeTrue(), "the latest outcome is a failure")
+		// The event is sent before the reconcile's status patch: wait for the status.
+		Eventually(func() opsv1alpha1.BackupScheduleStatus { return getSchedule(ctx, s).Status }).Should(And(
+			HaveField("LastSuccessfulBackup", name(6)),
+			HaveField("LastFailedBackup", name(7)),
+			HaveField("Phase", opsv1alpha1.SchedulePhaseSuspended),
+			HaveField("Conditions", ContainElement(And(HaveField("Type", opsv1alpha1.ConditionReady),
+				HaveField("Status", metav1.ConditionFalse)))),
+		), "the latest outcome is a failure")
 		Expect(scheduledCondition(ctx, s, opsv1alpha1.ConditionScheduled)()).To(HaveField("Reason", opsv1alpha1.ReasonSuspended))
 		Expect(countJobs(ctx, ns, jobs.ComponentBackup)()).To(Equal(0))
 	})
@@ -264,5 +271,6 @@ var _ = Describe("BackupSchedule", func() {
 		Eventually(scheduledCondition(ctx, s, opsv1alpha1.ConditionStalled)).Should(And(
 			HaveField("Status", metav1.ConditionTrue), HaveField("Message", ContainSubstring("unknown time zone"))))
 		Expect(kstatusOf(getSchedule(ctx, s))).To(Equal(status.FailedStatus))
+		Expect(getSchedule(ctx, s).Status.Phase).To(Equal(opsv1alpha1.SchedulePhaseInvalid))
 	})
 })

@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
 )
@@ -98,7 +99,9 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	case opsv1alpha1.BackupPhaseVerifying:
 		return r.reconcileVerifying(ctx, b)
 	default:
-		// Completed or Failed: nothing runs again. Rebuild the gauges after a restart.
+		// Completed or Failed: nothing runs again, but a permitted spec change
+		// (deletionPolicy) is a generation acted on. Rebuild the gauges after a restart.
+		conditions.Observe(b)
 		observeFinished(b)
 		return ctrl.Result{}, nil
 	}

@@ -95,7 +95,14 @@ func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return r.reconcileDelete(ctx, rs)
 	}
 	if restoreFinished(rs) {
-		// Nothing runs again. The finalizer stays only while workloads are kept stopped.
+		// Nothing runs again, but the generation is recorded as seen (the spec is
+		// immutable today; this keeps kstatus and Argo CD truthful if that changes).
+		// The finalizer stays only while workloads are kept stopped.
+		p := newStatusPatch(r.Client, rs)
+		conditions.Observe(rs)
+		if err := p.Patch(ctx, rs); err != nil {
+			return conflictRequeue(err)
+		}
 		if keptStopped(rs) {
 			return ctrl.Result{}, nil
 		}

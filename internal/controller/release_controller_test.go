@@ -173,7 +173,7 @@ func templateRevision(ctx context.Context, ns, name string) func() string {
 // rollOut plays the Deployment controller and the kubelet: once the Deployment's
 // template has revision, one running pod of it (with restarts) and status saying all
 // replicas are updated and available.
-func rollOut(ctx context.Context, ns, name, revision string, restarts int32) {
+func rollOutRevision(ctx context.Context, ns, name, revision string, restarts int32) {
 	GinkgoHelper()
 	var d *appsv1.Deployment
 	Eventually(func() string {
@@ -248,9 +248,9 @@ var _ = Describe("Release", func() {
 		finishAppJob(ctx, waitJob(ctx, rel, "collectstatic", rev1), 0, "")
 
 		By("components roll out in the order listed, each available before the next")
-		rollOut(ctx, ns, "saas-worker", rev1, 0)
+		rollOutRevision(ctx, ns, "saas-worker", rev1, 0)
 		Expect(getDeployment(ctx, ns, "saas-web")()).To(BeNil())
-		rollOut(ctx, ns, "saas-web", rev1, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
 		svc := &corev1.Service{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "saas-web"}, svc)).To(Succeed())
 		Expect(svc.Spec.Ports[0].Port).To(Equal(int32(80)))
@@ -273,9 +273,9 @@ var _ = Describe("Release", func() {
 		finishAppJob(ctx, waitJob(ctx, rel, release.StepNamePlan, rev2), 0, "[X]  orders.0002_add_status\n[ ]  orders.0003_index\n")
 		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev2), 0, "OK")
 		finishAppJob(ctx, waitJob(ctx, rel, "collectstatic", rev2), 0, "")
-		rollOut(ctx, ns, "saas-worker", rev2, 0)
+		rollOutRevision(ctx, ns, "saas-worker", rev2, 0)
 		health.Store(http.StatusServiceUnavailable)
-		rollOut(ctx, ns, "saas-web", rev2, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev2, 0)
 		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(20 * time.Second).Should(Equal("RolledBack"))
 		Expect(templateRevision(ctx, ns, "saas-worker")()).To(Equal(rev1 + " saas:1.0.0"))
 		Expect(templateRevision(ctx, ns, "saas-web")()).To(Equal(rev1 + " saas:1.0.0"))
@@ -330,14 +330,14 @@ verify: {path: /health, interval: 1s, window: 1s, progressDeadline: 3s}
 `)
 		rev1 := revisionOf(rel)
 		for _, c := range []string{"saas-worker", "saas-web", "saas-beat"} {
-			rollOut(ctx, ns, c, rev1, 0)
+			rollOutRevision(ctx, ns, c, rev1, 0)
 		}
 		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(20 * time.Second).Should(Equal("Deployed"))
 		Expect(getDeployment(ctx, ns, "saas-beat")().Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType))
 
 		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "2.0.0", "saas:2.0.0-broken" })
 		rev2 := revisionOf(getRelease(ctx, rel))
-		rollOut(ctx, ns, "saas-worker", rev2, 0)
+		rollOutRevision(ctx, ns, "saas-worker", rev2, 0)
 		// web's new pod cannot pull its image; its Deployment never becomes available.
 		Eventually(templateRevision(ctx, ns, "saas-web")).Should(Equal(rev2 + " saas:2.0.0-broken"))
 		d := getDeployment(ctx, ns, "saas-web")()
@@ -366,7 +366,7 @@ verify: {path: /health, interval: 1s, window: 2s}
 `)
 		rev := revisionOf(rel)
 		// No address for this namespace's pods: every check is a checker error.
-		rollOut(ctx, ns, "saas-web", rev, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev, 0)
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionVerified)).WithTimeout(10 * time.Second).Should(HavePrefix("Unknown CheckerError"))
 		Consistently(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(3 * time.Second).Should(Equal("Verifying"))
 		healthServer(ns)
@@ -444,7 +444,7 @@ components:
 verify: {path: /health, interval: 1s, window: 1s}
 `)
 		rev1 := revisionOf(rel)
-		rollOut(ctx, ns, "saas-web", rev1, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
 		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev1))
 
 		By("paused: a new version waits and the Deployment is left alone")
@@ -457,7 +457,7 @@ verify: {path: /health, interval: 1s, window: 1s}
 		Consistently(templateRevision(ctx, ns, "saas-web")).WithTimeout(2 * time.Second).Should(Equal(rev1 + " saas:1.0.0"))
 		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Paused = false })
 		rev2 := revisionOf(getRelease(ctx, rel))
-		rollOut(ctx, ns, "saas-web", rev2, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev2, 0)
 		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev2))
 
 		By("reverting the spec to 1.0.0 brings its templates back as a revert")
@@ -466,7 +466,7 @@ verify: {path: /health, interval: 1s, window: 1s}
 			p := getRelease(ctx, rel).Status.Progress
 			return p != nil && p.Revision == rev1 && p.Revert
 		}).Should(BeTrue())
-		rollOut(ctx, ns, "saas-web", rev1, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
 		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev1))
 		h := getRelease(ctx, rel).Status.History
 		Expect(h).To(HaveLen(2))

@@ -26,8 +26,11 @@ package controller
 // and restartManager() to prove crash safety. Nothing here needs to change.
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +45,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -65,6 +69,10 @@ var (
 	mgrCancel context.CancelFunc
 	mgrDone   chan struct{}
 
+	// managerLog holds every line the managers logged, for specs that check that no
+	// secret value is ever logged.
+	managerLog syncBuffer
+
 	// testClock is the BackupSchedule reconciler's clock: specs set and step it.
 	testClock = schedule.NewFakeClock(time.Now())
 )
@@ -75,7 +83,7 @@ func TestControllers(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &managerLog)), zap.UseDevMode(true)))
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(opsv1alpha1.AddToScheme(scheme))
 
@@ -108,6 +116,7 @@ func startManager() {
 		HealthProbeBindAddress: "0",
 		// A restarted manager registers the same controller names again.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:      cache.Options{ByObject: ManagedSecretsCache()},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(SetupWithManager(mgr, Config{AgentImage: testAgentImage})).To(Succeed())
@@ -232,4 +241,22 @@ func getJob(ctx context.Context, ns, name string) *batchv1.Job {
 		return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, job)
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	return job
+}
+
+// syncBuffer is a bytes.Buffer safe for the manager's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

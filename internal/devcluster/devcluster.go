@@ -1,7 +1,8 @@
 // Package devcluster runs a small but real Kubernetes on this machine: etcd and
 // kube-apiserver (through envtest), kube-controller-manager with every controller, a
-// node agent that runs pods of mapped images as host processes, a PostgreSQL server
-// and an S3 server (versitygw), and a "demo" namespace wired to both. `make demo` and
+// node agent that runs pods of mapped images as host processes (the runbook's Django
+// application among them), a PostgreSQL server, Redis and an S3 server (versitygw),
+// and a "demo" namespace wired to them. `make demo` and
 // the end-to-end tests use it.
 package devcluster
 
@@ -39,6 +40,8 @@ const (
 	DemoDBSecret     = "demo-db"
 	DemoS3Secret     = "demo-s3"
 	DemoConfigMap    = "demo-endpoints"
+	DemoRedisSecret  = "demo-redis"
+	DemoAppSecret    = "demo-app"
 	DemoDatabase     = "saas_production"
 	DemoBucket       = "saas-backups"
 	DefaultNodeName  = "devcluster"
@@ -63,8 +66,12 @@ type Options struct {
 	Images nodeagent.ImageMap
 	// CRDDirs are installed once the API server is up.
 	CRDDirs []string
-	// WithoutPostgres and WithoutS3 skip those servers (and their demo Secrets).
-	WithoutPostgres, WithoutS3 bool
+	// WithoutPostgres, WithoutS3 and WithoutRedis skip those servers (and their demo
+	// Secrets).
+	WithoutPostgres, WithoutS3, WithoutRedis bool
+	// SaaSSource is the application's source (default: test/saas of this module); its
+	// releases become the tags of the image "saas". "-" leaves the image unmapped.
+	SaaSSource string
 	// NodeName of the single node (default "devcluster").
 	NodeName string
 	// NodeAgent tunes the node agent (NodeName, Images, StateDir and Log are set here).
@@ -81,7 +88,10 @@ type Cluster struct {
 	Client     kubernetes.Interface
 	Postgres   *harness.Postgres
 	S3         *harness.S3
+	Redis      *Redis
 	Agent      *nodeagent.Agent
+	// SaaSTags maps the tags of the image "saas" to their folders on the host.
+	SaaSTags map[string]string
 	// Dir is Options.Dir; LogDir holds one log file per component.
 	Dir, LogDir string
 	// StartupDuration is how long Start took.
@@ -161,8 +171,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 
 	// PostgreSQL and S3 start while the control plane does.
-	var pgErr, s3Err error
+	var pgErr, s3Err, redisErr error
 	var side sync.WaitGroup
+	if !opts.WithoutRedis {
+		side.Go(func() { c.Redis, redisErr = StartRedis(ctx, filepath.Join(dir, "redis")) })
+	}
 	if !opts.WithoutPostgres {
 		side.Go(func() { c.Postgres, pgErr = harness.StartPostgres(ctx, harness.PostgresOptions{}) })
 	}
@@ -175,7 +188,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	waitSide := func() error {
 		side.Wait()
-		return errors.Join(pgErr, s3Err)
+		return errors.Join(pgErr, s3Err, redisErr)
 	}
 	defer side.Wait()
 
@@ -235,6 +248,18 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 
 	images := append(nodeagent.ImageMap{}, opts.Images...)
 	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary, opts.DemoAppBinary)...)
+	if opts.SaaSSource != "-" {
+		src := opts.SaaSSource
+		if src == "" {
+			if src, err = FindModuleFile("test/saas"); err != nil {
+				return nil, fmt.Errorf("the application's source: %w", err)
+			}
+		}
+		if c.SaaSTags, err = BuildSaaSImages(src, filepath.Join(dir, "images", SaaSImage)); err != nil {
+			return nil, err
+		}
+		images = append(images, SaaSImages(c.SaaSTags)...)
+	}
 	agentOpts := opts.NodeAgent
 	agentOpts.NodeName = opts.NodeName
 	agentOpts.Images = images
@@ -413,6 +438,23 @@ func (c *Cluster) setupDemo(ctx context.Context) error {
 		endpoints["s3Region"] = c.S3.Region
 		endpoints["s3Bucket"] = DemoBucket
 	}
+	if c.Redis != nil {
+		if err := c.applySecret(ctx, DemoRedisSecret, map[string]string{
+			"REDIS_URL":      c.Redis.URL(0),
+			"REDIS_HOST":     c.Redis.Host,
+			"REDIS_PORT":     fmt.Sprint(c.Redis.Port),
+			"REDIS_PASSWORD": c.Redis.Password,
+		}); err != nil {
+			return err
+		}
+		endpoints["redisHost"] = c.Redis.Host
+		endpoints["redisPort"] = fmt.Sprint(c.Redis.Port)
+	}
+	if c.SaaSTags != nil {
+		if err := c.createSecretOnce(ctx, DemoAppSecret, SaaSSecrets()); err != nil {
+			return err
+		}
+	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: DemoConfigMap, Namespace: DemoNamespace}, Data: endpoints}
 	if _, err := c.Client.CoreV1().ConfigMaps(DemoNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -434,8 +476,24 @@ func (c *Cluster) applySecret(ctx context.Context, name string, data map[string]
 	return err
 }
 
+// createSecretOnce creates a Secret unless it exists: generated keys are never
+// replaced.
+func (c *Cluster) createSecretOnce(ctx context.Context, name string, data map[string]string) error {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: DemoNamespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "devcluster"}},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: data,
+	}
+	_, err := c.Client.CoreV1().Secrets(DemoNamespace).Create(ctx, s, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
 // Stop stops the pods' processes, the node agent, kube-controller-manager,
-// kube-apiserver, etcd, PostgreSQL and S3. It is safe to call more than once.
+// kube-apiserver, etcd, PostgreSQL, Redis and S3. It is safe to call more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
@@ -470,6 +528,11 @@ func (c *Cluster) Stop() error {
 		if c.Postgres != nil {
 			if err := c.Postgres.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop postgres: %w", err))
+			}
+		}
+		if c.Redis != nil {
+			if err := c.Redis.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("stop redis: %w", err))
 			}
 		}
 		if c.S3 != nil {
@@ -610,6 +673,9 @@ func (c *Cluster) WriteEnvFile() (string, error) {
 	if c.S3 != nil {
 		fmt.Fprintf(&env, "export AWS_ENDPOINT_URL_S3=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n",
 			c.S3.Endpoint, c.S3.Region, c.S3.AccessKey, c.S3.SecretKey)
+	}
+	if c.Redis != nil {
+		fmt.Fprintf(&env, "export REDIS_URL=%s\n", c.Redis.URL(0))
 	}
 	path := filepath.Join(c.Dir, "env")
 	return path, os.WriteFile(path, []byte(env.String()), 0o600)

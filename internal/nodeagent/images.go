@@ -19,7 +19,8 @@ import (
 type ImageMapping struct {
 	// Image is an image repository without tag or digest ("demoapp",
 	// "ghcr.io/runbook-operator/runbook-operator"). A trailing "*" makes it a prefix
-	// ("ghcr.io/runbook-operator/*").
+	// ("ghcr.io/runbook-operator/*"); a leading "*/" matches the name under any
+	// registry and path ("*/saas": "ghcr.io/acme/saas", "localhost:5000/saas").
 	Image string
 	// Binary is the host program run when the container has no command, or when the
 	// command names the image's entrypoint.
@@ -28,9 +29,75 @@ type ImageMapping struct {
 	// container command whose first element is one of them, or whose base name equals
 	// the base name of Binary, runs Binary with the rest of the command and the args.
 	Entrypoints []string
-	// Commands maps other in-image programs (by path or base name, "/manager") to host
-	// programs.
+	// Commands maps other in-image programs (by path or base name, "/manager",
+	// "python") to host programs. A relative host path is relative to the tag's folder
+	// (Tags): "bin/celery".
 	Commands map[string]string
+	// Tags, when set, maps each tag of the image to a host folder holding that
+	// version's files, as an image's layers would: the container runs in it (it stands
+	// for WorkDir), and a tag not listed fails to start as a pull of a missing tag does.
+	// An image reference without a tag means "latest".
+	Tags map[string]string
+	// WorkDir is the image's WORKDIR ("/app"): a container workingDir, command or arg
+	// naming it, or a path below it, is rewritten to the tag's folder.
+	WorkDir string
+}
+
+// ErrImagePull is returned by ForImage for a tag the mapping does not have.
+type ErrImagePull struct{ Image, Known string }
+
+func (e *ErrImagePull) Error() string {
+	return fmt.Sprintf("manifest for %s not found: the devcluster's image has the tags %s", e.Image, e.Known)
+}
+
+// ForImage returns the mapping for one image reference: with Tags, the tag's folder
+// (also returned) and Commands resolved against it. Without Tags it returns the
+// mapping as it is and no folder.
+func (mp ImageMapping) ForImage(image string) (ImageMapping, string, error) {
+	if len(mp.Tags) == 0 {
+		return mp, "", nil
+	}
+	tag := Tag(image)
+	if tag == "" {
+		tag = "latest"
+	}
+	root, ok := mp.Tags[tag]
+	if !ok {
+		known := make([]string, 0, len(mp.Tags))
+		for t := range mp.Tags {
+			known = append(known, t)
+		}
+		slices.Sort(known)
+		return mp, "", &ErrImagePull{Image: image, Known: strings.Join(known, ", ")}
+	}
+	out := mp
+	out.Commands = make(map[string]string, len(mp.Commands))
+	for k, v := range mp.Commands {
+		if !filepath.IsAbs(v) {
+			v = filepath.Join(root, v)
+		}
+		out.Commands[k] = v
+	}
+	if out.Binary != "" && !filepath.IsAbs(out.Binary) {
+		out.Binary = filepath.Join(root, out.Binary)
+	}
+	return out, root, nil
+}
+
+// InImage rewrites a path inside the image (WorkDir or below it) to the host folder
+// root; other values are returned as they are.
+func (mp ImageMapping) InImage(v, root string) string {
+	if root == "" || mp.WorkDir == "" {
+		return v
+	}
+	wd := strings.TrimSuffix(mp.WorkDir, "/")
+	if v == wd {
+		return root
+	}
+	if rest, ok := strings.CutPrefix(v, wd+"/"); ok {
+		return filepath.Join(root, rest)
+	}
+	return v
 }
 
 // ImageMap is the list of mappings the node agent uses. Exact repository matches win
@@ -67,6 +134,12 @@ func (m ImageMap) Lookup(image string) (ImageMapping, bool) {
 	best, bestLen := -1, -1
 	for i, mp := range m {
 		key := mp.Image
+		if rest, ok := strings.CutPrefix(key, "*/"); ok { // any registry prefix
+			if strings.HasSuffix(repo, "/"+rest) && len(key) > bestLen {
+				best, bestLen = i, len(key)
+			}
+			continue
+		}
 		if strings.HasSuffix(key, "*") {
 			prefix := strings.TrimSuffix(key, "*")
 			if strings.HasPrefix(repo, prefix) && len(prefix) > bestLen {

@@ -295,11 +295,26 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 		w.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: start, FinishedAt: start}
 	}
+	mapping, root, err := mapping.ForImage(c.Image)
+	var pullErr *ErrImagePull
+	if errors.As(err, &pullErr) {
+		msg := err.Error()
+		w.updateContainer(init, idx, func(cr *ContainerRun) {
+			if cr.State.Waiting == nil || cr.State.Waiting.Message != msg {
+				w.event(corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, msg)
+			}
+			cr.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: msg}}
+		})
+		return nil, 0
+	}
 	argv, err := mapping.Argv(c.Command, c.Args, exec.LookPath)
 	if err != nil {
 		return startErr(err), 0
 	}
 	argv = RewritePath(ExpandAll(argv, env), terminationMessagePath(&c), termPath)
+	for i := range argv {
+		argv[i] = mapping.InImage(argv[i], root)
+	}
 	if err := os.WriteFile(termPath, nil, 0o666); err != nil {
 		return startErr(err), 0
 	}
@@ -313,8 +328,13 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	}
 	defer func() { _ = logFile.Close() }()
 	workDir := cdir
+	if root != "" {
+		workDir = root
+	}
 	if c.WorkingDir != "" {
-		if fi, err := os.Stat(c.WorkingDir); err == nil && fi.IsDir() {
+		if wd := mapping.InImage(c.WorkingDir, root); wd != c.WorkingDir {
+			workDir = wd
+		} else if fi, err := os.Stat(c.WorkingDir); err == nil && fi.IsDir() {
 			workDir = c.WorkingDir
 		}
 	}

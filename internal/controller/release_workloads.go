@@ -106,6 +106,13 @@ func (r *ReleaseReconciler) applyDeployment(ctx context.Context, s *releaseScope
 	changed := false
 	if !equality.Semantic.DeepDerivative(want.Spec.Template, cur.Spec.Template) ||
 		cur.Spec.Template.Labels[opsv1alpha1.LabelRevision] != want.Spec.Template.Labels[opsv1alpha1.LabelRevision] {
+		// Annotations others put on the template (SecretRotation's secret version) stay:
+		// dropping them would restart the pods a second time, or undo a restart.
+		for k, v := range cur.Spec.Template.Annotations {
+			if _, ours := want.Spec.Template.Annotations[k]; !ours && k != opsv1alpha1.AnnotationRestartedAt {
+				want.Spec.Template.Annotations[k] = v
+			}
+		}
 		cur.Spec.Template = want.Spec.Template
 		changed = true
 	}

@@ -52,6 +52,8 @@ type Step struct {
 	Reader client.Reader
 	Owner  metav1.Object
 	Title  string
+	// Kind names the owner's kind in messages ("" reads "object").
+	Kind string
 }
 
 // Ensure returns the Job desired names, creating it when absent. created says the
@@ -61,8 +63,13 @@ type Step struct {
 //   - *Waiting (ReasonJobConflict) when a Job of that name belongs to another object;
 //   - the API server's errors otherwise.
 func (s Step) Ensure(ctx context.Context, desired *batchv1.Job, created bool) (*batchv1.Job, error) {
+	return s.EnsureBuilt(ctx, client.ObjectKeyFromObject(desired), func(context.Context) (*batchv1.Job, error) { return desired, nil }, created)
+}
+
+// EnsureBuilt is Ensure for a Job that is costly to build: build runs only when the
+// Job named key does not exist yet, and its error (e.g. a *Stalling) is returned as is.
+func (s Step) EnsureBuilt(ctx context.Context, key client.ObjectKey, build func(context.Context) (*batchv1.Job, error), created bool) (*batchv1.Job, error) {
 	job := &batchv1.Job{}
-	key := client.ObjectKeyFromObject(desired)
 	err := s.Client.Get(ctx, key, job)
 	if apierrors.IsNotFound(err) && created {
 		if err = s.Reader.Get(ctx, key, job); apierrors.IsNotFound(err) {
@@ -70,6 +77,10 @@ func (s Step) Ensure(ctx context.Context, desired *batchv1.Job, created bool) (*
 		}
 	}
 	if apierrors.IsNotFound(err) {
+		desired, berr := build(ctx)
+		if berr != nil {
+			return nil, berr
+		}
 		err = s.Client.Create(ctx, desired)
 		switch {
 		case err == nil:
@@ -85,8 +96,12 @@ func (s Step) Ensure(ctx context.Context, desired *batchv1.Job, created bool) (*
 		return nil, s.deleted()
 	}
 	if !metav1.IsControlledBy(job, s.Owner) {
+		kind := s.Kind
+		if kind == "" {
+			kind = "object"
+		}
 		return nil, Wait(ReasonJobConflict, ConflictRecheck,
-			"A Job named %s that does not belong to this object exists (left by an earlier object of the same name?); waiting for it to go", job.Name)
+			"A Job named %s that does not belong to this %s exists (left by an earlier object of the same name?); waiting for it to go", job.Name, kind)
 	}
 	return job, nil
 }

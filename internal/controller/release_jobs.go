@@ -50,6 +50,8 @@ func (r *ReleaseReconciler) plan(ctx context.Context, s *releaseScope) (bool, er
 	rel, m := s.rel, s.rel.Spec.Migrations
 	cmd := append(append([]string{}, release.PlanShell...), m.PlanCommand...)
 	j := r.revisionJob(s, release.StepNamePlan, "Migration plan Job", cmd, int64(release.MigrationTimeout(m).Seconds()))
+	c := &j.job.Spec.Template.Spec.Containers[0]
+	c.Env = append(c.Env, corev1.EnvVar{Name: release.PlanOutputEnv, Value: corev1.TerminationMessagePathDefault})
 	if rel.Status.Phase != opsv1alpha1.ReleasePhaseMigrating {
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseMigrating
 		msg := "Recording the migration plan with Job " + j.job.Name

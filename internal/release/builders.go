@@ -190,7 +190,12 @@ func BackupName(rel *opsv1alpha1.Release, revision string) string {
 // PlanShell wraps the plan command so that its output (stdout and stderr) becomes the
 // container's termination message, which the controller records in status: the image
 // needs /bin/sh (Django images have it). The command's exit code is the container's.
-var PlanShell = []string{"/bin/sh", "-c", `"$@" >/dev/termination-log 2>&1`, "--"}
+// The file is named by PlanOutputEnv (the termination log), not in the script, so that
+// a runtime that moves the termination log can rewrite the variable.
+var PlanShell = []string{"/bin/sh", "-c", `"$@" >"$` + PlanOutputEnv + `" 2>&1`, "--"}
+
+// PlanOutputEnv is set on the plan Job's container to the termination log's path.
+const PlanOutputEnv = "RUNBOOK_PLAN_OUTPUT"
 
 // Job builds a revision's Job running command with the revision's image, shared env
 // and the first component's env: backoffLimit 0 (a migration never runs twice) and

@@ -59,7 +59,7 @@ env:
 - {name: PGDATABASE, valueFrom: {secretKeyRef: {name: %[2]s, key: dbname}}}
 - {name: PGUSER, valueFrom: {secretKeyRef: {name: %[2]s, key: user}}}
 - {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: %[2]s, key: password}}}
-migrations: {command: [python, manage.py, migrate, --noinput], planCommand: [python3, manage.py, showmigrations, --plan]}
+migrations: {command: [python, manage.py, migrate, --noinput], planCommand: [/usr/bin/python3, manage.py, showmigrations, --plan]}
 components:
 - {name: worker, command: [celery, -A, saas, worker]}
 - {name: web, command: [gunicorn, saas.wsgi], ports: [{name: http, containerPort: 8000}]}
@@ -115,7 +115,14 @@ func servedVersions(ctx context.Context) []string {
 }
 
 func releasePhase(ctx context.Context) func() string {
-	return func() string { return string(e2eRelease(ctx).Status.Phase) + " " + e2eRelease(ctx).Spec.Version }
+	return func() string {
+		rel := e2eRelease(ctx)
+		h := rel.Status.History
+		if rel.Status.ObservedGeneration != rel.Generation || len(h) == 0 || h[0].Version != rel.Spec.Version {
+			return "not yet acted on"
+		}
+		return string(rel.Status.Phase) + " " + h[0].Version
+	}
 }
 
 var _ = Describe("Release with the manager on the devcluster", Ordered, ContinueOnFailure, func() {

@@ -16,13 +16,23 @@ COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager \
  && CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o /out/agent ./cmd/agent
 
-# PostgreSQL 17 client tools: pg_dump 17 dumps servers 9.2 through 17 (so 13-17, the
-# supported ones), and pg_restore 17 restores its own dumps into them.
+# PostgreSQL client tools for every server major Debian carries: hack/image-packages.txt
+# is the one list (hack/rootfs.sh builds the same file system for the tests). Tools of
+# other suites (13 from bullseye, 15 from bookworm) are unpacked by
+# hack/image-tools.sh in a stage of their own and only /usr/lib/postgresql/<major> is
+# copied; they run on the runtime stage's libpq5, zlib, lz4, zstd and readline. The
+# agent picks the tools of the server's major (else the nearest newer) itself: no PATH
+# entry for them. No Debian suite carries 14 or 16 (see cmd/agent/README.md).
+FROM ${BASE_IMAGE} AS tools
+COPY hack/image-packages.txt hack/image-tools.sh /tmp/
+RUN sh /tmp/image-tools.sh /tmp/image-packages.txt /out
+
 FROM ${BASE_IMAGE}
+COPY hack/image-packages.txt /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-17 ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-ENV PATH=/usr/lib/postgresql/17/bin:$PATH
+ && apt-get install -y --no-install-recommends $(awk '!/^#/ && NF == 3 && $3 == "install" {print $2}' /tmp/image-packages.txt) \
+ && rm -rf /var/lib/apt/lists/* /tmp/image-packages.txt
+COPY --from=tools /out/usr/lib/postgresql/ /usr/lib/postgresql/
 COPY --from=builder /out/manager /manager
 COPY --from=builder /out/agent /agent
 USER 65532:65532

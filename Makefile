@@ -17,6 +17,8 @@ GOLANGCI_LINT ?= go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v
 
 # kube-apiserver, kube-controller-manager, etcd and versitygw built from source into a
 # cache outside the checkout (hack/test-binaries.sh); KUBEBUILDER_ASSETS points there.
+# The agent image's file system and a PostgreSQL 17 one are built with debootstrap into
+# the same cache (hack/rootfs.sh); the agent's image tests run inside them.
 TEST_ASSETS = $(shell hack/test-binaries.sh --print)
 GO_TEST_FLAGS ?= -count=1 -timeout=75m
 
@@ -65,13 +67,17 @@ lint: ## Run golangci-lint (v2, through go run).
 test-binaries: ## Build kube-apiserver, kube-controller-manager, etcd and versitygw from source (cached).
 	hack/test-binaries.sh
 
+.PHONY: rootfs
+rootfs: ## Build the agent image's runtime file system and a PostgreSQL 17 one with debootstrap (cached).
+	@hack/rootfs.sh >/dev/null
+
 .PHONY: test
-test: test-binaries ## Run every test: CRD validation, unit, envtest, data-plane and end-to-end suites.
+test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, data-plane and end-to-end suites.
 	@echo "== CRD validation (envtest: real kube-apiserver and etcd)"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -v ./api/... | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|crd-validation' 
 	@echo "== all other packages"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/api/')
-	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, S3)"
+	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app)"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: demo

@@ -58,14 +58,24 @@ type BackupTemplate struct {
 	Spec DatabaseBackupSpec `json:"spec"`
 }
 
+// LabelValue is a Kubernetes label value: at most 63 letters, digits, '-', '_' and
+// '.', starting and ending with a letter or digit, or empty.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
+type LabelValue string
+
 // TemplateMetadata is the part of object metadata a template may set.
 type TemplateMetadata struct {
 	// labels added to each created object.
 	// +optional
-	Labels map[string]string `json:"labels,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule=`self.all(k, size(k) <= 317 && k.matches(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))`,message="labels keys must be Kubernetes label keys ([prefix/]name, name at most 63 characters)"
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
 	// annotations added to each created object.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule=`self.all(k, size(k) <= 317 && k.matches(r'^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))`,message="annotations keys must be Kubernetes annotation keys ([prefix/]name, name at most 63 characters)"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -115,14 +125,21 @@ type BackupScheduleSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+)$`
+	// +kubebuilder:validation:XValidation:rule=`self.startsWith('@') || self.matches(r'^((\*|\?|[0-5]?[0-9](-[0-5]?[0-9])?)(/[1-9][0-9]?)?(,(\*|\?|[0-5]?[0-9](-[0-5]?[0-9])?)(/[1-9][0-9]?)?)*)(\s+[^\s]+){4}$')`,message="the minute field of spec.schedule must be *, ?, or values 0-59 as a list (a,b), range (a-b) or step (*/n)"
+	// +kubebuilder:validation:XValidation:rule=`self.startsWith('@') || self.matches(r'^[^\s]+\s+((\*|\?|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]?)?(,(\*|\?|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]?)?)*)(\s+[^\s]+){3}$')`,message="the hour field of spec.schedule must be *, ?, or values 0-23 as a list (a,b), range (a-b) or step (*/n)"
+	// +kubebuilder:validation:XValidation:rule=`self.startsWith('@') || self.matches(r'^[^\s]+\s+[^\s]+\s+((\*|\?|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]?)?(,(\*|\?|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]?)?)*)(\s+[^\s]+){2}$')`,message="the day-of-month field of spec.schedule must be *, ?, or values 1-31 as a list (a,b), range (a-b) or step (*/n)"
+	// +kubebuilder:validation:XValidation:rule=`self.startsWith('@') || self.matches(r'^[^\s]+\s+[^\s]+\s+[^\s]+\s+((\*|\?|(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/[1-9][0-9]?)?(,(\*|\?|(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))(-(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))?)(/[1-9][0-9]?)?)*)(\s+[^\s]+){1}$')`,message="the month field of spec.schedule must be *, ?, or values 1-12 or JAN-DEC as a list (a,b), range (a-b) or step (*/n)"
+	// +kubebuilder:validation:XValidation:rule=`self.startsWith('@') || self.matches(r'^[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+\s+((\*|\?|(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/[1-9][0-9]?)?(,(\*|\?|(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))(-(0?[0-6]|(?i:sun|mon|tue|wed|thu|fri|sat)))?)(/[1-9][0-9]?)?)*)$')`,message="the day-of-week field of spec.schedule must be *, ?, or values 0-6 or SUN-SAT as a list (a,b), range (a-b) or step (*/n)"
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. `Europe/Berlin`.
-	// Default: UTC.
+	// The API server checks the shape (Area/Location, capitalised); a name the
+	// manager's zone database lacks marks the schedule Stalled. Default: UTC.
 	// +optional
 	// +kubebuilder:default=UTC
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$`
+	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$`
+	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="timeZone Local is the manager's own zone, not an IANA name: write one such as Europe/Berlin or UTC"
 	TimeZone string `json:"timeZone,omitempty"`
 
 	// suspend stops new runs; running backups finish and retention still applies.

@@ -81,6 +81,7 @@ const (
 	ReasonWaitingForSource   = "WaitingForSource"
 	ReasonSourceFailed       = "SourceFailed"
 	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonCreateFailed       = "CreateFailed"
 	ReasonSecretMissing      = "SecretMissing"
 	ReasonDeleting           = "Deleting"
 	ReasonDeleteFailed       = "DeleteFailed"
@@ -130,7 +131,7 @@ const (
 const FinalizerBackupObjects = "ops.runbook.dev/backup-objects"
 
 // LabelBackupSchedule is set on each DatabaseBackup a BackupSchedule creates, with the
-// schedule's name.
+// schedule's name (hash-shortened to 63 characters when longer, see names.LabelValue).
 const LabelBackupSchedule = "ops.runbook.dev/backup-schedule"
 
 // AnnotationScheduledTime is set on each DatabaseBackup a BackupSchedule creates: the
@@ -191,7 +192,8 @@ const (
 )
 
 // LabelSecretRotation is set on every Secret a SecretRotation manages, with the
-// SecretRotation's name: the manager caches only Secrets that carry it.
+// SecretRotation's name (hash-shortened to 63 characters when longer, see
+// names.LabelValue): the manager caches only Secrets that carry it.
 const LabelSecretRotation = "ops.runbook.dev/secret-rotation"
 
 // Annotations a SecretRotation keeps on its Secret: the record of rotations that

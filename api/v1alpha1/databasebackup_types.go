@@ -93,6 +93,8 @@ type DatabaseBackupSpec struct {
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="timeout must be between 1m and 168h (7 days)",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
 
 	// deletionPolicy says whether deleting this object also deletes the dump and its

@@ -47,6 +47,7 @@ const (
 )
 
 // S3ObjectSource is a dump object given directly.
+// +kubebuilder:validation:XValidation:rule="(has(self.prefix) ? size(bytes(self.prefix)) + 1 : 0) + size(bytes(self.key)) <= 1024",message="prefix/key is the object key, which S3 limits to 1024 bytes"
 type S3ObjectSource struct {
 	S3Location `json:",inline"`
 
@@ -87,6 +88,7 @@ type Quiesce struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Deployments []string `json:"deployments,omitempty"`
 
 	// keepStoppedOnFailure leaves the workloads at zero when the restore fails, for a
@@ -134,6 +136,8 @@ type DatabaseRestoreSpec struct {
 	// +kubebuilder:default="2h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('168h'))",message="timeout must be between 1m and 168h (7 days)",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
 }
 

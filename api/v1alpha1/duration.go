@@ -33,7 +33,10 @@ import (
 // decode watch event"), which stops the work on all other objects. With this type the
 // object decodes, and its reconciler marks it Stalled naming the field (see
 // InvalidDurations). The API server refuses such values for new writes (CEL bounds on
-// every duration field).
+// every duration field). Each bound is written `oldSelf == self || <bound>` with
+// optionalOldSelf: a status or metadata write re-runs the object's rules, and CEL's
+// duration() fails on such a value, so without the guard the operator could not even
+// record that the object is Stalled, nor remove its finalizer.
 //
 // The zero value is a duration of 0 that was valid.
 // +kubebuilder:validation:Type=string

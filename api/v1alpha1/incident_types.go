@@ -96,6 +96,7 @@ type IncidentResponse struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=20
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	RotateSecrets []string `json:"rotateSecrets,omitempty"`
 
 	// diagnostics run in Jobs; their output is kept as evidence.

@@ -272,6 +272,8 @@ type Migrations struct {
 	// +kubebuilder:default="30m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="timeout must be between 1m and 24h",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
 }
 
@@ -296,6 +298,8 @@ type PreDeployJob struct {
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="timeout must be between 1m and 24h",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
 }
 
@@ -320,6 +324,8 @@ type ReleaseVerify struct {
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1s') && duration(self) <= duration('1h'))",message="interval must be between 1s and 1h",optionalOldSelf=true
 	Interval *Duration `json:"interval,omitempty"`
 
 	// failureThreshold is how many consecutive failed checks fail the release. Default: 3.
@@ -335,6 +341,8 @@ type ReleaseVerify struct {
 	// +kubebuilder:default="2m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('0s') && duration(self) <= duration('24h'))",message="window must be between 0s and 24h",optionalOldSelf=true
 	Window *Duration `json:"window,omitempty"`
 
 	// progressDeadline is how long the rollout may take before it fails (Go duration).
@@ -343,6 +351,8 @@ type ReleaseVerify struct {
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="progressDeadline must be between 1m and 24h",optionalOldSelf=true
 	ProgressDeadline *Duration `json:"progressDeadline,omitempty"`
 }
 
@@ -633,6 +643,8 @@ type ReleaseStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// +kubebuilder:validation:XValidation:rule="self.spec.components.all(c, size(self.metadata.name) + size(c.name) <= 62)",message="each component's Deployment and Service are named <release>-<component>, at most 63 characters: shorten metadata.name or the component name"
+// +kubebuilder:validation:XValidation:rule="!self.spec.components.exists(c, has(c.service)) || self.metadata.name.matches('^[a-z]')",message="a component with a Service needs a Release name that starts with a letter (Service names are DNS-1035 labels)"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=rel,categories=runbook

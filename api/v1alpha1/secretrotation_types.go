@@ -174,6 +174,8 @@ type SecretRotationSpec struct {
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1h') && duration(self) <= duration('17520h'))",message="interval must be between 1h and 17520h (2 years)",optionalOldSelf=true
 	Interval *Duration `json:"interval,omitempty"`
 
 	// rotateRequest rotates now when changed to a new value, e.g. a timestamp.

@@ -220,6 +220,39 @@ func invalidCases() []invalidCase {
 		{"Incident", "notifier type not in enum", incidentSpec + "notify: [{type: Email, urlSecretRef: {name: s, key: k}}]", "spec.notify[0].type: Unsupported value"},
 		{"Incident", "more than 5 notifiers", incidentSpec + "notify: " + many(6, `{type: Webhook, urlSecretRef: {name: s, key: k%d}}`), "spec.notify: Too many"},
 		{"Incident", "diagnostic without command", incidentSpec + "response: {diagnostics: [{name: check, command: []}]}", "spec.response.diagnostics[0].command"},
+		// Issue 10: durations Go cannot hold, or far outside what the field is for. Before
+		// these bounds "3000000h" was stored and stopped the manager's informer.
+		{"DatabaseBackup", "timeout Go cannot hold", backupSpec + "timeout: 3000000h", "spec.timeout"},
+		{"DatabaseBackup", "timeout of a year", backupSpec + "timeout: 8760h", "timeout must be between 1m and 168h"},
+		{"DatabaseBackup", "timeout of zero", backupSpec + "timeout: 0s", "timeout must be between 1m and 168h"},
+		{"BackupSchedule", "template timeout above a week", scheduleSpec("") + "    timeout: 200h\n", "spec.template.spec.timeout"},
+		{"DatabaseRestore", "timeout Go cannot hold", restoreSpec + "timeout: 3000000h", "spec.timeout"},
+		{"DatabaseRestore", "timeout of 30 seconds", restoreSpec + "timeout: 30s", "timeout must be between 1m and 168h"},
+		{"Release", "migrations timeout above a day", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {enabled: false}\nmigrations: {command: [migrate], timeout: 48h}", "spec.migrations.timeout"},
+		{"Release", "preDeploy timeout of zero", releaseSpec + "preDeploy: [{name: collectstatic, command: [x], timeout: 0s}]", "spec.preDeploy[0].timeout"},
+		{"Release", "verify interval of two hours", releaseSpec + "verify: {path: /health, interval: 2h}", "interval must be between 1s and 1h"},
+		{"Release", "verify window above a day", releaseSpec + "verify: {path: /health, window: 48h}", "window must be between 0s and 24h"},
+		{"Release", "progressDeadline Go cannot hold", releaseSpec + "verify: {path: /health, progressDeadline: 3000000h}", "spec.verify.progressDeadline"},
+		{"SecretRotation", "interval of 30 minutes", rotationSpec + "interval: 30m", "interval must be between 1h and 17520h"},
+		{"SecretRotation", "interval Go cannot hold", rotationSpec + "interval: 3000000h", "spec.interval"},
+		// Cron field ranges and time zone shape.
+		{"BackupSchedule", "cron hour 25", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"0 25 * * *"`, 1), "the hour field of spec.schedule"},
+		{"BackupSchedule", "cron minute 60", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"60 3 * * *"`, 1), "the minute field of spec.schedule"},
+		{"BackupSchedule", "cron day-of-month 32", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"0 3 32 * *"`, 1), "the day-of-month field of spec.schedule"},
+		{"BackupSchedule", "cron month 13", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"0 3 * 13 *"`, 1), "the month field of spec.schedule"},
+		{"BackupSchedule", "cron day-of-week 7", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"0 3 * * 7"`, 1), "the day-of-week field of spec.schedule"},
+		{"BackupSchedule", "cron step of zero", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"*/0 3 * * *"`, 1), "the minute field of spec.schedule"},
+		{"BackupSchedule", "cron hour range beyond 23", strings.Replace(scheduleSpec(""), `"0 3 * * *"`, `"0 22-24 * * *"`, 1), "the hour field of spec.schedule"},
+		{"BackupSchedule", "timeZone Local", scheduleSpec("timeZone: Local"), "timeZone Local is the manager's own zone"},
+		{"BackupSchedule", "timeZone in lowercase", scheduleSpec("timeZone: europe/berlin"), "spec.timeZone"},
+		{"BackupSchedule", "timeZone with four parts", scheduleSpec("timeZone: A/B/C/D"), "spec.timeZone"},
+		// Names and values that become object names or labels.
+		{"DatabaseRestore", "quiesce deployment not a Kubernetes name", restoreSpec + "quiesce: {deployments: [Web_App]}", "spec.quiesce.deployments[0]"},
+		{"DatabaseRestore", "S3 prefix and key above 1024 bytes", `{source: {s3: {bucket: saas-backups, prefix: ` + strings.Repeat("p", 500) + `, key: ` + strings.Repeat("k", 600) + `}}, database: {secretRef: {name: db}}}`, "S3 limits to 1024 bytes"},
+		{"Incident", "rotateSecrets entry not a Kubernetes name", incidentSpec + "response: {rotateSecrets: [App_Keys]}", "spec.response.rotateSecrets[0]"},
+		{"BackupSchedule", "template label value of 64 characters", scheduleSpec("") + "  metadata: {labels: {team: " + strings.Repeat("a", 64) + "}}\n", "spec.template.metadata.labels.team"},
+		{"BackupSchedule", "template label key with a space", scheduleSpec("") + "  metadata: {labels: {'my team': a}}\n", "labels keys must be Kubernetes label keys"},
+		{"BackupSchedule", "template annotation key with two slashes", scheduleSpec("") + "  metadata: {annotations: {'a/b/c': x}}\n", "annotations keys must be Kubernetes annotation keys"},
 	}
 }
 
@@ -239,6 +272,23 @@ func TestCRDValidationRefusesInvalidObjects(t *testing.T) {
 				t.Fatalf("refused, but the message does not name the problem %q:\n%v", tc.want, err)
 			}
 			kinds[tc.kind]++
+			t.Logf("crd-validation | %-15s | %-45s | refused: %s", tc.kind, tc.what, tc.want)
+		})
+	}
+	// Cases where the object's own name matters: it becomes part of child names.
+	for _, tc := range []struct{ kind, what, name, spec, want string }{
+		{"Release", "release and component name above 63 characters", strings.Repeat("r", 40),
+			`{version: v1, image: x, components: [{name: ` + strings.Repeat("c", 23) + `}]}`, "at most 63 characters"},
+		{"Release", "Service of a release whose name starts with a digit", "1saas",
+			`{version: v1, image: x, components: [{name: web, ports: [{name: http, containerPort: 8000}], service: {port: 80}}]}`, "starts with a letter"},
+	} {
+		t.Run(tc.kind+"/"+tc.what, func(t *testing.T) {
+			u := obj(t, tc.kind, tc.name, tc.spec)
+			u.SetNamespace(ns)
+			err := k8s.Create(context.Background(), u)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s (%s): want refused naming %q, got %v", tc.kind, tc.what, tc.want, err)
+			}
 			t.Logf("crd-validation | %-15s | %-45s | refused: %s", tc.kind, tc.what, tc.want)
 		})
 	}
@@ -397,4 +447,28 @@ func TestImmutability(t *testing.T) {
 		}
 		t.Logf("crd-validation | Incident        | resolution removed                             | refused: resolution cannot be removed")
 	})
+}
+
+// The bounds added for issue 10 must not refuse what users write every day.
+func TestValidValuesAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	for i, tc := range []struct{ kind, what, spec string }{
+		{"BackupSchedule", "cron with lists, ranges, steps and names", strings.Replace(scheduleSpec("timeZone: America/Argentina/Buenos_Aires"), `"0 3 * * *"`, `"*/15 0-6/2 1,15 JAN-MAR mon-fri"`, 1)},
+		{"BackupSchedule", "cron descriptor", strings.Replace(scheduleSpec("timeZone: Etc/GMT+5"), `"0 3 * * *"`, `"@weekly"`, 1)},
+		{"BackupSchedule", "cron with ? and 59/23/31/12/6", strings.Replace(scheduleSpec("timeZone: UTC"), `"0 3 * * *"`, `"59 23 31 12 ?"`, 1)},
+		{"BackupSchedule", "template labels and annotations", scheduleSpec("") + "  metadata: {labels: {app.kubernetes.io/part-of: saas, tier: db}, annotations: {example.com/owner: 'Team Data <data@example.com>'}}\n"},
+		{"DatabaseBackup", "timeout of a week", backupSpec + "timeout: 168h"},
+		{"DatabaseBackup", "timeout of 1h30m", backupSpec + "timeout: 1h30m"},
+		{"Release", "verify window of zero", releaseSpec + "verify: {path: /health, window: 0s, interval: 1s}"},
+		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
+		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
+	} {
+		t.Run(tc.kind+"/"+tc.what, func(t *testing.T) {
+			u := obj(t, tc.kind, fmt.Sprintf("valid-%d", i), tc.spec)
+			u.SetNamespace(ns)
+			if err := k8s.Create(context.Background(), u); err != nil {
+				t.Fatalf("refused a valid %s (%s): %v", tc.kind, tc.what, err)
+			}
+		})
+	}
 }

@@ -15,10 +15,13 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -113,24 +116,30 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 	defer closeLog()
 
 	out.Section("Getting ready")
+	if missing := devcluster.MissingPackages(); len(missing) > 0 {
+		return fmt.Errorf(`the demo runs the runbook's Django application with Debian's packages, and these are missing: %s
+Install them (as root) and run make demo again:
+  apt-get install -y %s`, strings.Join(missing, ", "), strings.Join(missing, " "))
+	}
+	out.Check("Debian's Django, Celery, gunicorn, psycopg2, cryptography and redis-server are installed")
 	assets, err := ensureAssets(ctx, out, root, o.assets)
 	if err != nil {
 		return err
 	}
 	t := time.Now()
 	bins, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), map[string]string{
-		"agent": "./cmd/agent", "manager": "./cmd/manager", "demoapp": "./test/demoapp",
+		"agent": "./cmd/agent", "manager": "./cmd/manager",
 	}, os.Stderr)
 	if err != nil {
 		return err
 	}
-	out.Check("built the agent, the manager and the demo app in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
+	out.Check("built the agent and the manager in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
 
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		Dir: dir, AssetsDir: assets,
-		AgentBinary: bins["agent"], DemoAppBinary: bins["demoapp"],
-		CRDDirs: []string{filepath.Join(root, "config/crd/bases")},
-		Log:     log,
+		AgentBinary: bins["agent"],
+		CRDDirs:     []string{filepath.Join(root, "config/crd/bases")},
+		Log:         log,
 	})
 	if err != nil {
 		return fmt.Errorf("start the devcluster: %w (logs in %s)", err, filepath.Join(o.dir, "logs"))
@@ -142,7 +151,7 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 		}
 		out.Line("Stopped; nothing is left running.")
 	}()
-	out.Check("started the devcluster in %s: etcd, kube-apiserver and kube-controller-manager %s, a node agent, PostgreSQL and an S3 server (versitygw)",
+	out.Check("started the devcluster in %s: etcd, kube-apiserver and kube-controller-manager %s, a node agent, PostgreSQL, Redis and an S3 server (versitygw)",
 		demo.Round(c.StartupDuration), devcluster.KubernetesVer)
 	startup := c.StartupDuration
 
@@ -211,13 +220,14 @@ kubectl -n demo describe databasebackup %s
 kubectl -n demo describe databaserestore %s
 kubectl -n demo get backupschedule %s -o yaml
 kubectl -n demo logs job/%s-backup
-source %s      # PG* for psql, AWS_* for the S3 server`,
+kubectl -n demo logs deploy/saas-worker
+source %s      # PG* for psql, AWS_* for the S3 server, REDIS_URL`,
 		c.Kubeconfig, demo.BackupName, demo.RestoreName, demo.ScheduleName, demo.BackupName, filepath.Join(c.Dir, "env")))
 	out.Say(`
-Pods whose image is the operator's (%s) or the demo app's (%s) run as processes on this
-machine; pods of any other image are reported Running without running anything. Logs
-of every component are in %s, pod output in %s.`,
-		devcluster.AgentImage, demo.DemoAppImage, filepath.Join(dir, "logs"), filepath.Join(dir, "pods"))
+Pods whose image is the operator's (%s) or the application's (saas:<tag>, tags %s)
+run as processes on this machine; pods of any other image are reported Running without
+running anything. Logs of every component are in %s, pod output in %s.`,
+		devcluster.AgentImage, strings.Join(slices.Sorted(maps.Keys(c.SaaSTags)), ", "), filepath.Join(dir, "logs"), filepath.Join(dir, "pods"))
 	now := devcluster.Memory()
 	out.Say("The devcluster started in %s. Memory (resident, all its processes): %d MiB now, %d MiB at the peak of the walkthrough.",
 		demo.Round(startup), now.Total>>20, peak.Total>>20)

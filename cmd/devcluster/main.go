@@ -11,9 +11,11 @@ import (
 	"flag"
 	"fmt"
 	stdlog "log"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,10 +31,10 @@ func main() {
 	assets := flag.String("assets", "", "folder with etcd, kube-apiserver, kube-controller-manager (default $KUBEBUILDER_ASSETS or hack/test-binaries.sh --print)")
 	agentBin := flag.String("agent-binary", "", "host program for the runbook-operator image (default: go build ./cmd/agent)")
 	managerBin := flag.String("manager-binary", "", "host program for the operator image's /manager command (default: none)")
-	demoBin := flag.String("demoapp-binary", "", "host program for the demoapp image (default: go build ./test/demoapp)")
 	crdDir := flag.String("crd-dir", "", "CRDs to install (default config/crd/bases when it exists; \"-\" for none)")
 	noPG := flag.Bool("no-postgres", false, "do not start PostgreSQL")
 	noS3 := flag.Bool("no-s3", false, "do not start the S3 server")
+	noRedis := flag.Bool("no-redis", false, "do not start Redis")
 	runManager := flag.Bool("manager", false, "also build ./cmd/manager and run it on the host against the cluster (output in DIR/logs/manager.log)")
 	managerArgs := flag.String("manager-args", "", "more arguments for the manager with --manager (it always gets "+strings.Join(devcluster.ManagerArgs(), " ")+")")
 	verbose := flag.Int("v", 0, "log verbosity")
@@ -44,13 +46,13 @@ func main() {
 	if *runManager {
 		mArgs = strings.Fields(*managerArgs)
 	}
-	if err := run(log, *dir, *assets, *agentBin, *managerBin, *demoBin, *crdDir, *noPG, *noS3, *runManager, mArgs); err != nil {
+	if err := run(log, *dir, *assets, *agentBin, *managerBin, *crdDir, *noPG, *noS3, *noRedis, *runManager, mArgs); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir string, noPG, noS3, runManager bool, managerArgs []string) error {
+func run(log logr.Logger, dir, assets, agentBin, managerBin, crdDir string, noPG, noS3, noRedis, runManager bool, managerArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := filepath.Abs(dir)
@@ -62,9 +64,6 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 	}
 	root, rootErr := devcluster.ModuleRoot()
 	build := map[string]string{}
-	if demoBin == "" {
-		build["demoapp"] = "./test/demoapp"
-	}
 	if agentBin == "" && rootErr == nil {
 		if _, err := os.Stat(filepath.Join(root, "cmd/agent/main.go")); err == nil {
 			build["agent"] = "./cmd/agent"
@@ -83,9 +82,6 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 			return err
 		}
 		log.Info("built host programs", "took", time.Since(t).Round(time.Millisecond), "into", filepath.Join(dir, "bin"))
-		if demoBin == "" {
-			demoBin = bins["demoapp"]
-		}
 		if agentBin == "" {
 			agentBin = bins["agent"]
 		}
@@ -108,9 +104,9 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		Dir: dir, AssetsDir: assets,
-		AgentBinary: agentBin, ManagerBinary: managerBin, DemoAppBinary: demoBin,
+		AgentBinary: agentBin, ManagerBinary: managerBin,
 		CRDDirs:         crds,
-		WithoutPostgres: noPG, WithoutS3: noS3,
+		WithoutPostgres: noPG, WithoutS3: noS3, WithoutRedis: noRedis,
 		Log: log,
 	})
 	if err != nil {
@@ -136,7 +132,7 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 			}
 		}()
 	}
-	printUsage(c, agentBin, demoBin)
+	printUsage(c, agentBin)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -147,7 +143,7 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, demoBin, crdDir str
 	}
 }
 
-func printUsage(c *devcluster.Cluster, agentBin, demoBin string) {
+func printUsage(c *devcluster.Cluster, agentBin string) {
 	envFile, err := c.WriteEnvFile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
@@ -157,18 +153,18 @@ devcluster is ready in %s (Kubernetes %s, node %q); %s.
 
   export KUBECONFIG=%s
   kubectl get nodes,pods -A
-  source %s     # also sets PG* and AWS_* for psql and the S3 server
+  source %s     # also sets PG*, AWS_* and REDIS_URL for psql, the S3 server and redis-cli
 
-Images run as host processes: demoapp -> %s, runbook-operator -> %s.
-Other images are reported Running without running anything.
-Demo namespace %q: Secrets %s (host, port, dbname, user, password) and %s
-(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); ConfigMap %s has the endpoints,
+Images run as host processes: saas:<tag> (test/saas, tags %s), runbook-operator -> %s. Other images are reported Running without running anything.
+Demo namespace %q: Secrets %s (host, port, dbname, user, password), %s
+(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), %s (REDIS_URL, ...) and %s
+(DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY); ConfigMap %s has the endpoints,
 database %q and bucket %q exist.
 Logs: %s   pod output: %s
 Press Ctrl-C to stop and remove everything.
 `, c.StartupDuration.Round(100*time.Millisecond), devcluster.KubernetesVer, c.Agent.NodeName(), devcluster.Memory(),
-		c.Kubeconfig, envFile, orNone(demoBin), orNone(agentBin),
-		devcluster.DemoNamespace, devcluster.DemoDBSecret, devcluster.DemoS3Secret, devcluster.DemoConfigMap,
+		c.Kubeconfig, envFile, strings.Join(slices.Sorted(maps.Keys(c.SaaSTags)), ", "), orNone(agentBin),
+		devcluster.DemoNamespace, devcluster.DemoDBSecret, devcluster.DemoS3Secret, devcluster.DemoRedisSecret, devcluster.DemoAppSecret, devcluster.DemoConfigMap,
 		devcluster.DemoDatabase, devcluster.DemoBucket, c.LogDir, filepath.Join(c.Dir, "pods"))
 }
 

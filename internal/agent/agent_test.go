@@ -101,6 +101,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "seeded database source in %s\n", time.Since(start).Round(time.Millisecond))
+	defer stopImage()
 	return m.Run()
 }
 
@@ -195,8 +196,10 @@ func seed(ctx context.Context) error {
 	return execSQL(ctx, "source", seedSQL)
 }
 
-func execSQL(ctx context.Context, db, sql string) error {
-	conn, err := pgx.Connect(ctx, pg.DSN(db))
+func execSQL(ctx context.Context, db, sql string) error { return execSQLOn(ctx, pg, db, sql) }
+
+func execSQLOn(ctx context.Context, p *harness.Postgres, db, sql string) error {
+	conn, err := pgx.Connect(ctx, p.DSN(db))
 	if err != nil {
 		return err
 	}
@@ -208,7 +211,12 @@ func execSQL(ctx context.Context, db, sql string) error {
 // checksums returns, per table, an md5 of all rows in a stable order, plus
 // fingerprints of sequences, views, functions, indexes, constraints and triggers.
 func checksums(ctx context.Context, db string) (map[string]string, error) {
-	conn, err := pgx.Connect(ctx, pg.DSN(db))
+	return checksumsOn(ctx, pg, db)
+}
+
+// checksumsOn is checksums on the server p.
+func checksumsOn(ctx context.Context, p *harness.Postgres, db string) (map[string]string, error) {
+	conn, err := pgx.Connect(ctx, p.DSN(db))
 	if err != nil {
 		return nil, err
 	}
@@ -369,12 +377,29 @@ func runAgent(t *testing.T, env []string, args ...string) agentRun {
 	return runAgentCtx(context.Background(), t, env, nil, args...)
 }
 
+// runAgentCtx runs the agent as the image runs it (runInImageCtx), or with
+// AGENT_TESTS_ON_HOST=1 as a plain process with the machine's client tools.
 func runAgentCtx(ctx context.Context, t *testing.T, env []string, started func(*exec.Cmd), args ...string) agentRun {
 	t.Helper()
+	if os.Getenv("AGENT_TESTS_ON_HOST") != "1" {
+		return runInImageCtx(ctx, t, imageJobEnv(env), started, args...)
+	}
+	return runHostAgent(ctx, t, env, started, args...)
+}
+
+// runHostAgent runs the agent binary as a process of this machine, with env.
+func runHostAgent(ctx context.Context, t *testing.T, env []string, started func(*exec.Cmd), args ...string) agentRun {
+	t.Helper()
 	termLog := filepath.Join(t.TempDir(), "termination-log")
-	args = append(args, "--termination-log", termLog)
-	cmd := exec.CommandContext(ctx, agentBin, args...)
+	cmd := exec.CommandContext(ctx, agentBin, append(args, "--termination-log", termLog)...)
 	cmd.Env = env
+	return checkRun(t, cmd, termLog, started, args)
+}
+
+// checkRun runs cmd, an agent command (args) writing its termination log to
+// termLog, and checks its output contract.
+func checkRun(t *testing.T, cmd *exec.Cmd, termLog string, started func(*exec.Cmd), args []string) agentRun {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -421,7 +446,7 @@ func runAgentCtx(ctx context.Context, t *testing.T, env []string, started func(*
 			}
 		}
 	}
-	t.Logf("agent %s: exit %d, %s", strings.Join(args[:len(args)-2], " "), r.code, strings.TrimSpace(r.termLog))
+	t.Logf("agent %s: exit %d, %s", strings.Join(args, " "), r.code, strings.TrimSpace(r.termLog))
 	return r
 }
 
@@ -885,15 +910,17 @@ func TestDatabaseErrors(t *testing.T) {
 	r = runAgent(t, env2, "check", "--connect-timeout", "1s")
 	mustFail(t, r, "127.0.0.1:1")
 
-	// A pg_dump older than the server is refused before anything is uploaded.
+	// Client tools older than the server are refused before anything is uploaded.
 	fake := t.TempDir()
-	script := "#!/bin/sh\necho 'pg_dump (PostgreSQL) 11.22'\n"
-	if err := os.WriteFile(filepath.Join(fake, "pg_dump"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
+	for _, prog := range []string{"pg_dump", "pg_restore", "psql"} {
+		script := "#!/bin/sh\necho '" + prog + " (PostgreSQL) 11.22'\n"
+		if err := os.WriteFile(filepath.Join(fake, prog), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	env = append(baseEnv("postgres"), "PG_BINDIR="+fake)
-	r = runAgent(t, env, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
-	mustFail(t, r, "pg_dump 11.22 is older than the PostgreSQL server 15")
+	r = runHostAgent(context.Background(), t, env, nil, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
+	mustFail(t, r, "the PostgreSQL server 15.", "is newer than every client tool in the agent image (PostgreSQL 11)", "nothing was written")
 	noObject(t, key)
 }
 

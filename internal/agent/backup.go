@@ -101,16 +101,14 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("read table estimates: %w", err)
 	}
-	dumpV, err := pgtools.ToolVersion(ctx, "pg_dump")
+	tools, err := pgtools.SelectTools(ctx, server, 0)
 	if err != nil {
 		return err
 	}
-	if err := pgtools.CheckToolVersion("pg_dump", dumpV, server); err != nil {
-		return err
-	}
+	res.ClientTools = tools.String()
 
 	started := time.Now().UTC()
-	e.logf("backup of database %q (PostgreSQL %s, %d tables) to %s with %s compression", t.Database, server.Text, len(tables), res.Location, e.o.Compression)
+	e.logf("backup of database %q (PostgreSQL %s, %d tables) to %s with %s compression, using %s", t.Database, server.Text, len(tables), res.Location, e.o.Compression, tools)
 
 	pr, pw := io.Pipe()
 	sum := &countingWriter{w: pw, h: sha256.New()}
@@ -123,7 +121,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 				return err
 			}
 			raw.w = comp
-			if err := pgtools.Dump(ctx, pgtools.DumpOptions{Target: t, Database: t.Database, Log: e.log}, raw); err != nil {
+			if err := pgtools.Dump(ctx, pgtools.DumpOptions{Tools: tools, Target: t, Database: t.Database, Log: e.log}, raw); err != nil {
 				_ = comp.Close()
 				return err
 			}
@@ -155,7 +153,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	}
 
 	m := Manifest{
-		ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: dumpV.Text,
+		ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: tools.Version.Text, ClientTools: tools.Dir,
 		Format: "custom", Compression: e.o.Compression, SizeBytes: info.Size, UncompressedBytes: raw.n,
 		SHA256: res.SHA256, StartTime: started, EndTime: ended, Tables: tables,
 	}

@@ -252,6 +252,12 @@ type env struct {
 	log   io.Writer
 	start time.Time
 	ph    phases // restore and verify: time per step
+	// server is the version of the server restored into; tools the client
+	// tools chosen for it and the dump (restore and verify, set by source).
+	server pgtools.Version
+	tools  pgtools.Tools
+	// toolsNote says which tools and how, for Result.ClientTools.
+	toolsNote string
 }
 
 // target reads the connection settings from the environment.

@@ -33,10 +33,13 @@ const ManifestSuffix = ".manifest.json"
 // Manifest describes a completed dump. It is written after the dump object is
 // complete, so a dump without a manifest is not a good backup.
 type Manifest struct {
-	ManifestVersion   int                     `json:"manifestVersion"`
-	Database          string                  `json:"database"`
-	ServerVersion     string                  `json:"serverVersion"`
-	PgDumpVersion     string                  `json:"pgDumpVersion"`
+	ManifestVersion int    `json:"manifestVersion"`
+	Database        string `json:"database"`
+	ServerVersion   string `json:"serverVersion"`
+	PgDumpVersion   string `json:"pgDumpVersion"`
+	// ClientTools is the directory of the client tools that made the dump,
+	// chosen for the server's major version (/usr/lib/postgresql/15/bin).
+	ClientTools       string                  `json:"clientTools,omitempty"`
 	Format            string                  `json:"format"` // "custom" (pg_dump -Fc)
 	Compression       string                  `json:"compression"`
 	SizeBytes         int64                   `json:"sizeBytes"`

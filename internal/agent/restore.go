@@ -113,14 +113,10 @@ func (e *env) source(ctx context.Context, store objectstore.Store, dir string) (
 	case want == "":
 		want = m.SHA256
 	}
+	if err := e.chooseTools(ctx, m); err != nil {
+		return nil, "", err
+	}
 	if m != nil {
-		rv, err := pgtools.ToolVersion(ctx, "pg_restore")
-		if err != nil {
-			return nil, "", err
-		}
-		if dv, err := pgtools.ParseVersion(m.PgDumpVersion); err == nil && rv.Major < dv.Major {
-			return nil, "", permanent("pg_restore %s cannot read a dump made by pg_dump %s: use an agent image with PostgreSQL %d client tools", rv.Text, dv.Text, dv.Major)
-		}
 		if m.UncompressedBytes > 0 {
 			var st syscall.Statfs_t
 			if syscall.Statfs(dir, &st) == nil {
@@ -132,6 +128,34 @@ func (e *env) source(ctx context.Context, store objectstore.Store, dir string) (
 		}
 	}
 	return m, want, nil
+}
+
+// chooseTools picks the client tools for the server restored into (e.server)
+// and the dump: the server's own major, else the nearest newer, and never older
+// than the pg_dump that made the dump (older pg_restores cannot read it). Tools
+// newer than the server restore through psql without the settings the server
+// lacks (pgtools.Tools.UnknownSettings). Without a manifest the dump's pg_dump
+// is unknown: the server's tools are tried, and pg_restore says so if it
+// cannot read the archive.
+func (e *env) chooseTools(ctx context.Context, m *Manifest) error {
+	minMajor := 0
+	if m != nil {
+		if dv, err := pgtools.ParseVersion(m.PgDumpVersion); err == nil {
+			minMajor = dv.Major
+		}
+	}
+	tools, err := pgtools.SelectTools(ctx, e.server, minMajor)
+	if err != nil {
+		return err
+	}
+	e.tools = tools
+	how := ""
+	if u := tools.UnknownSettings(); len(u) > 0 {
+		how = fmt.Sprintf(", through psql without %s (unknown to PostgreSQL %d)", strings.Join(u, ", "), e.server.Major)
+	}
+	e.logf("using %s for PostgreSQL %s%s", tools, e.server.Text, how)
+	e.toolsNote = tools.String() + how
+	return nil
 }
 
 // download streams the object into w uncompressed, hashing the bytes as stored,
@@ -239,6 +263,8 @@ func (e *env) restore(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.ServerVersion = sv.Text
+	e.server = sv
+	defer func() { res.ClientTools = e.toolsNote }()
 
 	dir, err := os.MkdirTemp("", "agent-restore-")
 	if err != nil {
@@ -364,7 +390,7 @@ func (e *env) restoreInplace(ctx context.Context, t pgtools.Target, target strin
 		return fmt.Errorf("the database %q was dropped but could not be recreated: %w", target, err)
 	}
 	t0 := time.Now()
-	err = pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: target, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log})
+	err = pgtools.Restore(ctx, pgtools.RestoreOptions{Tools: e.tools, Target: t, Database: target, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log})
 	e.ph.since("pg_restore", t0)
 	if err != nil {
 		return fmt.Errorf("inplace restore failed; database %q is incomplete, restore again: %w", target, err)

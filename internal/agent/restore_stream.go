@@ -73,7 +73,7 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 		}
 		return stepError{err}
 	}
-	base := pgtools.RestoreOptions{Target: t, Database: db, NoOwner: e.o.NoOwner, Log: e.log}
+	base := pgtools.RestoreOptions{Tools: e.tools, Target: t, Database: db, NoOwner: e.o.NoOwner, Log: e.log}
 
 	t0 := time.Now()
 	pre := base
@@ -84,7 +84,7 @@ func (e *env) streamRestore(ctx context.Context, t pgtools.Target, store objects
 	e.ph.since("pre-data", t0)
 
 	t0 = time.Now()
-	entries, err := pgtools.ListArchive(rctx, sp.reader(rctx), "data")
+	entries, err := pgtools.ListArchive(rctx, e.tools, sp.reader(rctx), "data")
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -201,8 +201,8 @@ func (l *dataLoad) run(entries []pgtools.TOCEntry, m *Manifest) {
 	plans := make(chan postDataPlan, 1)
 	go func() {
 		var p postDataPlan
-		if p.all, p.err = pgtools.ListArchive(l.rctx, l.sp.reader(l.rctx)); p.err == nil {
-			p.post, p.err = pgtools.Dependencies(l.rctx, l.sp.reader(l.rctx), "post-data")
+		if p.all, p.err = pgtools.ListArchive(l.rctx, l.e.tools, l.sp.reader(l.rctx)); p.err == nil {
+			p.post, p.err = pgtools.Dependencies(l.rctx, l.e.tools, l.sp.reader(l.rctx), "post-data")
 		}
 		plans <- p
 	}()

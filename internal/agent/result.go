@@ -49,7 +49,10 @@ type Result struct {
 	Compression string `json:"compression,omitempty"`
 
 	// Server (backup, check, restore).
-	ServerVersion   string  `json:"serverVersion,omitempty"`
+	ServerVersion string `json:"serverVersion,omitempty"`
+	// ClientTools names the PostgreSQL client tools the agent chose for the
+	// server (backup, restore, verify), and how a restore used them.
+	ClientTools     string  `json:"clientTools,omitempty"`
 	DurationSeconds float64 `json:"durationSeconds"`
 
 	// Restore and verify.

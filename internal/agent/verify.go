@@ -52,6 +52,8 @@ func (e *env) verify(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.ServerVersion = sv.Text
+	e.server = sv
+	defer func() { res.ClientTools = e.toolsNote }()
 	dir, err := os.MkdirTemp("", "agent-verify-")
 	if err != nil {
 		return err
@@ -84,7 +86,7 @@ func (e *env) verify(ctx context.Context, res *Result) error {
 		}
 	}()
 	e.logf("verify: restoring into scratch database %q", scratch)
-	if err := pgtools.Restore(ctx, pgtools.RestoreOptions{Target: t, Database: scratch, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log}); err != nil {
+	if err := pgtools.Restore(ctx, pgtools.RestoreOptions{Tools: e.tools, Target: t, Database: scratch, File: dl.Path, Jobs: e.o.Jobs, NoOwner: e.o.NoOwner, Log: e.log}); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}

@@ -33,6 +33,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/names"
 	"runbook-operator/internal/retention"
 	"runbook-operator/internal/schedule"
 )
@@ -74,11 +75,18 @@ func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}()
 
 	sched, err := schedule.Parse(s.Spec.Schedule, s.Spec.TimeZone)
+	reason := opsv1alpha1.ReasonInvalidSchedule
+	if err == nil {
+		// Stored before the API server bounded durations: every backup would stall.
+		err, reason = opsv1alpha1.InvalidDurations("spec.template.spec", &s.Spec.Template.Spec), opsv1alpha1.ReasonInvalidSpec
+	} else {
+		err = fmt.Errorf("spec.%w", err)
+	}
 	if err != nil {
 		s.Status.NextScheduleTime = nil
 		s.Status.Phase = opsv1alpha1.SchedulePhaseInvalid
-		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, opsv1alpha1.ReasonInvalidSchedule, err.Error())
-		conditions.MarkStalled(s, opsv1alpha1.ReasonInvalidSchedule, err.Error())
+		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, reason, err.Error())
+		conditions.MarkStalled(s, reason, err.Error())
 		return ctrl.Result{}, nil
 	}
 	backups, err := r.ownedBackups(ctx, s)
@@ -163,6 +171,12 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 	b := backupFor(s, d.Run)
 	err := r.Create(ctx, b)
 	if err != nil && !apierrors.IsAlreadyExists(err) {
+		// Shown on the schedule, not only in the manager's log: Ready must not stay
+		// True while every run fails. The run stays due and is retried with backoff.
+		msg := fmt.Sprintf("Could not create DatabaseBackup %s for the run of %s: %v", b.Name, d.Run.Format(time.RFC3339), err)
+		r.event(s, corev1.EventTypeWarning, opsv1alpha1.ReasonCreateFailed, msg)
+		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, opsv1alpha1.ReasonCreateFailed, msg)
+		conditions.MarkReconciling(s, opsv1alpha1.ReasonCreateFailed, msg)
 		return backups, err
 	}
 	if err == nil {
@@ -278,7 +292,7 @@ func (r *BackupScheduleReconciler) summarise(s *opsv1alpha1.BackupSchedule, back
 // ownedBackups lists the backups this schedule created.
 func (r *BackupScheduleReconciler) ownedBackups(ctx context.Context, s *opsv1alpha1.BackupSchedule) ([]*opsv1alpha1.DatabaseBackup, error) {
 	var list opsv1alpha1.DatabaseBackupList
-	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{opsv1alpha1.LabelBackupSchedule: s.Name}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{opsv1alpha1.LabelBackupSchedule: names.LabelValue(s.Name)}); err != nil {
 		return nil, err
 	}
 	var out []*opsv1alpha1.DatabaseBackup
@@ -291,18 +305,19 @@ func (r *BackupScheduleReconciler) ownedBackups(ctx context.Context, s *opsv1alp
 }
 
 // BackupName is the deterministic name of the backup of the run scheduled at t:
-// `<schedule>-<YYYYMMDDHHMM>` in UTC.
+// `<schedule>-<YYYYMMDDHHMM>` in UTC, hash-shortened when the schedule's name is too
+// long for it to fit 253 characters.
 func BackupName(scheduleName string, t time.Time) string {
-	return scheduleName + "-" + t.UTC().Format("200601021504")
+	return names.Join(scheduleName, t.UTC().Format("200601021504"), names.MaxObjectName)
 }
 
 // backupFor builds the DatabaseBackup of the run scheduled at t.
 func backupFor(s *opsv1alpha1.BackupSchedule, t time.Time) *opsv1alpha1.DatabaseBackup {
 	labels := map[string]string{}
 	for k, v := range s.Spec.Template.Metadata.Labels {
-		labels[k] = v
+		labels[k] = string(v)
 	}
-	labels[opsv1alpha1.LabelBackupSchedule] = s.Name
+	labels[opsv1alpha1.LabelBackupSchedule] = names.LabelValue(s.Name)
 	annotations := map[string]string{}
 	for k, v := range s.Spec.Template.Metadata.Annotations {
 		annotations[k] = v

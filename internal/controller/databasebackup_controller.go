@@ -22,6 +22,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,6 +94,15 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 	switch b.Status.Phase {
 	case "", opsv1alpha1.BackupPhasePending:
+		if err := opsv1alpha1.InvalidDurations("spec", &b.Spec); err != nil {
+			// Stored before the API server bounded durations. Not started, so the
+			// spec may still be corrected; a new generation is reconciled again.
+			b.Status.Phase = opsv1alpha1.BackupPhasePending
+			msg := err.Error() + "; correct it to start the backup"
+			conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionFalse, opsv1alpha1.ReasonInvalidSpec, msg)
+			conditions.MarkStalled(b, opsv1alpha1.ReasonInvalidSpec, msg)
+			return ctrl.Result{}, nil
+		}
 		return r.reconcilePending(ctx, b, p)
 	case opsv1alpha1.BackupPhaseRunning:
 		return r.reconcileRunning(ctx, b)

@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -249,6 +250,10 @@ func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1
 	if w, ok := jobstep.AsWaiting(err); ok {
 		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobConflict, w.Message)
 		return nil, false, nil
+	}
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) { // in the backup's conditions, not only in the log; retried with backoff
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonCreateFailed, cf.Error())
 	}
 	return job, false, err
 }

@@ -25,6 +25,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,6 +122,14 @@ func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	switch rs.Status.Phase {
 	case "", opsv1alpha1.RestorePhasePending:
+		if err := opsv1alpha1.InvalidDurations("spec", &rs.Spec); err != nil {
+			// Stored before the API server bounded durations; the spec is immutable,
+			// so this restore can never run. Nothing was stopped yet.
+			msg := err.Error() + "; nothing was changed. Create a new DatabaseRestore with a valid spec"
+			conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionFalse, opsv1alpha1.ReasonInvalidSpec, msg)
+			r.finish(rs, false, opsv1alpha1.ReasonInvalidSpec, msg)
+			return ctrl.Result{}, nil
+		}
 		return r.reconcilePending(ctx, rs, p)
 	case opsv1alpha1.RestorePhaseQuiescing:
 		return r.reconcileQuiescing(ctx, rs)

@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -272,6 +273,10 @@ func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *op
 	if w, ok := jobstep.AsWaiting(err); ok {
 		conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobConflict, w.Message)
 		return nil, "", "", nil
+	}
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) { // in the restore's conditions, not only in the log; retried with backoff
+		conditions.MarkReconciling(rs, opsv1alpha1.ReasonCreateFailed, "Could not create restore Job "+cf.Name+": "+cf.Err.Error())
 	}
 	return job, "", "", err
 }

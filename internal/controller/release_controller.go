@@ -143,6 +143,10 @@ func (r *ReleaseReconciler) outcome(s *releaseScope, err error) (ctrl.Result, er
 		}
 		return ctrl.Result{RequeueAfter: w.After}, nil
 	}
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) { // in a condition, not only in the log; retried with backoff
+		markReleaseReconciling(s.rel, opsv1alpha1.ReasonCreateFailed, cf.Error())
+	}
 	return conflictRequeue(err)
 }
 

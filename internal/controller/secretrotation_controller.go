@@ -42,6 +42,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/keyring"
+	"runbook-operator/internal/names"
 	"runbook-operator/internal/schedule"
 )
 
@@ -148,7 +149,7 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 			return ctrl.Result{}, err
 		}
 	}
-	if owner := secret.Labels[opsv1alpha1.LabelSecretRotation]; owner != "" && owner != sr.Name {
+	if owner := secret.Labels[opsv1alpha1.LabelSecretRotation]; owner != "" && owner != names.LabelValue(sr.Name) {
 		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonManagedElsewhere, fmt.Sprintf("Secret %s is managed by SecretRotation %s; one SecretRotation manages a Secret", sr.Spec.SecretName, owner))
 	}
 	sources, err := r.readSources(ctx, sr)
@@ -167,7 +168,7 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 	if rec.phase != "" {
 		return r.continueRotation(ctx, sr, secret, rec, now)
 	}
-	if !exists || missingKeys(sr, secret) != nil || secret.Labels[opsv1alpha1.LabelSecretRotation] != sr.Name {
+	if !exists || missingKeys(sr, secret) != nil || secret.Labels[opsv1alpha1.LabelSecretRotation] != names.LabelValue(sr.Name) {
 		return r.writeInitial(ctx, sr, secret, exists, sources, now)
 	}
 	var changed []string
@@ -266,7 +267,7 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 	if secret.Labels == nil {
 		secret.Labels = map[string]string{}
 	}
-	secret.Labels[opsv1alpha1.LabelSecretRotation] = sr.Name
+	secret.Labels[opsv1alpha1.LabelSecretRotation] = names.LabelValue(sr.Name)
 	rec := readRecord(secret)
 	if _, ok := secret.Annotations[opsv1alpha1.AnnotationRotateRequest]; !ok {
 		// Adopting a Secret (or creating one) is not a request to rotate.
@@ -302,6 +303,11 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 func secretWriteError(err error, name string) error {
 	if apierrors.IsForbidden(err) {
 		return rotationStalled(opsv1alpha1.ReasonForbidden, fmt.Sprintf("the manager may not write Secret %s: its ClusterRole needs create, update and patch on secrets", name))
+	}
+	if apierrors.IsInvalid(err) {
+		// Shown in the conditions, not only in the log. Secret validation names keys
+		// and labels, never data values.
+		return rotationStalled(opsv1alpha1.ReasonCreateFailed, fmt.Sprintf("the API server refused Secret %s: %v", name, err))
 	}
 	return err
 }

@@ -227,7 +227,7 @@ func TestManifestYAML(t *testing.T) {
 	s := &opsv1alpha1.BackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "demo"},
 		Spec: opsv1alpha1.BackupScheduleSpec{Schedule: "* * * * *", TimeZone: "true",
 			Template: opsv1alpha1.BackupTemplate{
-				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]string{"app": "saas"}},
+				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]opsv1alpha1.LabelValue{"app": "saas"}},
 				Spec:     opsv1alpha1.DatabaseBackupSpec{Verify: true}},
 			Retention: opsv1alpha1.Retention{KeepDaily: 7}}}
 	got, err := ManifestYAML("ops.runbook.dev/v1alpha1", "BackupSchedule", s, s.Spec)
@@ -288,7 +288,7 @@ func TestRestoreChange(t *testing.T) {
 	start := RestoreView{Pods: -1, Ready: -1}
 	quiescing := RestoreView{Phase: opsv1alpha1.RestorePhaseQuiescing, Message: "Waiting for the pods", Pods: 2, Ready: 2}
 	got := RestoreChange(start, quiescing)
-	want := []string{"Quiescing  Waiting for the pods", "saas-web   2 pods, 2 ready"}
+	want := []string{"Quiescing  Waiting for the pods", "saas       2 pods, 2 ready"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("first view:\n%q\nwant\n%q", got, want)
 	}
@@ -297,11 +297,11 @@ func TestRestoreChange(t *testing.T) {
 	}
 	one := quiescing
 	one.Pods, one.Ready = 1, 0
-	if got := RestoreChange(quiescing, one); len(got) != 1 || got[0] != "saas-web   1 pod, 0 ready" {
+	if got := RestoreChange(quiescing, one); len(got) != 1 || got[0] != "saas       1 pod, 0 ready" {
 		t.Errorf("a pod gone: %q", got)
 	}
 	restoring := RestoreView{Phase: opsv1alpha1.RestorePhaseRestoring, Message: "Job r-restore is restoring"}
-	want = []string{"Restoring  Job r-restore is restoring", "saas-web   no pods: nothing of the app is connected to the database"}
+	want = []string{"Restoring  Job r-restore is restoring", "saas       no pods: nothing of the app is connected to the database"}
 	if got := RestoreChange(one, restoring); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("restoring:\n%q\nwant\n%q", got, want)
 	}

@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,14 +23,17 @@ import (
 )
 
 const (
-	// AppName is the demo app's Deployment, the runbook's Django web server.
+	// AppName is the demo app's Deployment, the runbook's Django web server (gunicorn).
 	AppName = "saas-web"
-	// appReplicas is how many pods the app runs.
+	// WorkerName and BeatName are its Celery worker and beat.
+	WorkerName = "saas-worker"
+	BeatName   = "saas-beat"
+	// appReplicas is how many pods the web server runs.
 	appReplicas = 2
 	// RestoreName is the DatabaseRestore of the restore step.
 	RestoreName = "undo-cleanup"
 	// mistake is the statement the restore step undoes.
-	mistake = "DELETE FROM billing_invoice WHERE issued_at < now() - interval '90 days'"
+	mistake = "DELETE FROM subscriptions_subscription WHERE created_at < now() - interval '90 days'"
 )
 
 // RestoreStep runs the app, makes a mistake in its database and undoes it with a
@@ -49,28 +51,37 @@ restore the dump, start them again. If the restore failed half-way, the database
 gone. A DatabaseRestore does the same steps, but restores into a new database and swaps
 names only once it is complete, so the live database is kept until then, and after.
 
-First the application: its web server, a Deployment of %d pods of %s reading database %s.`,
-		appReplicas, DemoAppImage, e.Database)
+First the application, as the runbook's compose file runs it, on database %s: its web
+server (Deployment %s, %d pods of "gunicorn saas.wsgi"), its Celery worker (%s,
+"celery -A saas worker") and beat (%s, "celery -A saas beat"), all of image %s.`,
+		e.Database, AppName, appReplicas, WorkerName, BeatName, DemoAppImage)
 	if err := e.startApp(ctx); err != nil {
 		return err
 	}
 
-	e.Out.Say("Now the mistake: a clean-up meant for invoices older than 90 months is run with 90 days.")
-	before, err := e.invoiceCount(ctx, e.Database)
+	e.Out.Say("The runbook's counts before anything goes wrong:")
+	before, err := e.subscriptionCount(ctx, e.Database)
 	if err != nil {
 		return err
 	}
+	if err := e.showRunbookCounts(ctx); err != nil {
+		return err
+	}
+	e.Out.Say("Now the mistake: a clean-up meant for canceled subscriptions older than 90 days forgets its status = 'canceled'.")
 	e.Out.Command("psql %s", e.Database)
 	e.Out.Block(mistake + ";")
 	if err := e.exec(ctx, mistake); err != nil {
 		return err
 	}
-	after, err := e.invoiceCount(ctx, e.Database)
+	after, err := e.subscriptionCount(ctx, e.Database)
 	if err != nil {
 		return err
 	}
 	e.Out.Block(fmt.Sprintf("DELETE %d", before-after))
-	e.Out.Say("billing_invoice had %s rows, now %s. The backup %s from before has them all: restore it, stopping the app while that runs.",
+	if err := e.showRunbookCounts(ctx); err != nil {
+		return err
+	}
+	e.Out.Say("subscriptions_subscription had %s rows, now %s. The backup %s from before has them all: restore it, stopping the web server and Celery while that runs.",
 		groupThousands(before), groupThousands(after), e.Backup.Name)
 
 	rs := &opsv1alpha1.DatabaseRestore{
@@ -79,14 +90,14 @@ First the application: its web server, a Deployment of %d pods of %s reading dat
 		Spec: opsv1alpha1.DatabaseRestoreSpec{
 			Source:   opsv1alpha1.RestoreSource{BackupRef: &opsv1alpha1.LocalObjectReference{Name: e.Backup.Name}},
 			Database: opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: e.DBSecret}},
-			Quiesce:  &opsv1alpha1.Quiesce{Deployments: []string{AppName}},
+			Quiesce:  &opsv1alpha1.Quiesce{Deployments: []string{AppName, WorkerName, BeatName}},
 		},
 	}
 	if err := e.Apply(ctx, rs, rs.Spec); err != nil {
 		return err
 	}
-	e.Out.Say(`The operator records the app's replica count in the restore's status, scales it to zero
-and waits until its pods are gone; then a Job of its agent checks the dump's SHA-256,
+	e.Out.Say(`The operator records the replica counts in the restore's status, scales the web server,
+the worker and beat to zero and waits until their pods are gone; then a Job of its agent checks the dump's SHA-256,
 restores it into a new database and swaps the names; then the app gets its replicas back.
 Watching the restore and the app's pods (kubectl -n %s get databaserestore %s -w):`, e.Namespace, RestoreName)
 	done, err := e.watchRestore(ctx, RestoreName)
@@ -108,7 +119,7 @@ func (e *Env) showRestored(ctx context.Context, rs *opsv1alpha1.DatabaseRestore,
 	if err := e.waitAppReady(ctx); err != nil {
 		return err
 	}
-	e.Out.Check("%s is back at %d ready replicas, with new pods", AppName, appReplicas)
+	e.Out.Check("%s is back at %d ready replicas, %s and %s at 1, with new pods", AppName, appReplicas, WorkerName, BeatName)
 	if err := e.showApp(ctx); err != nil {
 		return err
 	}
@@ -122,8 +133,10 @@ func (e *Env) showRestored(ctx context.Context, rs *opsv1alpha1.DatabaseRestore,
 	if err != nil {
 		return err
 	}
-	e.Out.Say("Database %s holds again what it held at the backup:", e.Database)
-	e.Out.Block(FormatCounts(counts))
+	e.Out.Say("Database %s holds again what it held at the backup; the runbook's counts:", e.Database)
+	if err := e.showRunbookCounts(ctx); err != nil {
+		return err
+	}
 	for table, n := range e.Seeded {
 		if counts[table] != n {
 			return fmt.Errorf("table %s has %d rows after the restore, %d when it was backed up", table, counts[table], n)
@@ -145,14 +158,14 @@ func (e *Env) showRestored(ctx context.Context, rs *opsv1alpha1.DatabaseRestore,
 		return err
 	}
 	e.Out.Block(strings.Join(kept, "\n"))
-	n, err := e.invoiceCount(ctx, prev)
+	n, err := e.subscriptionCount(ctx, prev)
 	if err != nil {
 		return fmt.Errorf("the kept database %s: %w", prev, err)
 	}
 	if n != mistaken {
-		return fmt.Errorf("the kept database %s has %d invoices, %d before the restore", prev, n, mistaken)
+		return fmt.Errorf("the kept database %s has %d subscriptions, %d before the restore", prev, n, mistaken)
 	}
-	e.Out.Check("%s holds the %s invoices left by the mistake; once satisfied, drop it:", prev, groupThousands(n))
+	e.Out.Check("%s holds the %s subscriptions left by the mistake; once satisfied, drop it:", prev, groupThousands(n))
 	e.Out.Block(fmt.Sprintf(`psql -d postgres -c 'DROP DATABASE "%s"'`, prev))
 
 	events, err := e.Events(ctx, "DatabaseRestore", RestoreName)
@@ -193,22 +206,34 @@ func RestoreFields(rs *opsv1alpha1.DatabaseRestore) []string {
 	return kv
 }
 
-// startApp creates the app's Deployment (unless it exists), waits until its pods are
-// ready (its readiness probe queries the database) and shows them answering.
+// appWorkloads are the app's Deployments with their replica counts: the web server,
+// the Celery worker and beat.
+func (e *Env) appWorkloads() []*appsv1.Deployment {
+	return []*appsv1.Deployment{
+		AppDeployment(AppName, AppTag, e.DBSecret, appReplicas),
+		WorkerDeployment(WorkerName, AppTag, e.DBSecret, 1),
+		BeatDeployment(BeatName, AppTag, e.DBSecret),
+	}
+}
+
+// startApp creates the app's Deployments (unless they exist), waits until their pods
+// are ready (the web's readiness probe is its health check: database and Redis) and
+// shows them answering.
 func (e *Env) startApp(ctx context.Context) error {
-	dep := AppDeployment(AppName, e.DBSecret, appReplicas)
-	dep.Namespace = e.Namespace
-	err := e.Client.Get(ctx, client.ObjectKeyFromObject(dep), &appsv1.Deployment{})
-	switch {
-	case err == nil:
-		e.Out.Say("Deployment %s already runs (from an earlier run of this step).", AppName)
-	case apierrors.IsNotFound(err):
-		dep.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
-		if err := e.Apply(ctx, dep, dep.Spec); err != nil {
+	for _, dep := range e.appWorkloads() {
+		dep.Namespace = e.Namespace
+		err := e.Client.Get(ctx, client.ObjectKeyFromObject(dep), &appsv1.Deployment{})
+		switch {
+		case err == nil:
+			e.Out.Say("Deployment %s already runs (from an earlier run of this step).", dep.Name)
+		case apierrors.IsNotFound(err):
+			dep.TypeMeta = metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}
+			if err := e.Apply(ctx, dep, dep.Spec); err != nil {
+				return err
+			}
+		default:
 			return err
 		}
-	default:
-		return err
 	}
 	if err := e.waitAppReady(ctx); err != nil {
 		return err
@@ -225,17 +250,21 @@ func (e *Env) showApp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.Out.Command("kubectl -n %s get pods -l app=%s -o wide", e.Namespace, AppName)
+	e.Out.Command("kubectl -n %s get pods -l %s=%s -o wide", e.Namespace, PartOfLabel, partOf)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-30s %-8s %s\n", "NAME", "STATUS", "IP")
-	for _, p := range pods {
-		fmt.Fprintf(&b, "%-30s %-8s %s\n", p.Name, p.Status.Phase, p.Status.PodIP)
+	fmt.Fprintf(&b, "%-32s %-8s %s\n", "NAME", "STATUS", "IP")
+	var web *corev1.Pod
+	for i, p := range pods {
+		fmt.Fprintf(&b, "%-32s %-8s %s\n", p.Name, p.Status.Phase, p.Status.PodIP)
+		if p.Labels["app"] == AppName && p.Status.PodIP != "" && web == nil {
+			web = &pods[i]
+		}
 	}
 	e.Out.Block(b.String())
-	if len(pods) == 0 || pods[0].Status.PodIP == "" {
+	if web == nil {
 		return fmt.Errorf("the pods of %s have no IP", AppName)
 	}
-	url := fmt.Sprintf("http://%s/api/v1/health/", net.JoinHostPort(pods[0].Status.PodIP, "8000"))
+	url := fmt.Sprintf("http://%s/api/v1/health/", net.JoinHostPort(web.Status.PodIP, "8000"))
 	e.Out.Command("curl %s", url)
 	body, err := httpGet(ctx, url)
 	if err != nil {
@@ -271,68 +300,37 @@ func httpGet(ctx context.Context, url string) (string, error) {
 	return string(body), nil
 }
 
-// waitAppReady waits until the app's Deployment has all its replicas ready and
-// nothing else.
+// waitAppReady waits until each of the app's Deployments has all its replicas ready
+// and nothing else.
 func (e *Env) waitAppReady(ctx context.Context) error {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
-	for {
-		dep := &appsv1.Deployment{}
-		err := e.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: AppName}, dep)
-		if err == nil && dep.Status.ObservedGeneration == dep.Generation && ptr.Deref(dep.Spec.Replicas, 1) == appReplicas &&
-			dep.Status.ReadyReplicas == appReplicas && dep.Status.Replicas == appReplicas {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s to have %d ready replicas: %w", AppName, appReplicas, context.Cause(ctx))
-		case <-t.C:
+	for _, want := range e.appWorkloads() {
+		for {
+			dep := &appsv1.Deployment{}
+			n := ptr.Deref(want.Spec.Replicas, 1)
+			err := e.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: want.Name}, dep)
+			if err == nil && dep.Status.ObservedGeneration == dep.Generation && ptr.Deref(dep.Spec.Replicas, 1) == n &&
+				dep.Status.ReadyReplicas == n && dep.Status.Replicas == n {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s to have %d ready replicas: %w", want.Name, n, context.Cause(ctx))
+			case <-t.C:
+			}
 		}
 	}
+	return nil
 }
 
+// appPods are the pods of every workload of the app.
 func (e *Env) appPods(ctx context.Context) ([]corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := e.Client.List(ctx, &pods, client.InNamespace(e.Namespace), client.MatchingLabels{"app": AppName}); err != nil {
+	if err := e.Client.List(ctx, &pods, client.InNamespace(e.Namespace), client.MatchingLabels{PartOfLabel: partOf}); err != nil {
 		return nil, err
 	}
 	return pods.Items, nil
-}
-
-// AppDeployment is the demo app's web server, labelled app=name, with the database
-// of Secret dbSecret; it is ready when its health check reaches the database.
-func AppDeployment(name, dbSecret string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: ptr.To[int64](5),
-					Containers: []corev1.Container{{
-						Name: "web", Image: DemoAppImage, Args: []string{"serve"},
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8000}},
-						Env:   DBEnv(dbSecret),
-						ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
-							HTTPGet: &corev1.HTTPGetAction{Path: "/api/v1/health/", Port: intstr.FromInt32(8000)}}},
-					}},
-				},
-			},
-		},
-	}
-}
-
-// DBEnv maps the keys of a database Secret to the PG* variables the demo app reads.
-func DBEnv(secret string) []corev1.EnvVar {
-	ref := func(name, key string) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}}}
-	}
-	return []corev1.EnvVar{ref("PGHOST", "host"), ref("PGPORT", "port"), ref("PGDATABASE", "dbname"),
-		ref("PGUSER", "user"), ref("PGPASSWORD", "password")}
 }
 
 // exec runs sql on the demo database, on a connection of its own: the restore's swap
@@ -362,12 +360,24 @@ func (e *Env) onDatabase(ctx context.Context, dbname string, f func(*pgx.Conn) e
 	return f(conn)
 }
 
-func (e *Env) invoiceCount(ctx context.Context, dbname string) (int64, error) {
+func (e *Env) subscriptionCount(ctx context.Context, dbname string) (int64, error) {
 	var n int64
 	err := e.onDatabase(ctx, dbname, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT count(*) FROM billing_invoice").Scan(&n)
+		return c.QueryRow(ctx, "SELECT count(*) FROM subscriptions_subscription").Scan(&n)
 	})
 	return n, err
+}
+
+// showRunbookCounts prints the runbook's useful queries on the demo database.
+func (e *Env) showRunbookCounts(ctx context.Context) error {
+	return e.onDatabase(ctx, e.Database, func(c *pgx.Conn) error {
+		counts, err := RunbookCounts(ctx, c)
+		if err != nil {
+			return err
+		}
+		e.Out.Block(FormatRunbookCounts(counts))
+		return nil
+	})
 }
 
 func (e *Env) databasesLike(ctx context.Context, prefix string) ([]string, error) {
@@ -420,7 +430,7 @@ func RestoreChange(prev, cur RestoreView) []string {
 		default:
 			s = fmt.Sprintf("%d pods, %d ready", cur.Pods, cur.Ready)
 		}
-		lines = append(lines, fmt.Sprintf("%-10s %s", AppName, s))
+		lines = append(lines, fmt.Sprintf("%-10s %s", partOf, s))
 	}
 	return lines
 }

@@ -44,7 +44,7 @@ pruned backup's dump from S3 too. This takes up to two minutes.`)
 			TimeZone:  "UTC",
 			Retention: opsv1alpha1.Retention{KeepLast: ptr.To[int32](1), KeepFailed: ptr.To[int32](1)},
 			Template: opsv1alpha1.BackupTemplate{
-				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]string{"app.kubernetes.io/part-of": "saas"}},
+				Metadata: opsv1alpha1.TemplateMetadata{Labels: map[string]opsv1alpha1.LabelValue{"app.kubernetes.io/part-of": "saas"}},
 				Spec: opsv1alpha1.DatabaseBackupSpec{
 					Database:       opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: e.DBSecret}},
 					Destination:    e.Destination("scheduled"),

@@ -7,22 +7,13 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
+
+	"runbook-operator/internal/devcluster"
+	"runbook-operator/internal/nodeagent"
 )
 
-// DemoAppImage is the demo application's image; the node agent runs it as the
-// demoapp program (test/demoapp), which answers to Django's commands.
-const DemoAppImage = "demoapp:1.0.0"
-
-// extraInvoices is how many invoices the seed step adds to the migrations' few rows,
-// so that the dump has some weight.
-const extraInvoices = 20000
-
-// SeedStep runs the application's migrations as a Job and adds data, as a database
-// that has been in production for a while would have.
+// SeedStep runs the application's migrations and its seed command as Jobs, as a
+// database that has been in production for a while would have.
 func SeedStep() Step {
 	return Step{
 		Name: "seed", Title: "Give the application a database with data", Required: true,
@@ -31,31 +22,32 @@ func SeedStep() Step {
 }
 
 func seed(ctx context.Context, e *Env) error {
-	e.Out.Say(`The demo application plays the runbook's Django app: its image %s runs
-test/demoapp on this machine. Like "python manage.py migrate" in the runbook, a Job runs
-its migrations against database %s (connection details from Secret %s).`, DemoAppImage, e.Database, e.DBSecret)
+	e.Out.Say(`The application is the runbook's: a Django + Celery SaaS (test/saas) whose image
+%s runs on this machine with Debian's Django 3.2, Celery 5.2 and gunicorn. As in the
+runbook ("python manage.py migrate"), a Job runs its migrations against database %s
+(connection details from Secret %s, keys from Secret %s).`, DemoAppImage, e.Database, e.DBSecret, devcluster.DemoAppSecret)
 	e.Out.Command("kubectl -n %s create job migrate --image=%s -- python manage.py migrate", e.Namespace, DemoAppImage)
 	job, logs, err := e.RunJob(ctx, MigrateJob(e.DBSecret))
+	if err != nil {
+		return err
+	}
+	e.Out.Command("kubectl -n %s logs job/%s | tail -4", e.Namespace, job.Name)
+	e.Out.Block(string(tailLines(logs, 4)))
+
+	e.Out.Say("Then its own management command adds four years of customers: organizations, their users and subscriptions.")
+	e.Out.Command("kubectl -n %s create job seed --image=%s -- python manage.py seed", e.Namespace, DemoAppImage)
+	job, logs, err = e.RunJob(ctx, SeedJob(e.DBSecret))
 	if err != nil {
 		return err
 	}
 	e.Out.Command("kubectl -n %s logs job/%s", e.Namespace, job.Name)
 	e.Out.Block(logs)
 
-	e.Out.Say("Then a year of invoices is added, so the backup has something to carry:")
 	conn, err := pgx.Connect(ctx, e.PostgresDSN)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", e.Database, err)
 	}
 	defer func() { _ = conn.Close(context.Background()) }()
-	insert := fmt.Sprintf(`INSERT INTO billing_invoice (customer_id, amount_cents, issued_at)
-SELECT c.id, 1900 + (g %% 50) * 100, now() - g * interval '26 minutes'
-FROM generate_series(1, %d) g JOIN accounts_customer c ON c.id = 1 + g %% 3`, extraInvoices)
-	e.Out.Command("psql %s", e.Database)
-	e.Out.Block(insert + ";\nANALYZE;")
-	if _, err := conn.Exec(ctx, insert); err != nil {
-		return fmt.Errorf("add invoices: %w", err)
-	}
 	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
 		return err
 	}
@@ -64,28 +56,49 @@ FROM generate_series(1, %d) g JOIN accounts_customer c ON c.id = 1 + g %% 3`, ex
 		return err
 	}
 	e.Seeded = counts
-	e.Out.Say("Database %s now holds:", e.Database)
-	e.Out.Block(FormatCounts(counts))
+	runbook, err := RunbookCounts(ctx, conn)
+	if err != nil {
+		return err
+	}
+	e.Out.Say("The runbook's \"useful queries\" on database %s:", e.Database)
+	e.Out.Command("psql %s", e.Database)
+	e.Out.Block(FormatRunbookCounts(runbook))
 	return nil
 }
 
-// MigrateJob is the Job that runs the demo app's migrations with the database from
-// the Secret dbSecret.
-func MigrateJob(dbSecret string) *batchv1.Job {
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "migrate"},
-		Spec: batchv1.JobSpec{
-			BackoffLimit: ptr.To[int32](0),
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers: []corev1.Container{{
-					Name: "migrate", Image: DemoAppImage,
-					Command: []string{"python", "manage.py", "migrate"},
-					Env:     DBEnv(dbSecret),
-				}},
-			}},
-		},
+// RunbookQueries are the runbook's "Useful queries" (Monitoring and Logs).
+var RunbookQueries = []string{
+	"SELECT count(*) FROM accounts_user",
+	"SELECT count(*) FROM organizations_organization",
+	"SELECT count(*) FROM subscriptions_subscription WHERE status = 'active'",
+}
+
+// RunbookCounts runs RunbookQueries, in order.
+func RunbookCounts(ctx context.Context, conn *pgx.Conn) ([]int64, error) {
+	out := make([]int64, len(RunbookQueries))
+	for i, q := range RunbookQueries {
+		if err := conn.QueryRow(ctx, q).Scan(&out[i]); err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
 	}
+	return out, nil
+}
+
+// FormatRunbookCounts prints each runbook query with its count.
+func FormatRunbookCounts(counts []int64) string {
+	w := 0
+	for _, q := range RunbookQueries {
+		w = max(w, len(q)+1)
+	}
+	var b strings.Builder
+	for i, q := range RunbookQueries {
+		fmt.Fprintf(&b, "%-*s  %7s\n", w, q+";", groupThousands(counts[i]))
+	}
+	return b.String()
+}
+
+func tailLines(s string, n int) []byte {
+	return []byte(strings.TrimRight(string(nodeagent.TailLines([]byte(s), n, 4096)), "\n") + "\n")
 }
 
 // TableCounts counts the rows of every table of the public schema.

@@ -58,10 +58,10 @@ type Options struct {
 	// AssetsDir holds etcd, kube-apiserver and kube-controller-manager (default:
 	// $KUBEBUILDER_ASSETS, else the directory printed by hack/test-binaries.sh --print).
 	AssetsDir string
-	// AgentBinary, ManagerBinary and DemoAppBinary are host programs for the
-	// operator's image (ENTRYPOINT agent; "/manager" runs ManagerBinary) and the demo
-	// app's image "demoapp". Empty leaves the image unmapped.
-	AgentBinary, ManagerBinary, DemoAppBinary string
+	// AgentBinary and ManagerBinary are host programs for the operator's image
+	// (ENTRYPOINT agent; "/manager" runs ManagerBinary). Empty leaves the image
+	// unmapped.
+	AgentBinary, ManagerBinary string
 	// Images adds mappings; they take precedence over the ones above.
 	Images nodeagent.ImageMap
 	// CRDDirs are installed once the API server is up.
@@ -118,7 +118,7 @@ type Cluster struct {
 }
 
 // DefaultImages returns the standard image mappings for the given host programs.
-func DefaultImages(agent, manager, demoapp string) nodeagent.ImageMap {
+func DefaultImages(agent, manager string) nodeagent.ImageMap {
 	var m nodeagent.ImageMap
 	if agent != "" || manager != "" {
 		cmds := map[string]string{}
@@ -128,12 +128,6 @@ func DefaultImages(agent, manager, demoapp string) nodeagent.ImageMap {
 		}
 		for _, img := range []string{"runbook-operator", "ghcr.io/runbook-operator/runbook-operator", "controller"} {
 			m = append(m, nodeagent.ImageMapping{Image: img, Binary: agent, Entrypoints: []string{"/agent", "agent"}, Commands: cmds})
-		}
-	}
-	if demoapp != "" {
-		for _, img := range []string{"demoapp", "docker.io/library/demoapp", "ghcr.io/runbook-operator/demoapp"} {
-			m = append(m, nodeagent.ImageMapping{Image: img, Binary: demoapp,
-				Entrypoints: []string{"/demoapp", "demoapp", "/app/demoapp", "python", "python3", "gunicorn"}})
 		}
 	}
 	return m
@@ -247,7 +241,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	c.PodCIDR = podNet.cidr
 
 	images := append(nodeagent.ImageMap{}, opts.Images...)
-	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary, opts.DemoAppBinary)...)
+	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
 	if opts.SaaSSource != "-" {
 		src := opts.SaaSSource
 		if src == "" {
@@ -641,7 +635,7 @@ func ModuleRoot() (string, error) {
 }
 
 // BuildBinaries builds the given main packages (name → import path relative to the
-// module root, "./test/demoapp") into outDir with one `go build` and returns their paths.
+// module root, "./cmd/agent") into outDir with one `go build` and returns their paths.
 func BuildBinaries(ctx context.Context, moduleRoot, outDir string, pkgs map[string]string, out io.Writer) (map[string]string, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err

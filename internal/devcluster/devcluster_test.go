@@ -10,7 +10,7 @@ import (
 )
 
 func TestDefaultImages(t *testing.T) {
-	images := DefaultImages("/b/agent", "/b/manager", "/b/demoapp")
+	images := DefaultImages("/b/agent", "/b/manager")
 	tests := []struct {
 		image   string
 		command []string
@@ -20,8 +20,6 @@ func TestDefaultImages(t *testing.T) {
 		{"ghcr.io/runbook-operator/runbook-operator:latest", []string{"/agent", "backup"}, []string{"--bucket", "b"}, []string{"/b/agent", "backup", "--bucket", "b"}},
 		{"runbook-operator:dev", nil, []string{"check"}, []string{"/b/agent", "check"}},
 		{"ghcr.io/runbook-operator/runbook-operator:v1", []string{"/manager"}, []string{"--leader-elect"}, []string{"/b/manager", "--leader-elect"}},
-		{"demoapp:2.0.0", []string{"python", "manage.py", "migrate"}, nil, []string{"/b/demoapp", "manage.py", "migrate"}},
-		{"demoapp", []string{"gunicorn"}, []string{"--bind", "x"}, []string{"/b/demoapp", "--bind", "x"}},
 	}
 	for _, tt := range tests {
 		mp, ok := images.Lookup(tt.image)
@@ -36,7 +34,7 @@ func TestDefaultImages(t *testing.T) {
 			t.Errorf("%s %v %v = %q, want %q", tt.image, tt.command, tt.args, got, tt.want)
 		}
 	}
-	if _, ok := DefaultImages("", "", "/b/demoapp").Lookup("runbook-operator:dev"); ok {
+	if _, ok := DefaultImages("", "").Lookup("runbook-operator:dev"); ok {
 		t.Error("the operator image is mapped without an agent binary")
 	}
 }

@@ -21,10 +21,6 @@ limitations under the License.
 package jobs
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
-
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -33,6 +29,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/agent"
+	"runbook-operator/internal/names"
 )
 
 const (
@@ -61,17 +58,7 @@ const (
 
 // Name returns "<base>-<suffix>", shortened with a hash of base to fit 63
 // characters, so the same base always gives the same name.
-func Name(base, suffix string) string {
-	name := base + "-" + suffix
-	if len(name) <= maxNameLength {
-		return name
-	}
-	sum := sha256.Sum256([]byte(base))
-	hash := hex.EncodeToString(sum[:])[:8]
-	keep := maxNameLength - len(suffix) - len(hash) - 2
-	short := strings.TrimRight(base[:keep], "-.")
-	return short + "-" + hash + "-" + suffix
-}
+func Name(base, suffix string) string { return names.Join(base, suffix, maxNameLength) }
 
 // PodOptions are the parts of an agent pod that differ between commands.
 type PodOptions struct {

@@ -61,6 +61,7 @@ type Step struct {
 //   - *Stalling (ReasonJobDeleted) when the Job is gone or being deleted before it
 //     finished: it is never created twice;
 //   - *Waiting (ReasonJobConflict) when a Job of that name belongs to another object;
+//   - *CreateFailed when the API server refused to create it (retry with backoff);
 //   - the API server's errors otherwise.
 func (s Step) Ensure(ctx context.Context, desired *batchv1.Job, created bool) (*batchv1.Job, error) {
 	return s.EnsureBuilt(ctx, client.ObjectKeyFromObject(desired), func(context.Context) (*batchv1.Job, error) { return desired, nil }, created)
@@ -87,6 +88,8 @@ func (s Step) EnsureBuilt(ctx context.Context, key client.ObjectKey, build func(
 			job = desired
 		case apierrors.IsAlreadyExists(err):
 			err = s.Reader.Get(ctx, key, job)
+		default:
+			return nil, &CreateFailed{Name: desired.Name, Err: err}
 		}
 	}
 	if err != nil {
@@ -105,6 +108,19 @@ func (s Step) EnsureBuilt(ctx context.Context, key client.ObjectKey, build func(
 	}
 	return job, nil
 }
+
+// CreateFailed says the API server refused to create the Job (quota, admission, RBAC):
+// a retry with backoff, and the caller should say so in a condition, not only in the log.
+type CreateFailed struct {
+	Name string
+	Err  error
+}
+
+func (e *CreateFailed) Error() string {
+	return fmt.Sprintf("Could not create Job %s: %v", e.Name, e.Err)
+}
+
+func (e *CreateFailed) Unwrap() error { return e.Err }
 
 func (s Step) deleted() error {
 	return Stall(ReasonJobDeleted, "%s was deleted before it finished; it is not run again", s.Title)

@@ -17,7 +17,7 @@ import (
 // ImageMapping maps a container image to a host program that plays the image's
 // ENTRYPOINT.
 type ImageMapping struct {
-	// Image is an image repository without tag or digest ("demoapp",
+	// Image is an image repository without tag or digest ("saas",
 	// "ghcr.io/runbook-operator/runbook-operator"). A trailing "*" makes it a prefix
 	// ("ghcr.io/runbook-operator/*"); a leading "*/" matches the name under any
 	// registry and path ("*/saas": "ghcr.io/acme/saas", "localhost:5000/saas").

@@ -278,13 +278,9 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	info := RuntimeInfo{PodIP: w.ip, HostIP: w.a.opts.HostIP, NodeName: w.a.opts.NodeName, Allocatable: w.a.nodeCapacity()}
 	env, err := ResolveEnv(ctx, pod, &c, w.a.objects, info)
 	if err != nil {
-		msg := err.Error()
-		w.updateContainer(init, idx, func(cr *ContainerRun) {
-			if cr.State.Waiting == nil || cr.State.Waiting.Message != msg {
-				w.event(corev1.EventTypeWarning, "Failed", "Error: %s", msg)
-			}
-			cr.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: msg}}
-		})
+		if w.setWaiting(init, idx, "CreateContainerConfigError", err.Error()) {
+			w.event(corev1.EventTypeWarning, "Failed", "Error: %s", err.Error())
+		}
 		return nil, 0
 	}
 	termPath := filepath.Join(cdir, "termination-log")
@@ -298,13 +294,9 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	mapping, root, err := mapping.ForImage(c.Image)
 	var pullErr *ErrImagePull
 	if errors.As(err, &pullErr) {
-		msg := err.Error()
-		w.updateContainer(init, idx, func(cr *ContainerRun) {
-			if cr.State.Waiting == nil || cr.State.Waiting.Message != msg {
-				w.event(corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, msg)
-			}
-			cr.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: msg}}
-		})
+		if w.setWaiting(init, idx, "ErrImagePull", err.Error()) {
+			w.event(corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, err.Error())
+		}
 		return nil, 0
 	}
 	argv, err := mapping.Argv(c.Command, c.Args, exec.LookPath)
@@ -392,6 +384,18 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	term.Message = readTerminationMessage(termPath, logPath, code, c.TerminationMessagePolicy)
 	w.a.log.V(1).Info("container exited", "pod", w.key, "container", c.Name, "exitCode", code)
 	return term, time.Since(started)
+}
+
+// setWaiting reports the container waiting for reason and says whether that changed
+// its message (an Event is then due). The Event is sent by the caller, outside the
+// worker's lock, which sending it takes.
+func (w *podWorker) setWaiting(init bool, idx int, reason, msg string) bool {
+	changed := false
+	w.updateContainer(init, idx, func(cr *ContainerRun) {
+		changed = cr.State.Waiting == nil || cr.State.Waiting.Message != msg
+		cr.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}
+	})
+	return changed
 }
 
 // terminate sends SIGTERM to the process group, then SIGKILL after grace.
@@ -722,9 +726,16 @@ func (w *podWorker) doProbe(ctx context.Context, h corev1.ProbeHandler, c corev1
 		if err != nil {
 			return nil
 		}
+		dir := w.dir
+		if _, root, err := mapping.ForImage(c.Image); err == nil && root != "" {
+			dir = root // the image's working directory, as for the container
+			for i := range argv {
+				argv[i] = mapping.InImage(argv[i], root)
+			}
+		}
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = env
-		cmd.Dir = w.dir
+		cmd.Dir = dir
 		return cmd.Run()
 	}
 	return nil

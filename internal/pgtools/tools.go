@@ -75,28 +75,13 @@ func ParseVersion(s string) (Version, error) {
 	return Version{Major: major, Minor: minor, Text: m[0]}, nil
 }
 
-// ToolVersion runs `name --version`.
-func ToolVersion(ctx context.Context, name string) (Version, error) {
-	path, err := Tool(name)
-	if err != nil {
-		return Version{}, err
+// program returns the path of the client program name of these tools, or
+// Tool(name) for empty Tools.
+func (t Tools) program(name string) (string, error) {
+	if t.Dir == "" {
+		return Tool(name)
 	}
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
-	if err != nil {
-		return Version{}, fmt.Errorf("%s --version: %w", name, err)
-	}
-	return ParseVersion(string(out))
-}
-
-// CheckToolVersion fails with a clear message when the client program is older
-// than the server's major version (pg_dump refuses that, pg_restore may fail).
-func CheckToolVersion(tool string, toolV, server Version) error {
-	if toolV.Major < server.Major {
-		return &Error{Permanent: true, Msg: fmt.Sprintf(
-			"%s %s is older than the PostgreSQL server %s: use an agent image with PostgreSQL %d client tools (or set PG_BINDIR)",
-			tool, toolV.Text, server.Text, server.Major)}
-	}
-	return nil
+	return t.Path(name), nil
 }
 
 // stderrTail keeps the last few KiB written to it.
@@ -139,6 +124,7 @@ func command(ctx context.Context, path string, env []string, args ...string) *ex
 
 // DumpOptions configure Dump.
 type DumpOptions struct {
+	Tools    Tools // from SelectTools; empty: pg_dump from PG_BINDIR or the PATH
 	Target   Target
 	Database string
 	Log      io.Writer // pg_dump's stderr is copied here too (may be nil)
@@ -148,7 +134,7 @@ type DumpOptions struct {
 // it faster and better) writing the archive to out. It returns only after
 // pg_dump exited; a non-zero exit is an error carrying its last stderr lines.
 func Dump(ctx context.Context, o DumpOptions, out io.Writer) error {
-	path, err := Tool("pg_dump")
+	path, err := o.Tools.program("pg_dump")
 	if err != nil {
 		return err
 	}
@@ -167,6 +153,10 @@ func Dump(ctx context.Context, o DumpOptions, out io.Writer) error {
 
 // RestoreOptions configure Restore.
 type RestoreOptions struct {
+	// Tools from SelectTools; empty: pg_restore from PG_BINDIR or the PATH.
+	// Tools newer than their server may set what it lacks (UnknownSettings):
+	// such restores go through psql without those statements.
+	Tools    Tools
 	Target   Target
 	Database string // restore into this (existing, empty) database
 	// File is the uncompressed custom-format archive; when empty, pg_restore
@@ -185,12 +175,16 @@ type RestoreOptions struct {
 
 // Restore runs pg_restore with --exit-on-error into an existing database.
 func Restore(ctx context.Context, o RestoreOptions) error {
-	path, err := Tool("pg_restore")
+	path, err := o.Tools.program("pg_restore")
 	if err != nil {
 		return err
 	}
-	args := []string{"--exit-on-error", "-d", o.Database}
-	if o.Jobs > 1 && o.File != "" {
+	unknown := o.Tools.UnknownSettings()
+	args := []string{"--exit-on-error"}
+	if len(unknown) == 0 {
+		args = append(args, "-d", o.Database)
+	}
+	if o.Jobs > 1 && o.File != "" && len(unknown) == 0 {
 		args = append(args, "-j", strconv.Itoa(o.Jobs))
 	}
 	if o.NoOwner {
@@ -204,6 +198,9 @@ func Restore(ctx context.Context, o RestoreOptions) error {
 	}
 	if o.File != "" {
 		args = append(args, o.File)
+	}
+	if len(unknown) > 0 {
+		return restoreThroughPsql(ctx, o, path, args, unknown)
 	}
 	tail := &stderrTail{max: 4096, log: o.Log}
 	cmd := command(ctx, path, o.Target.Env(o.Database), args...)
@@ -264,8 +261,8 @@ type TOCEntry struct {
 // ListArchive runs `pg_restore -l` on the archive read from in (only its header
 // and table of contents are read) and returns the entries of the given sections
 // (all when none is given).
-func ListArchive(ctx context.Context, in io.Reader, sections ...string) ([]TOCEntry, error) {
-	out, err := readArchive(ctx, in, []string{"-l"}, sections)
+func ListArchive(ctx context.Context, tools Tools, in io.Reader, sections ...string) ([]TOCEntry, error) {
+	out, err := readArchive(ctx, tools, in, []string{"-l"}, sections)
 	if err != nil {
 		return nil, err
 	}
@@ -309,8 +306,8 @@ var (
 // Dependencies reads the entries of the given sections of the archive read from
 // in, with their dependencies, from the comments of `pg_restore -v -f -` (only
 // its table of contents is read for sections without data).
-func Dependencies(ctx context.Context, in io.Reader, sections ...string) ([]TOCItem, error) {
-	out, err := readArchive(ctx, in, []string{"-v", "-f", "-"}, sections)
+func Dependencies(ctx context.Context, tools Tools, in io.Reader, sections ...string) ([]TOCItem, error) {
+	out, err := readArchive(ctx, tools, in, []string{"-v", "-f", "-"}, sections)
 	if err != nil {
 		return nil, err
 	}
@@ -344,8 +341,8 @@ func Dependencies(ctx context.Context, in io.Reader, sections ...string) ([]TOCI
 
 // readArchive runs pg_restore with args, limited to sections, on the archive
 // read from in and returns its standard output.
-func readArchive(ctx context.Context, in io.Reader, args, sections []string) (string, error) {
-	path, err := Tool("pg_restore")
+func readArchive(ctx context.Context, tools Tools, in io.Reader, args, sections []string) (string, error) {
+	path, err := tools.program("pg_restore")
 	if err != nil {
 		return "", err
 	}
@@ -386,6 +383,9 @@ func dumpError(tool string, err error, stderr string) error {
 		msg += ": authentication failed; check PGUSER/PGPASSWORD"
 		permanent = true
 	case strings.Contains(stderr, "does not exist") && strings.Contains(stderr, "database"):
+		permanent = true
+	case strings.Contains(stderr, "unsupported version") && strings.Contains(stderr, "in file header"):
+		msg += ": the dump was made by a newer pg_dump than this " + tool + " can read; restore it with client tools at least as new as that pg_dump (the manifest's pgDumpVersion picks them)"
 		permanent = true
 	case strings.Contains(stderr, "input file does not appear to be a valid archive"),
 		strings.Contains(stderr, "could not read input file"),

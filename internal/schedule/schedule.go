@@ -43,18 +43,19 @@ type Schedule struct {
 }
 
 // Parse reads a 5-field cron expression (or @daily, @hourly, …) in the IANA time zone
-// tz ("" means UTC).
+// tz ("" means UTC). Its errors start with the field at fault ("timeZone: …",
+// "schedule: …"), as BackupSchedule's spec names them.
 func Parse(expr, tz string) (*Schedule, error) {
 	if tz == "" {
 		tz = "UTC"
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q: use an IANA name such as Europe/Berlin", tz)
+		return nil, fmt.Errorf("timeZone: unknown time zone %q: the zone database has no such zone; use an IANA name such as Europe/Berlin", tz)
 	}
 	c, err := parser.Parse(expr)
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q is not a 5-field cron expression (minute hour day-of-month month day-of-week): %v", expr, err)
+		return nil, fmt.Errorf("schedule: %q is not a 5-field cron expression (minute hour day-of-month month day-of-week): %v", expr, err)
 	}
 	return &Schedule{cron: c, loc: loc}, nil
 }

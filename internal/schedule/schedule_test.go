@@ -37,7 +37,10 @@ func TestParse(t *testing.T) {
 		{"0 3 * * *", "Europe/Berlin", ""},
 		{"@daily", "", ""},
 		{"*/15 * * * 1-5", "America/New_York", ""},
-		{"0 3 * * *", "Mars/Olympus", "unknown time zone"},
+		{"0 3 * * *", "Mars/Olympus", `timeZone: unknown time zone "Mars/Olympus"`}, // IANA shape, so the CRD lets it through
+		{"0 5-1 * * *", "UTC", "schedule: "},                                        // backwards range: the CRD's regex cannot see it
+		{"*/15 0-6/2 1,15 JAN-MAR mon-fri", "America/Argentina/Buenos_Aires", ""},   // what the CRD's cron rules accept, Go accepts
+		{"59 23 31 12 ?", "Etc/GMT+5", ""},
 		{"0 3 * *", "UTC", "not a 5-field cron expression"},
 		{"0 0 3 * * *", "UTC", "not a 5-field cron expression"}, // seconds field refused
 		{"61 * * * *", "UTC", "not a 5-field cron expression"},

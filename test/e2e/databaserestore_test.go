@@ -32,7 +32,9 @@ const (
 	restoreDBSecret = "e2e-restore-db"
 	restoreApp      = "e2e-restore-app"
 	restoreReplicas = 2
-	restoreInvoices = 3000
+	// restoreOrgs is how many organizations the seed command adds (5 users and a
+	// subscription each).
+	restoreOrgs = 500
 )
 
 // restoreConn connects to the named database of the devcluster's PostgreSQL.
@@ -63,7 +65,7 @@ func tableChecksums(ctx context.Context, dbname string) map[string]string {
 	Expect(err).NotTo(HaveOccurred())
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	Expect(err).NotTo(HaveOccurred())
-	Expect(names).To(ContainElements("accounts_customer", "billing_invoice", "audit_log"))
+	Expect(names).To(ContainElements("accounts_user", "organizations_organization", "subscriptions_subscription"))
 	sums := map[string]string{}
 	for _, n := range names {
 		t := pgx.Identifier{n}.Sanitize()
@@ -75,12 +77,12 @@ func tableChecksums(ctx context.Context, dbname string) map[string]string {
 	return sums
 }
 
-func invoiceCount(ctx context.Context, dbname string) int64 {
+func subscriptionCount(ctx context.Context, dbname string) int64 {
 	GinkgoHelper()
 	conn := restoreConn(ctx, dbname)
 	defer func() { _ = conn.Close(context.Background()) }()
 	var n int64
-	Expect(conn.QueryRow(ctx, "SELECT count(*) FROM billing_invoice").Scan(&n)).To(Succeed())
+	Expect(conn.QueryRow(ctx, "SELECT count(*) FROM subscriptions_subscription").Scan(&n)).To(Succeed())
 	return n
 }
 
@@ -96,14 +98,14 @@ func databasesLike(ctx context.Context, prefix string) []string {
 	return names
 }
 
-// changeData is the mistake a restore undoes: invoices deleted, one added, customers
-// renamed.
+// changeData is the mistake a restore undoes: subscriptions deleted, a user added,
+// organizations renamed.
 func changeData(ctx context.Context) {
 	GinkgoHelper()
-	execSQL(ctx, restoreDB, `DELETE FROM billing_invoice WHERE id % 3 = 0;
-INSERT INTO billing_invoice (customer_id, amount_cents) VALUES (1, 123);
-UPDATE accounts_customer SET name = name || ' (renamed)';
-INSERT INTO audit_log (actor, action) VALUES ('e2e', 'changed after the backup')`)
+	execSQL(ctx, restoreDB, `DELETE FROM subscriptions_subscription WHERE id % 3 = 0;
+UPDATE organizations_organization SET name = name || ' (renamed)';
+INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+VALUES ('!', false, 'e2e-late', '', '', 'late@e2e.example', false, true, now())`)
 }
 
 func appPods(ctx context.Context) ([]corev1.Pod, error) {
@@ -276,17 +278,19 @@ var _ = Describe("DatabaseRestore with the manager on the devcluster", Ordered, 
 			}
 		})
 
-		By("running the demo app's migrations and adding invoices")
-		migrate := demo.MigrateJob(restoreDBSecret)
-		migrate.Name, migrate.Namespace = "e2e-restore-migrate", ns
-		Expect(k8sClient.Create(ctx, migrate)).To(Succeed())
-		deleteJob(migrate.Name)
-		Eventually(jobCondition(ctx, migrate.Name)).WithContext(ctx).WithTimeout(time.Minute).Should(Equal(batchv1.JobComplete))
-		execSQL(ctx, restoreDB, fmt.Sprintf(`INSERT INTO billing_invoice (customer_id, amount_cents, issued_at)
-SELECT 1 + g %% 3, 1900 + (g %% 50) * 100, now() - g * interval '26 minutes' FROM generate_series(1, %d) g`, restoreInvoices))
+		By("running the app's migrations and its seed command")
+		for _, j := range []*batchv1.Job{
+			demo.MigrateJob(restoreDBSecret),
+			demo.ManageJob("seed", demo.AppTag, restoreDBSecret, "seed", "--organizations", fmt.Sprint(restoreOrgs)),
+		} {
+			j.Name, j.Namespace = "e2e-restore-"+j.Name, ns
+			Expect(k8sClient.Create(ctx, j)).To(Succeed())
+			deleteJob(j.Name)
+			Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(time.Minute).Should(Equal(batchv1.JobComplete))
+		}
 
 		By("deploying the demo app with 2 replicas on that database")
-		dep := demo.AppDeployment(restoreApp, restoreDBSecret, restoreReplicas)
+		dep := demo.AppDeployment(restoreApp, demo.AppTag, restoreDBSecret, restoreReplicas)
 		dep.Namespace = ns
 		Expect(k8sClient.Create(ctx, dep)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
@@ -320,8 +324,8 @@ SELECT 1 + g %% 3, 1900 + (g %% 50) * 100, now() - g * interval '26 minutes' FRO
 		changeData(ctx)
 		changed := tableChecksums(ctx, restoreDB)
 		Expect(changed).NotTo(Equal(atBackup))
-		changedInvoices := invoiceCount(ctx, restoreDB)
-		Expect(changedInvoices).To(BeNumerically("<", restoreInvoices))
+		changedSubscriptions := subscriptionCount(ctx, restoreDB)
+		Expect(changedSubscriptions).To(BeNumerically("<", restoreOrgs))
 
 		By("restoring the backup, quiescing the app")
 		const name = "e2e-restore"
@@ -365,14 +369,14 @@ SELECT 1 + g %% 3, 1900 + (g %% 50) * 100, now() - g * interval '26 minutes' FRO
 		Expect(rs.Status.PreviousDatabase).To(MatchRegexp("^" + restoreDB + `_pre_restore_\d+$`))
 		Expect(databasesLike(ctx, restoreDB+"_pre_restore_")).To(ConsistOf(rs.Status.PreviousDatabase))
 		Expect(tableChecksums(ctx, rs.Status.PreviousDatabase)).To(Equal(changed))
-		Expect(invoiceCount(ctx, rs.Status.PreviousDatabase)).To(Equal(changedInvoices))
+		Expect(subscriptionCount(ctx, rs.Status.PreviousDatabase)).To(Equal(changedSubscriptions))
 		Expect(databasesLike(ctx, restoreDB+"_restoring_")).To(BeEmpty(), "no half-restored database is left")
 
 		By("status and conditions tell what happened")
 		Expect(rs.Status.RestoredDatabase).To(Equal(restoreDB))
 		Expect(rs.Status.SourceLocation).To(Equal(backup.Status.Location))
 		Expect(rs.Status.TablesRestored).To(BeNumerically(">=", 3))
-		Expect(rs.Status.RowsRestored).To(BeNumerically(">=", restoreInvoices))
+		Expect(rs.Status.RowsRestored).To(BeNumerically(">=", 7*restoreOrgs))
 		Expect(rs.Status.QuiescedWorkloads).To(ConsistOf(opsv1alpha1.QuiescedWorkload{Name: restoreApp, Kind: "Deployment", Replicas: restoreReplicas}))
 		Expect(rs.Status.StartTime).NotTo(BeNil())
 		Expect(rs.Status.CompletionTime).NotTo(BeNil())

@@ -40,7 +40,7 @@ var (
 	clientset kubernetes.Interface
 	k8sClient client.Client
 	scheme    = runtime.NewScheme()
-	// binaries maps "demoapp", "agent", "manager" (and whatever else was built) to
+	// binaries maps "agent", "manager" (and whatever else was built) to
 	// host paths.
 	binaries map[string]string
 	// manager is the operator's manager process, reconciling every namespace.
@@ -74,7 +74,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	By("building the host programs the images map to")
 	binaries, err = devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"),
-		map[string]string{"demoapp": "./test/demoapp", "manager": "./cmd/manager"}, GinkgoWriter)
+		map[string]string{"manager": "./cmd/manager"}, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	if _, err := os.Stat(filepath.Join(root, "cmd/agent/main.go")); err == nil {
 		agent, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"),
@@ -86,11 +86,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	By("starting the devcluster")
 	start := time.Now()
 	cluster, err = devcluster.Start(ctx, devcluster.Options{
-		Dir:           dir,
-		AgentBinary:   binaries["agent"],
-		DemoAppBinary: binaries["demoapp"],
-		CRDDirs:       existing(filepath.Join(root, "config/crd/bases")),
-		Log:           logger,
+		Dir:         dir,
+		AgentBinary: binaries["agent"],
+		CRDDirs:     existing(filepath.Join(root, "config/crd/bases")),
+		Log:         logger,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {

@@ -38,15 +38,7 @@ func TestPostgres(t *testing.T) {
 	}
 	dir := pg.DataDir
 	defer func() { _ = pg.Stop() }()
-	conn, err := pgx.Connect(ctx, pg.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v string
-	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.Close(ctx)
+	v := serverVersion(ctx, t, pg)
 	t.Logf("server %s on port %d", v, pg.Port)
 	env := strings.Join(pg.Env("postgres"), " ")
 	if !strings.Contains(env, "PGPASSWORD="+pg.Password) || !strings.Contains(env, "PGPORT=") {
@@ -68,6 +60,50 @@ func TestPostgres(t *testing.T) {
 		_ = c.Close(ctx)
 		t.Fatal("server still answers after Stop")
 	}
+}
+
+// TestPostgres17InRootfs starts the second server major of the tests:
+// PostgreSQL 17 chrooted into the trixie file system of hack/rootfs.sh.
+func TestPostgres17InRootfs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fs, err := FindRootFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := StartPostgres(ctx, PostgresOptions{Rootfs: fs.Server17, Version: "17"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = pg.Stop() }()
+	dir := filepath.Join(fs.Server17, pg.DataDir)
+	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
+		t.Fatalf("the cluster is not in the file system: %v", err)
+	}
+	v := serverVersion(ctx, t, pg)
+	if !strings.HasPrefix(v, "17.") {
+		t.Errorf("server_version %q, want 17.x", v)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("data dir %s still exists after Stop: %v", dir, err)
+	}
+}
+
+func serverVersion(ctx context.Context, t *testing.T, pg *Postgres) string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func TestS3(t *testing.T) {

@@ -46,6 +46,11 @@ type PostgresOptions struct {
 	// Version is the PostgreSQL major version under /usr/lib/postgresql (for
 	// example "15"). Empty picks the newest installed one, else the PATH.
 	Version string
+	// Rootfs, when set, is a Debian file system (hack/rootfs.sh server-17) in
+	// which the server runs, chrooted, as that system's postgres user: Version is
+	// then required and names /usr/lib/postgresql/<Version> inside it. The
+	// cluster's folder is under its /tmp; it still listens on 127.0.0.1.
+	Rootfs string
 }
 
 // Postgres is a running throwaway PostgreSQL cluster listening on 127.0.0.1.
@@ -64,27 +69,48 @@ type Postgres struct {
 	stopMu  sync.Mutex
 	stopped bool
 	logPath string
+	chroot  string // the Rootfs the server runs in, if any
+}
+
+// serverEnv is the environment of initdb and postgres: this process's, or in a
+// Rootfs a clean one (the host's locale settings may not exist there).
+func (p *Postgres) serverEnv() []string {
+	if p.chroot == "" {
+		return nil
+	}
+	return []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 }
 
 // StartPostgres initialises a new cluster in a temp folder and starts it on a free
 // loopback port with scram-sha-256 password authentication and a random password.
 // As root it runs initdb and postgres as the "postgres" user.
 func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) {
-	bin, err := postgresBinDir(opts.Version)
+	bin, err := postgresBinDir(opts.Rootfs, opts.Version)
 	if err != nil {
 		return nil, err
 	}
-	root, err := newTempDir("harness-pg-")
+	// in maps a path as the server sees it to this process's view.
+	in := func(p string) string { return filepath.Join(opts.Rootfs, p) }
+	base := os.TempDir()
+	if opts.Rootfs != "" {
+		base = in("/tmp")
+	}
+	hostRoot, err := newTempDirIn(base, "harness-pg-")
 	if err != nil {
 		return nil, err
+	}
+	root := strings.TrimPrefix(hostRoot, filepath.Clean(opts.Rootfs))
+	if opts.Rootfs == "" {
+		root = hostRoot
 	}
 	p := &Postgres{
 		Host:     "127.0.0.1",
 		User:     "postgres",
 		Password: randomHex(16),
 		DataDir:  filepath.Join(root, "data"),
-		root:     root,
-		logPath:  filepath.Join(root, "postgres.log"),
+		root:     hostRoot,
+		chroot:   opts.Rootfs,
+		logPath:  filepath.Join(hostRoot, "postgres.log"),
 	}
 	ok := false
 	defer func() {
@@ -92,36 +118,37 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 			_ = p.Stop()
 		}
 	}()
-	cred, err := postgresCredential()
+	cred, err := postgresCredential(opts.Rootfs)
 	if err != nil {
 		return nil, err
 	}
 	if cred != nil {
-		if err := os.Chown(root, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, fmt.Errorf("chown %s to postgres: %w", root, err)
+		if err := os.Chown(hostRoot, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, fmt.Errorf("chown %s to postgres: %w", hostRoot, err)
 		}
 	}
-	if err := os.Chmod(root, 0o700); err != nil {
+	if err := os.Chmod(hostRoot, 0o700); err != nil {
 		return nil, err
 	}
 	pwfile := filepath.Join(root, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(in(pwfile), []byte(p.Password+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	if cred != nil {
-		if err := os.Chown(pwfile, int(cred.Uid), int(cred.Gid)); err != nil {
+		if err := os.Chown(in(pwfile), int(cred.Uid), int(cred.Gid)); err != nil {
 			return nil, err
 		}
 	}
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
 		"-D", p.DataDir, "-U", p.User, "--pwfile", pwfile, "-A", "scram-sha-256",
 		"-E", "UTF8", "--locale", "C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Chroot: opts.Rootfs}
+	initdb.Env = p.serverEnv()
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %w: %s", err, lastLines(string(out), 10))
 	}
-	_ = os.Remove(pwfile)
-	hba, err := os.OpenFile(filepath.Join(p.DataDir, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	_ = os.Remove(in(pwfile))
+	hba, err := os.OpenFile(in(filepath.Join(p.DataDir, "pg_hba.conf")), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +196,8 @@ func (p *Postgres) start(ctx context.Context, bin string, cred *syscall.Credenti
 	)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT, Chroot: p.chroot}
+	cmd.Env = p.serverEnv()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
@@ -266,7 +294,14 @@ func (p *Postgres) LogTail(n int) string {
 	return lastLines(string(b), n)
 }
 
-func postgresBinDir(version string) (string, error) {
+func postgresBinDir(rootfs, version string) (string, error) {
+	if rootfs != "" {
+		dir := filepath.Join("/usr/lib/postgresql", version, "bin")
+		if _, err := os.Stat(filepath.Join(rootfs, dir, "postgres")); version == "" || err != nil {
+			return "", fmt.Errorf("no PostgreSQL %q server in the file system %s (build it with hack/rootfs.sh)", version, rootfs)
+		}
+		return dir, nil
+	}
 	if version != "" {
 		dir := filepath.Join("/usr/lib/postgresql", version, "bin")
 		if _, err := os.Stat(filepath.Join(dir, "postgres")); err != nil {
@@ -295,8 +330,24 @@ func postgresBinDir(version string) (string, error) {
 }
 
 // postgresCredential returns the postgres user's credential when running as root
-// (PostgreSQL refuses to run as root), else nil.
-func postgresCredential() (*syscall.Credential, error) {
+// (PostgreSQL refuses to run as root), else nil; in rootfs, that system's
+// postgres user (from its /etc/passwd).
+func postgresCredential(rootfs string) (*syscall.Credential, error) {
+	if rootfs != "" {
+		b, err := os.ReadFile(filepath.Join(rootfs, "etc/passwd"))
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) > 3 && f[0] == "postgres" {
+				uid, _ := strconv.Atoi(f[2])
+				gid, _ := strconv.Atoi(f[3])
+				return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+			}
+		}
+		return nil, fmt.Errorf("%s has no postgres user", rootfs)
+	}
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
@@ -334,17 +385,20 @@ func lastLines(s string, n int) string {
 
 // newTempDir makes a temp folder recording the owning test process, after
 // removing folders of earlier test processes that died without cleaning up.
-func newTempDir(prefix string) (string, error) {
-	sweepStale(prefix)
-	dir, err := os.MkdirTemp("", prefix)
+func newTempDir(prefix string) (string, error) { return newTempDirIn(os.TempDir(), prefix) }
+
+// newTempDirIn is newTempDir in base.
+func newTempDirIn(base, prefix string) (string, error) {
+	sweepStale(base, prefix)
+	dir, err := os.MkdirTemp(base, prefix)
 	if err != nil {
 		return "", err
 	}
 	return dir, os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
 }
 
-func sweepStale(prefix string) {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+func sweepStale(base, prefix string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, prefix+"*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
 		if err != nil {

@@ -1,4 +1,5 @@
 """Celery tasks, run by `celery -A saas worker`; beat schedules expire_subscriptions."""
+import os
 import socket
 
 from celery import shared_task
@@ -20,4 +21,5 @@ def expire_subscriptions():
 @shared_task
 def ping(token):
     """Answers which worker ran it, with which version: proves the web's task reached it."""
-    return {"token": token, "worker": socket.gethostname(), "version": settings.VERSION}
+    # HOSTNAME is the pod's name (on the devcluster too, whose pods share the host).
+    return {"token": token, "worker": os.environ.get("HOSTNAME") or socket.gethostname(), "version": settings.VERSION}

@@ -1,1 +1,0 @@
-CREATE INDEX accounts_customer_plan_idx ON accounts_customer (plan);

@@ -459,7 +459,7 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"BackupSchedule", "template labels and annotations", scheduleSpec("") + "  metadata: {labels: {app.kubernetes.io/part-of: saas, tier: db}, annotations: {example.com/owner: 'Team Data <data@example.com>'}}\n"},
 		{"DatabaseBackup", "timeout of a week", backupSpec + "timeout: 168h"},
 		{"DatabaseBackup", "timeout of 1h30m", backupSpec + "timeout: 1h30m"},
-		{"Release", "verify window of zero", releaseSpec + "verify: {path: /health, window: 0s, interval: 1s}"},
+		{"Release", "verify window of zero", releaseSpec + "verify: {url: 'http://saas.example/health', window: 0s, interval: 1s}"},
 		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
 		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
 	} {

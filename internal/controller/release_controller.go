@@ -63,6 +63,7 @@ type ReleaseReconciler struct {
 var releaseChecks struct {
 	Checker    healthcheck.Checker
 	PodAddress func(pod *corev1.Pod, port int32) (string, error)
+	Now        func() time.Time
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases,verbs=get;list;watch;patch;update
@@ -186,6 +187,7 @@ func init() {
 			Recorder:   mgr.GetEventRecorder("release-controller"),
 			Checker:    healthcheck.HTTP{},
 			PodAddress: defaultPodAddress,
+			Now:        releaseChecks.Now,
 		}
 		if releaseChecks.Checker != nil {
 			rr.Checker = releaseChecks.Checker

@@ -55,11 +55,16 @@ import (
 	"runbook-operator/internal/release"
 )
 
+// releaseClockOffset moves the Release reconciler's clock forward (a rollout deadline
+// of the API's minimum, 1m, passes without waiting for it).
+var releaseClockOffset atomic.Int64
+
 // podTargets maps a namespace to the host:port its pods' checks go to.
 var podTargets sync.Map
 
 var _ = func() bool {
 	releaseChecks.Checker = healthcheck.HTTP{Timeout: 300 * time.Millisecond}
+	releaseChecks.Now = func() time.Time { return time.Now().Add(time.Duration(releaseClockOffset.Load())) }
 	releaseChecks.PodAddress = func(pod *corev1.Pod, _ int32) (string, error) {
 		if a, ok := podTargets.Load(pod.Namespace); ok {
 			return a.(string), nil
@@ -326,7 +331,7 @@ components:
 - {name: worker, command: [celery, -A, saas, worker]}
 - {name: web, ports: [{name: http, containerPort: 8000}]}
 - {name: beat, strategy: Recreate, command: [celery, -A, saas, beat]}
-verify: {path: /health, interval: 1s, window: 1s, progressDeadline: 3s}
+verify: {path: /health, interval: 1s, window: 1s, progressDeadline: 1m}
 `)
 		rev1 := revisionOf(rel)
 		for _, c := range []string{"saas-worker", "saas-web", "saas-beat"} {
@@ -346,7 +351,12 @@ verify: {path: /health, interval: 1s, window: 1s, progressDeadline: 3s}
 		pod.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: release.ContainerName,
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "saas:2.0.0-broken"`}}}}}
 		Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+		Consistently(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(2 * time.Second).Should(Equal("RollingOut"))
 
+		By("the deadline passes (the reconciler's clock moves on; the annotation wakes it)")
+		releaseClockOffset.Store(int64(2 * time.Minute))
+		DeferCleanup(func() { releaseClockOffset.Store(0) })
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Annotations = map[string]string{"example.com/touch": "1"} })
 		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(30 * time.Second).Should(Equal("RolledBack"))
 		for _, c := range []string{"saas-worker", "saas-web", "saas-beat"} {
 			Expect(templateRevision(ctx, ns, c)()).To(Equal(rev1 + " saas:1.0.0"))

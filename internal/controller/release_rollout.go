@@ -73,7 +73,7 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 	deadline := p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify))
 	if s.now.Before(deadline) {
 		markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
-		return false, &jobstep.Waiting{After: min(time.Until(deadline)+time.Second, time.Minute)}
+		return false, &jobstep.Waiting{After: min(deadline.Sub(s.now)+time.Second, time.Minute)}
 	}
 	why := fmt.Sprintf("Component %s did not become available within %s (verify.progressDeadline): %s",
 		c.Name, release.ProgressDeadline(rel.Spec.Verify), msg)

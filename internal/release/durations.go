@@ -26,7 +26,7 @@ import (
 // The only place that knows the Go type of the API's duration fields.
 
 func dur(d *opsv1alpha1.Duration) *time.Duration {
-	if d == nil || d.Duration <= 0 || d.Err() != nil {
+	if d == nil || d.Duration < 0 || d.Err() != nil {
 		return nil
 	}
 	return &d.Duration

@@ -80,6 +80,15 @@ func (r *ReleaseReconciler) syncWorkloads(ctx context.Context, s *releaseScope, 
 	return nil
 }
 
+// createOwned creates obj owned by the Release; one that exists already is looked at
+// again on the next reconcile.
+func (r *ReleaseReconciler) createOwned(ctx context.Context, s *releaseScope, obj client.Object) error {
+	if err := controllerutil.SetControllerReference(s.rel, obj, r.Scheme()); err != nil {
+		return err
+	}
+	return client.IgnoreAlreadyExists(r.Create(ctx, obj))
+}
+
 func (r *ReleaseReconciler) owned(s *releaseScope, obj client.Object) error {
 	if !metav1.IsControlledBy(obj, s.rel) {
 		return jobstep.Wait(opsv1alpha1.ReasonWorkloadConflict, jobstep.ConflictRecheck,
@@ -92,10 +101,7 @@ func (r *ReleaseReconciler) applyDeployment(ctx context.Context, s *releaseScope
 	cur := &appsv1.Deployment{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(want), cur)
 	if apierrors.IsNotFound(err) {
-		if err := controllerutil.SetControllerReference(s.rel, want, r.Scheme()); err != nil {
-			return err
-		}
-		return client.IgnoreAlreadyExists(r.Create(ctx, want))
+		return r.createOwned(ctx, s, want)
 	}
 	if err != nil {
 		return err
@@ -138,10 +144,7 @@ func (r *ReleaseReconciler) applyService(ctx context.Context, s *releaseScope, w
 	cur := &corev1.Service{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(want), cur)
 	if apierrors.IsNotFound(err) {
-		if err := controllerutil.SetControllerReference(s.rel, want, r.Scheme()); err != nil {
-			return err
-		}
-		return client.IgnoreAlreadyExists(r.Create(ctx, want))
+		return r.createOwned(ctx, s, want)
 	}
 	if err != nil {
 		return err
@@ -167,10 +170,7 @@ func (r *ReleaseReconciler) applyHPA(ctx context.Context, s *releaseScope, c *op
 	case apierrors.IsNotFound(err) && want == nil:
 		return nil
 	case apierrors.IsNotFound(err):
-		if err := controllerutil.SetControllerReference(s.rel, want, r.Scheme()); err != nil {
-			return err
-		}
-		return client.IgnoreAlreadyExists(r.Create(ctx, want))
+		return r.createOwned(ctx, s, want)
 	case err != nil:
 		return err
 	}

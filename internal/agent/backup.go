@@ -60,9 +60,9 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 var errUploadStopped = errors.New("the upload stopped")
 
 // backup streams pg_dump -Fc -Z0 → compressor → SHA-256/size → S3 multipart
-// upload, then writes the manifest. Nothing is left behind on failure: the
-// multipart upload is aborted, and a dump whose manifest could not be written is
-// deleted.
+// upload, writes the manifest, and only then completes the upload. Nothing is left
+// behind on failure: the multipart upload is aborted and a manifest already written
+// deleted; what a SIGKILL leaves is removed by the next attempt.
 func (e *env) backup(ctx context.Context, res *Result) error {
 	if strings.HasSuffix(e.o.Key, ManifestSuffix) {
 		return permanent("the key must not end in %s (reserved for manifests)", ManifestSuffix)
@@ -107,6 +107,10 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	}
 	res.ClientTools = tools.String()
 
+	if err := e.cleanUpAttempt(ctx, store); err != nil {
+		return fmt.Errorf("no backup was stored: %w", err)
+	}
+
 	started := time.Now().UTC()
 	e.logf("backup of database %q (PostgreSQL %s, %d tables) to %s with %s compression, using %s", t.Database, server.Text, len(tables), res.Location, e.o.Compression, tools)
 
@@ -130,10 +134,37 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 		_ = pw.CloseWithError(derr) // nil: the upload sees EOF and completes
 		done <- derr
 	}()
-	info, uerr := store.Upload(ctx, e.o.Key, pr)
+	// The manifest is written after the last part and before the upload is
+	// completed, so a complete dump never exists without its manifest: a process
+	// killed in between leaves a manifest and an incomplete upload, which the retry
+	// (below, at the start) and the Delete finalizer's `agent delete` remove.
+	var ended time.Time
+	manifestWritten := false
+	info, uerr := store.UploadThen(ctx, e.o.Key, pr, func(info objectstore.UploadInfo) error {
+		ended = time.Now().UTC()
+		if sum.n != info.Size {
+			return fmt.Errorf("internal error: hashed %d bytes but uploaded %d", sum.n, info.Size)
+		}
+		m := Manifest{
+			ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: tools.Version.Text, ClientTools: tools.Dir,
+			Format: "custom", Compression: e.o.Compression, SizeBytes: info.Size, UncompressedBytes: raw.n,
+			SHA256: hex.EncodeToString(sum.h.Sum(nil)), StartTime: started, EndTime: ended, Tables: tables,
+		}
+		mb, _ := json.MarshalIndent(m, "", "  ")
+		if err := store.Put(ctx, ManifestKey(e.o.Key), mb, "application/json"); err != nil {
+			return fmt.Errorf("writing the manifest failed: %w", err)
+		}
+		manifestWritten = true
+		return nil
+	})
 	_ = pr.CloseWithError(errUploadStopped)
 	derr := <-done
 	if uerr != nil || derr != nil {
+		if manifestWritten { // the upload was not completed: its manifest must go too
+			if err := e.deleteQuietly(ctx, store, ManifestKey(e.o.Key)); err != nil {
+				return fmt.Errorf("upload aborted, no backup was stored (%w), but its manifest could not be deleted (%v): delete %s by hand", uerr, err, ManifestKey(e.o.Key))
+			}
+		}
 		var s3err *objectstore.Error
 		switch {
 		case errors.As(uerr, &s3err):
@@ -144,29 +175,32 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 			return fmt.Errorf("upload aborted, no backup was stored: %w", uerr)
 		}
 	}
-	ended := time.Now().UTC()
 	res.SizeBytes = info.Size
 	res.SHA256 = hex.EncodeToString(sum.h.Sum(nil))
-	if sum.n != info.Size {
-		_ = e.deleteQuietly(ctx, store, e.o.Key)
-		return fmt.Errorf("internal error: hashed %d bytes but uploaded %d", sum.n, info.Size)
-	}
-
-	m := Manifest{
-		ManifestVersion: 1, Database: t.Database, ServerVersion: server.Text, PgDumpVersion: tools.Version.Text, ClientTools: tools.Dir,
-		Format: "custom", Compression: e.o.Compression, SizeBytes: info.Size, UncompressedBytes: raw.n,
-		SHA256: res.SHA256, StartTime: started, EndTime: ended, Tables: tables,
-	}
-	mb, _ := json.MarshalIndent(m, "", "  ")
-	if err := store.Put(ctx, ManifestKey(e.o.Key), mb, "application/json"); err != nil {
-		derr := e.deleteQuietly(ctx, store, e.o.Key)
-		if derr != nil {
-			return fmt.Errorf("writing the manifest failed (%w) and the dump could not be deleted either (%v): delete %s by hand, it is not a valid backup", err, derr, res.Location)
-		}
-		return fmt.Errorf("writing the manifest failed, the dump was deleted: %w", err)
-	}
 	e.logf("backup complete: %d bytes (%d uncompressed, %d parts), sha256 %s, %.1fs",
 		info.Size, raw.n, info.Parts, res.SHA256, time.Since(e.start).Seconds())
+	return nil
+}
+
+// cleanUpAttempt removes what a killed earlier attempt at the same key left: its
+// incomplete multipart uploads, and a manifest whose dump was never completed.
+func (e *env) cleanUpAttempt(ctx context.Context, store objectstore.Store) error {
+	n, err := store.AbortIncomplete(ctx, e.o.Key)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		e.logf("aborted %d incomplete upload(s) of %s left by an earlier attempt", n, e.o.Key)
+	}
+	dump, err := store.Exists(ctx, e.o.Key)
+	if err != nil {
+		return err
+	}
+	if !dump {
+		if err := store.Delete(ctx, ManifestKey(e.o.Key)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -80,7 +80,9 @@ func (e *env) delete(ctx context.Context, res *Result) error {
 		}
 		res.Deleted = append(res.Deleted, key)
 	}
-	return nil
+	// And the parts of an upload a killed backup never completed.
+	_, err = store.AbortIncomplete(ctx, e.o.Key)
+	return err
 }
 
 var _ objectstore.Store = (*objectstore.S3)(nil)

@@ -54,6 +54,7 @@ type BackupScheduleReconciler struct {
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=backupschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=backupschedules/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=backupschedules/finalizers,verbs=update
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

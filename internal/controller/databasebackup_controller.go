@@ -105,15 +105,27 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		return r.reconcilePending(ctx, b, p)
 	case opsv1alpha1.BackupPhaseRunning:
-		return r.reconcileRunning(ctx, b)
+		return r.releaseWhenFinished(ctx, b)(r.reconcileRunning(ctx, b))
 	case opsv1alpha1.BackupPhaseVerifying:
-		return r.reconcileVerifying(ctx, b)
+		return r.releaseWhenFinished(ctx, b)(r.reconcileVerifying(ctx, b))
 	default:
 		// Completed or Failed: nothing runs again, but a permitted spec change
 		// (deletionPolicy) is a generation acted on. Rebuild the gauges after a restart.
 		conditions.Observe(b)
 		observeFinished(b)
 		return ctrl.Result{}, nil
+	}
+}
+
+// releaseWhenFinished gives up the database Lease once the reconcile finished the
+// backup. Should the manager stop before, the next claimant takes the Lease over from
+// the finished holder.
+func (r *DatabaseBackupReconciler) releaseWhenFinished(ctx context.Context, b *opsv1alpha1.DatabaseBackup) func(ctrl.Result, error) (ctrl.Result, error) {
+	return func(res ctrl.Result, err error) (ctrl.Result, error) {
+		if err == nil && dblock.BackupState(b) == dblock.Done {
+			err = releaseDatabaseLock(ctx, r.Client, r.APIReader, kindBackup, b, b.Spec.Database.SecretRef.Name)
+		}
+		return res, err
 	}
 }
 

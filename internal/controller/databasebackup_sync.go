@@ -47,13 +47,20 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 		return ctrl.Result{}, err
 	}
 	d := dblock.Decide(dblock.FromBackup(b), all)
-	if !d.Granted {
+	granted, waitMsg, err := databaseLock(ctx, r.Client, r.APIReader, kindBackup, b, b.Spec.Database.SecretRef.Name, d)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !granted {
 		prev := conditions.Get(b, opsv1alpha1.ConditionReconciling)
 		b.Status.Phase = opsv1alpha1.BackupPhasePending
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonWaitingForLock, d.Message)
-		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonWaitingForLock, d.Message)
-		if prev == nil || prev.Message != d.Message {
-			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonWaitingForLock, "Wait", d.Message)
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonWaitingForLock, waitMsg)
+		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonWaitingForLock, waitMsg)
+		if prev == nil || prev.Message != waitMsg {
+			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonWaitingForLock, "Wait", waitMsg)
+		}
+		if d.Granted { // lost the Lease race: the holder's status may not wake us
+			return ctrl.Result{RequeueAfter: leaseRecheck}, nil
 		}
 		return ctrl.Result{RequeueAfter: waitingRecheck}, nil
 	}

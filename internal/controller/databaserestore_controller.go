@@ -136,7 +136,12 @@ func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	case opsv1alpha1.RestorePhaseRestoring:
 		return r.reconcileRestoring(ctx, rs)
 	default:
-		return r.reconcileResuming(ctx, rs)
+		res, err := r.reconcileResuming(ctx, rs)
+		if err == nil && restoreFinished(rs) {
+			// Should the manager stop before, the next claimant takes the Lease over.
+			err = releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name)
+		}
+		return res, err
 	}
 }
 

@@ -78,6 +78,9 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 			r.event(rs, corev1.EventTypeNormal, opsv1alpha1.ReasonResumed, "Resume", "DatabaseRestore deleted: "+msg)
 		}
 	}
+	if err := releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name); err != nil {
+		return ctrl.Result{}, err
+	}
 	p.done = true
 	return conflictRequeue(r.setFinalizer(ctx, rs, false))
 }

@@ -70,8 +70,17 @@ func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *op
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if d := dblock.Decide(dblock.FromRestore(rs), all); !d.Granted {
-		return r.wait(rs, opsv1alpha1.ReasonWaitingForLock, d.Message), nil
+	d := dblock.Decide(dblock.FromRestore(rs), all)
+	granted, waitMsg, err := databaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name, d)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !granted {
+		res := r.wait(rs, opsv1alpha1.ReasonWaitingForLock, waitMsg)
+		if d.Granted { // lost the Lease race: the holder's status may not wake us
+			res.RequeueAfter = leaseRecheck
+		}
+		return res, nil
 	}
 
 	start := metav1.NewTime(r.now().UTC().Truncate(time.Second))

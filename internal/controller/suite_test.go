@@ -61,10 +61,12 @@ import (
 const testAgentImage = "ghcr.io/runbook-operator/runbook-operator:test"
 
 var (
-	testEnv   *envtest.Environment
-	restCfg   *rest.Config
-	k8sClient client.Client
-	scheme    = runtime.NewScheme()
+	testEnv *envtest.Environment
+	restCfg *rest.Config
+	// managerCfg is the manager's: the operator's ServiceAccount with config/rbac/role.yaml.
+	managerCfg *rest.Config
+	k8sClient  client.Client
+	scheme     = runtime.NewScheme()
 
 	mgrCancel context.CancelFunc
 	mgrDone   chan struct{}
@@ -91,11 +93,14 @@ var _ = BeforeSuite(func() {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// blockOwnerDeletion needs `update` on the owner's finalizers (OpenShift's default).
+	testEnv.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	var err error
 	restCfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.New(restCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+	managerCfg = managerConfig(context.Background(), restCfg)
 
 	scheduleClock = testClock
 	startManager()
@@ -110,7 +115,7 @@ var _ = AfterSuite(func() {
 
 // startManager starts a manager with every registered reconciler.
 func startManager() {
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

@@ -20,7 +20,8 @@ limitations under the License.
 // same answer from their caches, and a restarted manager reaches it again: nothing is
 // held in memory. The holder is the object whose status says it is running; when
 // none runs, the oldest waiting object (creationTimestamp, then kind, then name) goes
-// next.
+// next. That decision is made from caches; the Lease in lease.go makes it
+// authoritative.
 package dblock
 
 import (

@@ -100,21 +100,23 @@ type Cluster struct {
 	// when pods fall back to loopback addresses.
 	PodCIDR string
 
-	log         logr.Logger
-	podNet      podNetwork
-	env         *envtest.Environment
-	kcm         *exec.Cmd
-	kcmDone     chan struct{}
-	agentCancel context.CancelFunc
-	agentDone   chan struct{}
-	failed      chan struct{}
-	failOnce    sync.Once
-	failErr     error
-	stopOnce    sync.Once
-	stopErr     error
-	logFiles    []*os.File
-	procMu      sync.Mutex
-	procs       []*HostProcess
+	log    logr.Logger
+	podNet podNetwork
+	// managerKubeconfig is the manager's when RunManagerAs was called (else admin).
+	managerKubeconfig string
+	env               *envtest.Environment
+	kcm               *exec.Cmd
+	kcmDone           chan struct{}
+	agentCancel       context.CancelFunc
+	agentDone         chan struct{}
+	failed            chan struct{}
+	failOnce          sync.Once
+	failErr           error
+	stopOnce          sync.Once
+	stopErr           error
+	logFiles          []*os.File
+	procMu            sync.Mutex
+	procs             []*HostProcess
 }
 
 // DefaultImages returns the standard image mappings for the given host programs.
@@ -205,6 +207,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 				Path: deathSignalWrapper(dir, assets, "etcd")},
 		},
 	}
+	// blockOwnerDeletion needs `update` on the owner's finalizers, as on OpenShift.
+	c.env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	if _, err := c.env.Start(); err != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver: %w", err)
 	}

@@ -43,6 +43,13 @@ type Store interface {
 	// ends with io.EOF; on any error (including r's) the upload is aborted and no
 	// object is created.
 	Upload(ctx context.Context, key string, r io.Reader) (UploadInfo, error)
+	// UploadThen is Upload that calls beforeComplete once every part is stored and
+	// before the upload is completed; an error from it aborts the upload. A process
+	// killed before completion leaves no object (only parts AbortIncomplete removes).
+	UploadThen(ctx context.Context, key string, r io.Reader, beforeComplete func(UploadInfo) error) (UploadInfo, error)
+	// AbortIncomplete aborts every unfinished multipart upload of exactly key (left by
+	// a killed process) and returns how many it aborted.
+	AbortIncomplete(ctx context.Context, key string) (int, error)
 	// Put writes a small object in one request.
 	Put(ctx context.Context, key string, data []byte, contentType string) error
 	// Get returns the object's content, resuming after transient read errors.

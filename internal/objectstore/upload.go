@@ -48,6 +48,12 @@ type part struct {
 // returns io.EOF; any other outcome aborts it with a context that outlives ctx, so
 // a cancelled (SIGTERM) run still cleans up.
 func (s *S3) Upload(ctx context.Context, key string, r io.Reader) (info UploadInfo, err error) {
+	return s.UploadThen(ctx, key, r, nil)
+}
+
+// UploadThen is Upload with beforeComplete run after the last part and before the
+// upload is completed (see Store).
+func (s *S3) UploadThen(ctx context.Context, key string, r io.Reader, beforeComplete func(UploadInfo) error) (info UploadInfo, err error) {
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket:      aws.String(s.cfg.Bucket),
 		Key:         aws.String(key),
@@ -162,6 +168,11 @@ func (s *S3) Upload(ctx context.Context, key string, r io.Reader) (info UploadIn
 	if len(completed) != int(num) {
 		return info, fmt.Errorf("internal error: %d of %d parts uploaded", len(completed), num)
 	}
+	if beforeComplete != nil {
+		if err = beforeComplete(UploadInfo{Size: info.Size, Parts: int(num)}); err != nil {
+			return info, err
+		}
+	}
 	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
@@ -171,4 +182,32 @@ func (s *S3) Upload(ctx context.Context, key string, r io.Reader) (info UploadIn
 	}
 	info.Parts = int(num)
 	return info, nil
+}
+
+// AbortIncomplete aborts the unfinished multipart uploads of exactly key.
+func (s *S3) AbortIncomplete(ctx context.Context, key string) (int, error) {
+	n := 0
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(key)}
+	for {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, s.wrap("list multipart uploads", key, err)
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) != key {
+				continue
+			}
+			_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(s.cfg.Bucket), Key: u.Key, UploadId: u.UploadId,
+			})
+			if err != nil && !IsNotFound(err) {
+				return n, s.wrap("abort", key, err)
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }

@@ -104,7 +104,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	k8sClient, err = client.New(cluster.RESTConfig, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	By("running the operator's manager against the devcluster")
+	By("running the operator's manager against the devcluster as its ServiceAccount with config/rbac/role.yaml")
+	Expect(cluster.RunManagerAs(ctx, filepath.Join(root, "config/rbac/role.yaml"))).To(Succeed())
 	manager, err = cluster.StartManager(ctx, binaries["manager"])
 	Expect(err).NotTo(HaveOccurred())
 	GinkgoWriter.Printf("manager running, log %s\n", manager.LogPath)

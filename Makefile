@@ -98,6 +98,10 @@ devcluster: test-binaries ## Start the local cluster (with the manager) and keep
 bench-backup: test-binaries ## Agent backup/restore against pg_dump, pg_dump|gzip and pg_restore (sizes: BENCH_SIZES_MB).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" hack/bench-backup.sh
 
+.PHONY: bench-rotation
+bench-rotation: test-binaries ## SecretRotation: the controller's own share of each phase, three Deployments, instant rollouts (envtest).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench RotationControllerShare -benchtime 10x -v
+
 .PHONY: bench-controller
 bench-controller: test-binaries ## 1,000 DatabaseBackups at once against envtest: time to all Jobs, manager peak memory.
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandBackups -benchtime 1x -v

@@ -213,6 +213,8 @@ const (
 	AnnotationRotateRequest = "ops.runbook.dev/rotate-request"
 	// AnnotationRotations counts completed rotations.
 	AnnotationRotations = "ops.runbook.dev/rotations"
+	// AnnotationRotationPhaseStarted is when the phase in progress wrote the Secret.
+	AnnotationRotationPhaseStarted = "ops.runbook.dev/rotation-phase-started"
 	// AnnotationRotationKeys lists the keys the rotation in progress changes.
 	AnnotationRotationKeys = "ops.runbook.dev/rotation-keys"
 )

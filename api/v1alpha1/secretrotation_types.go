@@ -191,10 +191,13 @@ type SecretRotationSpec struct {
 	// +kubebuilder:default=TwoPhase
 	Mode RotationMode `json:"mode,omitempty"`
 
-	// restartTargets are restarted (pod template stamped) after each rotation.
+	// restartTargets are restarted (pod template stamped) once per phase of each
+	// rotation, in order, one at a time: Deployments, or every component Deployment of
+	// a Release.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.kind != 'StatefulSet')",message="a SecretRotation restarts Deployments and Releases, not StatefulSets"
 	RestartTargets []WorkloadReference `json:"restartTargets,omitempty"`
 
 	// suspend stops scheduled rotations; rotateRequest still works. Default: false.

@@ -212,6 +212,7 @@ func invalidCases() []invalidCase {
 		{"SecretRotation", "previousKey that is another rotated key", `{secretName: app, keys: [{key: A, generator: Fernet, previousKey: B}, {key: B, generator: Fernet}]}`, "a previousKey must not be another rotated key"},
 		{"SecretRotation", "two keys sharing a previousKey", `{secretName: app, keys: [{key: A, generator: Fernet, previousKey: P}, {key: B, generator: Fernet, previousKey: P}]}`, "each previousKey belongs to one key only"},
 		{"SecretRotation", "mode not in enum", rotationSpec + "mode: Later", "spec.mode: Unsupported value"},
+		{"SecretRotation", "StatefulSet restart target", rotationSpec + "restartTargets: [{kind: StatefulSet, name: db}]", "restarts Deployments and Releases, not StatefulSets"},
 		// Incident
 		{"Incident", "severity P4", `{severity: P4, title: t}`, "spec.severity: Unsupported value"},
 		{"Incident", "title missing", `{severity: P1}`, "spec.title: Required"},

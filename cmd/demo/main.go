@@ -90,8 +90,8 @@ func walkthrough(ctx context.Context, o options, out *demo.Printer, steps []demo
 =====================`)
 	out.Say(`This starts a small but real Kubernetes on this machine (the devcluster), runs the
 operator against it and walks through what the operator does so far: back up a
-PostgreSQL database to S3 on demand and on a schedule, and restore a backup while the
-application is stopped. The Jobs and the application really run: the devcluster's node
+PostgreSQL database to S3 on demand and on a schedule, restore a backup while the
+application is stopped, and rotate the application's secrets. The Jobs and the application really run: the devcluster's node
 runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 
 	root, err := devcluster.ModuleRoot()

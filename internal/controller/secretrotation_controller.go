@@ -42,6 +42,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/keyring"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/names"
 	"runbook-operator/internal/schedule"
 )
@@ -329,7 +330,7 @@ func (r *SecretRotationReconciler) start(ctx context.Context, sr *opsv1alpha1.Se
 	if err != nil {
 		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, err.Error())
 	}
-	rec.phase, rec.mode, rec.keys = phase, mode, keys
+	rec.phase, rec.mode, rec.keys, rec.phaseStarted = phase, mode, keys, time.Now()
 	rec.request = sr.Spec.RotateRequest
 	rec.version = keyring.Version(secret.Data, managedKeys(sr))
 	rec.write(secret)
@@ -369,11 +370,19 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, opsv1alpha1.ReasonRollingOut, "Restarting "+targetProgress(targets))
 		return ctrl.Result{RequeueAfter: rolloutPoll}, nil
 	}
+	finished := rec
+	defer func() {
+		// Once per phase: only the reconcile whose write ended it gets here with
+		// the phase's start still recorded.
+		if !finished.phaseStarted.IsZero() && readRecord(secret).phase != finished.phase {
+			metrics.RecordRotationPhase(sr.Namespace, secret.Name, string(finished.phase), time.Since(finished.phaseStarted))
+		}
+	}()
 	if rec.phase == opsv1alpha1.RotationPhasePublishing {
 		if err := promote(sr, secret.Data, rec.keys); err != nil {
 			return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, err.Error())
 		}
-		rec.phase = opsv1alpha1.RotationPhasePromoting
+		rec.phase, rec.phaseStarted = opsv1alpha1.RotationPhasePromoting, time.Now()
 		rec.version = keyring.Version(secret.Data, managedKeys(sr))
 		rec.write(secret)
 		if err := r.Update(ctx, secret); err != nil {
@@ -391,14 +400,13 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 	if err := r.Update(ctx, secret); err != nil {
 		return ctrl.Result{}, secretWriteError(err, secret.Name)
 	}
+	metrics.SecretRotations.WithLabelValues(sr.Namespace, secret.Name, string(mode)).Inc()
 	note := fmt.Sprintf("Rotated %s of Secret %s (version %s); every target runs it", strings.Join(keys, ", "), secret.Name, rec.version)
 	if mode == opsv1alpha1.RotationImmediate {
 		note = fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid", strings.Join(keys, ", "), secret.Name, rec.version)
 		r.event(sr, corev1.EventTypeWarning, opsv1alpha1.ReasonEmergencyRotation, "Rotate", note)
-		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonEmergencyRotation, note)
 	} else {
 		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonRotated, "Rotate", note)
-		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonRotated, note)
 	}
 	return r.idle(ctx, sr, rec, now)
 }
@@ -408,6 +416,7 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.SecretRotation, rec rotationRecord, now time.Time) (ctrl.Result, error) {
 	r.setRecordStatus(sr, rec)
 	sr.Status.Phase = opsv1alpha1.RotationPhaseIdle
+	metrics.SecretLastRotation.WithLabelValues(sr.Namespace, sr.Spec.SecretName).Set(float64(rec.rotatedAt.Unix()))
 	targets, _, err := r.resolveTargets(ctx, sr)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -421,7 +430,17 @@ func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.Sec
 		}
 	}
 	sr.Status.Targets = targets
-	if conditions.Get(sr, opsv1alpha1.ConditionRotated) == nil {
+	// Derived from the record on the Secret, so that a status write lost to a
+	// conflict after the rotation finished is written again by the next reconcile.
+	switch {
+	case rec.rotations > 0 && rec.mode == opsv1alpha1.RotationImmediate:
+		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonEmergencyRotation, fmt.Sprintf(
+			"Emergency rotation %d of Secret %s done at %s (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid",
+			rec.rotations, sr.Spec.SecretName, rec.rotatedAt.UTC().Format(time.RFC3339), rec.version))
+	case rec.rotations > 0:
+		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonRotated, fmt.Sprintf(
+			"Rotation %d of Secret %s done at %s (version %s); every target runs it", rec.rotations, sr.Spec.SecretName, rec.rotatedAt.UTC().Format(time.RFC3339), rec.version))
+	case conditions.Get(sr, opsv1alpha1.ConditionRotated) == nil:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, fmt.Sprintf("Secret %s holds every managed key", sr.Spec.SecretName))
 	}
 	conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionTrue, opsv1alpha1.ReasonRestarted, "No rotation in progress: no restart pending")
@@ -522,22 +541,33 @@ func (r *SecretRotationReconciler) event(sr *opsv1alpha1.SecretRotation, eventTy
 func (r *SecretRotationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.SecretRotation{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			if name := o.GetLabels()[opsv1alpha1.LabelSecretRotation]; name != "" {
-				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-			}
-			return nil
-		})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfSecret)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfTarget)).
 		Watches(&opsv1alpha1.Release{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfTarget)).
 		Named("secretrotation").
 		Complete(r)
 }
 
+// rotationsOfSecret maps a managed Secret to the SecretRotations naming it (the label
+// holds the name, hash-shortened when long, so it is matched rather than used).
+func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rotationsMatching(ctx, o, func(sr *opsv1alpha1.SecretRotation) bool {
+		return sr.Spec.SecretName == o.GetName()
+	})
+}
+
 // rotationsOfTarget maps a Deployment or Release to the SecretRotations of its
 // namespace that restart it (a component Deployment `<release>-<component>` maps to
 // those naming the Release).
 func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rotationsMatching(ctx, o, func(sr *opsv1alpha1.SecretRotation) bool {
+		return slices.ContainsFunc(sr.Spec.RestartTargets, func(t opsv1alpha1.WorkloadReference) bool {
+			return t.Name == o.GetName() || t.Kind == opsv1alpha1.WorkloadRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
+		})
+	})
+}
+
+func (r *SecretRotationReconciler) rotationsMatching(ctx context.Context, o client.Object, match func(*opsv1alpha1.SecretRotation) bool) []reconcile.Request {
 	var list opsv1alpha1.SecretRotationList
 	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "listing secret rotations to wake")
@@ -545,9 +575,7 @@ func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o clie
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if slices.ContainsFunc(list.Items[i].Spec.RestartTargets, func(t opsv1alpha1.WorkloadReference) bool {
-			return t.Name == o.GetName() || t.Kind == opsv1alpha1.WorkloadRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
-		}) {
+		if match(&list.Items[i]) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
 		}
 	}

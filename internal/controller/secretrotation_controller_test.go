@@ -25,8 +25,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/schedule"
 	"runbook-operator/internal/secretgen"
 )
@@ -294,6 +298,11 @@ var _ = Describe("SecretRotation", func() {
 		Expect(secretData(ctx, ns, "saas-app")()).To(Equal(prom))
 		Eventually(eventReasons(ctx, ns, sr.Name)).Should(ContainElements(opsv1alpha1.ReasonCreated, "RotationStarted", "Restarting", opsv1alpha1.ReasonPromoting, opsv1alpha1.ReasonRotated))
 
+		By("counting the rotation and each phase once in the metrics")
+		Expect(testutil.ToFloat64(metrics.SecretRotations.WithLabelValues(ns, "saas-app", "TwoPhase"))).To(Equal(1.0))
+		Expect(testutil.CollectAndCount(metrics.SecretRotationPhaseDuration.MustCurryWith(prometheus.Labels{"namespace": ns}))).To(Equal(2))
+		Expect(testutil.ToFloat64(metrics.SecretLastRotation.WithLabelValues(ns, "saas-app"))).To(BeNumerically("~", float64(rotationTestClock.Now().Unix()), 1))
+
 		By("restarting nothing more on a later manager restart")
 		restartManager(nil)
 		Consistently(secretData(ctx, ns, "saas-app"), 2*time.Second).Should(Equal(prom))
@@ -346,6 +355,8 @@ var _ = Describe("SecretRotation", func() {
 		Expect(fetchRotation(ctx, sr).Status.Mode).To(Equal(opsv1alpha1.RotationImmediate))
 		Expect(rotationCondition(ctx, sr, opsv1alpha1.ConditionRotated)()).To(SatisfyAll(
 			HavePrefix("True EmergencyRotation"), ContainSubstring("sessions, signed tokens and data encrypted with the old values are now invalid")))
+		Eventually(func() []eventsv1.Event { return eventsFor(ctx, ns, sr.Name) }).Should(ContainElement(SatisfyAll(
+			HaveField("Type", corev1.EventTypeWarning), HaveField("Note", ContainSubstring("are now invalid")))))
 		Expect(secretData(ctx, ns, "saas-app")()).To(Equal(after), "one phase: nothing promoted afterwards")
 		Eventually(eventReasons(ctx, ns, sr.Name)).Should(ContainElement(opsv1alpha1.ReasonEmergencyRotation))
 		noValueLeaks(ctx, sr, []string{before["SECRET_KEY"], before["FIELD_ENCRYPTION_KEYS"], after["SECRET_KEY"], after["FIELD_ENCRYPTION_KEYS"]})

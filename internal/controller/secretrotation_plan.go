@@ -123,6 +123,8 @@ type rotationRecord struct {
 	request   string
 	rotations int64
 	keys      []string // keys the rotation in progress changes
+	// phaseStarted is when the phase in progress wrote the Secret.
+	phaseStarted time.Time
 }
 
 func readRecord(s *corev1.Secret) rotationRecord {
@@ -134,6 +136,7 @@ func readRecord(s *corev1.Secret) rotationRecord {
 		request: a[opsv1alpha1.AnnotationRotateRequest],
 	}
 	rec.rotatedAt, _ = time.Parse(time.RFC3339, a[opsv1alpha1.AnnotationRotatedAt])
+	rec.phaseStarted, _ = time.Parse(time.RFC3339Nano, a[opsv1alpha1.AnnotationRotationPhaseStarted])
 	rec.rotations, _ = strconv.ParseInt(a[opsv1alpha1.AnnotationRotations], 10, 64)
 	if k := a[opsv1alpha1.AnnotationRotationKeys]; k != "" {
 		rec.keys = strings.Split(k, ",")
@@ -161,6 +164,11 @@ func (rec rotationRecord) write(s *corev1.Secret) {
 		set(opsv1alpha1.AnnotationRotatedAt, rec.rotatedAt.UTC().Format(time.RFC3339))
 	}
 	set(opsv1alpha1.AnnotationRotations, strconv.FormatInt(rec.rotations, 10))
+	started := ""
+	if rec.phase != "" && !rec.phaseStarted.IsZero() {
+		started = rec.phaseStarted.UTC().Format(time.RFC3339Nano)
+	}
+	set(opsv1alpha1.AnnotationRotationPhaseStarted, started)
 	set(opsv1alpha1.AnnotationRotationKeys, strings.Join(rec.keys, ","))
 }
 

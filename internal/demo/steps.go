@@ -9,6 +9,7 @@ func DefaultSteps() []Step {
 		BackupStep(),
 		S3Step(),
 		RestoreStep(),
+		RotateStep(),
 		ScheduleStep(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -92,12 +93,18 @@ func (a *Agent) registerNode(ctx context.Context) error {
 // controller marks the node NotReady (and later evicts its pods) without them.
 func (a *Agent) heartbeat(ctx context.Context) error {
 	now := metav1.Now().Rfc3339Copy()
-	node, err := a.cs.CoreV1().Nodes().Get(ctx, a.opts.NodeName, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get node: %w", err)
-	}
-	node.Status = a.nodeStatus(now)
-	node, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	var node *corev1.Node
+	// kube-controller-manager writes the Node too (right after it is created: taints,
+	// annotations), so a read-modify-write can meet a conflict; read again and retry.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := a.cs.CoreV1().Nodes().Get(ctx, a.opts.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get node: %w", err)
+		}
+		current.Status = a.nodeStatus(now)
+		node, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, current, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("update node status: %w", err)
 	}

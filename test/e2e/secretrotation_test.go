@@ -1,0 +1,267 @@
+//go:build e2e
+
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/devcluster"
+)
+
+const (
+	rotationDB     = "e2e_rotation"
+	rotationSecret = "e2e-rotation-app"
+	rotationWeb    = "e2e-rotation-web"
+	rotationName   = "e2e-rotation"
+)
+
+// saasEnv is the environment of the runbook's Django app (test/saas) on its own
+// database, with the rotated keys from rotationSecret.
+func saasEnv() []corev1.EnvVar {
+	ref := func(name, secret, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}}}
+	}
+	return []corev1.EnvVar{
+		ref("PGHOST", devcluster.DemoDBSecret, "host"), ref("PGPORT", devcluster.DemoDBSecret, "port"),
+		ref("PGUSER", devcluster.DemoDBSecret, "user"), ref("PGPASSWORD", devcluster.DemoDBSecret, "password"),
+		{Name: "PGDATABASE", Value: rotationDB},
+		ref("REDIS_URL", devcluster.DemoRedisSecret, "REDIS_URL"),
+		ref("DJANGO_SECRET_KEY", rotationSecret, "DJANGO_SECRET_KEY"),
+		ref("DJANGO_SECRET_KEY_FALLBACKS", rotationSecret, "DJANGO_SECRET_KEY_FALLBACKS"),
+		ref("FIELD_ENCRYPTION_KEY", rotationSecret, "FIELD_ENCRYPTION_KEY"),
+	}
+}
+
+func saasContainer(command ...string) corev1.Container {
+	return corev1.Container{Name: "app", Image: devcluster.SaaSImage + ":" + devcluster.SaaSBaseTag, Command: command, Env: saasEnv()}
+}
+
+// appCall sends one request to the app in pod, returning the status and decoded body.
+func appCall(ctx context.Context, pod corev1.Pod, method, path string, body any, cookie *http.Cookie) (int, map[string]any, []*http.Cookie) {
+	GinkgoHelper()
+	var in io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		in = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, fmt.Sprintf("http://%s%s", net.JoinHostPort(pod.Status.PodIP, "8000"), path), in)
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/json")
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	out := map[string]any{}
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out, resp.Cookies()
+}
+
+// webPods returns the app's running, ready pods once exactly want of them are, all on
+// the pod template that carries the Secret version version.
+func webPods(ctx context.Context, want int, version string) []corev1.Pod {
+	GinkgoHelper()
+	var pods []corev1.Pod
+	Eventually(func(g Gomega) {
+		list, err := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + rotationWeb})
+		g.Expect(err).NotTo(HaveOccurred())
+		pods = nil
+		for _, p := range list.Items {
+			g.Expect(p.DeletionTimestamp).To(BeNil(), "old pods are gone")
+			g.Expect(p.Annotations[opsv1alpha1.SecretVersionAnnotation(rotationSecret)]).To(Equal(version))
+			g.Expect(p.Status.Conditions).To(ContainElement(SatisfyAll(
+				HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
+			pods = append(pods, p)
+		}
+		g.Expect(pods).To(HaveLen(want))
+	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	return pods
+}
+
+func fetchRotation(ctx context.Context) *opsv1alpha1.SecretRotation {
+	GinkgoHelper()
+	sr := &opsv1alpha1.SecretRotation{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rotationName}, sr)).To(Succeed())
+	return sr
+}
+
+// rotate changes rotateRequest and waits until the rotation finished, returning how
+// long it took and the phases seen.
+func rotate(ctx context.Context, request string, mode opsv1alpha1.RotationMode, rotations int64) (time.Duration, []opsv1alpha1.RotationPhase) {
+	GinkgoHelper()
+	start := time.Now()
+	Eventually(func() error {
+		sr := fetchRotation(ctx)
+		sr.Spec.RotateRequest, sr.Spec.Mode = request, mode
+		return k8sClient.Update(ctx, sr)
+	}).WithContext(ctx).Should(Succeed())
+	var phases []opsv1alpha1.RotationPhase
+	Eventually(func(g Gomega) {
+		sr := fetchRotation(ctx)
+		if n := len(phases); n == 0 || phases[n-1] != sr.Status.Phase {
+			phases = append(phases, sr.Status.Phase)
+		}
+		g.Expect(sr.Status.Phase).NotTo(Equal(opsv1alpha1.RotationPhaseFailed), "the rotation failed: %v", sr.Status.Conditions)
+		g.Expect(sr.Status.Rotations).To(Equal(rotations))
+		g.Expect(sr.Status.Phase).To(Equal(opsv1alpha1.RotationPhaseIdle))
+	}).WithContext(ctx).WithTimeout(4 * time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+	return time.Since(start), phases
+}
+
+var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, func() {
+	var (
+		orgID   string
+		session *http.Cookie
+	)
+
+	BeforeAll(func(ctx SpecContext) {
+		By("creating database " + rotationDB + " and the SecretRotation that writes the app's keys")
+		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+rotationDB+" WITH (FORCE)")
+		execSQL(ctx, "postgres", "CREATE DATABASE "+rotationDB)
+		sr := &opsv1alpha1.SecretRotation{
+			ObjectMeta: metav1.ObjectMeta{Name: rotationName, Namespace: ns},
+			Spec: opsv1alpha1.SecretRotationSpec{
+				SecretName: rotationSecret,
+				Keys: []opsv1alpha1.RotatedKey{
+					{Key: "DJANGO_SECRET_KEY", Generator: opsv1alpha1.GeneratorDjangoSecretKey, PreviousKey: "DJANGO_SECRET_KEY_FALLBACKS"},
+					{Key: "FIELD_ENCRYPTION_KEY", Generator: opsv1alpha1.GeneratorFernet},
+				},
+				RestartTargets: []opsv1alpha1.WorkloadReference{{Kind: opsv1alpha1.WorkloadDeployment, Name: rotationWeb}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			_ = k8sClient.Delete(ctx, sr)
+			_ = k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: rotationSecret, Namespace: ns}})
+		})
+		Eventually(func() opsv1alpha1.RotationPhase { return fetchRotation(ctx).Status.Phase }).WithContext(ctx).
+			WithTimeout(30 * time.Second).Should(Equal(opsv1alpha1.RotationPhaseIdle))
+
+		By("migrating the database with the app's image")
+		migrate := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Name: "e2e-rotation-migrate", Namespace: ns},
+			Spec: batchv1.JobSpec{BackoffLimit: ptr.To[int32](0), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{saasContainer("python", "manage.py", "migrate", "--no-input")},
+			}}},
+		}
+		Expect(k8sClient.Create(ctx, migrate)).To(Succeed())
+		deleteJob(migrate.Name)
+		Eventually(jobCondition(ctx, migrate.Name)).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Equal(batchv1.JobComplete))
+
+		By("deploying the app (gunicorn) with 2 replicas and a readiness probe that needs the database (not the health endpoint: it also decrypts the oldest field, which an emergency rotation makes unreadable on purpose)")
+		labels := map[string]string{"app": rotationWeb}
+		web := saasContainer("gunicorn", "saas.wsgi")
+		web.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8000}}
+		web.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: "/api/v1/subscriptions/", Port: intstr.FromString("http")}}, PeriodSeconds: 1}
+		dep := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: rotationWeb, Namespace: ns},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](2),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{web}}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, dep)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, dep))).To(Succeed())
+			Eventually(func() int {
+				list, _ := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + rotationWeb})
+				return len(list.Items)
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(BeZero())
+			execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+rotationDB+" WITH (FORCE)")
+		})
+		pods := webPods(ctx, 2, "")
+
+		By("storing an encrypted field and signing a session before any rotation")
+		code, body, _ := appCall(ctx, pods[0], http.MethodPost, "/api/v1/organizations/", map[string]string{"name": "Acme", "tax_id": "DE123456789"}, nil)
+		Expect(code).To(Equal(http.StatusCreated), "%v", body)
+		orgID = fmt.Sprint(body["id"])
+		code, _, cookies := appCall(ctx, pods[0], http.MethodPost, "/api/v1/session/", map[string]string{"user": "alice"}, nil)
+		Expect(code).To(BeNumerically("<", 300))
+		for _, c := range cookies {
+			if c.Name == "sessionid" {
+				session = c
+			}
+		}
+		Expect(session).NotTo(BeNil())
+		code, _, _ = appCall(ctx, pods[1], http.MethodGet, "/api/v1/session/", nil, session)
+		Expect(code).To(Equal(http.StatusOK))
+	}, NodeTimeout(5*time.Minute))
+
+	It("rotates in two phases: the pods restart twice and serve, and the field encrypted before still reads back", func(ctx SpecContext) {
+		took, phases := rotate(ctx, "e2e-1", "", 1)
+		GinkgoWriter.Printf("two-phase rotation of 1 Deployment (2 replicas): %s, phases seen %v\n", took.Round(time.Millisecond), phases)
+		Expect(phases).To(ContainElements(opsv1alpha1.RotationPhasePromoting))
+		sr := fetchRotation(ctx)
+		pods := webPods(ctx, 2, sr.Status.CurrentVersionHash)
+		for _, p := range pods {
+			code, body, _ := appCall(ctx, p, http.MethodGet, "/api/v1/health/", nil, nil)
+			Expect(code).To(Equal(http.StatusOK), "%v", body)
+			code, body, _ = appCall(ctx, p, http.MethodGet, "/api/v1/organizations/"+orgID+"/", nil, nil)
+			Expect(code).To(Equal(http.StatusOK), "%v", body)
+			Expect(body).To(HaveKeyWithValue("tax_id", "DE123456789"))
+			Expect(body).To(HaveKeyWithValue("tax_id_key", BeNumerically("==", 1)), "decrypted by the previous key, now second in the list")
+		}
+		s := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rotationSecret}, s)).To(Succeed())
+		Expect(strings.Split(string(s.Data["FIELD_ENCRYPTION_KEY"]), ",")).To(HaveLen(2))
+		Expect(s.Data["DJANGO_SECRET_KEY_FALLBACKS"]).To(HaveLen(50))
+	})
+
+	It("after a breach (Immediate) drops the old keys: the field encrypted before no longer reads, the old session is invalid", func(ctx SpecContext) {
+		took, _ := rotate(ctx, "breach", opsv1alpha1.RotationImmediate, 2)
+		GinkgoWriter.Printf("emergency rotation of 1 Deployment (2 replicas): %s\n", took.Round(time.Millisecond))
+		sr := fetchRotation(ctx)
+		Expect(sr.Status.Mode).To(Equal(opsv1alpha1.RotationImmediate))
+		pods := webPods(ctx, 2, sr.Status.CurrentVersionHash)
+		for _, p := range pods {
+			code, body, _ := appCall(ctx, p, http.MethodGet, "/api/v1/organizations/"+orgID+"/", nil, nil)
+			Expect(code).To(Equal(http.StatusInternalServerError), "%v", body)
+			code, _, _ = appCall(ctx, p, http.MethodGet, "/api/v1/session/", nil, session)
+			Expect(code).To(Equal(http.StatusUnauthorized))
+			code, body, _ = appCall(ctx, p, http.MethodPost, "/api/v1/organizations/", map[string]string{"name": "Beta " + p.Name, "tax_id": "FR1"}, nil)
+			Expect(code).To(Equal(http.StatusCreated), "new data is written with the new key: %v", body)
+		}
+		Expect(eventsAbout(ctx, "SecretRotation", rotationName)).To(ContainElement(ContainSubstring("are now invalid")))
+	})
+})

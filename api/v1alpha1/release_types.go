@@ -51,6 +51,47 @@ const (
 	RevisionSuperseded RevisionResult = "Superseded"
 )
 
+// DeploymentStrategy is how a component's pods are replaced.
+// +kubebuilder:validation:Enum=RollingUpdate;Recreate
+type DeploymentStrategy string
+
+const (
+	// StrategyRollingUpdate starts new pods before old ones stop (the default).
+	StrategyRollingUpdate DeploymentStrategy = "RollingUpdate"
+	// StrategyRecreate stops every old pod before a new one starts: a Celery beat must
+	// never run twice.
+	StrategyRecreate DeploymentStrategy = "Recreate"
+)
+
+// Labels and annotations of the Release controller.
+const (
+	// LabelRelease, LabelComponent and LabelRevision are set on every object a Release
+	// owns and on its pod templates: the release's name, the component's name and the
+	// revision hash of the pod template.
+	LabelRelease   = "ops.runbook.dev/release"
+	LabelComponent = "ops.runbook.dev/component"
+	LabelRevision  = "ops.runbook.dev/revision"
+	// AnnotationRetry on a Release runs a failed or rolled-back revision again when its
+	// value changes (any value, e.g. a timestamp).
+	AnnotationRetry = "ops.runbook.dev/retry"
+	// AnnotationRestartedAt is the pod-template annotation that restarts a component's
+	// pods when its value changes, as `kubectl rollout restart` does. The controller
+	// writes spec.restartedAt into it; another controller (SecretRotation) restarts a
+	// Release by setting spec.restartedAt, never by editing the Deployments.
+	AnnotationRestartedAt = "ops.runbook.dev/restartedAt"
+)
+
+// Condition reasons of the Release controller.
+const (
+	ReasonMigrationFailed  = "MigrationFailed"
+	ReasonPreDeployFailed  = "PreDeployFailed"
+	ReasonCheckerError     = "CheckerError"
+	ReasonRevisionPinned   = "RevisionPinned"
+	ReasonQuiescedBy       = "QuiescedByRestore"
+	ReasonDeployed         = "Deployed"
+	ReasonWorkloadConflict = "WorkloadNameInUse"
+)
+
 // ServiceType is the type of a component's Service.
 // +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
 type ServiceType string
@@ -118,6 +159,8 @@ type Autoscaling struct {
 }
 
 // Component is one Deployment of the application, e.g. backend, celery worker, celery beat.
+// +kubebuilder:validation:XValidation:rule="!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.containerPort == p.containerPort))",message="a containerPort is listed twice in ports"
+// +kubebuilder:validation:XValidation:rule="!(has(self.strategy) && self.strategy == 'Recreate' && has(self.autoscaling))",message="strategy Recreate cannot be combined with autoscaling: an autoscaler would run several pods that Recreate means to keep to one generation at a time"
 type Component struct {
 	// name of the component; the Deployment is named `<release>-<name>`.
 	// +required
@@ -184,15 +227,21 @@ type Component struct {
 	// autoscaling replaces replicas with a HorizontalPodAutoscaler.
 	// +optional
 	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
+
+	// strategy is how pods are replaced: RollingUpdate (default) or Recreate (every old
+	// pod stops before a new one starts, e.g. for a Celery beat).
+	// +optional
+	Strategy DeploymentStrategy `json:"strategy,omitempty"`
 }
 
 // ReleaseBackup is the backup taken before migrations.
-// +kubebuilder:validation:XValidation:rule="!self.enabled || has(self.destination)",message="backup.destination is required while backup.enabled is true (set enabled: false to skip the pre-deploy backup)"
+// +kubebuilder:validation:XValidation:rule="(has(self.enabled) && !self.enabled) || has(self.destination)",message="backup.destination is required while backup.enabled is true (set enabled: false to skip the pre-deploy backup)"
 type ReleaseBackup struct {
-	// enabled takes a DatabaseBackup before migrations run. Default: true.
+	// enabled takes a DatabaseBackup before migrations run. Default: true (a pointer,
+	// so that a client sending the struct without it gets the default, not false).
 	// +optional
 	// +kubebuilder:default=true
-	Enabled bool `json:"enabled"`
+	Enabled *bool `json:"enabled,omitempty"`
 
 	// destination of the pre-deploy backups.
 	// +optional
@@ -314,10 +363,11 @@ type IncidentSeverity string
 // ReleaseRollback says what happens when a rollout or verification fails.
 type ReleaseRollback struct {
 	// automatic rolls the components back to the stable revision when the rollout or
-	// verification fails. Default: true.
+	// verification fails. Default: true (a pointer, so that a client sending the
+	// struct without it gets the default rather than false).
 	// +optional
 	// +kubebuilder:default=true
-	Automatic bool `json:"automatic"`
+	Automatic *bool `json:"automatic,omitempty"`
 
 	// restoreDatabase also restores the pre-deploy backup (a DatabaseRestore in Swap
 	// mode) when migrations ran. Default: false, because it loses writes made since.
@@ -331,8 +381,9 @@ type ReleaseRollback struct {
 }
 
 // ReleaseSpec is the desired version of the application and how to get there.
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.path) || self.components.exists(c, has(c.ports) && size(c.ports) > 0)",message="verify.path is checked on the pods' first port, but no component has ports: add ports to a component or use verify.url"
 // +kubebuilder:validation:XValidation:rule="!has(self.migrations) || has(self.database)",message="migrations need spec.database, so that a pre-deploy backup can be taken"
-// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || !self.backup.enabled || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || (has(self.backup.enabled) && !self.backup.enabled) || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || has(self.backup)",message="spec.backup is required when spec.database is set: give backup.destination, or set backup.enabled: false"
 type ReleaseSpec struct {
 	// version of the application, e.g. `v2.4.0`; recorded in history.
@@ -450,6 +501,77 @@ type RevisionRecord struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// appliedMigrations are the migrations the revision's migration Job applied (from
+	// the plan, confirmed by the Job's success). They stay applied after a rollback.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=200
+	AppliedMigrations []string `json:"appliedMigrations,omitempty"`
+
+	// migrated is true once the revision's migration Job succeeded (or it had none):
+	// reverting to this revision later never runs its migrations again.
+	// +optional
+	Migrated bool `json:"migrated,omitempty"`
+
+	// retry is the value of the ops.runbook.dev/retry annotation the revision ran with.
+	// +optional
+	Retry string `json:"retry,omitempty"`
+}
+
+// ReleaseProgress is where the current revision's pipeline is, written before each
+// step acts so that a restarted manager resumes it instead of starting over.
+type ReleaseProgress struct {
+	// revision the progress belongs to.
+	// +required
+	Revision string `json:"revision"`
+
+	// revert is true when the revision is one in history whose migrations already ran
+	// (a GitOps revert): no backup and no migrations.
+	// +optional
+	Revert bool `json:"revert,omitempty"`
+
+	// backup is the pre-deploy DatabaseBackup; backedUp is true once it Completed.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+	// +optional
+	BackedUp bool `json:"backedUp,omitempty"`
+
+	// planned is true once the migration plan is recorded in status.migrationPlan.
+	// +optional
+	Planned bool `json:"planned,omitempty"`
+
+	// migrationJob is the name of the migration Job once created.
+	// +optional
+	MigrationJob string `json:"migrationJob,omitempty"`
+
+	// preDeployDone is how many pre-deploy Jobs succeeded; preDeployJob the name of the
+	// one created and not yet finished.
+	// +optional
+	PreDeployDone int32 `json:"preDeployDone,omitempty"`
+	// +optional
+	PreDeployJob string `json:"preDeployJob,omitempty"`
+
+	// rolledOut is how many components (in the order listed) run the revision and are
+	// available.
+	// +optional
+	RolledOut int32 `json:"rolledOut,omitempty"`
+
+	// rolloutStartTime is when the rollout began; verify.progressDeadline counts from it.
+	// +optional
+	RolloutStartTime *metav1.Time `json:"rolloutStartTime,omitempty"`
+
+	// verifyStartTime is when the verification window began; a restarted manager
+	// resumes the window from it.
+	// +optional
+	VerifyStartTime *metav1.Time `json:"verifyStartTime,omitempty"`
+
+	// lastCheckTime is when the health checks last ran; failedChecks how many
+	// consecutive rounds failed.
+	// +optional
+	LastCheckTime *metav1.Time `json:"lastCheckTime,omitempty"`
+	// +optional
+	FailedChecks int32 `json:"failedChecks,omitempty"`
 }
 
 // ComponentStatus is the observed state of one component.
@@ -497,6 +619,10 @@ type ReleaseStatus struct {
 	// truncated to 4 KiB.
 	// +optional
 	MigrationPlan string `json:"migrationPlan,omitempty"`
+
+	// progress of the current revision's pipeline; empty once it ended.
+	// +optional
+	Progress *ReleaseProgress `json:"progress,omitempty"`
 
 	// history of revisions, newest first, at most revisionHistoryLimit entries.
 	// +optional

@@ -186,6 +186,11 @@ func invalidCases() []invalidCase {
 		{"Release", "verify url not http", releaseSpec + "verify: {url: 'ftp://example.com/health'}", "spec.verify.url"},
 		{"Release", "revisionHistoryLimit zero", releaseSpec + "revisionHistoryLimit: 0", "spec.revisionHistoryLimit"},
 		{"Release", "openIncident severity P5", releaseSpec + "rollback: {openIncident: P5}", "spec.rollback.openIncident: Unsupported value"},
+		{"Release", "port name used twice", `{version: v1, image: x, components: [{name: web, ports: [{name: http, containerPort: 8000}, {name: http, containerPort: 8001}]}]}`, "spec.components[0].ports[1]: Duplicate value"},
+		{"Release", "containerPort listed twice", `{version: v1, image: x, components: [{name: web, ports: [{name: http, containerPort: 8000}, {name: metrics, containerPort: 8000}]}]}`, "a containerPort is listed twice"},
+		{"Release", "Recreate with an HPA", `{version: v1, image: x, components: [{name: beat, strategy: Recreate, autoscaling: {maxReplicas: 3}}]}`, "strategy Recreate cannot be combined with autoscaling"},
+		{"Release", "verify.path without a component with ports", releaseSpec + "verify: {path: /health}", "verify.path is checked on the pods' first port"},
+		{"Release", "unknown strategy", `{version: v1, image: x, components: [{name: web, strategy: BlueGreen}]}`, "spec.components[0].strategy: Unsupported value"},
 		{"Release", "pre-deploy step without command", releaseSpec + "preDeploy: [{name: collectstatic, command: []}]", "spec.preDeploy[0].command"},
 		// SecretRotation
 		{"SecretRotation", "key with both generator and copyFrom", `{secretName: app, keys: [{key: K, generator: Fernet, copyFrom: {name: s, key: k}}]}`, "exactly one of generator or copyFrom"},
@@ -350,10 +355,10 @@ func TestDefaultsAreApplied(t *testing.T) {
 			return r.Spec.Mode == opsv1alpha1.RestoreModeSwap && r.Spec.KeepPrevious != nil && *r.Spec.KeepPrevious &&
 				r.Spec.Timeout.Duration.String() == "2h0m0s"
 		}},
-		{"Release", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() bool {
+		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() bool {
 			c := rel.Spec.Components[0]
-			return c.Replicas != nil && *c.Replicas == 1 && rel.Spec.Rollback.Automatic && rel.Spec.RevisionHistoryLimit == 10 &&
-				rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
+			return c.Replicas != nil && *c.Replicas == 1 && rel.Spec.Rollback.Automatic != nil && *rel.Spec.Rollback.Automatic && rel.Spec.RevisionHistoryLimit == 10 &&
+				rel.Spec.Backup.Enabled != nil && *rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
 				rel.Spec.Verify.FailureThreshold == 3 && rel.Spec.Verify.Window.Duration.String() == "2m0s" &&
 				rel.Spec.Verify.ProgressDeadline.Duration.String() == "10m0s"
 		}},
@@ -455,7 +460,7 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"BackupSchedule", "template labels and annotations", scheduleSpec("") + "  metadata: {labels: {app.kubernetes.io/part-of: saas, tier: db}, annotations: {example.com/owner: 'Team Data <data@example.com>'}}\n"},
 		{"DatabaseBackup", "timeout of a week", backupSpec + "timeout: 168h"},
 		{"DatabaseBackup", "timeout of 1h30m", backupSpec + "timeout: 1h30m"},
-		{"Release", "verify window of zero", releaseSpec + "verify: {path: /health, window: 0s, interval: 1s}"},
+		{"Release", "verify window of zero", releaseSpec + "verify: {url: 'http://saas.example/health', window: 0s, interval: 1s}"},
 		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
 		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
 	} {

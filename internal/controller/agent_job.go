@@ -23,12 +23,12 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/agent"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
 )
 
 // What the backup and restore reconcilers share about the agent's Jobs: whether a Job
@@ -36,19 +36,8 @@ import (
 
 // jobFinished reports whether the Job reached Complete or Failed, and which condition.
 func jobFinished(job *batchv1.Job) (finished, succeeded bool, cond *batchv1.JobCondition) {
-	for i := range job.Status.Conditions {
-		c := &job.Status.Conditions[i]
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			return true, true, c
-		case batchv1.JobFailed:
-			return true, false, c
-		}
-	}
-	return false, false, nil
+	st := jobstep.StateOf(job)
+	return st.Finished, st.Succeeded, st.Condition
 }
 
 // errNoResult says no pod of the Job left a termination message.
@@ -74,28 +63,9 @@ func isResultError(err error) bool {
 // ended last. Pods are read with reader (the API server, not the cache). Errors:
 // errNoResult, unreadableResultError, or the API server's.
 func readAgentResult(ctx context.Context, reader client.Reader, job *batchv1.Job, succeeded bool) (agent.Result, error) {
-	var pods corev1.PodList
-	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace),
-		client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	best, err := jobstep.Terminated(ctx, reader, job, jobs.ContainerName, succeeded)
+	if err != nil {
 		return agent.Result{}, err
-	}
-	var best *corev1.ContainerStateTerminated
-	for i := range pods.Items {
-		if !metav1IsControlledByUID(&pods.Items[i], job) {
-			continue
-		}
-		for _, cs := range pods.Items[i].Status.ContainerStatuses {
-			t := cs.State.Terminated
-			if cs.Name != jobs.ContainerName || t == nil {
-				continue
-			}
-			if succeeded && t.ExitCode != 0 {
-				continue
-			}
-			if best == nil || t.FinishedAt.After(best.FinishedAt.Time) {
-				best = t
-			}
-		}
 	}
 	if best == nil {
 		return agent.Result{}, errNoResult
@@ -105,15 +75,6 @@ func readAgentResult(ctx context.Context, reader client.Reader, job *batchv1.Job
 		return agent.Result{}, unreadableResultError{exitCode: best.ExitCode}
 	}
 	return res, nil
-}
-
-func metav1IsControlledByUID(pod *corev1.Pod, job *batchv1.Job) bool {
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller {
-			return ref.UID == job.UID
-		}
-	}
-	return len(pod.OwnerReferences) == 0 // tolerate orphaned pods carrying the label
 }
 
 // agentJobFailure explains a failed agent Job for a person: a timeout (with onTimeout

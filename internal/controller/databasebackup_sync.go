@@ -18,20 +18,20 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
 )
 
@@ -248,43 +248,25 @@ func observeFinished(b *opsv1alpha1.DatabaseBackup) {
 	}
 }
 
-// ensureJob returns the Job desired names, creating it when absent. A Job that status
-// says was created but that is gone from the API server, or an unfinished Job being
-// deleted, was deleted by someone: gone is true and nothing is created again. A Job of that name owned by another object (an earlier
-// object of the same name, not yet garbage-collected) is waited for: nil, false, nil.
+// ensureJob returns the Job desired names, creating it when absent (the shared Job
+// step, internal/jobstep). A Job that status says was created but that is gone from
+// the API server, or an unfinished Job being deleted, was deleted by someone: gone is
+// true and nothing is created again. A Job of that name owned by another object (an
+// earlier object of the same name, not yet garbage-collected) is waited for: nil,
+// false, nil.
 func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1.DatabaseBackup, desired *batchv1.Job, created bool) (*batchv1.Job, bool, error) {
-	job := &batchv1.Job{}
-	key := client.ObjectKeyFromObject(desired)
-	err := r.Get(ctx, key, job)
-	if apierrors.IsNotFound(err) && created {
-		// The cache may not have seen a Job created a moment ago.
-		err = r.APIReader.Get(ctx, key, job)
-		if apierrors.IsNotFound(err) {
-			return nil, true, nil
-		}
+	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: "Job " + desired.Name, Kind: "DatabaseBackup"}
+	job, err := step.Ensure(ctx, desired, created)
+	if st, ok := jobstep.AsStalling(err); ok && st.Reason == jobstep.ReasonJobDeleted {
+		return nil, true, nil
 	}
-	if apierrors.IsNotFound(err) {
-		err = r.Create(ctx, desired)
-		switch {
-		case err == nil:
-			job = desired
-		case apierrors.IsAlreadyExists(err):
-			err = r.APIReader.Get(ctx, key, job)
-		default:
-			// In the backup's conditions, not only in the log; retried with backoff.
-			conditions.MarkReconciling(b, opsv1alpha1.ReasonCreateFailed, fmt.Sprintf("Could not create Job %s: %v", desired.Name, err))
-		}
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	if finished, _, _ := jobFinished(job); !finished && !job.DeletionTimestamp.IsZero() {
-		return nil, true, nil // deleted before it finished: it never will
-	}
-	if !metav1.IsControlledBy(job, b) {
-		msg := fmt.Sprintf("A Job named %s that does not belong to this DatabaseBackup exists (left by an earlier object of the same name?); waiting for it to go", job.Name)
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobConflict, msg)
+	if w, ok := jobstep.AsWaiting(err); ok {
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobConflict, w.Message)
 		return nil, false, nil
 	}
-	return job, false, nil
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) { // in the backup's conditions, not only in the log; retried with backoff
+		conditions.MarkReconciling(b, opsv1alpha1.ReasonCreateFailed, cf.Error())
+	}
+	return job, false, err
 }

@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
 )
 
@@ -259,54 +261,39 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 	return ctrl.Result{}, nil
 }
 
-// ensureRestoreJob returns the restore Job, creating it when absent. failReason is set
-// when the restore cannot go on: the Job was deleted before it finished (it is never
-// created twice), or the source is no longer usable. A Job of that name owned by
-// another object is waited for: all zero.
+// ensureRestoreJob returns the restore Job, creating it when absent (the shared Job
+// step, internal/jobstep). failReason is set when the restore cannot go on: the Job was
+// deleted before it finished (it is never created twice), or the source is no longer
+// usable. A Job of that name owned by another object is waited for: all zero.
 func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) (job *batchv1.Job, failReason, failMsg string, err error) {
 	key := client.ObjectKey{Namespace: rs.Namespace, Name: jobs.RestoreJobName(rs)}
-	deleted := fmt.Sprintf("Restore Job %s was deleted before it finished, so whether the database was restored is unknown; it is not run again. %s",
-		key.Name, partialAdvice(rs))
-	job = &batchv1.Job{}
-	err = r.Get(ctx, key, job)
-	if apierrors.IsNotFound(err) && rs.Status.JobName != "" {
-		// The cache may not have seen a Job created a moment ago.
-		if err = r.APIReader.Get(ctx, key, job); apierrors.IsNotFound(err) {
-			return nil, opsv1alpha1.ReasonJobDeleted, deleted, nil
-		}
-	}
-	if apierrors.IsNotFound(err) {
+	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: rs, Title: "Restore Job " + key.Name, Kind: "DatabaseRestore"}
+	job, err = step.EnsureBuilt(ctx, key, func(ctx context.Context) (*batchv1.Job, error) {
 		obj, reason, msg, serr := r.resolveSource(ctx, rs)
 		if serr != nil {
-			return nil, "", "", serr
+			return nil, serr
 		}
 		if reason != "" {
-			return nil, opsv1alpha1.ReasonSourceFailed, "The source can no longer be restored: " + msg, nil
+			return nil, jobstep.Stall(opsv1alpha1.ReasonSourceFailed, "The source can no longer be restored: %s", msg)
 		}
-		desired := jobs.Restore(rs, obj, r.Agent)
-		err = r.Create(ctx, desired)
-		switch {
-		case err == nil:
-			job = desired
-		case apierrors.IsAlreadyExists(err):
-			err = r.APIReader.Get(ctx, key, job)
-		default:
-			// In the restore's conditions, not only in the log; retried with backoff.
-			conditions.MarkReconciling(rs, opsv1alpha1.ReasonCreateFailed, fmt.Sprintf("Could not create restore Job %s: %v", key.Name, err))
+		return jobs.Restore(rs, obj, r.Agent), nil
+	}, rs.Status.JobName != "")
+	if st, ok := jobstep.AsStalling(err); ok {
+		if st.Reason == jobstep.ReasonJobDeleted {
+			return nil, opsv1alpha1.ReasonJobDeleted, fmt.Sprintf("Restore Job %s was deleted before it finished, so whether the database was restored is unknown; it is not run again. %s",
+				key.Name, partialAdvice(rs)), nil
 		}
+		return nil, st.Reason, st.Message, nil
 	}
-	if err != nil {
-		return nil, "", "", err
-	}
-	if finished, _, _ := jobFinished(job); !finished && !job.DeletionTimestamp.IsZero() {
-		return nil, opsv1alpha1.ReasonJobDeleted, deleted, nil
-	}
-	if !metav1.IsControlledBy(job, rs) {
-		msg := fmt.Sprintf("A Job named %s that does not belong to this DatabaseRestore exists (left by an earlier object of the same name?); waiting for it to go", job.Name)
-		conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobConflict, msg)
+	if w, ok := jobstep.AsWaiting(err); ok {
+		conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobConflict, w.Message)
 		return nil, "", "", nil
 	}
-	return job, "", "", nil
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) { // in the restore's conditions, not only in the log; retried with backoff
+		conditions.MarkReconciling(rs, opsv1alpha1.ReasonCreateFailed, "Could not create restore Job "+cf.Name+": "+cf.Err.Error())
+	}
+	return job, "", "", err
 }
 
 // restoreFailed records the failed restore, then resumes the workloads, or keeps them

@@ -30,6 +30,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/progress"
 )
 
@@ -80,7 +81,7 @@ func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
 	var newest *corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !metav1IsControlledByUID(p, job) || p.Status.Phase == corev1.PodPending {
+		if !jobstep.OwnedByJob(p, job) || p.Status.Phase == corev1.PodPending {
 			continue
 		}
 		if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {
@@ -222,13 +223,6 @@ func progressWords(p *opsv1alpha1.Progress, now time.Time, stallAfter time.Durat
 	}
 	if p.LastProgressTime != nil && now.Sub(p.LastProgressTime.Time) > stallAfter {
 		s += "; no progress since " + p.LastProgressTime.UTC().Format(time.RFC3339)
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
 	}
 	return s
 }

@@ -284,16 +284,20 @@ var _ = Describe("SecretRotation", func() {
 
 		By("finishing: Ready when every target runs the new version")
 		Eventually(rotationPhase(ctx, sr)).Should(Equal(opsv1alpha1.RotationPhaseIdle))
-		got = fetchRotation(ctx, sr)
-		Expect(got.Status.Rotations).To(Equal(int64(1)))
-		Expect(got.Status.LastRotateRequest).To(Equal("2026-12-01"))
-		Expect(got.Status.Targets).To(HaveLen(2))
-		for _, t := range got.Status.Targets {
-			Expect(t.State).To(Equal(opsv1alpha1.TargetRolledOut))
-			Expect(t.Version).To(Equal(v2))
-		}
-		Expect(rotationCondition(ctx, sr, opsv1alpha1.ConditionRotated)()).To(HavePrefix("True Rotated"))
-		Expect(kstatusOf(got)).To(Equal(status.CurrentStatus))
+		// The phase and the conditions may reach the API server in different writes:
+		// wait for the whole finished status, not one read after the phase.
+		Eventually(func(g Gomega) {
+			got = fetchRotation(ctx, sr)
+			g.Expect(got.Status.Rotations).To(Equal(int64(1)))
+			g.Expect(got.Status.LastRotateRequest).To(Equal("2026-12-01"))
+			g.Expect(got.Status.Targets).To(HaveLen(2))
+			for _, t := range got.Status.Targets {
+				g.Expect(t.State).To(Equal(opsv1alpha1.TargetRolledOut))
+				g.Expect(t.Version).To(Equal(v2))
+			}
+			g.Expect(rotationCondition(ctx, sr, opsv1alpha1.ConditionRotated)()).To(HavePrefix("True Rotated"))
+			g.Expect(kstatusOf(got)).To(Equal(status.CurrentStatus))
+		}).Should(Succeed())
 		Expect(rotationAnnotations(ctx, ns, "saas-app")).NotTo(HaveKey(opsv1alpha1.AnnotationRotationPhase))
 		Expect(secretData(ctx, ns, "saas-app")()).To(Equal(prom))
 		Eventually(eventReasons(ctx, ns, sr.Name)).Should(ContainElements(opsv1alpha1.ReasonCreated, "RotationStarted", "Restarting", opsv1alpha1.ReasonPromoting, opsv1alpha1.ReasonRotated))

@@ -1,0 +1,201 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/release"
+)
+
+// ReleaseReconciler deploys a Release: its components' Deployments, Services and
+// HPAs follow the spec directly for scaling, and a new revision (version, images,
+// commands, env, migrations) goes through the pipeline that internal/release decides
+// step by step: backup → migration plan → migrations → pre-deploy Jobs → rollout in
+// order → verification → stable; a failed rollout or verification rolls every
+// component back to the stable revision at once.
+type ReleaseReconciler struct {
+	client.Client
+	// APIReader reads pods (not cached) and Jobs the cache has not seen yet.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	// Checker runs the verification's HTTP checks; PodAddress gives the host:port a
+	// pod's port is reached at (default: the pod IP). Both are replaceable so that
+	// tests point them at an httptest server.
+	Checker    healthcheck.Checker
+	PodAddress func(pod *corev1.Pod, port int32) (string, error)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// releaseChecks lets the envtest suite replace the registered reconciler's checker and
+// pod address resolution (nil: the defaults).
+var releaseChecks struct {
+	Checker    healthcheck.Checker
+	PodAddress func(pod *corev1.Pod, port int32) (string, error)
+	Now        func() time.Time
+}
+
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases/finalizers,verbs=update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile takes as many pipeline steps as can be taken now, writing status after
+// each, then brings the workloads to the templates the steps call for.
+func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	rel := &opsv1alpha1.Release{}
+	if err := r.Get(ctx, req.NamespacedName, rel); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rel.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references delete what it owns
+	}
+	// Which template each Deployment gets is decided from status: a reconcile working
+	// from a stale cache could write a template the pipeline already moved past (put a
+	// rolled-back component forward again). Releases are few: one GET per reconcile.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, rel); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	p := newStatusPatch(r.Client, rel)
+	defer func() {
+		if err := p.Patch(ctx, rel); err != nil {
+			res, retErr = conflictRequeue(errors.Join(retErr, err))
+		}
+	}()
+
+	s := &releaseScope{rel: rel, snap: release.SnapshotOf(&rel.Spec), now: r.now()}
+	s.revision = s.snap.Revision()
+	rel.Status.CurrentRevision = s.revision
+	rel.Status.ObservedGeneration = rel.Generation
+
+	if err := release.DurationError(&rel.Spec); err != nil {
+		conditions.MarkStalled(rel, opsv1alpha1.ReasonInvalidSpec, err.Error()+"; nothing was changed")
+		return ctrl.Result{}, nil
+	}
+	var err error
+	for range 16 {
+		d := release.Next(s.input())
+		var advanced bool
+		advanced, err = r.step(ctx, s, d)
+		if err != nil || !advanced {
+			break
+		}
+		if err = p.Patch(ctx, rel); err != nil { // each step is recorded before the next acts
+			return conflictRequeue(err)
+		}
+	}
+	if s.holdsWorkloads() {
+		err = errors.Join(err, r.syncWorkloads(ctx, s, false))
+	}
+	r.observeComponents(ctx, s)
+	return r.outcome(s, err)
+}
+
+// outcome turns the step's error into conditions and a requeue (Flux-style).
+func (r *ReleaseReconciler) outcome(s *releaseScope, err error) (ctrl.Result, error) {
+	if err == nil {
+		return ctrl.Result{}, nil
+	}
+	if st, ok := jobstep.AsStalling(err); ok {
+		r.stall(s, st.Reason, st.Message)
+		return ctrl.Result{}, nil
+	}
+	if w, ok := jobstep.AsWaiting(err); ok {
+		if w.Message != "" {
+			markReleaseReconciling(s.rel, w.Reason, w.Message)
+		}
+		return ctrl.Result{RequeueAfter: w.After}, nil
+	}
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) { // in a condition, not only in the log; retried with backoff
+		markReleaseReconciling(s.rel, opsv1alpha1.ReasonCreateFailed, cf.Error())
+	}
+	return conflictRequeue(err)
+}
+
+func (r *ReleaseReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// defaultPodAddress reaches a pod at its IP.
+func defaultPodAddress(pod *corev1.Pod, port int32) (string, error) {
+	if pod.Status.PodIP == "" {
+		return "", errors.New("pod " + pod.Name + " has no IP yet")
+	}
+	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(port))), nil
+}
+
+// SetupWithManager watches Releases and everything they own.
+func (r *ReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&opsv1alpha1.Release{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&batchv1.Job{}).
+		Owns(&opsv1alpha1.DatabaseBackup{}).
+		Named("release").
+		Complete(r)
+}
+
+func init() {
+	register(func(mgr ctrl.Manager, _ Config) error {
+		rr := &ReleaseReconciler{
+			Client:     mgr.GetClient(),
+			APIReader:  mgr.GetAPIReader(),
+			Recorder:   mgr.GetEventRecorder("release-controller"),
+			Checker:    healthcheck.HTTP{},
+			PodAddress: defaultPodAddress,
+			Now:        releaseChecks.Now,
+		}
+		if releaseChecks.Checker != nil {
+			rr.Checker = releaseChecks.Checker
+		}
+		if releaseChecks.PodAddress != nil {
+			rr.PodAddress = releaseChecks.PodAddress
+		}
+		return rr.SetupWithManager(mgr)
+	})
+}

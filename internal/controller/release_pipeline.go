@@ -1,0 +1,263 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/release"
+)
+
+// step carries out one decision. advanced means the step finished and the next may
+// follow in the same reconcile (after status is written); otherwise err says why not
+// (a *jobstep.Waiting to wait, a *jobstep.Stalling to stop).
+func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release.Decision) (bool, error) {
+	rel := s.rel
+	switch d.Step {
+	case release.StepSteady:
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
+		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, fmt.Sprintf("Revision %s (%s) is deployed", s.revision, rel.Spec.Version))
+		return false, nil
+	case release.StepPinned:
+		msg := d.Why
+		if rec := s.record(); rec != nil && rec.Message != "" {
+			msg = rec.Message + ". " + d.Why
+		}
+		conditions.MarkStalled(rel, stalledReason(rel), truncate(msg, 32768))
+		return false, nil
+	case release.StepQuiesced:
+		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionTrue, opsv1alpha1.ReasonQuiescedBy, d.Why)
+		return false, nil
+	case release.StepPaused:
+		rel.Status.Phase = opsv1alpha1.ReleasePhasePaused
+		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionFalse, opsv1alpha1.ReasonPaused, "Paused between steps: "+d.Why)
+		return false, nil
+	case release.StepStart:
+		return r.start(ctx, s)
+	case release.StepBackup:
+		return r.backup(ctx, s)
+	case release.StepPlan:
+		return r.plan(ctx, s)
+	case release.StepMigrate:
+		return r.migrate(ctx, s)
+	case release.StepPreDeploy:
+		return r.preDeploy(ctx, s)
+	case release.StepRollout:
+		return r.rollout(ctx, s)
+	case release.StepVerify:
+		return r.verify(ctx, s)
+	case release.StepFinish:
+		return r.finish(s)
+	}
+	return false, fmt.Errorf("unknown step %q", d.Step)
+}
+
+func stalledReason(rel *opsv1alpha1.Release) string {
+	if c := conditions.Get(rel, opsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason
+	}
+	return opsv1alpha1.ReasonRevisionPinned
+}
+
+// start records a new revision: its templates in a ControllerRevision, its entry at
+// the front of history, and empty progress. A revision in history whose migrations
+// ran (a GitOps revert, or a retry after a rollback) skips backup and migrations.
+//
+// Conditions: Reconciling=True; the per-step conditions reset to Unknown.
+func (r *ReleaseReconciler) start(ctx context.Context, s *releaseScope) (bool, error) {
+	rel := s.rel
+	if err := r.checkEnvSources(ctx, s); err != nil {
+		return false, err
+	}
+	if err := r.saveSnapshot(ctx, s); err != nil {
+		return false, err
+	}
+	revert := release.IsRevert(rel.Status.History, s.revision)
+	rec := opsv1alpha1.RevisionRecord{
+		Revision: s.revision, Version: rel.Spec.Version, Image: rel.Spec.Image,
+		StartTime: s.nowTime(), Retry: rel.Annotations[opsv1alpha1.AnnotationRetry],
+	}
+	if rel.Spec.Migrations == nil {
+		rec.Migrated = true // nothing to migrate: a later revert needs no migrations either
+	}
+	limit := rel.Spec.RevisionHistoryLimit
+	if limit == 0 {
+		limit = 10
+	}
+	rel.Status.History = release.Start(rel.Status.History, rec, limit)
+	rel.Status.Progress = &opsv1alpha1.ReleaseProgress{Revision: s.revision, Revert: revert}
+	if !revert {
+		rel.Status.MigrationPlan = ""
+	}
+	rel.Status.Phase = opsv1alpha1.ReleasePhasePending
+	for _, t := range []string{opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ConditionPreDeployCompleted,
+		opsv1alpha1.ConditionRolledOut, opsv1alpha1.ConditionVerified, opsv1alpha1.ConditionRolledBack} {
+		conditions.Remove(rel, t)
+	}
+	msg := fmt.Sprintf("Revision %s (%s) started", s.revision, rel.Spec.Version)
+	if revert {
+		msg += ": an earlier revision whose migrations already ran, so no backup and no migrations"
+	}
+	markReleaseReconciling(rel, opsv1alpha1.ReasonProgressing, msg)
+	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonProgressing, "Start", msg)
+	if err := r.pruneSnapshots(ctx, s); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// checkEnvSources refuses to start a revision whose envFrom names a Secret or
+// ConfigMap that does not exist (and is not optional): nothing is changed, and the
+// condition names it.
+func (r *ReleaseReconciler) checkEnvSources(ctx context.Context, s *releaseScope) error {
+	sources := append([]corev1.EnvFromSource{}, s.snap.EnvFrom...)
+	for _, c := range s.snap.Components {
+		sources = append(sources, c.EnvFrom...)
+	}
+	for _, src := range sources {
+		var obj client.Object
+		var kind, name string
+		switch {
+		case src.SecretRef != nil && (src.SecretRef.Optional == nil || !*src.SecretRef.Optional):
+			obj, kind, name = &corev1.Secret{}, "Secret", src.SecretRef.Name
+		case src.ConfigMapRef != nil && (src.ConfigMapRef.Optional == nil || !*src.ConfigMapRef.Optional):
+			obj, kind, name = &corev1.ConfigMap{}, "ConfigMap", src.ConfigMapRef.Name
+		default:
+			continue
+		}
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: name}, obj)
+		if apierrors.IsNotFound(err) {
+			return jobstep.Wait(opsv1alpha1.ReasonSecretMissing, time.Minute,
+				"%s %s named in envFrom does not exist; revision %s waits for it and nothing was changed", kind, name, s.revision)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backup creates the pre-deploy DatabaseBackup (owned, deterministic name) and waits
+// for it to complete. Failure ends the revision before anything changed.
+//
+// Conditions: BackupSucceeded.
+func (r *ReleaseReconciler) backup(ctx context.Context, s *releaseScope) (bool, error) {
+	rel, p := s.rel, s.rel.Status.Progress
+	name := release.BackupName(rel, s.revision)
+	b := &opsv1alpha1.DatabaseBackup{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: name}, b)
+	if apierrors.IsNotFound(err) && p.Backup != "" {
+		err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: name}, b)
+		if apierrors.IsNotFound(err) {
+			msg := fmt.Sprintf("Pre-deploy DatabaseBackup %s was deleted before it completed; nothing was changed", name)
+			r.failRevision(s, opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ReasonBackupFailed, msg)
+			return false, nil
+		}
+	}
+	if apierrors.IsNotFound(err) {
+		b = &opsv1alpha1.DatabaseBackup{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rel.Namespace, Labels: release.Labels(rel, "backup", s.revision)},
+			Spec: opsv1alpha1.DatabaseBackupSpec{
+				Database:       *rel.Spec.Database,
+				Destination:    *rel.Spec.Backup.Destination,
+				DeletionPolicy: rel.Spec.Backup.DeletionPolicy,
+			},
+		}
+		if err := controllerutil.SetControllerReference(rel, b, r.Scheme()); err != nil {
+			return false, err
+		}
+		if err := r.Create(ctx, b); err != nil && !apierrors.IsAlreadyExists(err) {
+			return false, err
+		}
+	} else if err != nil {
+		return false, err
+	}
+	if p.Backup == "" {
+		p.Backup = name
+		if rec := s.record(); rec != nil {
+			rec.Backup = name
+		}
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseBackingUp
+		msg := fmt.Sprintf("Taking the pre-deploy backup %s before migrations", name)
+		conditions.Set(rel, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonBackingUp, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonBackingUp, msg)
+		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonBackingUp, "Backup", msg)
+		return true, nil
+	}
+	switch b.Status.Phase {
+	case opsv1alpha1.BackupPhaseCompleted:
+		p.BackedUp = true
+		msg := fmt.Sprintf("Pre-deploy backup %s completed: %s", name, b.Status.Location)
+		conditions.Set(rel, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, msg)
+		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Backup", msg)
+		r.stepDone(s, "backup")
+		return true, nil
+	case opsv1alpha1.BackupPhaseFailed:
+		why := "failed"
+		if c := conditions.Get(b, opsv1alpha1.ConditionReady); c != nil && c.Message != "" {
+			why = "failed: " + c.Message
+		}
+		r.failRevision(s, opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ReasonBackupFailed,
+			fmt.Sprintf("Pre-deploy backup %s %s; nothing was changed", name, why))
+		return false, nil
+	}
+	return false, &jobstep.Waiting{} // the backup's status change wakes us
+}
+
+// stepDone observes the time since the revision's last step ended.
+func (r *ReleaseReconciler) stepDone(s *releaseScope, step string) {
+	if rec := s.record(); rec != nil && rec.StartTime != nil {
+		metrics.RecordReleaseStep(s.rel.Namespace, s.rel.Name, step, s.now.Sub(rec.StartTime.Time))
+	}
+}
+
+// runJob runs one of the revision's Jobs to its end: done is true once it succeeded,
+// term is its container's termination state then. A failure is a *jobstep.Stalling.
+func (r *ReleaseReconciler) runJob(ctx context.Context, s *releaseScope, desired *batchJob, created bool) (done bool, term *corev1.ContainerStateTerminated, err error) {
+	st := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: s.rel, Title: desired.title}
+	if err := controllerutil.SetControllerReference(s.rel, desired.job, r.Scheme()); err != nil {
+		return false, nil, err
+	}
+	job, err := st.Ensure(ctx, desired.job, created)
+	if err != nil {
+		return false, nil, err
+	}
+	state := jobstep.StateOf(job)
+	if !state.Finished {
+		return false, nil, &jobstep.Waiting{}
+	}
+	term, err = jobstep.Terminated(ctx, r.APIReader, job, release.ContainerName, state.Succeeded)
+	if err != nil {
+		return false, nil, err
+	}
+	if !state.Succeeded {
+		return false, nil, st.Failure(job, state, term)
+	}
+	return true, term, nil
+}

@@ -1,0 +1,162 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/release"
+)
+
+// rollout updates the components in the order listed, each available before the next
+// starts, all within verify.progressDeadline; past it every component goes back.
+//
+// Conditions: RolledOut.
+func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool, error) {
+	rel, p := s.rel, s.rel.Status.Progress
+	if p.RolloutStartTime == nil {
+		p.RolloutStartTime = s.nowTime()
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingOut
+		msg := fmt.Sprintf("Rolling out revision %s (%s) to %d components in order", s.revision, rel.Spec.Version, len(rel.Spec.Components))
+		conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionUnknown, opsv1alpha1.ReasonRollingOut, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, msg)
+		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonRollingOut, "Rollout", msg)
+		return true, nil // recorded before the first template is written
+	}
+	if !s.holdsWorkloads() {
+		return false, nil
+	}
+	if err := r.syncWorkloads(ctx, s, false); err != nil {
+		return false, err
+	}
+	c := rel.Spec.Components[p.RolledOut]
+	d := &appsv1.Deployment{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)}, d); err != nil {
+		return false, err
+	}
+	ok, msg := release.Available(d, s.revision)
+	if ok {
+		p.RolledOut++
+		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonRollingOut, "Rollout", "Component "+c.Name+" rolled out: "+msg)
+		if int(p.RolledOut) == len(rel.Spec.Components) {
+			done := fmt.Sprintf("Every component runs revision %s (%s)", s.revision, rel.Spec.Version)
+			conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, done)
+			metrics.RecordReleaseStep(rel.Namespace, rel.Name, "rollout", s.now.Sub(p.RolloutStartTime.Time))
+		}
+		return true, nil
+	}
+	deadline := p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify))
+	if s.now.Before(deadline) {
+		markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
+		return false, &jobstep.Waiting{After: min(deadline.Sub(s.now)+time.Second, time.Minute)}
+	}
+	why := fmt.Sprintf("Component %s did not become available within %s (verify.progressDeadline): %s",
+		c.Name, release.ProgressDeadline(rel.Spec.Verify), msg)
+	if problem := r.podProblem(ctx, s, c.Name); problem != "" {
+		why += "; " + problem
+	}
+	conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionFalse, opsv1alpha1.ReasonProgressDeadline, why)
+	return false, r.rollBack(ctx, s, "rollout", opsv1alpha1.ReasonProgressDeadline, why)
+}
+
+// podProblem names a pod of the new revision that cannot run, or "".
+func (r *ReleaseReconciler) podProblem(ctx context.Context, s *releaseScope, component string) string {
+	pods, err := r.revisionPods(ctx, s, component)
+	if err != nil {
+		return ""
+	}
+	return release.PodProblem(pods)
+}
+
+// revisionPods lists the pods of component that run the current revision (their
+// template's revision label), from the API server.
+func (r *ReleaseReconciler) revisionPods(ctx context.Context, s *releaseScope, component string) ([]corev1.Pod, error) {
+	var pods corev1.PodList
+	sel := release.Selector(s.rel, component)
+	sel[opsv1alpha1.LabelRevision] = s.revision
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(s.rel.Namespace), client.MatchingLabels(sel)); err != nil {
+		return nil, err
+	}
+	return pods.Items, nil
+}
+
+// rollBack ends a revision that failed in its rollout or verification: with a stable
+// revision and rollback.automatic, every component goes back to the stable templates
+// at once (written in reverse order without waiting); otherwise the release fails and
+// stays as it is. Either way it is Stalled until the spec or the retry annotation
+// changes. The returned error is the stall.
+//
+// Conditions: RolledBack, Stalled, Ready.
+func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step, reason, why string) error {
+	rel := s.rel
+	rb := release.PlanRollback(&rel.Spec, &rel.Status, s.revision)
+	kept := release.KeptMessage(rb.KeptMigrations)
+	if !rb.Possible {
+		msg := fmt.Sprintf("Revision %s (%s) failed: %s; not rolled back: %s%s", s.revision, rel.Spec.Version, why, rb.Why, kept)
+		r.endRevision(s, opsv1alpha1.RevisionFailed, msg)
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseFailed
+		r.event(rel, corev1.EventTypeWarning, reason, "Release", msg)
+		return &jobstep.Stalling{Reason: reason, Message: msg}
+	}
+	msg := fmt.Sprintf("Revision %s (%s) rolled back to %s (%s): %s%s", s.revision, rel.Spec.Version, rb.To, rel.Status.StableVersion, why, kept)
+	rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
+	rel.Status.Progress = nil
+	r.endRevision(s, opsv1alpha1.RevisionRolledBack, msg)
+	if err := r.syncWorkloads(ctx, s, true); err != nil {
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
+		return err // retried: the status already says every component goes back
+	}
+	rel.Status.Phase = opsv1alpha1.ReleasePhaseRolledBack
+	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, reason, msg)
+	metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Inc()
+	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", msg)
+	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: msg}
+}
+
+// finish makes the revision stable.
+//
+// Conditions: Verified=True, Ready=True.
+func (r *ReleaseReconciler) finish(s *releaseScope) (bool, error) {
+	rel := s.rel
+	msg := fmt.Sprintf("Revision %s (%s) is deployed and verified", s.revision, rel.Spec.Version)
+	if rel.Spec.Verify != nil {
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded,
+			fmt.Sprintf("Healthy for %s (verify.window)", release.Window(rel.Spec.Verify)))
+		if p := rel.Status.Progress; p != nil && p.VerifyStartTime != nil {
+			metrics.RecordReleaseStep(rel.Namespace, rel.Name, "verify", s.now.Sub(p.VerifyStartTime.Time))
+		}
+	}
+	r.endRevision(s, opsv1alpha1.RevisionSucceeded, msg)
+	rel.Status.StableRevision = s.revision
+	rel.Status.StableVersion = rel.Spec.Version
+	rel.Status.Progress = nil
+	rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
+	conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, msg)
+	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonDeployed, "Deploy", msg)
+	return false, nil
+}

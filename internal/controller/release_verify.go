@@ -1,0 +1,144 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/release"
+)
+
+// verify runs one round of health checks per verify.interval during verify.window,
+// which counts from the start time recorded in status (a restarted manager resumes it).
+// failureThreshold consecutive failed rounds, or a restarted or crash-looping pod of
+// the new revision, roll the release back. A round the checker could not make (no
+// route to the pods, a timeout) fails nothing: the window is paused for that round.
+//
+// Conditions: Verified.
+func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, error) {
+	rel, p, v := s.rel, s.rel.Status.Progress, s.rel.Spec.Verify
+	interval := release.Interval(v)
+	if p.VerifyStartTime == nil {
+		p.VerifyStartTime = s.nowTime()
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
+		msg := fmt.Sprintf("Verifying revision %s for %s: checks every %s, %d consecutive failures roll back",
+			s.revision, release.Window(v), interval, release.FailureThreshold(v))
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonVerifying, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
+		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonVerifying, "Verify", msg)
+		return true, nil
+	}
+	if p.LastCheckTime != nil {
+		if next := p.LastCheckTime.Add(interval); s.now.Before(next) {
+			return false, &jobstep.Waiting{After: next.Sub(s.now)}
+		}
+	}
+	failed, checkerErr, err := r.checkRound(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	p.LastCheckTime = &metav1.Time{Time: s.now}
+	switch {
+	case failed != "":
+		p.FailedChecks++
+		if p.FailedChecks >= release.FailureThreshold(v) {
+			why := fmt.Sprintf("%d consecutive health checks failed (verify.failureThreshold): %s", p.FailedChecks, failed)
+			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonHealthCheckFailed, why)
+			return false, r.rollBack(ctx, s, "verify", opsv1alpha1.ReasonHealthCheckFailed, why)
+		}
+		msg := fmt.Sprintf("Health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonHealthCheckFailed, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
+	case checkerErr != "":
+		// The window stands still while nothing could be checked.
+		shifted := metav1.NewTime(p.VerifyStartTime.Add(interval))
+		p.VerifyStartTime = &shifted
+		msg := "Verification paused: the health checks could not be made (" + checkerErr + "); nothing is rolled back for it"
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCheckerError, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonCheckerError, msg)
+	default:
+		p.FailedChecks = 0
+		left := p.VerifyStartTime.Add(release.Window(v)).Sub(s.now)
+		msg := fmt.Sprintf("Healthy so far; %s of the verification window left", left.Round(time.Second))
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonVerifying, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
+		if left < interval {
+			return false, &jobstep.Waiting{After: max(left, 10*time.Millisecond)}
+		}
+	}
+	return false, &jobstep.Waiting{After: interval}
+}
+
+// checkRound checks every pod of the new revision on its first port and verify.path,
+// and verify.url. failed names the first unhealthy target; checkerErr the first check
+// that could not be made.
+func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (failed, checkerErr string, err error) {
+	v := s.rel.Spec.Verify
+	var errs []string
+	for _, c := range s.rel.Spec.Components {
+		pods, err := r.revisionPods(ctx, s, c.Name)
+		if err != nil {
+			return "", "", err
+		}
+		if problem := release.PodProblem(pods); problem != "" {
+			return problem, "", nil
+		}
+		if v.Path == "" || len(c.Ports) == 0 {
+			continue
+		}
+		for i := range pods {
+			pod := &pods[i]
+			if !pod.DeletionTimestamp.IsZero() {
+				continue
+			}
+			addr, aerr := r.PodAddress(pod, c.Ports[0].ContainerPort)
+			if aerr != nil {
+				errs = append(errs, aerr.Error())
+				continue
+			}
+			res := r.Checker.Check(ctx, "http://"+addr+v.Path)
+			switch {
+			case res.Err != nil:
+				errs = append(errs, res.Err.Error())
+			case !res.Healthy:
+				return fmt.Sprintf("pod %s: %s", pod.Name, res.Detail), "", nil
+			}
+		}
+	}
+	if v.URL != "" {
+		res := r.Checker.Check(ctx, v.URL)
+		switch {
+		case res.Err != nil:
+			errs = append(errs, res.Err.Error())
+		case !res.Healthy:
+			return res.Detail, "", nil
+		}
+	}
+	if len(errs) > 0 {
+		return "", truncate(strings.Join(errs, "; "), 512), nil
+	}
+	return "", "", nil
+}

@@ -1,0 +1,69 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package healthcheck
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHTTPTellsUnhealthyFromUncheckable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			w.WriteHeader(http.StatusOK)
+		case "/slow":
+			time.Sleep(2 * time.Second)
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	// A port that was listening and is closed now: connection refused.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String() + "/"
+	l.Close()
+
+	h := HTTP{Timeout: 500 * time.Millisecond}
+	cases := []struct {
+		name          string
+		url           string
+		healthy, err  bool
+		detailContain string
+	}{
+		{"2xx is healthy", srv.URL + "/ok", true, false, "200 OK"},
+		{"503 is unhealthy", srv.URL + "/bad", false, false, "503"},
+		{"refused connection is unhealthy", closed, false, false, "connection refused"},
+		{"timeout is a checker error", srv.URL + "/slow", false, true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.Check(context.Background(), c.url)
+			if r.Healthy != c.healthy || (r.Err != nil) != c.err || !strings.Contains(r.Detail, c.detailContain) {
+				t.Fatalf("got %+v", r)
+			}
+		})
+	}
+}

@@ -1,0 +1,258 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package release
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+)
+
+// Step is what the reconciler does next for a release.
+type Step string
+
+const (
+	// StepSteady: the spec asks for the stable revision; only direct changes apply.
+	StepSteady Step = "Steady"
+	// StepPinned: the spec asks for a revision that failed; it is not run again until
+	// the spec changes or the retry annotation gets a new value.
+	StepPinned Step = "Pinned"
+	// StepQuiesced: a DatabaseRestore holds the release; nothing starts.
+	StepQuiesced Step = "Quiesced"
+	// StepPaused: spec.paused; nothing starts.
+	StepPaused Step = "Paused"
+	// StepStart records a new revision in history and progress.
+	StepStart     Step = "Start"
+	StepBackup    Step = "Backup"
+	StepPlan      Step = "Plan"
+	StepMigrate   Step = "Migrate"
+	StepPreDeploy Step = "PreDeploy"
+	StepRollout   Step = "Rollout"
+	StepVerify    Step = "Verify"
+	// StepFinish makes the revision stable.
+	StepFinish Step = "Finish"
+)
+
+// Input is what Next looks at: the spec, the status and the metadata the controller
+// honours.
+type Input struct {
+	Spec     *opsv1alpha1.ReleaseSpec
+	Status   *opsv1alpha1.ReleaseStatus
+	Revision string // of the spec
+	Retry    string // the ops.runbook.dev/retry annotation
+	Quiesced string // the ops.runbook.dev/quiesced-by annotation
+	Now      time.Time
+}
+
+// Decision is the next step and why, in words for a person.
+type Decision struct {
+	Step Step
+	Why  string
+}
+
+// Next names the step the release takes now.
+func Next(in Input) Decision {
+	st, spec := in.Status, in.Spec
+	rec := Find(st.History, in.Revision)
+	p := st.Progress
+	if p != nil && (p.Revision != in.Revision || rec == nil || rec.Retry != in.Retry) {
+		p = nil // the spec moved on, or a retry was asked for: Start begins afresh
+	}
+	if rec != nil && pinned(rec) && rec.Retry == in.Retry {
+		return Decision{StepPinned, fmt.Sprintf("revision %s (%s) ended %s and is not retried while the spec asks for it; change the spec or the %s annotation to run it again",
+			in.Revision, spec.Version, rec.Result, opsv1alpha1.AnnotationRetry)}
+	}
+	if p == nil && st.StableRevision == in.Revision {
+		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}
+	}
+	if in.Quiesced != "" {
+		return Decision{StepQuiesced, fmt.Sprintf("DatabaseRestore %s holds the release's workloads; no pipeline starts until it finishes", in.Quiesced)}
+	}
+	if spec.Paused {
+		return Decision{StepPaused, "spec.paused is true"}
+	}
+	if p == nil {
+		return Decision{StepStart, fmt.Sprintf("the spec asks for revision %s (%s)", in.Revision, spec.Version)}
+	}
+	if !p.Revert && BackupEnabled(spec) && !p.BackedUp {
+		return Decision{StepBackup, "a pre-deploy backup is taken before migrations"}
+	}
+	if m := spec.Migrations; m != nil && !p.Revert {
+		if len(m.PlanCommand) > 0 && !p.Planned {
+			return Decision{StepPlan, "the migration plan is recorded before migrations run"}
+		}
+		if rec := Find(st.History, in.Revision); rec == nil || !rec.Migrated {
+			return Decision{StepMigrate, "migrations run with the new image"}
+		}
+	}
+	if int(p.PreDeployDone) < len(spec.PreDeploy) {
+		return Decision{StepPreDeploy, fmt.Sprintf("pre-deploy Job %s runs", spec.PreDeploy[p.PreDeployDone].Name)}
+	}
+	if int(p.RolledOut) < len(spec.Components) {
+		return Decision{StepRollout, fmt.Sprintf("component %s is rolled out", spec.Components[p.RolledOut].Name)}
+	}
+	if v := spec.Verify; v != nil && (p.VerifyStartTime == nil || in.Now.Before(p.VerifyStartTime.Add(Window(v)))) {
+		return Decision{StepVerify, "the new revision is verified for " + Window(v).String()}
+	}
+	return Decision{StepFinish, fmt.Sprintf("revision %s (%s) is rolled out and verified", in.Revision, spec.Version)}
+}
+
+func pinned(rec *opsv1alpha1.RevisionRecord) bool {
+	return rec.Result == opsv1alpha1.RevisionFailed || rec.Result == opsv1alpha1.RevisionRolledBack
+}
+
+// BackupEnabled reports whether the pipeline takes a pre-deploy backup.
+func BackupEnabled(spec *opsv1alpha1.ReleaseSpec) bool {
+	return spec.Database != nil && spec.Backup != nil && (spec.Backup.Enabled == nil || *spec.Backup.Enabled) && spec.Backup.Destination != nil
+}
+
+// Find returns the history record of revision, or nil.
+func Find(history []opsv1alpha1.RevisionRecord, revision string) *opsv1alpha1.RevisionRecord {
+	for i := range history {
+		if history[i].Revision == revision {
+			return &history[i]
+		}
+	}
+	return nil
+}
+
+// IsRevert reports whether starting revision needs neither backup nor migrations: it is
+// in history and its migrations already ran (a GitOps revert to an earlier revision).
+func IsRevert(history []opsv1alpha1.RevisionRecord, revision string) bool {
+	rec := Find(history, revision)
+	return rec != nil && rec.Migrated
+}
+
+// Start returns the history after a new revision started: the revision's record
+// (reused when it is in history, keeping its migrations) moved to the front as
+// InProgress, any other InProgress record Superseded, at most limit entries kept.
+func Start(history []opsv1alpha1.RevisionRecord, rec opsv1alpha1.RevisionRecord, limit int32) []opsv1alpha1.RevisionRecord {
+	out := []opsv1alpha1.RevisionRecord{}
+	if old := Find(history, rec.Revision); old != nil {
+		rec.Migrated = old.Migrated
+		rec.AppliedMigrations = old.AppliedMigrations
+	}
+	rec.Result = opsv1alpha1.RevisionInProgress
+	out = append(out, rec)
+	for _, h := range history {
+		if h.Revision == rec.Revision {
+			continue
+		}
+		if h.Result == opsv1alpha1.RevisionInProgress {
+			h.Result = opsv1alpha1.RevisionSuperseded
+			h.Message = "superseded by revision " + rec.Revision + " before it finished"
+		}
+		out = append(out, h)
+	}
+	if limit > 0 && len(out) > int(limit) {
+		out = out[:limit]
+	}
+	return out
+}
+
+// ComponentRevisions says which revision's template each component (in spec order)
+// runs now: during a rollout the components already rolled out and the one rolling
+// out run the new revision and the rest the stable one; otherwise all run the stable
+// revision. "" means the component has no template to apply yet (a first deploy).
+func ComponentRevisions(spec *opsv1alpha1.ReleaseSpec, st *opsv1alpha1.ReleaseStatus) []string {
+	out := make([]string, len(spec.Components))
+	p := st.Progress
+	for i := range out {
+		out[i] = st.StableRevision
+		if p != nil && p.RolloutStartTime != nil && i <= int(p.RolledOut) {
+			out[i] = p.Revision
+		}
+	}
+	return out
+}
+
+// Rollback is what a failed rollout or verification leads to.
+type Rollback struct {
+	// Possible is false when there is no stable revision (a first deploy) or
+	// rollback.automatic is off: the release fails and stays Stalled.
+	Possible bool
+	// To is the stable revision every component returns to.
+	To string
+	// KeptMigrations are the migrations the failed revision applied: they stay
+	// applied, the old code runs on the migrated schema.
+	KeptMigrations []string
+	// Why says why no rollback happens, when not Possible.
+	Why string
+}
+
+// PlanRollback decides what a failure of revision leads to.
+func PlanRollback(spec *opsv1alpha1.ReleaseSpec, st *opsv1alpha1.ReleaseStatus, revision string) Rollback {
+	var kept []string
+	if rec := Find(st.History, revision); rec != nil {
+		kept = rec.AppliedMigrations
+	}
+	switch {
+	case st.StableRevision == "" || st.StableRevision == revision:
+		return Rollback{KeptMigrations: kept, Why: "this is the first deploy: there is no stable revision to roll back to"}
+	case spec.Rollback.Automatic != nil && !*spec.Rollback.Automatic:
+		return Rollback{KeptMigrations: kept, Why: "rollback.automatic is false"}
+	}
+	return Rollback{Possible: true, To: st.StableRevision, KeptMigrations: kept}
+}
+
+// KeptMessage says which migrations stay applied after a rollback, or "".
+func KeptMessage(kept []string) string {
+	if len(kept) == 0 {
+		return ""
+	}
+	return "; migrations kept applied: " + strings.Join(kept, ", ")
+}
+
+// AppliedMigrations reads the unapplied entries of a Django `showmigrations --plan`
+// output ("[ ]  app.0002_name"): those the migration Job applies.
+func AppliedMigrations(plan string) []string {
+	var out []string
+	for _, l := range strings.Split(plan, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "[ ]"); ok {
+			if name := strings.TrimSpace(rest); name != "" && len(out) < 200 {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// Window, Interval and ProgressDeadline read the verify durations with their defaults.
+func Window(v *opsv1alpha1.ReleaseVerify) time.Duration {
+	return durationOr(v, func(v *opsv1alpha1.ReleaseVerify) *time.Duration { return dur(v.Window) }, 2*time.Minute)
+}
+
+// Interval is the time between two rounds of health checks.
+func Interval(v *opsv1alpha1.ReleaseVerify) time.Duration {
+	return durationOr(v, func(v *opsv1alpha1.ReleaseVerify) *time.Duration { return dur(v.Interval) }, 10*time.Second)
+}
+
+// ProgressDeadline is how long the rollout may take.
+func ProgressDeadline(v *opsv1alpha1.ReleaseVerify) time.Duration {
+	return durationOr(v, func(v *opsv1alpha1.ReleaseVerify) *time.Duration { return dur(v.ProgressDeadline) }, 10*time.Minute)
+}
+
+// FailureThreshold is how many consecutive failed rounds fail verification.
+func FailureThreshold(v *opsv1alpha1.ReleaseVerify) int32 {
+	if v == nil || v.FailureThreshold < 1 {
+		return 3
+	}
+	return v.FailureThreshold
+}

@@ -1,0 +1,175 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package release
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+)
+
+func baseSpec() opsv1alpha1.ReleaseSpec {
+	return opsv1alpha1.ReleaseSpec{
+		Version: "1.0.0", Image: "saas:1.0.0",
+		Components: []opsv1alpha1.Component{{Name: "worker"}, {Name: "web", Ports: []opsv1alpha1.ComponentPort{{Name: "http", ContainerPort: 8000}}}},
+		Database:   &opsv1alpha1.DatabaseConnection{},
+		Backup:     &opsv1alpha1.ReleaseBackup{Enabled: ptr.To(true), Destination: &opsv1alpha1.BackupDestination{}},
+		Migrations: &opsv1alpha1.Migrations{Command: []string{"migrate"}, PlanCommand: []string{"plan"}},
+		PreDeploy:  []opsv1alpha1.PreDeployJob{{Name: "collectstatic", Command: []string{"collectstatic"}}},
+		Verify:     &opsv1alpha1.ReleaseVerify{Path: "/health", Window: &opsv1alpha1.Duration{Duration: time.Minute}},
+	}
+}
+
+func TestRevisionChangesOnlyWithWhatDefinesARevision(t *testing.T) {
+	base := baseSpec()
+	rev := SnapshotOf(&base).Revision()
+	cases := []struct {
+		name   string
+		mutate func(*opsv1alpha1.ReleaseSpec)
+		same   bool
+	}{
+		{"version", func(s *opsv1alpha1.ReleaseSpec) { s.Version = "1.1.0" }, false},
+		{"image", func(s *opsv1alpha1.ReleaseSpec) { s.Image = "saas:1.1.0" }, false},
+		{"component image", func(s *opsv1alpha1.ReleaseSpec) { s.Components[0].Image = "other" }, false},
+		{"command", func(s *opsv1alpha1.ReleaseSpec) { s.Components[0].Command = []string{"celery"} }, false},
+		{"env", func(s *opsv1alpha1.ReleaseSpec) { s.Env = []corev1.EnvVar{{Name: "A", Value: "1"}} }, false},
+		{"migrations", func(s *opsv1alpha1.ReleaseSpec) { s.Migrations.Command = []string{"migrate", "--fake"} }, false},
+		{"replicas", func(s *opsv1alpha1.ReleaseSpec) { s.Components[0].Replicas = ptr.To[int32](5) }, true},
+		{"autoscaling", func(s *opsv1alpha1.ReleaseSpec) {
+			s.Components[1].Autoscaling = &opsv1alpha1.Autoscaling{MinReplicas: 1, MaxReplicas: 3}
+		}, true},
+		{"restartedAt", func(s *opsv1alpha1.ReleaseSpec) { s.RestartedAt = &metav1.Time{Time: time.Now()} }, true},
+		{"paused", func(s *opsv1alpha1.ReleaseSpec) { s.Paused = true }, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := baseSpec()
+			c.mutate(&s)
+			if got := SnapshotOf(&s).Revision() == rev; got != c.same {
+				t.Fatalf("same revision = %v, want %v", got, c.same)
+			}
+		})
+	}
+}
+
+func TestNextNamesTheStepAndWhy(t *testing.T) {
+	spec := baseSpec()
+	rev := SnapshotOf(&spec).Revision()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	started := &metav1.Time{Time: now.Add(-30 * time.Second)}
+	inProgress := []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress}}
+	migrated := []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress, Migrated: true}}
+	prog := func(p opsv1alpha1.ReleaseProgress) *opsv1alpha1.ReleaseProgress { p.Revision = rev; return &p }
+	cases := []struct {
+		name     string
+		status   opsv1alpha1.ReleaseStatus
+		retry    string
+		quiesced string
+		paused   bool
+		want     Step
+	}{
+		{"new revision starts", opsv1alpha1.ReleaseStatus{}, "", "", false, StepStart},
+		{"stable revision is steady", opsv1alpha1.ReleaseStatus{StableRevision: rev}, "", "", false, StepSteady},
+		{"backup first", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "", "", false, StepBackup},
+		{"plan after backup", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true})}, "", "", false, StepPlan},
+		{"migrate after plan", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true})}, "", "", false, StepMigrate},
+		{"pre-deploy after migrations", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true})}, "", "", false, StepPreDeploy},
+		{"revert skips backup and migrations", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{Revert: true})}, "", "", false, StepPreDeploy},
+		{"rollout after pre-deploy", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 1})}, "", "", false, StepRollout},
+		{"verify inside the window", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2, VerifyStartTime: started})}, "", "", false, StepVerify},
+		{"finish after the window (resumed from status time)", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2,
+			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}})}, "", "", false, StepFinish},
+		{"failed revision pinned", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "", "", false, StepPinned},
+		{"new retry value runs it again", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "2", "", false, StepStart},
+		{"quiesced starts nothing", opsv1alpha1.ReleaseStatus{}, "", "restore-1", false, StepQuiesced},
+		{"paused between steps", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "", "", true, StepPaused},
+		{"pinned wins over quiesced", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionFailed}}}, "", "r", false, StepPinned},
+		{"stale progress of another revision restarts", opsv1alpha1.ReleaseStatus{Progress: &opsv1alpha1.ReleaseProgress{Revision: "other"}}, "", "", false, StepStart},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := spec
+			s.Paused = c.paused
+			d := Next(Input{Spec: &s, Status: &c.status, Revision: rev, Retry: c.retry, Quiesced: c.quiesced, Now: now})
+			if d.Step != c.want || d.Why == "" {
+				t.Fatalf("Next = %+v, want %s with a reason", d, c.want)
+			}
+		})
+	}
+}
+
+func TestPlanRollback(t *testing.T) {
+	spec := baseSpec()
+	hist := []opsv1alpha1.RevisionRecord{{Revision: "new", AppliedMigrations: []string{"orders.0003"}}, {Revision: "old"}}
+	rb := PlanRollback(&spec, &opsv1alpha1.ReleaseStatus{StableRevision: "old", History: hist}, "new")
+	if !rb.Possible || rb.To != "old" || len(rb.KeptMigrations) != 1 {
+		t.Fatalf("rollback = %+v", rb)
+	}
+	if rb := PlanRollback(&spec, &opsv1alpha1.ReleaseStatus{History: hist}, "new"); rb.Possible || rb.Why == "" {
+		t.Fatalf("first deploy: %+v", rb)
+	}
+	spec.Rollback.Automatic = ptr.To(false)
+	if rb := PlanRollback(&spec, &opsv1alpha1.ReleaseStatus{StableRevision: "old", History: hist}, "new"); rb.Possible {
+		t.Fatalf("automatic off: %+v", rb)
+	}
+}
+
+func TestComponentRevisionsDuringRolloutAndAfterRollback(t *testing.T) {
+	spec := baseSpec()
+	st := opsv1alpha1.ReleaseStatus{StableRevision: "old", Progress: &opsv1alpha1.ReleaseProgress{Revision: "new"}}
+	if got := ComponentRevisions(&spec, &st); got[0] != "old" || got[1] != "old" {
+		t.Fatalf("before rollout: %v", got)
+	}
+	st.Progress.RolloutStartTime = &metav1.Time{}
+	if got := ComponentRevisions(&spec, &st); got[0] != "new" || got[1] != "old" {
+		t.Fatalf("first component rolling out: %v", got)
+	}
+	st.Progress = nil // rolled back
+	if got := ComponentRevisions(&spec, &st); got[0] != "old" || got[1] != "old" {
+		t.Fatalf("after rollback: %v", got)
+	}
+	if got := ComponentRevisions(&spec, &opsv1alpha1.ReleaseStatus{}); got[0] != "" {
+		t.Fatalf("first deploy before rollout: %v", got)
+	}
+}
+
+func TestAppliedMigrationsReadsDjangoPlan(t *testing.T) {
+	got := AppliedMigrations("Planned operations:\n[X]  auth.0001_initial\n[ ]  orders.0002_status\n [ ] orders.0003_index\n")
+	if len(got) != 2 || got[0] != "orders.0002_status" || got[1] != "orders.0003_index" {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestDurationErrorNamesTheField(t *testing.T) {
+	spec := baseSpec()
+	if err := DurationError(&spec); err != nil {
+		t.Fatal(err)
+	}
+	var d opsv1alpha1.Duration
+	if err := d.UnmarshalJSON([]byte(`"5 minutes"`)); err != nil {
+		t.Fatal(err)
+	}
+	spec.Verify.Interval = &d
+	if err := DurationError(&spec); err == nil || err.Error()[:21] != "spec.verify.interval:" {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,202 @@
+//go:build e2e
+
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/devcluster"
+)
+
+// The Release specs deploy the Django app of test/saas (web and Celery worker) on a
+// database of their own, through four releases: 1.0.0, 1.1.0 (a new migration), 1.2.0
+// (health fails: rolled back) and 1.3.0 (the migration fails: nothing rolled out).
+const (
+	releaseDB       = "release_e2e"
+	releaseDBSecret = "e2e-release-db"
+	releaseName     = "e2e-saas"
+)
+
+func releaseSpecYAML(tag string) string {
+	return fmt.Sprintf(`
+version: "%[1]s"
+image: saas:%[1]s
+database: {secretRef: {name: %[2]s}}
+backup: {enabled: false}
+envFrom: [{secretRef: {name: %[3]s}}, {secretRef: {name: %[4]s}}]
+env:
+- {name: PGHOST, valueFrom: {secretKeyRef: {name: %[2]s, key: host}}}
+- {name: PGPORT, valueFrom: {secretKeyRef: {name: %[2]s, key: port}}}
+- {name: PGDATABASE, valueFrom: {secretKeyRef: {name: %[2]s, key: dbname}}}
+- {name: PGUSER, valueFrom: {secretKeyRef: {name: %[2]s, key: user}}}
+- {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: %[2]s, key: password}}}
+migrations: {command: [python, manage.py, migrate, --noinput], planCommand: [/usr/bin/python3, manage.py, showmigrations, --plan]}
+components:
+- {name: worker, command: [celery, -A, saas, worker]}
+- {name: web, command: [gunicorn, saas.wsgi], ports: [{name: http, containerPort: 8000}]}
+verify: {path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}
+`, tag, releaseDBSecret, devcluster.DemoAppSecret, devcluster.DemoRedisSecret)
+}
+
+func e2eRelease(ctx context.Context) *opsv1alpha1.Release {
+	GinkgoHelper()
+	rel := &opsv1alpha1.Release{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: releaseName}, rel)).To(Succeed())
+	return rel
+}
+
+func setReleaseTag(ctx context.Context, tag string) {
+	GinkgoHelper()
+	Eventually(func() error {
+		rel := e2eRelease(ctx)
+		var spec opsv1alpha1.ReleaseSpec
+		if err := yaml.Unmarshal([]byte(releaseSpecYAML(tag)), &spec); err != nil {
+			return err
+		}
+		rel.Spec = spec
+		return k8sClient.Update(ctx, rel)
+	}).Should(Succeed())
+}
+
+// servedVersions GETs the health endpoint of every running web pod and returns the
+// versions they report.
+func servedVersions(ctx context.Context) []string {
+	pods, err := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{
+		LabelSelector: opsv1alpha1.LabelRelease + "=" + releaseName + "," + opsv1alpha1.LabelComponent + "=web"})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		resp, err := http.Get("http://" + p.Status.PodIP + ":8000/api/v1/health/")
+		if err != nil {
+			out = append(out, "unreachable")
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		var h struct{ Version string }
+		_ = json.Unmarshal(body, &h)
+		out = append(out, fmt.Sprintf("%d %s", resp.StatusCode, h.Version))
+	}
+	return out
+}
+
+func releasePhase(ctx context.Context) func() string {
+	return func() string {
+		rel := e2eRelease(ctx)
+		h := rel.Status.History
+		if rel.Status.ObservedGeneration != rel.Generation || len(h) == 0 || h[0].Version != rel.Spec.Version {
+			return "not yet acted on"
+		}
+		return string(rel.Status.Phase) + " " + h[0].Version
+	}
+}
+
+var _ = Describe("Release with the manager on the devcluster", Ordered, ContinueOnFailure, func() {
+	BeforeAll(func(ctx SpecContext) {
+		conn, err := pgx.Connect(ctx, cluster.Postgres.DSN("postgres"))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+releaseDB)
+		_ = conn.Close(ctx)
+		if err != nil && !strings.Contains(err.Error(), "already exists") {
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: releaseDBSecret, Namespace: ns},
+			StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
+				"dbname": releaseDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
+		}))).To(Succeed())
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: releaseName, Namespace: ns}}
+		Expect(yaml.Unmarshal([]byte(releaseSpecYAML("1.0.0")), &rel.Spec)).To(Succeed())
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, rel) })
+	})
+
+	It("deploys 1.0.0: migrations, then worker and web, verified", func(ctx SpecContext) {
+		Eventually(releasePhase(ctx)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("Deployed 1.0.0"))
+		Expect(servedVersions(ctx)).To(Equal([]string{"200 1.0.0"}))
+	})
+
+	It("deploys 1.1.0 with its new migration applied, web and worker on the same revision", func(ctx SpecContext) {
+		setReleaseTag(ctx, "1.1.0")
+		Eventually(releasePhase(ctx)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("Deployed 1.1.0"))
+		rel := e2eRelease(ctx)
+		Expect(rel.Status.MigrationPlan).To(ContainSubstring("[ ]  subscriptions.0002_subscription_seats"))
+		Expect(rel.Status.History[0].AppliedMigrations).To(Equal([]string{"subscriptions.0002_subscription_seats"}))
+		for _, c := range rel.Status.Components {
+			Expect(c.Revision).To(Equal(rel.Status.StableRevision), c.Name)
+		}
+		Eventually(func() []string { return servedVersions(ctx) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.1.0"}))
+		var n int
+		Expect(pgxQueryRow(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'subscriptions_subscription' AND column_name = 'seats'", &n)).To(Succeed())
+		Expect(n).To(Equal(1))
+	})
+
+	It("rolls 1.2.0 back to 1.1.0 when its health checks fail, listing no kept migrations", func(ctx SpecContext) {
+		setReleaseTag(ctx, "1.2.0")
+		Eventually(releasePhase(ctx)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("RolledBack 1.2.0"))
+		rel := e2eRelease(ctx)
+		Expect(rel.Status.History[0].Result).To(Equal(opsv1alpha1.RevisionRolledBack))
+		Expect(rel.Status.History[0].Message).To(ContainSubstring("503"))
+		Expect(rel.Status.StableVersion).To(Equal("1.1.0"))
+		Eventually(func() []string { return servedVersions(ctx) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.1.0"}))
+	})
+
+	It("stops 1.3.0 at its failed migration with Django's error, 1.1.0 still serving", func(ctx SpecContext) {
+		setReleaseTag(ctx, "1.3.0")
+		Eventually(releasePhase(ctx)).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("Failed 1.3.0"))
+		rel := e2eRelease(ctx)
+		var stalled string
+		for _, c := range rel.Status.Conditions {
+			if c.Type == opsv1alpha1.ConditionStalled {
+				stalled = c.Reason + ": " + c.Message
+			}
+		}
+		Expect(stalled).To(And(HavePrefix("MigrationFailed"), ContainSubstring("does not exist")))
+		Expect(servedVersions(ctx)).To(Equal([]string{"200 1.1.0"}))
+	})
+})
+
+func pgxQueryRow(ctx context.Context, sql string, dest ...any) error {
+	conn, err := pgx.Connect(ctx, cluster.Postgres.DSN(releaseDB))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	return conn.QueryRow(ctx, sql).Scan(dest...)
+}

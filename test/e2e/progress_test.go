@@ -18,13 +18,14 @@ import (
 	"runbook-operator/internal/devcluster"
 )
 
-// progressDB is a database of its own, big enough for a backup of several seconds,
+// progressDB is a database of its own, big enough for a backup of several seconds
+// even on an idle machine (3 million rows gave only two values at times),
 // so that the other specs' dumps of the demo database stay small.
 const progressDB = "e2e_progress"
 
 var _ = Describe("Progress of a backup on the devcluster", func() {
 	It("moves status.progress at least twice while a several-second backup runs, read from the pod's log through pods/log", func(ctx SpecContext) {
-		By("creating a database of about 500 MiB")
+		By("creating a database of about 800 MiB")
 		admin, err := pgx.Connect(ctx, cluster.Postgres.DSN("postgres"))
 		Expect(err).NotTo(HaveOccurred())
 		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+progressDB+" WITH (FORCE)")
@@ -37,7 +38,7 @@ var _ = Describe("Progress of a backup on the devcluster", func() {
 		conn, err := pgx.Connect(ctx, cluster.Postgres.DSN(progressDB))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = conn.Exec(ctx, `CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g+1)::text) || md5((g+2)::text) || md5((g+3)::text) AS note
-FROM generate_series(1, 3000000) g`)
+FROM generate_series(1, 5000000) g`)
 		_ = conn.Close(context.Background())
 		Expect(err).NotTo(HaveOccurred())
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "e2e-progress-db", Namespace: ns}, StringData: map[string]string{

@@ -309,3 +309,27 @@ func TestRestoreChange(t *testing.T) {
 		t.Errorf("a restore without status yet: %q", got)
 	}
 }
+
+func TestReleaseStep(t *testing.T) {
+	steps, err := Select(DefaultSteps(), "release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "seed,release" {
+		t.Errorf("--steps release runs %v, want seed and release", names)
+	}
+	spec, err := releaseSpec("1.2.0", "demo-db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Version != "1.2.0" || spec.Image != AppImage("1.2.0") || len(spec.Components) != 2 || spec.Database.SecretRef.Name != "demo-db" {
+		t.Errorf("release spec at 1.2.0: %+v", spec)
+	}
+	if got := lastLines("a\nb\nc\n", 2); got != "b\nc" {
+		t.Errorf("lastLines = %q", got)
+	}
+}

@@ -2,7 +2,8 @@ package demo
 
 // DefaultSteps is the walkthrough of `make demo`, in order. Later procedures add
 // their step here. The restore runs before the schedule, whose backups of the same
-// database would otherwise make it wait its turn.
+// database would otherwise make it wait its turn. The release runs last: its migration changes
+// the database the other steps back up and restore.
 func DefaultSteps() []Step {
 	return []Step{
 		SeedStep(),
@@ -11,5 +12,6 @@ func DefaultSteps() []Step {
 		RestoreStep(),
 		RotateStep(),
 		ScheduleStep(),
+		ReleaseStep(),
 	}
 }

@@ -21,7 +21,7 @@ import (
 // with --exit-when-done: it must walk through every step and exit 0. Run it alone
 // with -run TestDemo.
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 14*time.Minute)
 	defer cancel()
 	root, err := devcluster.ModuleRoot()
 	if err != nil {
@@ -57,6 +57,11 @@ func TestDemo(t *testing.T) {
 		"✓ 4. Undo a mistake: restore the backup with a DatabaseRestore",
 		"✓ 5. Rotate the app's secrets without downtime: a SecretRotation",
 		"✓ 6. Back up on a schedule, with retention: a BackupSchedule",
+		"✓ 7. Deploy new versions, roll back a bad one: a Release",
+		"✓ 1.1.0 applied migration subscriptions.0002_subscription_seats",
+		"✓ every web pod of saas-next answers 200 with version 1.1.0",
+		"✓ 1.2.0 was rolled back to 1.1.0: ",
+		"RolledBack  ",
 		"Promoting   Phase 2 of 2 (Promoting)",
 		"✓ every pod of saas-worker, saas-beat and saas-web is new (each restarted once per phase)",
 		"Running    Job manual-backup-backup is dumping database Secret demo-db to s3://",

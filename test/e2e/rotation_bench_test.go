@@ -217,17 +217,7 @@ var _ = Describe("Rotation benchmark: a Release of three components on the devcl
 			StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
 				"dbname": benchDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
 		})).To(Succeed())
-		sr := &opsv1alpha1.SecretRotation{
-			ObjectMeta: metav1.ObjectMeta{Name: benchRotation, Namespace: ns},
-			Spec: opsv1alpha1.SecretRotationSpec{
-				SecretName: benchSecret,
-				Keys: []opsv1alpha1.RotatedKey{
-					{Key: "DJANGO_SECRET_KEY", Generator: opsv1alpha1.GeneratorDjangoSecretKey, PreviousKey: "DJANGO_SECRET_KEY_FALLBACKS"},
-					{Key: "FIELD_ENCRYPTION_KEY", Generator: opsv1alpha1.GeneratorFernet},
-				},
-				RestartTargets: []opsv1alpha1.WorkloadReference{{Kind: opsv1alpha1.WorkloadRelease, Name: benchRelease}},
-			},
-		}
+		sr := djangoKeysRotation(benchRotation, benchSecret, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadRelease, Name: benchRelease})
 		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: benchRelease, Namespace: ns}}
 		Expect(yaml.Unmarshal([]byte(benchReleaseYAML()), &rel.Spec)).To(Succeed())
 		Expect(k8sClient.Create(ctx, rel)).To(Succeed())

@@ -102,6 +102,10 @@ bench-backup: test-binaries ## Agent backup/restore against pg_dump, pg_dump|gzi
 bench-rotation: test-binaries ## SecretRotation: the controller's own share of each phase, three Deployments, instant rollouts (envtest).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench RotationControllerShare -benchtime 10x -v
 
+.PHONY: bench-rotation-devcluster
+bench-rotation-devcluster: test-binaries ## SecretRotation of a Release of three components on the devcluster: rotateRequest to every pod Ready, per phase, and the controller's share (BENCH_ROTATIONS, default 3).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test -tags=e2e,bench ./test/e2e/ -run TestE2E -timeout 30m -v -ginkgo.v -ginkgo.label-filter=bench
+
 .PHONY: bench-controller
 bench-controller: test-binaries ## 1,000 DatabaseBackups at once against envtest: time to all Jobs, manager peak memory.
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandBackups -benchtime 1x -v

@@ -146,6 +146,23 @@ func rotate(ctx context.Context, request string, mode opsv1alpha1.RotationMode, 
 	return time.Since(start), phases
 }
 
+// djangoKeysRotation is a SecretRotation (two-phase, the default) of the Django app's
+// keys in Secret secret: DJANGO_SECRET_KEY with its fallbacks and FIELD_ENCRYPTION_KEY
+// as a MultiFernet list, restarting targets.
+func djangoKeysRotation(name, secret string, targets ...opsv1alpha1.WorkloadReference) *opsv1alpha1.SecretRotation {
+	return &opsv1alpha1.SecretRotation{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: opsv1alpha1.SecretRotationSpec{
+			SecretName: secret,
+			Keys: []opsv1alpha1.RotatedKey{
+				{Key: "DJANGO_SECRET_KEY", Generator: opsv1alpha1.GeneratorDjangoSecretKey, PreviousKey: "DJANGO_SECRET_KEY_FALLBACKS"},
+				{Key: "FIELD_ENCRYPTION_KEY", Generator: opsv1alpha1.GeneratorFernet},
+			},
+			RestartTargets: targets,
+		},
+	}
+}
+
 var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, func() {
 	var (
 		orgID   string
@@ -156,17 +173,7 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		By("creating database " + rotationDB + " and the SecretRotation that writes the app's keys")
 		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+rotationDB+" WITH (FORCE)")
 		execSQL(ctx, "postgres", "CREATE DATABASE "+rotationDB)
-		sr := &opsv1alpha1.SecretRotation{
-			ObjectMeta: metav1.ObjectMeta{Name: rotationName, Namespace: ns},
-			Spec: opsv1alpha1.SecretRotationSpec{
-				SecretName: rotationSecret,
-				Keys: []opsv1alpha1.RotatedKey{
-					{Key: "DJANGO_SECRET_KEY", Generator: opsv1alpha1.GeneratorDjangoSecretKey, PreviousKey: "DJANGO_SECRET_KEY_FALLBACKS"},
-					{Key: "FIELD_ENCRYPTION_KEY", Generator: opsv1alpha1.GeneratorFernet},
-				},
-				RestartTargets: []opsv1alpha1.WorkloadReference{{Kind: opsv1alpha1.WorkloadDeployment, Name: rotationWeb}},
-			},
-		}
+		sr := djangoKeysRotation(rotationName, rotationSecret, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadDeployment, Name: rotationWeb})
 		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			_ = k8sClient.Delete(ctx, sr)

@@ -52,12 +52,11 @@ func ReleaseStep() Step {
 	}
 }
 
-// releaseSpecYAML is the Release's spec at tag, as test/e2e's Release specs write it,
-// with a short verification window so the demo stays short. Its checks start as the
-// pods start (the web has no readiness probe), so failureThreshold gives gunicorn a
-// few seconds to listen, and the window holds more checks than the threshold (a window
-// that ends first deploys a failing revision); 1.2.0 rolls back within about 6 s.
-func releaseSpecYAML(tag, dbSecret string) string {
+// ReleaseSpecYAML is the spec of a Release of the app at tag: web (webReplicas pods of
+// gunicorn) and the Celery worker on the database of Secret dbSecret, migrations with
+// their plan, no pre-deploy backup, and verify (a flow mapping) as given. test/e2e's
+// Release specs use it too.
+func ReleaseSpecYAML(tag, dbSecret string, webReplicas int, verify string) string {
 	return fmt.Sprintf(`
 version: "%[1]s"
 image: %[2]s
@@ -73,14 +72,20 @@ env:
 migrations: {command: [python, manage.py, migrate, --noinput], planCommand: [/usr/bin/python3, manage.py, showmigrations, --plan]}
 components:
 - {name: worker, command: [celery, -A, saas, worker]}
-- {name: web, replicas: 2, command: [gunicorn, saas.wsgi], ports: [{name: http, containerPort: 8000}]}
-verify: {path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 3, progressDeadline: 2m}
-`, tag, AppImage(tag), dbSecret, devcluster.DemoAppSecret, devcluster.DemoRedisSecret)
+- {name: web, replicas: %[6]d, command: [gunicorn, saas.wsgi], ports: [{name: http, containerPort: 8000}]}
+verify: %[7]s
+`, tag, AppImage(tag), dbSecret, devcluster.DemoAppSecret, devcluster.DemoRedisSecret, webReplicas, verify)
 }
+
+// releaseVerify is the demo's short verification. Its checks start as the pods start
+// (the web has no readiness probe), so failureThreshold gives gunicorn a few seconds to
+// listen, and the window holds more checks than the threshold (a window that ends
+// first deploys a failing revision); 1.2.0 rolls back within about 6 s.
+const releaseVerify = "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 3, progressDeadline: 2m}"
 
 func releaseSpec(tag, dbSecret string) (opsv1alpha1.ReleaseSpec, error) {
 	var spec opsv1alpha1.ReleaseSpec
-	err := yaml.Unmarshal([]byte(releaseSpecYAML(tag, dbSecret)), &spec)
+	err := yaml.Unmarshal([]byte(ReleaseSpecYAML(tag, dbSecret, 2, releaseVerify)), &spec)
 	return spec, err
 }
 

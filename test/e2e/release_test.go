@@ -36,7 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/devcluster"
+	"runbook-operator/internal/demo"
 )
 
 // The Release specs deploy the Django app of test/saas (web and Celery worker) on a
@@ -49,24 +49,7 @@ const (
 )
 
 func releaseSpecYAML(tag string) string {
-	return fmt.Sprintf(`
-version: "%[1]s"
-image: saas:%[1]s
-database: {secretRef: {name: %[2]s}}
-backup: {enabled: false}
-envFrom: [{secretRef: {name: %[3]s}}, {secretRef: {name: %[4]s}}]
-env:
-- {name: PGHOST, valueFrom: {secretKeyRef: {name: %[2]s, key: host}}}
-- {name: PGPORT, valueFrom: {secretKeyRef: {name: %[2]s, key: port}}}
-- {name: PGDATABASE, valueFrom: {secretKeyRef: {name: %[2]s, key: dbname}}}
-- {name: PGUSER, valueFrom: {secretKeyRef: {name: %[2]s, key: user}}}
-- {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: %[2]s, key: password}}}
-migrations: {command: [python, manage.py, migrate, --noinput], planCommand: [/usr/bin/python3, manage.py, showmigrations, --plan]}
-components:
-- {name: worker, command: [celery, -A, saas, worker]}
-- {name: web, command: [gunicorn, saas.wsgi], ports: [{name: http, containerPort: 8000}]}
-verify: {path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}
-`, tag, releaseDBSecret, devcluster.DemoAppSecret, devcluster.DemoRedisSecret)
+	return demo.ReleaseSpecYAML(tag, releaseDBSecret, 1, "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}")
 }
 
 func e2eRelease(ctx context.Context) *opsv1alpha1.Release {

@@ -110,6 +110,12 @@ func Next(in Input) Decision {
 	if v := spec.Verify; v != nil && (p.VerifyStartTime == nil || in.Now.Before(p.VerifyStartTime.Add(Window(v)))) {
 		return Decision{StepVerify, "the new revision is verified for " + Window(v).String()}
 	}
+	if v := spec.Verify; v != nil && p.FailedChecks > 0 {
+		// The window ran out while the latest checks fail: a window shorter than
+		// failureThreshold × interval must not deploy a failing revision. Checking goes
+		// on until a check passes or the threshold rolls it back.
+		return Decision{StepVerify, fmt.Sprintf("the window ended with %d failing checks; checks go on until one passes or verify.failureThreshold is reached", p.FailedChecks)}
+	}
 	return Decision{StepFinish, fmt.Sprintf("revision %s (%s) is rolled out and verified", in.Revision, spec.Version)}
 }
 

@@ -98,6 +98,8 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 		{"verify inside the window", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2, VerifyStartTime: started})}, "", "", false, StepVerify},
 		{"finish after the window (resumed from status time)", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2,
 			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}})}, "", "", false, StepFinish},
+		{"a window that ended on failing checks goes on verifying", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2,
+			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, FailedChecks: 1})}, "", "", false, StepVerify},
 		{"failed revision pinned", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "", "", false, StepPinned},
 		{"new retry value runs it again", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "2", "", false, StepStart},
 		{"quiesced starts nothing", opsv1alpha1.ReleaseStatus{}, "", "restore-1", false, StepQuiesced},

@@ -81,7 +81,7 @@ test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, dat
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: demo
-demo: test-binaries ## Start the devcluster and the operator, walk through backups, a schedule and a restore; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after).
+demo: test-binaries ## Start the devcluster and the operator, walk through the Django app, backups, a restore, a schedule, a secret rotation and a release with rollback; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go run ./cmd/demo --dir .devcluster $(DEMO_ARGS)
 
 .PHONY: test-e2e

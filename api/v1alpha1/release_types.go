@@ -90,7 +90,17 @@ const (
 	ReasonQuiescedBy       = "QuiescedByRestore"
 	ReasonDeployed         = "Deployed"
 	ReasonWorkloadConflict = "WorkloadNameInUse"
+	// ReasonRestoringDatabase: a rollback's DatabaseRestore of the pre-deploy backup runs.
+	ReasonRestoringDatabase = "RestoringDatabase"
+	// ReasonRestoreFailed: a rollback's DatabaseRestore failed or was deleted first.
+	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonIncidentOpened: a failed revision opened an Incident (rollback.openIncident).
+	ReasonIncidentOpened = "IncidentOpened"
 )
+
+// ConditionDatabaseRestored reports the DatabaseRestore a rollback created of the
+// pre-deploy backup (rollback.restoreDatabase).
+const ConditionDatabaseRestored = "DatabaseRestored"
 
 // ServiceType is the type of a component's Service.
 // +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
@@ -370,11 +380,14 @@ type ReleaseRollback struct {
 	Automatic *bool `json:"automatic,omitempty"`
 
 	// restoreDatabase also restores the pre-deploy backup (a DatabaseRestore in Swap
-	// mode) when migrations ran. Default: false, because it loses writes made since.
+	// mode, quiescing the release) when the failed revision's migrations ran. Needs
+	// spec.database with the pre-deploy backup enabled. Default: false, because it
+	// loses writes made since the backup.
 	// +optional
 	RestoreDatabase bool `json:"restoreDatabase,omitempty"`
 
-	// openIncident opens an Incident of this severity when a rollback happens.
+	// openIncident opens an Incident of this severity when a rollout or verification
+	// fails (rolled back, or failed with nothing to roll back to), once per revision.
 	// Default: none.
 	// +optional
 	OpenIncident IncidentSeverity `json:"openIncident,omitempty"`
@@ -385,6 +398,7 @@ type ReleaseRollback struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.migrations) || has(self.database)",message="migrations need spec.database, so that a pre-deploy backup can be taken"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || (has(self.backup.enabled) && !self.backup.enabled) || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || has(self.backup)",message="spec.backup is required when spec.database is set: give backup.destination, or set backup.enabled: false"
+// +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restoreDatabase) || !self.rollback.restoreDatabase || (has(self.database) && has(self.backup) && !(has(self.backup.enabled) && !self.backup.enabled))",message="rollback.restoreDatabase restores the pre-deploy backup: it needs spec.database and spec.backup with enabled not false"
 type ReleaseSpec struct {
 	// version of the application, e.g. `v2.4.0`; recorded in history.
 	// +required
@@ -517,6 +531,29 @@ type RevisionRecord struct {
 	// retry is the value of the ops.runbook.dev/retry annotation the revision ran with.
 	// +optional
 	Retry string `json:"retry,omitempty"`
+
+	// databaseRestore is the DatabaseRestore of the pre-deploy backup that the
+	// revision's rollback asked for (rollback.restoreDatabase).
+	// +optional
+	DatabaseRestore *FollowUp `json:"databaseRestore,omitempty"`
+
+	// incident is the Incident opened for the revision's failure (rollback.openIncident).
+	// +optional
+	Incident *FollowUp `json:"incident,omitempty"`
+}
+
+// FollowUp is an object a revision's failure asks for: named when decided (recorded
+// before it is created), created exactly once.
+type FollowUp struct {
+	// name of the object, in the release's namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// created is true once the object was created (or found): it is never created
+	// again, even when deleted later.
+	// +optional
+	Created bool `json:"created,omitempty"`
 }
 
 // ReleaseProgress is where the current revision's pipeline is, written before each

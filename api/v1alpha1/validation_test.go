@@ -185,6 +185,8 @@ func invalidCases() []invalidCase {
 		{"Release", "verify with neither path nor url", releaseSpec + "verify: {interval: 10s}", "verify needs a path"},
 		{"Release", "verify url not http", releaseSpec + "verify: {url: 'ftp://example.com/health'}", "spec.verify.url"},
 		{"Release", "revisionHistoryLimit zero", releaseSpec + "revisionHistoryLimit: 0", "spec.revisionHistoryLimit"},
+		{"Release", "restoreDatabase without a pre-deploy backup", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {enabled: false}\nrollback: {restoreDatabase: true}", "rollback.restoreDatabase restores the pre-deploy backup"},
+		{"Release", "restoreDatabase without a database", releaseSpec + "rollback: {restoreDatabase: true}", "rollback.restoreDatabase restores the pre-deploy backup"},
 		{"Release", "openIncident severity P5", releaseSpec + "rollback: {openIncident: P5}", "spec.rollback.openIncident: Unsupported value"},
 		{"Release", "port name used twice", `{version: v1, image: x, components: [{name: web, ports: [{name: http, containerPort: 8000}, {name: http, containerPort: 8001}]}]}`, "spec.components[0].ports[1]: Duplicate value"},
 		{"Release", "containerPort listed twice", `{version: v1, image: x, components: [{name: web, ports: [{name: http, containerPort: 8000}, {name: metrics, containerPort: 8000}]}]}`, "a containerPort is listed twice"},

@@ -48,6 +48,10 @@ func (r *DatabaseRestoreReconciler) resolveWorkloads(ctx context.Context, rs *op
 		return nil, "", nil
 	}
 	var names []string
+	// A Release component without a Deployment runs nothing (not rolled out yet, or
+	// removed by a rollback to a revision without it) and the Release creates none
+	// while quiesced: it is skipped rather than waited for.
+	releaseOwned := map[string]bool{}
 	if q.ReleaseRef != nil {
 		rel := &opsv1alpha1.Release{}
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: q.ReleaseRef.Name}, rel); err != nil {
@@ -60,7 +64,9 @@ func (r *DatabaseRestoreReconciler) resolveWorkloads(ctx context.Context, rs *op
 			return nil, fmt.Sprintf("Release %s is quiesced by DatabaseRestore %s; waiting until that restore resumes it", rel.Name, by), nil
 		}
 		for _, c := range rel.Spec.Components {
-			names = append(names, opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name))
+			name := opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)
+			names = append(names, name)
+			releaseOwned[name] = true
 		}
 	}
 	for _, d := range q.Deployments {
@@ -80,7 +86,9 @@ func (r *DatabaseRestoreReconciler) resolveWorkloads(ctx context.Context, rs *op
 		dep := &appsv1.Deployment{}
 		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: name}, dep); err != nil {
 			if apierrors.IsNotFound(err) {
-				missing = append(missing, name)
+				if !releaseOwned[name] {
+					missing = append(missing, name)
+				}
 				continue
 			}
 			return nil, "", err

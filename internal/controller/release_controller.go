@@ -70,10 +70,12 @@ var releaseChecks struct {
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases/finalizers,verbs=update
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;create
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;delete
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
@@ -176,6 +178,7 @@ func (r *ReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&batchv1.Job{}).
 		Owns(&opsv1alpha1.DatabaseBackup{}).
+		Owns(&opsv1alpha1.DatabaseRestore{}).
 		Named("release").
 		Complete(r)
 }

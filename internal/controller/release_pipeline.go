@@ -45,6 +45,9 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, fmt.Sprintf("Revision %s (%s) is deployed", s.revision, rel.Spec.Version))
 		return false, nil
 	case release.StepPinned:
+		if err := r.followUps(ctx, s); err != nil {
+			return false, err
+		}
 		msg := d.Why
 		if rec := s.record(); rec != nil && rec.Message != "" {
 			msg = rec.Message + ". " + d.Why
@@ -117,7 +120,7 @@ func (r *ReleaseReconciler) start(ctx context.Context, s *releaseScope) (bool, e
 	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhasePending
 	for _, t := range []string{opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ConditionPreDeployCompleted,
-		opsv1alpha1.ConditionRolledOut, opsv1alpha1.ConditionVerified, opsv1alpha1.ConditionRolledBack} {
+		opsv1alpha1.ConditionRolledOut, opsv1alpha1.ConditionVerified, opsv1alpha1.ConditionRolledBack, opsv1alpha1.ConditionDatabaseRestored} {
 		conditions.Remove(rel, t)
 	}
 	msg := fmt.Sprintf("Revision %s (%s) started", s.revision, rel.Spec.Version)

@@ -118,15 +118,27 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 	kept := release.KeptMessage(rb.KeptMigrations)
 	if !rb.Possible {
 		msg := fmt.Sprintf("Revision %s (%s) failed: %s; not rolled back: %s%s", s.revision, rel.Spec.Version, why, rb.Why, kept)
+		if rel.Spec.Rollback.RestoreDatabase {
+			msg += "; rollback.restoreDatabase: the database was not restored either"
+		}
 		r.endRevision(s, opsv1alpha1.RevisionFailed, msg)
+		r.decideFollowUps(s, release.RestorePlan{})
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseFailed
 		r.event(rel, corev1.EventTypeWarning, reason, "Release", msg)
 		return &jobstep.Stalling{Reason: reason, Message: msg}
+	}
+	restore := release.PlanRestore(&rel.Spec, &rel.Status, s.revision) // reads the progress cleared below
+	switch {
+	case restore.Backup != "":
+		kept = release.RestoreMessage(release.RestoreName(rel, s.revision), restore.Backup, rb.KeptMigrations)
+	case restore.Why != "":
+		kept += "; " + restore.Why
 	}
 	msg := fmt.Sprintf("Revision %s (%s) rolled back to %s (%s): %s%s", s.revision, rel.Spec.Version, rb.To, rel.Status.StableVersion, why, kept)
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 	rel.Status.Progress = nil
 	r.endRevision(s, opsv1alpha1.RevisionRolledBack, msg)
+	r.decideFollowUps(s, restore) // created by the next reconcile, once this is in status
 	if err := r.syncWorkloads(ctx, s, true); err != nil {
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 		return err // retried: the status already says every component goes back

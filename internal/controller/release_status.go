@@ -118,9 +118,4 @@ func (r *ReleaseReconciler) observeComponents(ctx context.Context, s *releaseSco
 	rel.Status.Components = out
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-len("…")] + "…"
-}
+func truncate(s string, n int) string { return release.Truncate(s, n) }

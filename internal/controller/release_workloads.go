@@ -65,6 +65,15 @@ func (r *ReleaseReconciler) syncWorkloads(ctx context.Context, s *releaseScope, 
 			snaps[rev] = snap
 		}
 		c := &rel.Spec.Components[i]
+		if _, ok := snap.Component(c.Name); !ok {
+			// Not part of the revision it is to run (added by a later one that was rolled
+			// back, or not rolled out yet): the revision does not own it, so nothing of
+			// it runs, as with `kubectl rollout undo` of the whole release.
+			if err := r.removeComponent(ctx, s, c.Name, rev); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := r.applyDeployment(ctx, s, release.Deployment(rel, c, snap, rev)); err != nil {
 			return err
 		}
@@ -76,6 +85,33 @@ func (r *ReleaseReconciler) syncWorkloads(ctx context.Context, s *releaseScope, 
 		if err := r.applyHPA(ctx, s, c); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// removeComponent deletes the Deployment, Service and HPA of a component that the
+// revision it is to run does not have; objects the Release does not own stay.
+func (r *ReleaseReconciler) removeComponent(ctx context.Context, s *releaseScope, component, revision string) error {
+	key := client.ObjectKey{Namespace: s.rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(s.rel.Name, component)}
+	for _, o := range []struct {
+		kind string
+		obj  client.Object
+	}{{"HorizontalPodAutoscaler", &autoscalingv2.HorizontalPodAutoscaler{}}, {"Service", &corev1.Service{}}, {"Deployment", &appsv1.Deployment{}}} {
+		obj := o.obj
+		if err := r.Get(ctx, key, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		if !metav1.IsControlledBy(obj, s.rel) || !obj.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		if err := r.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		r.event(s.rel, corev1.EventTypeNormal, opsv1alpha1.ReasonRolledBack, "RemoveComponent",
+			fmt.Sprintf("Deleted %s %s: component %s is not part of revision %s", o.kind, key.Name, component, revision))
 	}
 	return nil
 }

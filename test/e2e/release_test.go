@@ -37,11 +37,14 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/demo"
+	"runbook-operator/internal/devcluster"
 )
 
 // The Release specs deploy the Django app of test/saas (web and Celery worker) on a
 // database of their own, through four releases: 1.0.0, 1.1.0 (a new migration), 1.2.0
-// (health fails: rolled back) and 1.3.0 (the migration fails: nothing rolled out).
+// (health fails: rolled back, and with rollback.restoreDatabase its pre-deploy backup
+// restored) and 1.3.0 (the migration fails: nothing rolled out). Every revision takes
+// its pre-deploy backup to the devcluster's S3 server.
 const (
 	releaseDB       = "release_e2e"
 	releaseDBSecret = "e2e-release-db"
@@ -49,7 +52,10 @@ const (
 )
 
 func releaseSpecYAML(tag string) string {
-	return demo.ReleaseSpecYAML(tag, releaseDBSecret, 1, "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}")
+	spec := demo.ReleaseSpecYAML(tag, releaseDBSecret, 1, "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}")
+	backup := fmt.Sprintf("backup: {deletionPolicy: Delete, destination: {s3: {bucket: %s, prefix: e2e-release, region: %s, endpoint: '%s', forcePathStyle: true, credentialsSecretRef: {name: %s}}}}",
+		devcluster.DemoBucket, cluster.S3.Region, cluster.S3.Endpoint, devcluster.DemoS3Secret)
+	return strings.Replace(spec, "backup: {enabled: false}", backup, 1) + "rollback: {restoreDatabase: true}\n"
 }
 
 func e2eRelease(ctx context.Context) *opsv1alpha1.Release {
@@ -150,14 +156,47 @@ var _ = Describe("Release with the manager on the devcluster", Ordered, Continue
 		Expect(n).To(Equal(1))
 	})
 
-	It("rolls 1.2.0 back to 1.1.0 when its health checks fail, listing no kept migrations", func(ctx SpecContext) {
+	It("rolls 1.2.0 back to 1.1.0 when its health checks fail and restores its pre-deploy backup, losing what was written since", func(ctx SpecContext) {
 		setReleaseTag(ctx, "1.2.0")
+		By("a write after 1.2.0's pre-deploy backup completed")
+		Eventually(func() string {
+			rel := e2eRelease(ctx)
+			if len(rel.Status.History) == 0 || rel.Status.History[0].Version != "1.2.0" {
+				return "not started"
+			}
+			return conditionStatus(rel.Status.Conditions, opsv1alpha1.ConditionBackupSucceeded)
+		}).WithTimeout(2 * time.Minute).WithPolling(200 * time.Millisecond).Should(Equal("True"))
+		atBackup := tableChecksums(ctx, releaseDB)
+		conn := restoreConn(ctx, releaseDB)
+		_, err := conn.Exec(ctx, "CREATE TABLE e2e_written_after_backup AS SELECT 1 AS id")
+		_ = conn.Close(ctx)
+		Expect(err).NotTo(HaveOccurred())
+
 		Eventually(releasePhase(ctx)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("RolledBack 1.2.0"))
 		rel := e2eRelease(ctx)
-		Expect(rel.Status.History[0].Result).To(Equal(opsv1alpha1.RevisionRolledBack))
-		Expect(rel.Status.History[0].Message).To(ContainSubstring("503"))
+		rec := rel.Status.History[0]
+		Expect(rec.Result).To(Equal(opsv1alpha1.RevisionRolledBack))
+		Expect(rec.Message).To(And(ContainSubstring("503"), ContainSubstring("the database goes back to pre-deploy backup "+rec.Backup)))
 		Expect(rel.Status.StableVersion).To(Equal("1.1.0"))
+
+		By("the DatabaseRestore quiesces the app, swaps the backup's data in and resumes it")
+		Eventually(func() string {
+			return conditionStatus(e2eRelease(ctx).Status.Conditions, opsv1alpha1.ConditionDatabaseRestored)
+		}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("True"))
+		rs := &opsv1alpha1.DatabaseRestore{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rec.DatabaseRestore.Name}, rs)).To(Succeed())
+		Expect(rs.Status.Phase).To(Equal(opsv1alpha1.RestorePhaseCompleted))
+		Expect(tableChecksums(ctx, releaseDB)).To(Equal(atBackup))
+		Expect(tableChecksums(ctx, rs.Status.PreviousDatabase)).To(HaveKey("e2e_written_after_backup"))
+		var n int
+		Expect(pgxQueryRow(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'subscriptions_subscription' AND column_name = 'seats'", &n)).To(Succeed())
+		Expect(n).To(Equal(1), "the restored data is 1.1.0's")
 		Eventually(func() []string { return servedVersions(ctx) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.1.0"}))
+		rel = e2eRelease(ctx)
+		Expect(rel.Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseRolledBack))
+		GinkgoWriter.Printf("history[0].message: %s\nDatabaseRestored: %s\n", rel.Status.History[0].Message,
+			conditionIn(rel.Status.Conditions, opsv1alpha1.ConditionDatabaseRestored).Message)
+		DeferCleanup(func(ctx SpecContext) { dropDatabase(ctx, rs.Status.PreviousDatabase) })
 	})
 
 	It("stops 1.3.0 at its failed migration with Django's error, 1.1.0 still serving", func(ctx SpecContext) {
@@ -182,4 +221,21 @@ func pgxQueryRow(ctx context.Context, sql string, dest ...any) error {
 	}
 	defer func() { _ = conn.Close(context.Background()) }()
 	return conn.QueryRow(ctx, sql).Scan(dest...)
+}
+
+// conditionStatus is the status of condition t, or "" when there is none.
+func conditionStatus(conds []metav1.Condition, t string) string {
+	for _, c := range conds {
+		if c.Type == t {
+			return string(c.Status)
+		}
+	}
+	return ""
+}
+
+func dropDatabase(ctx context.Context, name string) {
+	conn := restoreConn(ctx, "postgres")
+	defer func() { _ = conn.Close(context.Background()) }()
+	_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	Expect(err).NotTo(HaveOccurred())
 }

@@ -55,7 +55,7 @@ func releaseSpecYAML(tag string) string {
 	spec := demo.ReleaseSpecYAML(tag, releaseDBSecret, 1, "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}")
 	backup := fmt.Sprintf("backup: {deletionPolicy: Delete, destination: {s3: {bucket: %s, prefix: e2e-release, region: %s, endpoint: '%s', forcePathStyle: true, credentialsSecretRef: {name: %s}}}}",
 		devcluster.DemoBucket, cluster.S3.Region, cluster.S3.Endpoint, devcluster.DemoS3Secret)
-	return strings.Replace(spec, "backup: {enabled: false}", backup, 1) + "rollback: {restoreDatabase: true}\n"
+	return strings.Replace(spec, "backup: {enabled: false}", backup, 1) + "rollback: {restoreDatabase: true, openIncident: P2}\n"
 }
 
 func e2eRelease(ctx context.Context) *opsv1alpha1.Release {
@@ -194,8 +194,16 @@ var _ = Describe("Release with the manager on the devcluster", Ordered, Continue
 		Eventually(func() []string { return servedVersions(ctx) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.1.0"}))
 		rel = e2eRelease(ctx)
 		Expect(rel.Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseRolledBack))
-		GinkgoWriter.Printf("history[0].message: %s\nDatabaseRestored: %s\n", rel.Status.History[0].Message,
-			conditionIn(rel.Status.Conditions, opsv1alpha1.ConditionDatabaseRestored).Message)
+
+		By("one Incident records the failure")
+		inc := &opsv1alpha1.Incident{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rec.Incident.Name}, inc)).To(Succeed())
+		Expect(inc.Spec.Severity).To(Equal(opsv1alpha1.SeverityP2))
+		Expect(inc.Spec.Title).To(Equal(fmt.Sprintf("Release %s: revision %s (1.2.0) rolled back to 1.1.0", releaseName, rec.Revision)))
+		Expect(inc.Spec.Description).To(ContainSubstring("503"))
+		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, inc) })
+		GinkgoWriter.Printf("history[0].message: %s\nDatabaseRestored: %s\nIncident %s %s: %s\n", rel.Status.History[0].Message,
+			conditionIn(rel.Status.Conditions, opsv1alpha1.ConditionDatabaseRestored).Message, inc.Name, inc.Spec.Severity, inc.Spec.Title)
 		DeferCleanup(func(ctx SpecContext) { dropDatabase(ctx, rs.Status.PreviousDatabase) })
 	})
 

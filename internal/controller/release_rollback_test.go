@@ -199,6 +199,14 @@ var _ = Describe("Release rollback", func() {
 		Expect(kstatusOf(got)).To(Equal(status.FailedStatus))
 		Expect(restoresOf(ctx, ns)()).To(HaveLen(1))
 		Expect(eventReasons(ctx, ns, "saas")()).To(ContainElements(opsv1alpha1.ReasonRestoringDatabase, opsv1alpha1.ReasonIncidentOpened))
+
+		By("the retry annotation does not run a revision whose migrations the restore undid")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Annotations = map[string]string{opsv1alpha1.AnnotationRetry: "1"}
+		})
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)).Should(ContainSubstring("change the spec, e.g. the version"))
+		Consistently(templateRevision(ctx, ns, "saas-web")).WithTimeout(2 * time.Second).Should(Equal(rev1 + " saas:1.0.0"))
+		Expect(restoresOf(ctx, ns)()).To(HaveLen(1))
 	})
 
 	It("on a failed first deploy opens the Incident and says the database was not restored", func() {

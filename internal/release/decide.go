@@ -78,6 +78,12 @@ func Next(in Input) Decision {
 		return Decision{StepPinned, fmt.Sprintf("revision %s (%s) ended %s and is not retried while the spec asks for it; change the spec or the %s annotation to run it again",
 			in.Revision, spec.Version, rec.Result, opsv1alpha1.AnnotationRetry)}
 	}
+	if rec != nil && pinned(rec) && rec.DatabaseRestore != nil {
+		// Its migration Job succeeded once and is not run again, but the restore undid
+		// what it applied: a retry would run the revision's code on the old schema.
+		return Decision{StepPinned, fmt.Sprintf("revision %s (%s) was rolled back and its pre-deploy backup restored by DatabaseRestore %s, which undid its migrations; the %s annotation does not run it again (its migration Job would not run twice): change the spec, e.g. the version, to deploy it as a new revision",
+			in.Revision, spec.Version, rec.DatabaseRestore.Name, opsv1alpha1.AnnotationRetry)}
+	}
 	if p == nil && st.StableRevision == in.Revision {
 		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}
 	}

@@ -102,6 +102,8 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, FailedChecks: 1})}, "", "", false, StepVerify},
 		{"failed revision pinned", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "", "", false, StepPinned},
 		{"new retry value runs it again", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "2", "", false, StepStart},
+		{"a retry after the rollback restored the database stays pinned", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack,
+			DatabaseRestore: &opsv1alpha1.FollowUp{Name: "saas-rollback-x", Created: true}}}}, "2", "", false, StepPinned},
 		{"quiesced starts nothing", opsv1alpha1.ReleaseStatus{}, "", "restore-1", false, StepQuiesced},
 		{"paused between steps", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "", "", true, StepPaused},
 		{"pinned wins over quiesced", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionFailed}}}, "", "r", false, StepPinned},

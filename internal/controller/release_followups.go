@@ -81,7 +81,12 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 			}
 		}
 		rs := &opsv1alpha1.DatabaseRestore{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: f.Name}, rs); err != nil {
+		key := client.ObjectKey{Namespace: rel.Namespace, Name: f.Name}
+		err := r.Get(ctx, key, rs)
+		if apierrors.IsNotFound(err) { // the cache may not have seen it yet: ask before calling it deleted
+			err = r.APIReader.Get(ctx, key, rs)
+		}
+		if err != nil {
 			if !apierrors.IsNotFound(err) {
 				return err
 			}

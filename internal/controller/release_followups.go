@@ -71,7 +71,9 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 				return err
 			}
 			created, err := r.createOnce(ctx, want)
-			if err != nil {
+			if err != nil { // said in the condition, not only in the log; retried with backoff
+				conditions.Set(rel, opsv1alpha1.ConditionDatabaseRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonCreateFailed,
+					fmt.Sprintf("Could not create DatabaseRestore %s (retried): %v", f.Name, err))
 				return err
 			}
 			f.Created = true
@@ -108,6 +110,8 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 		inc := release.Incident(rel, rec, rel.Status.StableVersion)
 		created, err := r.createOnce(ctx, inc)
 		if err != nil {
+			r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonCreateFailed, "OpenIncident",
+				fmt.Sprintf("Could not create Incident %s (retried): %v", f.Name, err))
 			return err
 		}
 		f.Created = true

@@ -74,15 +74,8 @@ func Next(in Input) Decision {
 	if p != nil && (p.Revision != in.Revision || rec == nil || rec.Retry != in.Retry) {
 		p = nil // the spec moved on, or a retry was asked for: Start begins afresh
 	}
-	if rec != nil && pinned(rec) && rec.Retry == in.Retry {
-		return Decision{StepPinned, fmt.Sprintf("revision %s (%s) ended %s and is not retried while the spec asks for it; change the spec or the %s annotation to run it again",
-			in.Revision, spec.Version, rec.Result, opsv1alpha1.AnnotationRetry)}
-	}
-	if rec != nil && pinned(rec) && rec.DatabaseRestore != nil {
-		// Its migration Job succeeded once and is not run again, but the restore undid
-		// what it applied: a retry would run the revision's code on the old schema.
-		return Decision{StepPinned, fmt.Sprintf("revision %s (%s) was rolled back and its pre-deploy backup restored by DatabaseRestore %s, which undid its migrations; the %s annotation does not run it again (its migration Job would not run twice): change the spec, e.g. the version, to deploy it as a new revision",
-			in.Revision, spec.Version, rec.DatabaseRestore.Name, opsv1alpha1.AnnotationRetry)}
+	if why, ok := pinnedWhy(rec, in); ok {
+		return Decision{StepPinned, why}
 	}
 	if p == nil && st.StableRevision == in.Revision {
 		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}
@@ -123,6 +116,23 @@ func Next(in Input) Decision {
 		return Decision{StepVerify, fmt.Sprintf("the window ended with %d failing checks; checks go on until one passes or verify.failureThreshold is reached", p.FailedChecks)}
 	}
 	return Decision{StepFinish, fmt.Sprintf("revision %s (%s) is rolled out and verified", in.Revision, spec.Version)}
+}
+
+// pinnedWhy says why the spec's revision is not run (again), if it is pinned.
+func pinnedWhy(rec *opsv1alpha1.RevisionRecord, in Input) (string, bool) {
+	switch {
+	case rec == nil || !pinned(rec):
+		return "", false
+	case rec.Retry == in.Retry:
+		return fmt.Sprintf("revision %s (%s) ended %s and is not retried while the spec asks for it; change the spec or the %s annotation to run it again",
+			in.Revision, in.Spec.Version, rec.Result, opsv1alpha1.AnnotationRetry), true
+	case rec.DatabaseRestore != nil:
+		// Its migration Job succeeded once and is not run again, but the restore undid
+		// what it applied: a retry would run the revision's code on the old schema.
+		return fmt.Sprintf("revision %s (%s) was rolled back and its pre-deploy backup restored by DatabaseRestore %s, which undid its migrations; the %s annotation does not run it again (its migration Job would not run twice): change the spec, e.g. the version, to deploy it as a new revision",
+			in.Revision, in.Spec.Version, rec.DatabaseRestore.Name, opsv1alpha1.AnnotationRetry), true
+	}
+	return "", false
 }
 
 func pinned(rec *opsv1alpha1.RevisionRecord) bool {

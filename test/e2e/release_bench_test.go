@@ -122,7 +122,7 @@ func relBenchSpec(tag string, run int) opsv1alpha1.ReleaseSpec {
 	dest := destination("bench-release", devcluster.DemoS3Secret)
 	spec.Backup = &opsv1alpha1.ReleaseBackup{Enabled: ptr.To(true), Destination: &dest}
 	spec.PreDeploy = []opsv1alpha1.PreDeployJob{{Name: "collectstatic", Command: []string{"python", "manage.py", "collectstatic", "--noinput"}}}
-	spec.Env = append(spec.Env, corev1.EnvVar{Name: "BENCH_RUN", Value: strconv.Itoa(run)})
+	spec.Env = append(spec.Env, opsv1alpha1.EnvVar{Name: "BENCH_RUN", Value: strconv.Itoa(run)})
 	return spec
 }
 

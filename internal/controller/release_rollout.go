@@ -93,12 +93,28 @@ func (r *ReleaseReconciler) podProblem(ctx context.Context, s *releaseScope, com
 	return release.PodProblem(pods)
 }
 
-// revisionPods lists the pods of component that run the current revision (their
-// template's revision label), from the API server.
+// revisionPods lists the pods of component that run the current revision's template:
+// those of the Deployment's current ReplicaSet (by its pod-template-hash), so that a
+// pod of the same revision label but an older template (before a restartedAt or a
+// resources change) is not taken for one. None while the Deployment does not carry
+// the revision or its ReplicaSet does not exist yet. Read from the API server.
 func (r *ReleaseReconciler) revisionPods(ctx context.Context, s *releaseScope, component string) ([]corev1.Pod, error) {
-	var pods corev1.PodList
+	d := &appsv1.Deployment{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(s.rel.Name, component)}, d)
+	if err != nil || d.Spec.Template.Labels[opsv1alpha1.LabelRevision] != s.revision {
+		return nil, client.IgnoreNotFound(err)
+	}
 	sel := release.Selector(s.rel, component)
-	sel[opsv1alpha1.LabelRevision] = s.revision
+	var rss appsv1.ReplicaSetList
+	if err := r.APIReader.List(ctx, &rss, client.InNamespace(s.rel.Namespace), client.MatchingLabels(sel)); err != nil {
+		return nil, err
+	}
+	rs := release.CurrentReplicaSet(d, rss.Items)
+	if rs == nil || rs.Spec.Template.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == "" {
+		return nil, nil
+	}
+	sel[appsv1.DefaultDeploymentUniqueLabelKey] = rs.Spec.Template.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(s.rel.Namespace), client.MatchingLabels(sel)); err != nil {
 		return nil, err
 	}

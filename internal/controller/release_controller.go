@@ -125,7 +125,11 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 	}
 	if s.holdsWorkloads() {
-		err = errors.Join(err, r.syncWorkloads(ctx, s, false))
+		if serr := r.syncWorkloads(ctx, s, false); serr != nil {
+			err = errors.Join(err, serr)
+		} else if err == nil {
+			err = r.completeRollback(s, "") // a rollback whose writes an earlier reconcile did not make
+		}
 	}
 	r.observeComponents(ctx, s)
 	return r.outcome(s, err)

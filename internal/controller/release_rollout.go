@@ -143,15 +143,41 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 	rel.Status.Progress = nil
 	r.endRevision(s, opsv1alpha1.RevisionRolledBack, msg)
+	// The decision, recorded even when the writes below do not happen (a crash, a
+	// refused write): completeRollback finishes it once they have been made.
+	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionUnknown, reason, msg)
 	if err := r.syncWorkloads(ctx, s, true); err != nil {
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 		return err // retried: the status already says every component goes back
 	}
+	return r.completeRollback(s, step)
+}
+
+// completeRollback marks a decided rollback (phase RollingBack, RolledBack=Unknown)
+// done once the stable templates are written: by rollBack itself, or by a later
+// reconcile (a new manager) when rollBack's writes did not happen. step is the failed
+// step for the metric ("": told by the condition's reason). It returns the stall, or
+// nil when no rollback waits to be completed.
+//
+// Conditions: RolledBack=True, Stalled.
+func (r *ReleaseReconciler) completeRollback(s *releaseScope, step string) error {
+	rel := s.rel
+	c := conditions.Get(rel, opsv1alpha1.ConditionRolledBack)
+	if rel.Status.Phase != opsv1alpha1.ReleasePhaseRollingBack || c == nil || c.Status != metav1.ConditionUnknown {
+		return nil
+	}
+	switch {
+	case step != "":
+	case c.Reason == opsv1alpha1.ReasonProgressDeadline:
+		step = "rollout"
+	default:
+		step = "verify"
+	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRolledBack
-	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, reason, msg)
+	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)
 	metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Inc()
-	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", msg)
-	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: msg}
+	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", c.Message)
+	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
 }
 
 // finish makes the revision stable.

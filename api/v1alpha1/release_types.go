@@ -105,11 +105,13 @@ func ComponentDeploymentName(release, component string) string {
 
 // ComponentPort is a port a component's container listens on.
 type ComponentPort struct {
-	// name of the port (IANA service name), e.g. `http`.
+	// name of the port, e.g. `http`: an IANA service name as Kubernetes requires it
+	// (at most 15 lowercase letters, digits and '-', at least one letter, no '-' at
+	// either end or twice in a row).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]+-)*[0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$`
 	Name string `json:"name"`
 
 	// containerPort is the port number.
@@ -117,6 +119,42 @@ type ComponentPort struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	ContainerPort int32 `json:"containerPort"`
+}
+
+// EnvVar is an environment variable of the application's containers: a Pod's
+// EnvVar, with the checks a Pod makes done by the API server when the Release is
+// applied rather than when its Deployment or Job is created.
+// +kubebuilder:validation:XValidation:rule="!has(self.valueFrom) || !has(self.value) || size(self.value) == 0",message="value and valueFrom are exclusive: give one of them"
+// +kubebuilder:validation:XValidation:rule="!has(self.valueFrom) || (has(self.valueFrom.fieldRef) ? 1 : 0) + (has(self.valueFrom.resourceFieldRef) ? 1 : 0) + (has(self.valueFrom.configMapKeyRef) ? 1 : 0) + (has(self.valueFrom.secretKeyRef) ? 1 : 0) + (has(self.valueFrom.fileKeyRef) ? 1 : 0) == 1",message="valueFrom takes exactly one of fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef or fileKeyRef"
+type EnvVar struct {
+	// name of the variable: printable ASCII characters other than '=', as a Pod
+	// accepts them, e.g. `DJANGO_SETTINGS_MODULE`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[ -<>-~]+$`
+	Name string `json:"name"`
+
+	// value of the variable; `$(NAME)` refers to a variable defined before it.
+	// +optional
+	Value string `json:"value,omitempty"`
+
+	// valueFrom takes the value from a Secret or ConfigMap key, or a field of the pod.
+	// +optional
+	ValueFrom *corev1.EnvVarSource `json:"valueFrom,omitempty"`
+}
+
+// CoreEnv returns env as a Pod's environment variables (nil for nil, so that
+// revision snapshots keep their hash).
+func CoreEnv(env []EnvVar) []corev1.EnvVar {
+	if env == nil {
+		return nil
+	}
+	out := make([]corev1.EnvVar, len(env))
+	for i, e := range env {
+		out[i] = corev1.EnvVar{Name: e.Name, Value: e.Value, ValueFrom: e.ValueFrom}
+	}
+	return out
 }
 
 // ComponentService exposes a component inside the cluster.
@@ -217,7 +255,7 @@ type Component struct {
 	// env are environment variables of the container, added to the release's env.
 	// +optional
 	// +kubebuilder:validation:MaxItems=128
-	Env []corev1.EnvVar `json:"env,omitempty"`
+	Env []EnvVar `json:"env,omitempty"`
 
 	// envFrom adds ConfigMaps and Secrets as environment variables.
 	// +optional
@@ -406,7 +444,7 @@ type ReleaseSpec struct {
 	// env is shared by every component, migration and pre-deploy Job.
 	// +optional
 	// +kubebuilder:validation:MaxItems=128
-	Env []corev1.EnvVar `json:"env,omitempty"`
+	Env []EnvVar `json:"env,omitempty"`
 
 	// envFrom is shared by every component, migration and pre-deploy Job.
 	// +optional

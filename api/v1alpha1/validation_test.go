@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -254,7 +256,25 @@ func invalidCases() []invalidCase {
 		{"BackupSchedule", "template label value of 64 characters", scheduleSpec("") + "  metadata: {labels: {team: " + strings.Repeat("a", 64) + "}}\n", "spec.template.metadata.labels.team"},
 		{"BackupSchedule", "template label key with a space", scheduleSpec("") + "  metadata: {labels: {'my team': a}}\n", "labels keys must be Kubernetes label keys"},
 		{"BackupSchedule", "template annotation key with two slashes", scheduleSpec("") + "  metadata: {annotations: {'a/b/c': x}}\n", "annotations keys must be Kubernetes annotation keys"},
+		// Issue 10: port names a Pod refuses (IANA service names) and env a Pod refuses,
+		// which the Release accepted before and its Deployment then could not be created.
+		{"Release", "port name of digits only", port("80"), "spec.components[0].ports[0].name"},
+		{"Release", "port name with a double dash", port("http--alt"), "spec.components[0].ports[0].name"},
+		{"Release", "port name ending in a dash", port("http-"), "spec.components[0].ports[0].name"},
+		{"Release", "port name of 16 characters", port("http-metrics-abc"), "spec.components[0].ports[0].name: Too long"},
+		{"Release", "env name with '='", releaseSpec + "env: [{name: 'A=B', value: x}]", "spec.env[0].name"},
+		{"Release", "env name empty", releaseSpec + "env: [{name: '', value: x}]", "spec.env[0].name"},
+		{"Release", "env name with a tab", releaseSpec + "env: [{name: \"A\\tB\", value: x}]", "spec.env[0].name"},
+		{"Release", "component env name not ASCII", `{version: v1, image: x, components: [{name: web, env: [{name: "STRAßE", value: x}]}]}`, "spec.components[0].env[0].name"},
+		{"Release", "env with value and valueFrom", releaseSpec + "env: [{name: A, value: x, valueFrom: {secretKeyRef: {name: s, key: k}}}]", "value and valueFrom are exclusive"},
+		{"Release", "env valueFrom with two sources", releaseSpec + "env: [{name: A, valueFrom: {secretKeyRef: {name: s, key: k}, configMapKeyRef: {name: c, key: k}}}]", "valueFrom takes exactly one of"},
+		{"Release", "env valueFrom with no source", releaseSpec + "env: [{name: A, valueFrom: {}}]", "valueFrom takes exactly one of"},
 	}
+}
+
+// port is a Release whose component has one port named name.
+func port(name string) string {
+	return `{version: v1, image: x, components: [{name: web, ports: [{name: "` + name + `", containerPort: 8000}]}]}`
 }
 
 func TestCRDValidationRefusesInvalidObjects(t *testing.T) {
@@ -463,6 +483,8 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"Release", "verify window of zero", releaseSpec + "verify: {url: 'http://saas.example/health', window: 0s, interval: 1s}"},
 		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
 		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
+		{"Release", "IANA port names with digits and dashes", `{version: v1, image: x, components: [{name: web, ports: [{name: h2c, containerPort: 8000}, {name: 8080-tcp, containerPort: 8080}, {name: http-metrics-ab, containerPort: 9090}, {name: x, containerPort: 9091}]}]}`},
+		{"Release", "env names a Pod accepts", releaseSpec + "env: [{name: my.env-name, value: a}, {name: 'Odd Name!', value: b}, {name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: B, value: ''}]"},
 	} {
 		t.Run(tc.kind+"/"+tc.what, func(t *testing.T) {
 			u := obj(t, tc.kind, fmt.Sprintf("valid-%d", i), tc.spec)
@@ -472,4 +494,70 @@ func TestValidValuesAreAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
+// port and env var names against the functions Kubernetes validates a Pod with, so
+// that the Release accepts exactly the names its Deployments can carry.
+func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "ops.runbook.dev_releases.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd map[string]any
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		t.Fatal(err)
+	}
+	field := func(path ...string) *regexp.Regexp {
+		var node any = crd
+		for _, p := range path {
+			m, ok := node.(map[string]any)
+			if !ok {
+				t.Fatalf("no %v in the CRD", path)
+			}
+			node = m[p]
+		}
+		re, err := regexp.Compile(node.(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return re
+	}
+	versions := crd["spec"].(map[string]any)["versions"].([]any)
+	crd = versions[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"].(map[string]any)["properties"].(map[string]any)["spec"].(map[string]any)
+	portName := field("properties", "components", "items", "properties", "ports", "items", "properties", "name", "pattern")
+	envName := field("properties", "env", "items", "properties", "name", "pattern")
+
+	// Every name of up to 4 characters over letters, digits and '-', and some longer.
+	var ports []string
+	var grow func(prefix string)
+	grow = func(prefix string) {
+		if len(prefix) > 0 {
+			ports = append(ports, prefix)
+		}
+		if len(prefix) < 4 {
+			for _, c := range []string{"a", "z", "0", "9", "-", "A", "_"} {
+				grow(prefix + c)
+			}
+		}
+	}
+	grow("")
+	ports = append(ports, "http", "8080-tcp", "http-metrics-ab", "a-1-b-2", "1-2-3-a")
+	for _, name := range ports {
+		want := len(validation.IsValidPortName(name)) == 0
+		if got := portName.MatchString(name); got != want {
+			t.Errorf("port name %q: pattern says %v, a Pod says %v", name, got, want)
+		}
+	}
+	envs := []string{"A", "my.env-name", "Odd Name!", "STRAßE", "é", "A\u00a0B"}
+	for c := rune(0); c < 128; c++ {
+		envs = append(envs, string(c), "A"+string(c)+"B")
+	}
+	for _, name := range envs {
+		want := len(validation.IsRelaxedEnvVarName(name)) == 0
+		if got := envName.MatchString(name); got != want {
+			t.Errorf("env name %q: pattern says %v, a Pod says %v", name, got, want)
+		}
+	}
+	t.Logf("%d port names and %d env names agree with Pod validation", len(ports), len(envs))
 }

@@ -861,21 +861,38 @@ func TestWrongCredentialsAndMissingBucket(t *testing.T) {
 	addSecret(badSecret)
 	env := append(baseEnv("creds"), "AWS_SECRET_ACCESS_KEY="+badSecret)
 	r := runAgent(t, env, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
-	mustFail(t, r, "secret access key")
+	mustFailS3(t, r, "s3://backups/creds/a.dump failed", "secret access key", "HTTP 403, SignatureDoesNotMatch: The request signature")
 	if !r.res.Permanent {
 		t.Error("wrong credentials should be a permanent failure")
 	}
 	env = append(baseEnv("creds"), "AWS_ACCESS_KEY_ID=AKNOBODY")
 	r = runAgent(t, env, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
-	mustFail(t, r, "access key")
+	mustFailS3(t, r, "access key", "XAdminUserNotFound: No user exists")
 	noObject(t, key)
 
 	r = runAgent(t, baseEnv("creds"), "backup", "--bucket", "no-such-bucket", "--key", key, "--endpoint", store.Endpoint, "--path-style")
-	mustFail(t, r, `bucket "no-such-bucket" does not exist`)
+	mustFailS3(t, r, `bucket "no-such-bucket" does not exist`, "HTTP 404, NoSuchBucket: The specified bucket does not exist")
 	r = runAgent(t, baseEnv("creds"), "restore", "--bucket", "no-such-bucket", "--key", key, "--endpoint", store.Endpoint, "--path-style")
-	mustFail(t, r, `bucket "no-such-bucket" does not exist`)
+	mustFailS3(t, r, `bucket "no-such-bucket" does not exist`, "(NoSuchBucket)")
 	r = runAgent(t, baseEnv("creds"), "restore", "--bucket", bucket, "--key", "creds/missing.dump", "--endpoint", store.Endpoint, "--path-style")
 	mustFail(t, r, "no manifest")
+
+	// Nothing listens on port 1: the message names the network error, not the SDK's.
+	env = append(baseEnv("creds"), "AWS_MAX_ATTEMPTS=2")
+	r = runAgent(t, env, "backup", "--bucket", bucket, "--key", key, "--endpoint", "http://127.0.0.1:1", "--path-style")
+	mustFailS3(t, r, "could not reach the S3 endpoint", "dial tcp 127.0.0.1:1: connect: connection refused, after 2 attempts")
+}
+
+// mustFailS3 is mustFail for an S3 failure, whose message must also be free of
+// the SDK's request and host IDs and operation names.
+func mustFailS3(t *testing.T, r agentRun, want ...string) {
+	t.Helper()
+	mustFail(t, r, want...)
+	for _, noise := range []string{"RequestID", "HostID", "operation error", "https response error"} {
+		if strings.Contains(r.res.Error, noise) {
+			t.Errorf("error %q carries the SDK's %q", r.res.Error, noise)
+		}
+	}
 }
 
 func TestDatabaseErrors(t *testing.T) {

@@ -335,14 +335,14 @@ func backupFor(s *opsv1alpha1.BackupSchedule, t time.Time) *opsv1alpha1.Database
 }
 
 func activeNames(backups []*opsv1alpha1.DatabaseBackup) []string {
-	var names []string
+	var active []string
 	for _, b := range backups {
 		if retentionState(b) == retention.Unfinished && b.DeletionTimestamp.IsZero() {
-			names = append(names, b.Name)
+			active = append(active, b.Name)
 		}
 	}
-	slices.Sort(names)
-	return names
+	slices.Sort(active)
+	return active
 }
 
 func retentionState(b *opsv1alpha1.DatabaseBackup) retention.State {

@@ -23,13 +23,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -191,20 +189,9 @@ func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Objec
 	default:
 		return nil
 	}
-	var backups opsv1alpha1.DatabaseBackupList
-	if err := r.List(ctx, &backups, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{IndexBackupDatabase: secret}, client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing backups waiting for the database lock")
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range backups.Items {
-		w := &backups.Items[i]
-		if w.Name != o.GetName() && dblock.BackupState(w) == dblock.Waiting {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: w.Namespace, Name: w.Name}})
-		}
-	}
-	return reqs
+	return requestsFor(ctx, r, &opsv1alpha1.DatabaseBackupList{}, o.GetNamespace(), func(w *opsv1alpha1.DatabaseBackup) bool {
+		return w.Name != o.GetName() && dblock.BackupState(w) == dblock.Waiting
+	}, client.MatchingFields{IndexBackupDatabase: secret})
 }
 
 func init() {

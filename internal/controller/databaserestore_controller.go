@@ -26,12 +26,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -217,7 +215,7 @@ func (r *DatabaseRestoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // namespace that wait (for a source, the lock, or a workload): any of them may be
 // what they wait for.
 func (r *DatabaseRestoreReconciler) pendingRestores(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.restoresMatching(ctx, o, func(rs *opsv1alpha1.DatabaseRestore) bool {
+	return requestsFor(ctx, r, &opsv1alpha1.DatabaseRestoreList{}, o.GetNamespace(), func(rs *opsv1alpha1.DatabaseRestore) bool {
 		return (rs.Status.Phase == "" || rs.Status.Phase == opsv1alpha1.RestorePhasePending) &&
 			(rs.Name != o.GetName() || !isRestore(o))
 	})
@@ -227,28 +225,13 @@ func (r *DatabaseRestoreReconciler) pendingRestores(ctx context.Context, o clien
 // wait for it to exist or to be released by another restore.
 func (r *DatabaseRestoreReconciler) restoresOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
 	name := o.GetName()
-	return r.restoresMatching(ctx, o, func(rs *opsv1alpha1.DatabaseRestore) bool {
+	return requestsFor(ctx, r, &opsv1alpha1.DatabaseRestoreList{}, o.GetNamespace(), func(rs *opsv1alpha1.DatabaseRestore) bool {
 		if rs.Status.Phase == "" || rs.Status.Phase == opsv1alpha1.RestorePhasePending {
 			q := rs.Spec.Quiesce
 			return q != nil && (slices.Contains(q.Deployments, name) || q.ReleaseRef != nil && strings.HasPrefix(name, q.ReleaseRef.Name+"-"))
 		}
 		return holdsWorkloads(rs) && slices.ContainsFunc(rs.Status.QuiescedWorkloads, func(w opsv1alpha1.QuiescedWorkload) bool { return w.Name == name })
 	})
-}
-
-func (r *DatabaseRestoreReconciler) restoresMatching(ctx context.Context, o client.Object, match func(*opsv1alpha1.DatabaseRestore) bool) []reconcile.Request {
-	var list opsv1alpha1.DatabaseRestoreList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing restores to wake")
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		if match(&list.Items[i]) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
-		}
-	}
-	return reqs
 }
 
 func isRestore(o client.Object) bool {

@@ -33,6 +33,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/names"
 	"runbook-operator/internal/release"
 )
 
@@ -187,9 +188,10 @@ func (r *ReleaseReconciler) applyHPA(ctx context.Context, s *releaseScope, c *op
 	return r.Update(ctx, cur)
 }
 
-// snapshotName is the ControllerRevision keeping a revision's templates.
+// snapshotName is the ControllerRevision keeping a revision's templates:
+// `<release>-<revision>`, shortened with a hash should that not fit an object name.
 func snapshotName(rel *opsv1alpha1.Release, revision string) string {
-	return rel.Name + "-" + revision
+	return names.Join(rel.Name, revision, names.MaxObjectName)
 }
 
 // saveSnapshot keeps the revision's snapshot in a ControllerRevision (owned by the

@@ -30,7 +30,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -551,7 +550,7 @@ func (r *SecretRotationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // rotationsOfSecret maps a managed Secret to the SecretRotations naming it (the label
 // holds the name, hash-shortened when long, so it is matched rather than used).
 func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.rotationsMatching(ctx, o, func(sr *opsv1alpha1.SecretRotation) bool {
+	return requestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
 		return sr.Spec.SecretName == o.GetName()
 	})
 }
@@ -560,26 +559,11 @@ func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o clie
 // namespace that restart it (a component Deployment `<release>-<component>` maps to
 // those naming the Release).
 func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.rotationsMatching(ctx, o, func(sr *opsv1alpha1.SecretRotation) bool {
+	return requestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
 		return slices.ContainsFunc(sr.Spec.RestartTargets, func(t opsv1alpha1.WorkloadReference) bool {
 			return t.Name == o.GetName() || t.Kind == opsv1alpha1.WorkloadRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
 		})
 	})
-}
-
-func (r *SecretRotationReconciler) rotationsMatching(ctx context.Context, o client.Object, match func(*opsv1alpha1.SecretRotation) bool) []reconcile.Request {
-	var list opsv1alpha1.SecretRotationList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing secret rotations to wake")
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		if match(&list.Items[i]) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
-		}
-	}
-	return reqs
 }
 
 // ManagedSecretsCache limits the manager's Secret informer to the Secrets a

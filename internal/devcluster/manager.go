@@ -10,12 +10,9 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
+
+	"runbook-operator/test/harness"
 )
 
 // AgentImage is the image the manager is told to run agent Jobs with; the node agent
@@ -107,50 +104,13 @@ func ControllersStarted(log string) bool {
 	return true
 }
 
-// ManagerNamespace and ManagerServiceAccount are where RunManagerAs puts the
-// manager's ServiceAccount (config/default's namespace and config/rbac's name).
-const (
-	ManagerNamespace      = "runbook-operator-system"
-	ManagerServiceAccount = "controller-manager"
-)
-
 // RunManagerAs makes StartManager run the manager as its own ServiceAccount bound to
 // the ClusterRole in roleFile (config/rbac/role.yaml) instead of as the admin, so a
 // rule missing from the RBAC markers is refused as in a real cluster (the API server
 // also enforces owner-reference permissions).
 func (c *Cluster) RunManagerAs(ctx context.Context, roleFile string) error {
-	raw, err := os.ReadFile(roleFile)
+	manager, err := harness.BindManagerRole(ctx, c.Client, roleFile)
 	if err != nil {
-		return err
-	}
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.Unmarshal(raw, role); err != nil {
-		return fmt.Errorf("%s: %w", roleFile, err)
-	}
-	rbac, core := c.Client.RbacV1(), c.Client.CoreV1()
-	ignoreExists := func(err error) error {
-		if apierrors.IsAlreadyExists(err) {
-			return nil
-		}
-		return err
-	}
-	if _, err := rbac.ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return err
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ManagerNamespace}}
-	if _, err := core.Namespaces().Create(ctx, ns, metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return err
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ManagerNamespace, Name: ManagerServiceAccount}}
-	if _, err := core.ServiceAccounts(ManagerNamespace).Create(ctx, sa, metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return err
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "manager-rolebinding"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ManagerNamespace, Name: ManagerServiceAccount}},
-	}
-	if _, err := rbac.ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return err
 	}
 	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
@@ -158,7 +118,7 @@ func (c *Cluster) RunManagerAs(ctx context.Context, roleFile string) error {
 		return err
 	}
 	for _, user := range cfg.AuthInfos {
-		user.Impersonate = "system:serviceaccount:" + ManagerNamespace + ":" + ManagerServiceAccount
+		user.Impersonate = manager
 	}
 	path := filepath.Join(c.Dir, "manager.kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {

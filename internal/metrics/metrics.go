@@ -28,32 +28,40 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 var (
+	// registered declares metrics registered with controller-runtime's registry.
+	registered = promauto.With(ctrlmetrics.Registry)
+	// stepBuckets are for pipeline steps that take seconds to an hour.
+	stepBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}
+)
+
+var (
 	// LastSuccess is the completion time of the newest Completed backup.
-	LastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	LastSuccess = registered.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "runbook_backup_last_success_timestamp_seconds",
 		Help: "Unix time at which the newest successful backup of the database completed.",
 	}, []string{"namespace", "database"})
 	// LastSize is the size of the newest Completed backup.
-	LastSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	LastSize = registered.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "runbook_backup_last_size_bytes",
 		Help: "Size in bytes of the newest successful backup of the database, as uploaded.",
 	}, []string{"namespace", "database"})
 	// Failing is 1 while the newest finished backup of the database failed.
-	Failing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Failing = registered.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "runbook_backup_failing",
 		Help: "1 when the newest finished backup of the database failed, 0 once a later one succeeded.",
 	}, []string{"namespace", "database"})
 	// Failures counts failed backups.
-	Failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Failures = registered.NewCounterVec(prometheus.CounterOpts{
 		Name: "runbook_backup_failures_total",
 		Help: "Backups of the database that ended Failed.",
 	}, []string{"namespace", "database"})
 	// Duration observes how long successful backups took (dump and upload).
-	Duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Duration = registered.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "runbook_backup_duration_seconds",
 		Help:    "Duration of successful backups (pg_dump, compression and upload), in seconds.",
 		Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
@@ -64,21 +72,17 @@ var (
 var (
 	// RestoreDuration observes how long successful restores took, from the start of
 	// the quiesce to the workloads' resume: the application's downtime.
-	RestoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	RestoreDuration = registered.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "runbook_restore_duration_seconds",
 		Help:    "Duration of successful restores from quiesce to resume (the application's downtime), in seconds.",
 		Buckets: []float64{10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400},
 	}, []string{"namespace", "database"})
 	// Restores counts finished restores by outcome: succeeded or failed.
-	Restores = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Restores = registered.NewCounterVec(prometheus.CounterOpts{
 		Name: "runbook_restores_total",
 		Help: "Restores of the database that finished, by outcome (succeeded, failed).",
 	}, []string{"namespace", "database", "outcome"})
 )
-
-func init() {
-	ctrlmetrics.Registry.MustRegister(LastSuccess, LastSize, Failing, Failures, Duration, RestoreDuration, Restores)
-}
 
 // RecordRestore counts a restore that just finished and, when it succeeded, observes
 // its duration. Call it once, when the phase becomes Completed or Failed.

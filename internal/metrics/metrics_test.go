@@ -17,10 +17,13 @@ limitations under the License.
 package metrics
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 func TestGaugesMoveForwardAndFailureClears(t *testing.T) {
@@ -67,5 +70,20 @@ func TestRecordRestore(t *testing.T) {
 	}
 	if got := testutil.CollectAndCount(RestoreDuration); got != 1 {
 		t.Errorf("duration series %d, want 1 (failed restores are not observed)", got)
+	}
+}
+
+// TestEveryMetricIsServed checks that each metric is in controller-runtime's
+// registry, the one the manager's metrics endpoint serves.
+func TestEveryMetricIsServed(t *testing.T) {
+	for _, c := range []prometheus.Collector{
+		LastSuccess, LastSize, Failing, Failures, Duration, RestoreDuration, Restores,
+		Releases, Rollbacks, ReleaseStepDuration,
+		SecretRotations, SecretLastRotation, SecretRotationPhaseDuration,
+	} {
+		var already prometheus.AlreadyRegisteredError
+		if err := ctrlmetrics.Registry.Register(c); !errors.As(err, &already) {
+			t.Errorf("%v is not registered (Register: %v)", c, err)
+		}
 	}
 }

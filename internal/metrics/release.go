@@ -20,32 +20,27 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Release metrics, counted once per revision when it ends and once per pipeline step.
 var (
 	// Releases counts revisions that ended, by outcome: succeeded, failed, rolledback.
-	Releases = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Releases = registered.NewCounterVec(prometheus.CounterOpts{
 		Name: "runbook_releases_total",
 		Help: "Release revisions that ended, by outcome (succeeded, failed, rolledback).",
 	}, []string{"namespace", "release", "outcome"})
 	// Rollbacks counts automatic rollbacks, by the step that failed (rollout, verify).
-	Rollbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Rollbacks = registered.NewCounterVec(prometheus.CounterOpts{
 		Name: "runbook_release_rollbacks_total",
 		Help: "Automatic rollbacks of a Release to its stable revision, by the step that failed (rollout, verify).",
 	}, []string{"namespace", "release", "step"})
 	// ReleaseStepDuration observes how long each pipeline step took, Jobs included.
-	ReleaseStepDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	ReleaseStepDuration = registered.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "runbook_release_step_duration_seconds",
 		Help:    "Duration of a Release pipeline step (backup, migrate, predeploy, rollout, verify), in seconds.",
-		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
+		Buckets: stepBuckets,
 	}, []string{"namespace", "release", "step"})
 )
-
-func init() {
-	ctrlmetrics.Registry.MustRegister(Releases, Rollbacks, ReleaseStepDuration)
-}
 
 // RecordReleaseStep observes one finished step.
 func RecordReleaseStep(namespace, release, step string, d time.Duration) {

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // SecretRotation metrics, labelled by namespace and the managed Secret's name, never a
@@ -28,27 +27,23 @@ import (
 // rebuilds it; the counter and histogram count transitions, which happen once.
 var (
 	// SecretRotations counts completed rotations, by mode (TwoPhase, Immediate).
-	SecretRotations = prometheus.NewCounterVec(prometheus.CounterOpts{
+	SecretRotations = registered.NewCounterVec(prometheus.CounterOpts{
 		Name: "runbook_secret_rotations_total",
 		Help: "Completed rotations of the Secret's managed keys, by mode (TwoPhase, Immediate).",
 	}, []string{"namespace", "secret", "mode"})
 	// SecretLastRotation is when the Secret was last rotated (or first written).
-	SecretLastRotation = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	SecretLastRotation = registered.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "runbook_secret_last_rotation_timestamp_seconds",
 		Help: "Unix time of the last completed rotation (or first write) of the Secret's managed keys.",
 	}, []string{"namespace", "secret"})
 	// SecretRotationPhaseDuration observes how long each phase took, from writing the
 	// Secret to the last target rolled out.
-	SecretRotationPhaseDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	SecretRotationPhaseDuration = registered.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "runbook_secret_rotation_phase_duration_seconds",
 		Help:    "Duration of a rotation phase (Publishing, Promoting, Replacing) from the Secret write to every target rolled out, in seconds.",
-		Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
+		Buckets: stepBuckets,
 	}, []string{"namespace", "secret", "phase"})
 )
-
-func init() {
-	ctrlmetrics.Registry.MustRegister(SecretRotations, SecretLastRotation, SecretRotationPhaseDuration)
-}
 
 // RecordRotationPhase observes one finished phase.
 func RecordRotationPhase(namespace, secret, phase string, d time.Duration) {

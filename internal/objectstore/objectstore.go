@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -35,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Store reads and writes the objects of one bucket.
@@ -266,10 +269,64 @@ func (e *Error) Error() string {
 	if e.Hint != "" {
 		msg += ": " + e.Hint
 	}
-	if e.Err != nil {
-		msg += " (" + e.Err.Error() + ")"
+	if d := e.detail(); d != "" {
+		msg += " (" + d + ")"
 	}
 	return msg
+}
+
+// detail is what the store answered (code, HTTP status, message) or why it could
+// not be reached, without the SDK's operation name and request and host IDs: they
+// help nobody reading a condition and push the cause out of view.
+func (e *Error) detail() string {
+	if e.Err == nil {
+		return e.Code
+	}
+	var apiErr smithy.APIError
+	if errors.As(e.Err, &apiErr) {
+		d := apiErr.ErrorCode()
+		if m := apiErr.ErrorMessage(); m != "" && m != d {
+			d += ": " + m
+		}
+		if status := httpStatus(e.Err); status != 0 {
+			d = fmt.Sprintf("HTTP %d, %s", status, d)
+		}
+		return d
+	}
+	if status := httpStatus(e.Err); status != 0 {
+		return fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	}
+	var sendErr *smithyhttp.RequestSendError
+	if errors.As(e.Err, &sendErr) && sendErr.Err != nil {
+		cause := sendErr.Err
+		var urlErr *url.Error
+		if errors.As(cause, &urlErr) && urlErr.Err != nil {
+			cause = urlErr.Err // the URL repeats bucket and key, with the upload ID
+		}
+		d := cause.Error()
+		var maxErr *retry.MaxAttemptsError
+		if errors.As(e.Err, &maxErr) {
+			d += fmt.Sprintf(", after %d attempts", maxErr.Attempt)
+		}
+		return d
+	}
+	var opErr *smithy.OperationError
+	if errors.As(e.Err, &opErr) && opErr.Err != nil {
+		return requestIDs.ReplaceAllString(opErr.Err.Error(), "")
+	}
+	return requestIDs.ReplaceAllString(e.Err.Error(), "")
+}
+
+// requestIDs matches the IDs an S3 response error prints, for errors of a shape
+// detail does not know.
+var requestIDs = regexp.MustCompile(`(RequestID|HostID): [^,]*, `)
+
+func httpStatus(err error) int {
+	var respErr interface{ HTTPStatusCode() int }
+	if errors.As(err, &respErr) {
+		return respErr.HTTPStatusCode()
+	}
+	return 0
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -287,11 +344,7 @@ func (s *S3) wrap(op, key string, err error) error {
 	if errors.As(err, &apiErr) {
 		e.Code = apiErr.ErrorCode()
 	}
-	status := 0
-	var respErr interface{ HTTPStatusCode() int }
-	if errors.As(err, &respErr) {
-		status = respErr.HTTPStatusCode()
-	}
+	status := httpStatus(err)
 	switch {
 	case e.Code == "InvalidAccessKeyId" || e.Code == "XAdminUserNotFound":
 		e.Permanent, e.Hint = true, "the access key ID is not known to the store; check AWS_ACCESS_KEY_ID in the credentials Secret"
@@ -336,8 +389,7 @@ func IsNotFound(err error) bool {
 			return true
 		}
 	}
-	var respErr interface{ HTTPStatusCode() int }
-	return errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusNotFound
+	return httpStatus(err) == http.StatusNotFound
 }
 
 // IsPermanent reports whether retrying err cannot help.

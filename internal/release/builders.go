@@ -55,7 +55,7 @@ func Selector(rel *opsv1alpha1.Release, component string) map[string]string {
 func Deployment(rel *opsv1alpha1.Release, c *opsv1alpha1.Component, snap Snapshot, revision string) *appsv1.Deployment {
 	cs, ok := snap.Component(c.Name)
 	if !ok { // a component new since that revision: its own definition, that revision's image
-		cs = ComponentSnapshot{Name: c.Name, Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom}
+		cs = ComponentSnapshot{Name: c.Name, Command: c.Command, Args: c.Args, Env: opsv1alpha1.CoreEnv(c.Env), EnvFrom: c.EnvFrom}
 	}
 	container := corev1.Container{
 		Name:            ContainerName,

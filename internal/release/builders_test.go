@@ -28,7 +28,7 @@ import (
 
 func TestDeploymentTakesRevisionFromSnapshotAndScalingFromSpec(t *testing.T) {
 	old := baseSpec()
-	old.Env = []corev1.EnvVar{{Name: "MODE", Value: "old"}}
+	old.Env = []opsv1alpha1.EnvVar{{Name: "MODE", Value: "old"}}
 	oldSnap := SnapshotOf(&old)
 	cur := baseSpec()
 	cur.Image = "saas:2.0.0"

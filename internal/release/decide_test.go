@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -51,7 +50,7 @@ func TestRevisionChangesOnlyWithWhatDefinesARevision(t *testing.T) {
 		{"image", func(s *opsv1alpha1.ReleaseSpec) { s.Image = "saas:1.1.0" }, false},
 		{"component image", func(s *opsv1alpha1.ReleaseSpec) { s.Components[0].Image = "other" }, false},
 		{"command", func(s *opsv1alpha1.ReleaseSpec) { s.Components[0].Command = []string{"celery"} }, false},
-		{"env", func(s *opsv1alpha1.ReleaseSpec) { s.Env = []corev1.EnvVar{{Name: "A", Value: "1"}} }, false},
+		{"env", func(s *opsv1alpha1.ReleaseSpec) { s.Env = []opsv1alpha1.EnvVar{{Name: "A", Value: "1"}} }, false},
 		{"migrations", func(s *opsv1alpha1.ReleaseSpec) { s.Migrations.Command = []string{"migrate", "--fake"} }, false},
 		{"replicas", func(s *opsv1alpha1.ReleaseSpec) { s.Components[0].Replicas = ptr.To[int32](5) }, true},
 		{"autoscaling", func(s *opsv1alpha1.ReleaseSpec) {

@@ -64,9 +64,9 @@ type PreDeploySnapshot struct {
 
 // SnapshotOf takes the revision-defining part of spec.
 func SnapshotOf(spec *opsv1alpha1.ReleaseSpec) Snapshot {
-	s := Snapshot{Version: spec.Version, Image: spec.Image, ImagePullSecrets: spec.ImagePullSecrets, Env: spec.Env, EnvFrom: spec.EnvFrom}
+	s := Snapshot{Version: spec.Version, Image: spec.Image, ImagePullSecrets: spec.ImagePullSecrets, Env: opsv1alpha1.CoreEnv(spec.Env), EnvFrom: spec.EnvFrom}
 	for _, c := range spec.Components {
-		s.Components = append(s.Components, ComponentSnapshot{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: c.Env, EnvFrom: c.EnvFrom})
+		s.Components = append(s.Components, ComponentSnapshot{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, Env: opsv1alpha1.CoreEnv(c.Env), EnvFrom: c.EnvFrom})
 	}
 	if m := spec.Migrations; m != nil {
 		s.Migrate, s.Plan = m.Command, m.PlanCommand

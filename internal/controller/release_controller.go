@@ -21,6 +21,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -56,6 +57,11 @@ type ReleaseReconciler struct {
 	PodAddress func(pod *corev1.Pod, port int32) (string, error)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+
+	// lastChecks keeps the exact time of each release's last verification round
+	// ("namespace/name" → time.Time); status keeps it to the second. Only spacing
+	// depends on it: after a restart status alone is used.
+	lastChecks sync.Map
 }
 
 // releaseChecks lets the envtest suite replace the registered reconciler's checker and

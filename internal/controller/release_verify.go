@@ -51,8 +51,13 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonVerifying, "Verify", msg)
 		return true, nil
 	}
+	key := rel.Namespace + "/" + rel.Name
 	if p.LastCheckTime != nil {
-		if next := p.LastCheckTime.Add(interval); s.now.Before(next) {
+		var exact time.Time
+		if t, ok := r.lastChecks.Load(key); ok {
+			exact = t.(time.Time)
+		}
+		if next := release.NextCheck(p.LastCheckTime, exact, interval); s.now.Before(next) {
 			return false, &jobstep.Waiting{After: next.Sub(s.now)}
 		}
 	}
@@ -61,6 +66,7 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		return false, err
 	}
 	p.LastCheckTime = &metav1.Time{Time: s.now}
+	r.lastChecks.Store(key, s.now)
 	switch {
 	case failed != "":
 		p.FailedChecks++

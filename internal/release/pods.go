@@ -19,6 +19,7 @@ package release
 import (
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -103,4 +104,19 @@ func PodVerdict(pod *corev1.Pod, res healthcheck.Result) Verdict {
 		return VerdictStarting
 	}
 	return VerdictUnhealthy
+}
+
+// NextCheck is when the next verification round is due: interval after the last one.
+// recorded is the last round's time in status, which keeps only seconds; exact is the
+// time this manager made it (zero when it has none, as after a restart). Counting from
+// recorded alone, a reconcile woken by anything else (a Deployment's status) would
+// check up to a second early, two rounds of a 1s interval nearly at once.
+func NextCheck(recorded *metav1.Time, exact time.Time, interval time.Duration) time.Time {
+	if recorded == nil {
+		return time.Time{}
+	}
+	if !exact.IsZero() && exact.Truncate(time.Second).Equal(recorded.Truncate(time.Second)) {
+		return exact.Add(interval)
+	}
+	return recorded.Add(interval)
 }

@@ -114,3 +114,26 @@ func TestCurrentReplicaSetIsTheOneWithTheDeploymentsTemplate(t *testing.T) {
 		})
 	}
 }
+
+func TestNextCheckCountsFromTheExactTimeOfTheSameRound(t *testing.T) {
+	exact := time.Date(2026, 12, 1, 10, 0, 0, 900_000_000, time.UTC) // 10:00:00.9
+	recorded := metav1.NewTime(exact.Truncate(time.Second))          // as status keeps it
+	cases := []struct {
+		name     string
+		recorded *metav1.Time
+		exact    time.Time
+		want     time.Time
+	}{
+		{"no round yet: due now", nil, time.Time{}, time.Time{}},
+		{"the round this manager made: interval after its exact time, not 0.9s early", &recorded, exact, exact.Add(time.Second)},
+		{"after a restart only status is known", &recorded, time.Time{}, recorded.Add(time.Second)},
+		{"a remembered time of another round (status not written) is not used", &recorded, exact.Add(5 * time.Second), recorded.Add(time.Second)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := NextCheck(c.recorded, c.exact, time.Second); !got.Equal(c.want) {
+				t.Fatalf("NextCheck = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

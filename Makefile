@@ -104,7 +104,11 @@ bench-rotation: test-binaries ## SecretRotation: the controller's own share of e
 
 .PHONY: bench-rotation-devcluster
 bench-rotation-devcluster: test-binaries ## SecretRotation of a Release of three components on the devcluster: rotateRequest to every pod Ready, per phase, and the controller's share (BENCH_ROTATIONS, default 3).
-	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test -tags=e2e,bench ./test/e2e/ -run TestE2E -timeout 30m -v -ginkgo.v -ginkgo.label-filter=bench
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test -tags=e2e,bench ./test/e2e/ -run TestE2E -timeout 30m -v -ginkgo.v -ginkgo.label-filter='bench && !bench-release'
+
+.PHONY: bench-release
+bench-release: test-binaries ## Release on the devcluster: rollback of a failing revision (to templates, to pods Ready), the controller's own time per pipeline step, manager memory with 100 Releases (BENCH_RELEASE_RUNS, default 5; BENCH_RELEASES, default 100).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test -tags=e2e,bench ./test/e2e/ -run TestE2E -timeout 40m -v -ginkgo.v -ginkgo.label-filter=bench-release
 
 .PHONY: bench-controller
 bench-controller: test-binaries ## 1,000 DatabaseBackups at once against envtest: time to all Jobs, manager peak memory.

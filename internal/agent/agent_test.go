@@ -865,7 +865,15 @@ func TestWrongCredentialsAndMissingBucket(t *testing.T) {
 	if !r.res.Permanent {
 		t.Error("wrong credentials should be a permanent failure")
 	}
+	// A restore first looks for the manifest (a HEAD, whose answer has no body): the
+	// message still names the store's error, not a guess from the status code.
+	r = runAgent(t, env, "restore", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
+	mustFailS3(t, r, "S3 read s3://backups/creds/a.dump.manifest.json failed", "secret access key", "HTTP 403, SignatureDoesNotMatch")
 	env = append(baseEnv("creds"), "AWS_ACCESS_KEY_ID=AKNOBODY")
+	r = runAgent(t, env, "restore", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
+	mustFailS3(t, r, "access key ID is not known", "XAdminUserNotFound")
+	r = runAgent(t, env, "delete", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
+	mustFailS3(t, r, "access key ID is not known", "XAdminUserNotFound")
 	r = runAgent(t, env, "backup", "--bucket", bucket, "--key", key, "--endpoint", store.Endpoint, "--path-style")
 	mustFailS3(t, r, "access key", "XAdminUserNotFound: No user exists")
 	noObject(t, key)
@@ -873,7 +881,7 @@ func TestWrongCredentialsAndMissingBucket(t *testing.T) {
 	r = runAgent(t, baseEnv("creds"), "backup", "--bucket", "no-such-bucket", "--key", key, "--endpoint", store.Endpoint, "--path-style")
 	mustFailS3(t, r, `bucket "no-such-bucket" does not exist`, "HTTP 404, NoSuchBucket: The specified bucket does not exist")
 	r = runAgent(t, baseEnv("creds"), "restore", "--bucket", "no-such-bucket", "--key", key, "--endpoint", store.Endpoint, "--path-style")
-	mustFailS3(t, r, `bucket "no-such-bucket" does not exist`, "(NoSuchBucket)")
+	mustFailS3(t, r, `bucket "no-such-bucket" does not exist`, "HTTP 404, NoSuchBucket: The specified bucket does not exist")
 	r = runAgent(t, baseEnv("creds"), "restore", "--bucket", bucket, "--key", "creds/missing.dump", "--endpoint", store.Endpoint, "--path-style")
 	mustFail(t, r, "no manifest")
 

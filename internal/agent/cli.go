@@ -147,21 +147,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	res.DurationSeconds = float64(time.Since(start).Milliseconds()) / 1000
 	code := ExitOK
 	if err != nil {
-		msg := err.Error()
-		if ctx.Err() != nil {
-			msg = fmt.Sprintf("interrupted (%v): %s", context.Cause(ctx), msg)
-		}
-		res.Error = scrub.String(sanitizeMessage(msg))
-		res.Permanent = objectstore.IsPermanent(err) || pgtools.IsPermanent(err) || isPermanent(err)
-		var ue usageError
-		switch {
-		case errors.As(err, &ue):
-			code = ExitUsage
-		case res.Permanent && ctx.Err() == nil:
-			code = ExitPermanent
-		default:
-			code = ExitFailure
-		}
+		code = recordFailure(ctx, err, scrub, &res)
 		_, _ = fmt.Fprintf(logw, "agent %s failed: %s\n", cmd, res.Error)
 	}
 	out := res.Marshal()
@@ -174,6 +160,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	_, _ = stdout.Write(append(line, '\n'))
 	return code
+}
+
+// recordFailure puts err's scrubbed message and permanence in res and returns the
+// exit status it calls for.
+func recordFailure(ctx context.Context, err error, scrub *Scrubber, res *Result) int {
+	msg := err.Error()
+	if ctx.Err() != nil {
+		msg = fmt.Sprintf("interrupted (%v): %s", context.Cause(ctx), msg)
+	}
+	res.Error = scrub.String(sanitizeMessage(msg))
+	res.Permanent = objectstore.IsPermanent(err) || pgtools.IsPermanent(err) || isPermanent(err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return ExitUsage
+	case res.Permanent && ctx.Err() == nil:
+		return ExitPermanent
+	}
+	return ExitFailure
 }
 
 // registerFlags declares cmd's flags; ok is false for an unknown command.

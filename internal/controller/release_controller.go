@@ -192,7 +192,7 @@ func (r *ReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func init() {
-	register(func(mgr ctrl.Manager, _ Config) error {
+	register(func(mgr ctrl.Manager, cfg Config) error {
 		rr := &ReleaseReconciler{
 			Client:     mgr.GetClient(),
 			APIReader:  mgr.GetAPIReader(),
@@ -200,6 +200,9 @@ func init() {
 			Checker:    healthcheck.HTTP{},
 			PodAddress: defaultPodAddress,
 			Now:        releaseChecks.Now,
+		}
+		if cfg.ReleaseChecker != nil {
+			rr.Checker = cfg.ReleaseChecker
 		}
 		if releaseChecks.Checker != nil {
 			rr.Checker = releaseChecks.Checker

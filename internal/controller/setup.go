@@ -21,6 +21,8 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"runbook-operator/internal/healthcheck"
 )
 
 // Config is what the manager's flags give every reconciler.
@@ -38,6 +40,9 @@ type Config struct {
 	ProgressStallAfter time.Duration
 	// ProgressLogs reads the agent's log (nil: pods/log through the API server).
 	ProgressLogs JobLogs
+	// ReleaseChecker makes Releases' verification checks (nil: healthcheck.HTTP). The
+	// release benchmark wraps the HTTP checker with one that times every check.
+	ReleaseChecker healthcheck.Checker
 }
 
 // SetupWithManager registers every reconciler with the manager.

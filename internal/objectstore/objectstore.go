@@ -175,15 +175,18 @@ func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	if IsNotFound(err) {
-		// HEAD has no body, so a missing bucket also looks like 404: check it.
-		if _, berr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)}); berr != nil {
-			if IsNotFound(berr) {
-				return false, &Error{Op: "read", Bucket: s.cfg.Bucket, Key: key, Code: "NoSuchBucket", Permanent: true,
-					Hint: fmt.Sprintf("bucket %q does not exist; create it or fix the bucket name", s.cfg.Bucket)}
-			}
-			return false, s.wrap("read", key, berr)
+	if status := httpStatus(err); status == http.StatusNotFound || status == http.StatusForbidden {
+		// A HEAD answer has no body, so it cannot say which error it is: a missing
+		// key or bucket, an unknown access key (404 on some stores) or a wrong
+		// secret key. A GET's answer names it.
+		out, gerr := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+		if gerr == nil {
+			_ = out.Body.Close()
+			return true, nil
 		}
+		err = gerr
+	}
+	if IsNotFound(err) && !isNoSuchBucket(err) {
 		return false, nil
 	}
 	return false, s.wrap("read", key, err)
@@ -380,14 +383,16 @@ func isNoSuchBucket(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
 }
 
-// IsNotFound reports whether err means the key (or bucket) does not exist.
+// IsNotFound reports whether err means the key, bucket or multipart upload does not
+// exist. A 404 with another code is not: some stores answer an unknown access key so.
 func IsNotFound(err error) bool {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchBucket":
+		case "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload":
 			return true
 		}
+		return false
 	}
 	return httpStatus(err) == http.StatusNotFound
 }

@@ -196,10 +196,16 @@ func watchRollouts(ctx context.Context, log *rolloutLog) {
 	}()
 }
 
-func medianSpread(ds []time.Duration) string {
+func medianSpread(ds []time.Duration) string { return spread(ds, 10*time.Millisecond) }
+
+// spread is "median M (min A, max B)" of ds, rounded to round.
+func spread(ds []time.Duration, round time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	r := func(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
+	r := func(d time.Duration) string { return d.Round(round).String() }
 	return fmt.Sprintf("median %s (min %s, max %s)", r(s[len(s)/2]), r(s[0]), r(s[len(s)-1]))
 }
 

@@ -61,12 +61,15 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 			return false, &jobstep.Waiting{After: next.Sub(s.now)}
 		}
 	}
+	// The round is stamped with the clock when its checks start, not the reconcile's
+	// start: a reconcile slow to get here would otherwise make the next round early.
+	checkedAt := r.now()
 	failed, checkerErr, err := r.checkRound(ctx, s)
 	if err != nil {
 		return false, err
 	}
-	p.LastCheckTime = &metav1.Time{Time: s.now}
-	r.lastChecks.Store(key, s.now)
+	p.LastCheckTime = &metav1.Time{Time: checkedAt}
+	r.lastChecks.Store(key, checkedAt)
 	switch {
 	case failed != "":
 		p.FailedChecks++

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -56,6 +57,11 @@ type ReleaseReconciler struct {
 	PodAddress func(pod *corev1.Pod, port int32) (string, error)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+
+	// lastChecks keeps the exact time of each release's last verification round
+	// ("namespace/name" → time.Time); status keeps it to the second. Only spacing
+	// depends on it: after a restart status alone is used.
+	lastChecks sync.Map
 }
 
 // releaseChecks lets the envtest suite replace the registered reconciler's checker and
@@ -74,6 +80,7 @@ var releaseChecks struct {
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;create
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
@@ -126,7 +133,11 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 	}
 	if s.holdsWorkloads() {
-		err = errors.Join(err, r.syncWorkloads(ctx, s, false))
+		if serr := r.syncWorkloads(ctx, s, false); serr != nil {
+			err = errors.Join(err, serr)
+		} else if err == nil {
+			err = r.completeRollback(s, "") // a rollback whose writes an earlier reconcile did not make
+		}
 	}
 	r.observeComponents(ctx, s)
 	return r.outcome(s, err)

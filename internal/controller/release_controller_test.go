@@ -59,13 +59,17 @@ import (
 // of the API's minimum, 1m, passes without waiting for it).
 var releaseClockOffset atomic.Int64
 
-// podTargets maps a namespace to the host:port its pods' checks go to.
+// podTargets maps a namespace, or "namespace/pod" for one pod, to the host:port its
+// pods' checks go to.
 var podTargets sync.Map
 
 var _ = func() bool {
 	releaseChecks.Checker = healthcheck.HTTP{Timeout: 300 * time.Millisecond}
 	releaseChecks.Now = func() time.Time { return time.Now().Add(time.Duration(releaseClockOffset.Load())) }
 	releaseChecks.PodAddress = func(pod *corev1.Pod, _ int32) (string, error) {
+		if a, ok := podTargets.Load(pod.Namespace + "/" + pod.Name); ok {
+			return a.(string), nil
+		}
 		if a, ok := podTargets.Load(pod.Namespace); ok {
 			return a.(string), nil
 		}
@@ -176,8 +180,8 @@ func templateRevision(ctx context.Context, ns, name string) func() string {
 }
 
 // rollOut plays the Deployment controller and the kubelet: once the Deployment's
-// template has revision, one running pod of it (with restarts) and status saying all
-// replicas are updated and available.
+// template has revision, its ReplicaSet, one running Ready pod of it (with restarts)
+// and status saying all replicas are updated and available.
 func rollOutRevision(ctx context.Context, ns, name, revision string, restarts int32) {
 	GinkgoHelper()
 	var d *appsv1.Deployment
@@ -188,19 +192,8 @@ func rollOutRevision(ctx context.Context, ns, name, revision string, restarts in
 		}
 		return d.Spec.Template.Labels[opsv1alpha1.LabelRevision]
 	}).WithTimeout(20 * time.Second).Should(Equal(revision))
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-", Namespace: ns, Labels: d.Spec.Template.Labels},
-		Spec: *d.Spec.Template.Spec.DeepCopy()}
-	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1",
-		ContainerStatuses: []corev1.ContainerStatus{{Name: release.ContainerName, Ready: true, RestartCount: restarts,
-			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
-	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
-	Eventually(func() error {
-		d := getDeployment(ctx, ns, name)()
-		n := ptr.Deref(d.Spec.Replicas, 1)
-		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
-		return k8sClient.Status().Update(ctx, d)
-	}).Should(Succeed())
+	runningPod(ctx, d, "", true, restarts)
+	markAvailable(ctx, ns, name)
 }
 
 // waitJob waits for the Release's Job of step at revision.
@@ -346,7 +339,7 @@ verify: {path: /health, interval: 1s, window: 1s, progressDeadline: 1m}
 		// web's new pod cannot pull its image; its Deployment never becomes available.
 		Eventually(templateRevision(ctx, ns, "saas-web")).Should(Equal(rev2 + " saas:2.0.0-broken"))
 		d := getDeployment(ctx, ns, "saas-web")()
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "saas-web-new", Namespace: ns, Labels: d.Spec.Template.Labels}, Spec: *d.Spec.Template.Spec.DeepCopy()}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "saas-web-new", Namespace: ns, Labels: playReplicaSet(ctx, d)}, Spec: *d.Spec.Template.Spec.DeepCopy()}
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 		pod.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{Name: release.ContainerName,
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "saas:2.0.0-broken"`}}}}}

@@ -65,6 +65,9 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 	}
 	rel := s.rel
 	if f := rec.DatabaseRestore; f != nil {
+		if !f.Created && rel.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack {
+			return nil // the stable templates first: completeRollback's write brings us back
+		}
 		if !f.Created {
 			want := release.DatabaseRestore(rel, rec.Revision, rec.Backup)
 			if err := controllerutil.SetControllerReference(rel, want, r.Scheme()); err != nil {

@@ -93,12 +93,28 @@ func (r *ReleaseReconciler) podProblem(ctx context.Context, s *releaseScope, com
 	return release.PodProblem(pods)
 }
 
-// revisionPods lists the pods of component that run the current revision (their
-// template's revision label), from the API server.
+// revisionPods lists the pods of component that run the current revision's template:
+// those of the Deployment's current ReplicaSet (by its pod-template-hash), so that a
+// pod of the same revision label but an older template (before a restartedAt or a
+// resources change) is not taken for one. None while the Deployment does not carry
+// the revision or its ReplicaSet does not exist yet. Read from the API server.
 func (r *ReleaseReconciler) revisionPods(ctx context.Context, s *releaseScope, component string) ([]corev1.Pod, error) {
-	var pods corev1.PodList
+	d := &appsv1.Deployment{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(s.rel.Name, component)}, d)
+	if err != nil || d.Spec.Template.Labels[opsv1alpha1.LabelRevision] != s.revision {
+		return nil, client.IgnoreNotFound(err)
+	}
 	sel := release.Selector(s.rel, component)
-	sel[opsv1alpha1.LabelRevision] = s.revision
+	var rss appsv1.ReplicaSetList
+	if err := r.APIReader.List(ctx, &rss, client.InNamespace(s.rel.Namespace), client.MatchingLabels(sel)); err != nil {
+		return nil, err
+	}
+	rs := release.CurrentReplicaSet(d, rss.Items)
+	if rs == nil || rs.Spec.Template.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == "" {
+		return nil, nil
+	}
+	sel[appsv1.DefaultDeploymentUniqueLabelKey] = rs.Spec.Template.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(s.rel.Namespace), client.MatchingLabels(sel)); err != nil {
 		return nil, err
 	}
@@ -139,15 +155,41 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 	rel.Status.Progress = nil
 	r.endRevision(s, opsv1alpha1.RevisionRolledBack, msg)
 	r.decideFollowUps(s, restore) // created by the next reconcile, once this is in status
+	// The decision, recorded even when the writes below do not happen (a crash, a
+	// refused write): completeRollback finishes it once they have been made.
+	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionUnknown, reason, msg)
 	if err := r.syncWorkloads(ctx, s, true); err != nil {
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 		return err // retried: the status already says every component goes back
 	}
+	return r.completeRollback(s, step)
+}
+
+// completeRollback marks a decided rollback (phase RollingBack, RolledBack=Unknown)
+// done once the stable templates are written: by rollBack itself, or by a later
+// reconcile (a new manager) when rollBack's writes did not happen. step is the failed
+// step for the metric ("": told by the condition's reason). It returns the stall, or
+// nil when no rollback waits to be completed.
+//
+// Conditions: RolledBack=True, Stalled.
+func (r *ReleaseReconciler) completeRollback(s *releaseScope, step string) error {
+	rel := s.rel
+	c := conditions.Get(rel, opsv1alpha1.ConditionRolledBack)
+	if rel.Status.Phase != opsv1alpha1.ReleasePhaseRollingBack || c == nil || c.Status != metav1.ConditionUnknown {
+		return nil
+	}
+	switch {
+	case step != "":
+	case c.Reason == opsv1alpha1.ReasonProgressDeadline:
+		step = "rollout"
+	default:
+		step = "verify"
+	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRolledBack
-	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, reason, msg)
+	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)
 	metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Inc()
-	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", msg)
-	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: msg}
+	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", c.Message)
+	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
 }
 
 // finish makes the revision stable.

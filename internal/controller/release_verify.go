@@ -51,16 +51,25 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonVerifying, "Verify", msg)
 		return true, nil
 	}
+	key := rel.Namespace + "/" + rel.Name
 	if p.LastCheckTime != nil {
-		if next := p.LastCheckTime.Add(interval); s.now.Before(next) {
+		var exact time.Time
+		if t, ok := r.lastChecks.Load(key); ok {
+			exact = t.(time.Time)
+		}
+		if next := release.NextCheck(p.LastCheckTime, exact, interval); s.now.Before(next) {
 			return false, &jobstep.Waiting{After: next.Sub(s.now)}
 		}
 	}
+	// The round is stamped with the clock when its checks start, not the reconcile's
+	// start: a reconcile slow to get here would otherwise make the next round early.
+	checkedAt := r.now()
 	failed, checkerErr, err := r.checkRound(ctx, s)
 	if err != nil {
 		return false, err
 	}
-	p.LastCheckTime = &metav1.Time{Time: s.now}
+	p.LastCheckTime = &metav1.Time{Time: checkedAt}
+	r.lastChecks.Store(key, checkedAt)
 	switch {
 	case failed != "":
 		p.FailedChecks++
@@ -94,7 +103,9 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 
 // checkRound checks every pod of the new revision on its first port and verify.path,
 // and verify.url. failed names the first unhealthy target; checkerErr the first check
-// that could not be made.
+// that could not be made. What a pod's answer counts for is release.PodVerdict's: a
+// pod that is not Ready and refuses the connection is starting and counts for nothing,
+// and a component none of whose pods could be counted makes the round a pause.
 func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (failed, checkerErr string, err error) {
 	v := s.rel.Spec.Verify
 	var errs []string
@@ -109,6 +120,7 @@ func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (fa
 		if v.Path == "" || len(c.Ports) == 0 {
 			continue
 		}
+		counted, starting := 0, []string{}
 		for i := range pods {
 			pod := &pods[i]
 			if !pod.DeletionTimestamp.IsZero() {
@@ -120,12 +132,19 @@ func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (fa
 				continue
 			}
 			res := r.Checker.Check(ctx, "http://"+addr+v.Path)
-			switch {
-			case res.Err != nil:
+			switch release.PodVerdict(pod, res) {
+			case release.VerdictUncheckable:
 				errs = append(errs, res.Err.Error())
-			case !res.Healthy:
+			case release.VerdictUnhealthy:
 				return fmt.Sprintf("pod %s: %s", pod.Name, res.Detail), "", nil
+			case release.VerdictStarting:
+				starting = append(starting, pod.Name)
+			case release.VerdictHealthy:
+				counted++
 			}
+		}
+		if counted == 0 && len(starting) > 0 {
+			errs = append(errs, fmt.Sprintf("no pod of component %s serves yet (not Ready, refusing connections: %s)", c.Name, strings.Join(starting, ", ")))
 		}
 	}
 	if v.URL != "" {

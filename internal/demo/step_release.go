@@ -77,10 +77,11 @@ verify: %[7]s
 `, tag, AppImage(tag), dbSecret, devcluster.DemoAppSecret, devcluster.DemoRedisSecret, webReplicas, verify)
 }
 
-// releaseVerify is the demo's short verification. Its checks start as the pods start
-// (the web has no readiness probe), so failureThreshold gives gunicorn a few seconds to
-// listen, and the window holds more checks than the threshold (a window that ends
-// first deploys a failing revision); 1.2.0 rolls back within about 6 s.
+// releaseVerify is the demo's short verification. Its checks start once every web pod
+// is Ready (the web has no healthPath: its readiness probe is a TCP connect to its
+// port, so gunicorn listens by then), and the window holds more checks than the
+// threshold (a window that ends first deploys a failing revision); 1.2.0 rolls back
+// within about 6 s.
 const releaseVerify = "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 3, progressDeadline: 2m}"
 
 func releaseSpec(tag, dbSecret string) (opsv1alpha1.ReleaseSpec, error) {

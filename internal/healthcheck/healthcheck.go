@@ -32,9 +32,11 @@ import (
 )
 
 // Result of one check. Err set means the check could not be made; otherwise Healthy
-// says whether the target answered 2xx, and Detail what it answered.
+// says whether the target answered 2xx, and Detail what it answered. Refused says the
+// target refused (or reset) the connection: nothing listens there (yet).
 type Result struct {
 	Healthy bool
+	Refused bool
 	Detail  string
 	Err     error
 }
@@ -65,7 +67,7 @@ func (h HTTP) Check(ctx context.Context, url string) Result {
 	resp, err := c.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
-			return Result{Detail: fmt.Sprintf("GET %s: connection refused", url)}
+			return Result{Refused: true, Detail: fmt.Sprintf("GET %s: connection refused", url)}
 		}
 		return Result{Err: fmt.Errorf("GET %s: %w", url, err)}
 	}

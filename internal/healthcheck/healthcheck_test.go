@@ -51,17 +51,18 @@ func TestHTTPTellsUnhealthyFromUncheckable(t *testing.T) {
 		name          string
 		url           string
 		healthy, err  bool
+		refused       bool
 		detailContain string
 	}{
-		{"2xx is healthy", srv.URL + "/ok", true, false, "200 OK"},
-		{"503 is unhealthy", srv.URL + "/bad", false, false, "503"},
-		{"refused connection is unhealthy", closed, false, false, "connection refused"},
-		{"timeout is a checker error", srv.URL + "/slow", false, true, ""},
+		{"2xx is healthy", srv.URL + "/ok", true, false, false, "200 OK"},
+		{"503 is unhealthy", srv.URL + "/bad", false, false, false, "503"},
+		{"refused connection is unhealthy and says refused", closed, false, false, true, "connection refused"},
+		{"timeout is a checker error", srv.URL + "/slow", false, true, false, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := h.Check(context.Background(), c.url)
-			if r.Healthy != c.healthy || (r.Err != nil) != c.err || !strings.Contains(r.Detail, c.detailContain) {
+			if r.Healthy != c.healthy || (r.Err != nil) != c.err || r.Refused != c.refused || !strings.Contains(r.Detail, c.detailContain) {
 				t.Fatalf("got %+v", r)
 			}
 		})

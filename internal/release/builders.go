@@ -70,10 +70,20 @@ func Deployment(rel *opsv1alpha1.Release, c *opsv1alpha1.Component, snap Snapsho
 	for _, p := range c.Ports {
 		container.Ports = append(container.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.ContainerPort, Protocol: corev1.ProtocolTCP})
 	}
-	if c.HealthPath != "" && len(c.Ports) > 0 {
+	switch {
+	case c.HealthPath != "" && len(c.Ports) > 0:
 		container.ReadinessProbe = &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: c.HealthPath, Port: intstr.FromString(c.Ports[0].Name)}},
 			PeriodSeconds:    5,
+			FailureThreshold: 3,
+		}
+	case len(c.Ports) > 0:
+		// Without a probe a pod is Ready as soon as its process starts, before it
+		// listens: the rollout would count it available and the verification would
+		// check a server that is not up yet. Ready means "accepts connections".
+		container.ReadinessProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(c.Ports[0].Name)}},
+			PeriodSeconds:    2,
 			FailureThreshold: 3,
 		}
 	}

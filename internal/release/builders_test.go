@@ -47,6 +47,16 @@ func TestDeploymentTakesRevisionFromSnapshotAndScalingFromSpec(t *testing.T) {
 	if d.Spec.Template.Labels[opsv1alpha1.LabelRevision] != "r1" || d.Spec.Selector.MatchLabels[opsv1alpha1.LabelRevision] != "" {
 		t.Fatalf("labels: template %v selector %v", d.Spec.Template.Labels, d.Spec.Selector.MatchLabels)
 	}
+	if p := Deployment(rel, &rel.Spec.Components[1], oldSnap, "r1").Spec.Template.Spec.Containers[0].ReadinessProbe; p.HTTPGet == nil || p.HTTPGet.Path != "/health" {
+		t.Fatalf("healthPath must be an HTTP readiness probe: %+v", p)
+	}
+	rel.Spec.Components[1].HealthPath = ""
+	if p := Deployment(rel, &rel.Spec.Components[1], oldSnap, "r1").Spec.Template.Spec.Containers[0].ReadinessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.StrVal != rel.Spec.Components[1].Ports[0].Name {
+		t.Fatalf("a component with ports and no healthPath must get a TCP readiness probe on its first port: %+v", p)
+	}
+	if p := Deployment(rel, &rel.Spec.Components[0], oldSnap, "r1").Spec.Template.Spec.Containers[0].ReadinessProbe; p != nil {
+		t.Fatalf("a component without ports has no readiness probe: %+v", p)
+	}
 	rel.Spec.Components[0].Autoscaling = &opsv1alpha1.Autoscaling{MinReplicas: 2, MaxReplicas: 4}
 	if d := Deployment(rel, &rel.Spec.Components[0], oldSnap, "r1"); d.Spec.Replicas != nil {
 		t.Fatal("with an HPA the Deployment must not carry replicas")

@@ -41,6 +41,9 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 	rel := s.rel
 	switch d.Step {
 	case release.StepSteady:
+		if err := r.pruneRemovedComponents(ctx, s); err != nil {
+			return false, err
+		}
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
 		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, fmt.Sprintf("Revision %s (%s) is deployed", s.revision, rel.Spec.Version))
 		return false, nil
@@ -76,7 +79,7 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 	case release.StepVerify:
 		return r.verify(ctx, s)
 	case release.StepFinish:
-		return r.finish(s)
+		return r.finish(ctx, s)
 	}
 	return false, fmt.Errorf("unknown step %q", d.Step)
 }

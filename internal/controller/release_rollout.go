@@ -195,8 +195,11 @@ func (r *ReleaseReconciler) completeRollback(s *releaseScope, step string) error
 // finish makes the revision stable.
 //
 // Conditions: Verified=True, Ready=True.
-func (r *ReleaseReconciler) finish(s *releaseScope) (bool, error) {
+func (r *ReleaseReconciler) finish(ctx context.Context, s *releaseScope) (bool, error) {
 	rel := s.rel
+	if err := r.pruneRemovedComponents(ctx, s); err != nil {
+		return false, err
+	}
 	msg := fmt.Sprintf("Revision %s (%s) is deployed and verified", s.revision, rel.Spec.Version)
 	if rel.Spec.Verify != nil {
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded,

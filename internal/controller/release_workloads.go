@@ -70,7 +70,7 @@ func (r *ReleaseReconciler) syncWorkloads(ctx context.Context, s *releaseScope, 
 			// Not part of the revision it is to run (added by a later one that was rolled
 			// back, or not rolled out yet): the revision does not own it, so nothing of
 			// it runs, as with `kubectl rollout undo` of the whole release.
-			if err := r.removeComponent(ctx, s, c.Name, rev); err != nil {
+			if err := r.removeComponent(ctx, s, c.Name, opsv1alpha1.ReasonRolledBack, "component "+c.Name+" is not part of revision "+rev); err != nil {
 				return err
 			}
 			continue
@@ -90,9 +90,32 @@ func (r *ReleaseReconciler) syncWorkloads(ctx context.Context, s *releaseScope, 
 	return nil
 }
 
-// removeComponent deletes the Deployment, Service and HPA of a component that the
-// revision it is to run does not have; objects the Release does not own stay.
-func (r *ReleaseReconciler) removeComponent(ctx context.Context, s *releaseScope, component, revision string) error {
+// pruneRemovedComponents deletes the workloads of components gone from
+// spec.components, once the revision without them is deployed: until then they keep
+// running the stable revision, so a rollback has them as they were.
+func (r *ReleaseReconciler) pruneRemovedComponents(ctx context.Context, s *releaseScope) error {
+	var list appsv1.DeploymentList
+	if err := r.List(ctx, &list, client.InNamespace(s.rel.Namespace), client.MatchingLabels{opsv1alpha1.LabelRelease: s.rel.Name}); err != nil {
+		return err
+	}
+	var found []string
+	for i := range list.Items {
+		if metav1.IsControlledBy(&list.Items[i], s.rel) {
+			found = append(found, list.Items[i].Labels[opsv1alpha1.LabelComponent])
+		}
+	}
+	for _, c := range release.Removed(&s.rel.Spec, found) {
+		why := fmt.Sprintf("component %s is no longer in spec.components (revision %s is deployed)", c, s.revision)
+		if err := r.removeComponent(ctx, s, c, opsv1alpha1.ReasonDeployed, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeComponent deletes the Deployment, Service and HPA of a component the release
+// no longer runs (why says which rule); objects the Release does not own stay.
+func (r *ReleaseReconciler) removeComponent(ctx context.Context, s *releaseScope, component, reason, why string) error {
 	key := client.ObjectKey{Namespace: s.rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(s.rel.Name, component)}
 	for _, o := range []struct {
 		kind string
@@ -111,8 +134,8 @@ func (r *ReleaseReconciler) removeComponent(ctx context.Context, s *releaseScope
 		if err := r.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return err
 		}
-		r.event(s.rel, corev1.EventTypeNormal, opsv1alpha1.ReasonRolledBack, "RemoveComponent",
-			fmt.Sprintf("Deleted %s %s: component %s is not part of revision %s", o.kind, key.Name, component, revision))
+		r.event(s.rel, corev1.EventTypeNormal, reason, "RemoveComponent",
+			fmt.Sprintf("Deleted %s %s: %s", o.kind, key.Name, why))
 	}
 	return nil
 }

@@ -64,3 +64,20 @@ func PodProblem(pods []corev1.Pod) string {
 	}
 	return ""
 }
+
+// Removed lists the components that still have a Deployment (found, by their component
+// label) but are no longer in the spec, in the order found, each once.
+func Removed(spec *opsv1alpha1.ReleaseSpec, found []string) []string {
+	in := map[string]bool{}
+	for _, c := range spec.Components {
+		in[c.Name] = true
+	}
+	var out []string
+	for _, name := range found {
+		if name != "" && !in[name] {
+			out = append(out, name)
+			in[name] = true // once
+		}
+	}
+	return out
+}

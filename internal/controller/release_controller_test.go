@@ -155,9 +155,9 @@ func argoHealth(ctx context.Context, rel *opsv1alpha1.Release) string {
 	Expect(err).NotTo(HaveOccurred())
 	var obj map[string]any
 	Expect(json.Unmarshal(b, &obj)).To(Succeed())
-	status, msg, err := argocd.Health(string(script), obj)
+	health, msg, err := argocd.Health(string(script), obj)
 	Expect(err).NotTo(HaveOccurred())
-	return status + ": " + msg
+	return health + ": " + msg
 }
 
 func getDeployment(ctx context.Context, ns, name string) func() *appsv1.Deployment {

@@ -84,11 +84,12 @@ import (
 //   - figure 2, crossing → every pod of the stable revision Ready (informer: as many
 //     Ready, not terminating pods with the stable revision's label as each component
 //     asks for) and → every stable web pod answering 200 (polled every 20 ms). The web
-//     has no readiness probe (a probe on the failing health path would keep 1.2.0 from
+//     has no healthPath (a probe on the failing health path would keep 1.2.0 from
 //     rolling out at all; then the rollout deadline rolls back, not the verification),
-//     so Ready means the process runs, and "answering" is when gunicorn serves. The
-//     controller's share is figure 1; the rest is the Deployment controller, the node
-//     agent and the app starting;
+//     so its readiness probe is the controller's TCP connect to its port every 2 s:
+//     Ready comes at the first probe after gunicorn listens, "answering" as soon as it
+//     serves. The controller's share is figure 1; the rest is the Deployment
+//     controller, the node agent, the app starting and the probe's period;
 //   - figure 3, the return of the first failed check → the first rollback write seen
 //     (a Deployment back on the stable template), against failureThreshold × interval +
 //     100 ms;
@@ -109,9 +110,7 @@ const (
 	relBenchName     = "bench-release"
 	relBenchInterval = 2 * time.Second
 	relBenchFailures = 3
-	// relBenchVerify: checks start as the web pods start (no readiness probe), so a
-	// good revision's first check may find gunicorn not listening yet; the window
-	// holds three checks and the threshold lets two fail.
+	// relBenchVerify: the window holds three checks and the threshold lets two fail.
 	relBenchVerify = "{path: /api/v1/health/, interval: 2s, window: 6s, failureThreshold: 3, progressDeadline: 2m}"
 	relBenchWeb    = 2
 )
@@ -776,7 +775,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 		rssPeak := max(peak, rssAfter)
 		peakMu.Unlock()
 
-		report := fmt.Sprintf("\nRelease of the Django app on the devcluster (worker 1 pod, web %d pods of gunicorn without readiness probe; verify every %s, failureThreshold %d, window %s), %d runs, median (min, max):\n",
+		report := fmt.Sprintf("\nRelease of the Django app on the devcluster (worker 1 pod, web %d pods of gunicorn with the TCP readiness probe; verify every %s, failureThreshold %d, window %s), %d runs, median (min, max):\n",
 			relBenchWeb, relBenchInterval, relBenchFailures, window, runs)
 		report += "  rollback of saas:1.2.0 (health 503), from the check that crosses failureThreshold:\n"
 		report += "    1. to every Deployment back on the stable template:   " + spread(toTemplates, time.Millisecond) + "   (target ≤ 100ms)\n"

@@ -76,7 +76,19 @@ func (p *HostProcess) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
 	case <-time.After(grace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		p.Kill()
 	}
+}
+
+// Kill sends SIGKILL to the process group, as a crash or the kernel's OOM killer ends
+// a process (no signal handler runs, nothing is flushed or released), and returns once
+// it has exited.
+func (p *HostProcess) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }

@@ -52,16 +52,28 @@ const (
 )
 
 func releaseSpecYAML(tag string) string {
-	spec := demo.ReleaseSpecYAML(tag, releaseDBSecret, 1, "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}")
-	backup := fmt.Sprintf("backup: {deletionPolicy: Delete, destination: {s3: {bucket: %s, prefix: e2e-release, region: %s, endpoint: '%s', forcePathStyle: true, credentialsSecretRef: {name: %s}}}}",
-		devcluster.DemoBucket, cluster.S3.Region, cluster.S3.Endpoint, devcluster.DemoS3Secret)
-	return strings.Replace(spec, "backup: {enabled: false}", backup, 1) + "rollback: {restoreDatabase: true, openIncident: P2}\n"
+	return backedUpReleaseSpecYAML(tag, releaseDBSecret, "e2e-release") + "rollback: {restoreDatabase: true, openIncident: P2}\n"
+}
+
+// backedUpReleaseSpecYAML is the demo's Release of the Django app at tag on the database
+// of dbSecret (one web pod, a 10 s verification window), its pre-deploy backups going to
+// the devcluster's S3 server under prefix.
+func backedUpReleaseSpecYAML(tag, dbSecret, prefix string) string {
+	spec := demo.ReleaseSpecYAML(tag, dbSecret, 1, "{path: /api/v1/health/, interval: 2s, window: 10s, failureThreshold: 2, progressDeadline: 2m}")
+	backup := fmt.Sprintf("backup: {deletionPolicy: Delete, destination: {s3: {bucket: %s, prefix: %s, region: %s, endpoint: '%s', forcePathStyle: true, credentialsSecretRef: {name: %s}}}}",
+		devcluster.DemoBucket, prefix, cluster.S3.Region, cluster.S3.Endpoint, devcluster.DemoS3Secret)
+	return strings.Replace(spec, "backup: {enabled: false}", backup, 1)
 }
 
 func e2eRelease(ctx context.Context) *opsv1alpha1.Release {
 	GinkgoHelper()
+	return getE2ERelease(ctx, releaseName)
+}
+
+func getE2ERelease(ctx context.Context, name string) *opsv1alpha1.Release {
+	GinkgoHelper()
 	rel := &opsv1alpha1.Release{}
-	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: releaseName}, rel)).To(Succeed())
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rel)).To(Succeed())
 	return rel
 }
 
@@ -105,9 +117,13 @@ func servedVersions(ctx context.Context) []string {
 	return out
 }
 
-func releasePhase(ctx context.Context) func() string {
+func releasePhase(ctx context.Context) func() string { return releasePhaseOf(ctx, releaseName) }
+
+// releasePhaseOf is "<phase> <version>" of Release name once its status follows the
+// spec's generation and version.
+func releasePhaseOf(ctx context.Context, name string) func() string {
 	return func() string {
-		rel := e2eRelease(ctx)
+		rel := getE2ERelease(ctx, name)
 		h := rel.Status.History
 		if rel.Status.ObservedGeneration != rel.Generation || len(h) == 0 || h[0].Version != rel.Spec.Version {
 			return "not yet acted on"

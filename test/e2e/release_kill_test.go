@@ -31,6 +31,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -60,11 +61,11 @@ const (
 // crashRecord is what an informer started before the Release saw of it: every UID each
 // of its Jobs and DatabaseBackups had (a Job created twice shows two, even if the
 // first was deleted before anyone looked) and every progress.verifyStartTime its
-// status held.
+// status held, with the Verified condition's reason written with it.
 type crashRecord struct {
 	mu           sync.Mutex
 	uids         map[string][]types.UID // "Job/<name>" or "DatabaseBackup/<name>"
-	verifyStarts []string
+	verifyStarts []string               // "<time> <reason>"
 }
 
 func recordRelease(ctx context.Context, name string) *crashRecord {
@@ -92,8 +93,13 @@ func (r *crashRecord) see(release string, o any) {
 	switch o := o.(type) {
 	case *opsv1alpha1.Release:
 		if p := o.Status.Progress; o.Name == release && p != nil && p.VerifyStartTime != nil {
-			if v := p.VerifyStartTime.UTC().Format(time.RFC3339); !slices.Contains(r.verifyStarts, v) {
-				r.verifyStarts = append(r.verifyStarts, v)
+			v := p.VerifyStartTime.UTC().Format(time.RFC3339)
+			if n := len(r.verifyStarts); n == 0 || !strings.HasPrefix(r.verifyStarts[n-1], v+" ") {
+				var reason string
+				if c := meta.FindStatusCondition(o.Status.Conditions, opsv1alpha1.ConditionVerified); c != nil {
+					reason = c.Reason
+				}
+				r.verifyStarts = append(r.verifyStarts, v+" "+reason)
 			}
 		}
 	case *batchv1.Job:
@@ -262,8 +268,14 @@ var _ = Describe("Release with its manager killed inside a revision", Ordered, f
 		Expect(conn.QueryRow(ctx, "SELECT count(*) FROM django_migrations WHERE app = 'subscriptions' AND name = '0002_subscription_seats'").Scan(&seats)).To(Succeed())
 		Expect(conn.QueryRow(ctx, "SELECT count(*) - count(DISTINCT (app, name)) FROM django_migrations").Scan(&dup)).To(Succeed())
 		Expect([]int{seats, dup}).To(Equal([]int{1, 0}), "rows of 0002_subscription_seats, duplicated rows")
-		Expect(verifyStarts).To(Equal([]string{verifyStart.UTC().Format(time.RFC3339)}))
-		GinkgoWriter.Printf("revision %s Deployed at %s after 4 SIGKILLs; verifyStartTime %s throughout; %d objects created once each: %v\n",
-			rev, h.CompletionTime.UTC().Format(time.RFC3339), verifyStarts[0], len(uids), uids)
+		// The window moves only when a round could not be checked (CheckerError: it
+		// pauses), never because a manager started.
+		Expect(verifyStarts).NotTo(BeEmpty())
+		Expect(verifyStarts[0]).To(HavePrefix(verifyStart.UTC().Format(time.RFC3339)+" "), "%v", verifyStarts)
+		for _, v := range verifyStarts[1:] {
+			Expect(v).To(HaveSuffix(" "+opsv1alpha1.ReasonCheckerError), "verifyStartTime changed other than by a paused round: %v", verifyStarts)
+		}
+		GinkgoWriter.Printf("revision %s Deployed at %s after 4 SIGKILLs; verifyStartTime (with the Verified reason written with it) %v; %d objects created once each: %v\n",
+			rev, h.CompletionTime.UTC().Format(time.RFC3339), verifyStarts, len(uids), uids)
 	}, SpecTimeout(6*time.Minute))
 })

@@ -87,12 +87,12 @@ func recordRelease(ctx context.Context, name string) *crashRecord {
 	return r
 }
 
-func (r *crashRecord) see(release string, o any) {
+func (r *crashRecord) see(relName string, o any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch o := o.(type) {
 	case *opsv1alpha1.Release:
-		if p := o.Status.Progress; o.Name == release && p != nil && p.VerifyStartTime != nil {
+		if p := o.Status.Progress; o.Name == relName && p != nil && p.VerifyStartTime != nil {
 			v := p.VerifyStartTime.UTC().Format(time.RFC3339)
 			if n := len(r.verifyStarts); n == 0 || !strings.HasPrefix(r.verifyStarts[n-1], v+" ") {
 				var reason string
@@ -103,14 +103,14 @@ func (r *crashRecord) see(release string, o any) {
 			}
 		}
 	case *batchv1.Job:
-		r.uid("Job", release, o)
+		r.uid("Job", relName, o)
 	case *opsv1alpha1.DatabaseBackup:
-		r.uid("DatabaseBackup", release, o)
+		r.uid("DatabaseBackup", relName, o)
 	}
 }
 
-func (r *crashRecord) uid(kind, release string, o client.Object) {
-	if !strings.HasPrefix(o.GetName(), release+"-") {
+func (r *crashRecord) uid(kind, relName string, o client.Object) {
+	if !strings.HasPrefix(o.GetName(), relName+"-") {
 		return
 	}
 	key := kind + "/" + o.GetName()

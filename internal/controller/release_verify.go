@@ -42,7 +42,8 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 	rel, p, v := s.rel, s.rel.Status.Progress, s.rel.Spec.Verify
 	interval := release.Interval(v)
 	if p.VerifyStartTime == nil {
-		p.VerifyStartTime = s.nowTime()
+		start := release.WindowStart(s.now)
+		p.VerifyStartTime = &start
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
 		msg := fmt.Sprintf("Verifying revision %s for %s: checks every %s, %d consecutive failures roll back",
 			s.revision, release.Window(v), interval, release.FailureThreshold(v))

@@ -120,3 +120,13 @@ func NextCheck(recorded *metav1.Time, exact time.Time, interval time.Duration) t
 	}
 	return recorded.Add(interval)
 }
+
+// WindowStart is the verification window's start as status keeps it: now rounded up
+// to the whole second, since a metav1.Time keeps only seconds and rounding down would
+// make every window up to a second shorter than verify.window.
+func WindowStart(now time.Time) metav1.Time {
+	if t := now.Truncate(time.Second); !t.Equal(now) {
+		return metav1.NewTime(t.Add(time.Second))
+	}
+	return metav1.NewTime(now)
+}

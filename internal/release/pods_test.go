@@ -137,3 +137,30 @@ func TestNextCheckCountsFromTheExactTimeOfTheSameRound(t *testing.T) {
 		})
 	}
 }
+
+func TestWindowStartNeverShortensTheWindow(t *testing.T) {
+	whole := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name string
+		now  time.Time
+		want time.Time
+	}{
+		{"a whole second stays", whole, whole},
+		{"just after a second: the next one", whole.Add(time.Millisecond), whole.Add(time.Second)},
+		{"just before the next second: that one", whole.Add(999 * time.Millisecond), whole.Add(time.Second)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := WindowStart(c.now)
+			if !got.Equal(&metav1.Time{Time: c.want}) {
+				t.Fatalf("WindowStart(%v) = %v, want %v", c.now, got, c.want)
+			}
+			// What status keeps (whole seconds) is what the window counts from.
+			raw, _ := got.MarshalJSON()
+			var back metav1.Time
+			if err := back.UnmarshalJSON(raw); err != nil || !back.Equal(&got) || back.Before(&metav1.Time{Time: c.now}) {
+				t.Fatalf("stored as %s: %v (err %v), before %v", raw, back, err, c.now)
+			}
+		})
+	}
+}

@@ -86,12 +86,7 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 			}
 		}
 		rs := &opsv1alpha1.DatabaseRestore{}
-		key := client.ObjectKey{Namespace: rel.Namespace, Name: f.Name}
-		err := r.Get(ctx, key, rs)
-		if apierrors.IsNotFound(err) { // the cache may not have seen it yet: ask before calling it deleted
-			err = r.APIReader.Get(ctx, key, rs)
-		}
-		if err != nil {
+		if err := r.getLive(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: f.Name}, rs); err != nil {
 			if !apierrors.IsNotFound(err) {
 				return err
 			}
@@ -124,6 +119,16 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 		}
 	}
 	return nil
+}
+
+// getLive reads obj from the cache, and from the API server when the cache has not
+// seen it: a child created a moment ago is not taken for one deleted.
+func (r *ReleaseReconciler) getLive(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	err := r.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, obj)
+	}
+	return err
 }
 
 // createOnce creates obj unless it exists (looked up on the API server, not the

@@ -177,14 +177,14 @@ func (r *ReleaseReconciler) backup(ctx context.Context, s *releaseScope) (bool, 
 	rel, p := s.rel, s.rel.Status.Progress
 	name := release.BackupName(rel, s.revision)
 	b := &opsv1alpha1.DatabaseBackup{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: name}, b)
-	if apierrors.IsNotFound(err) && p.Backup != "" {
-		err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: name}, b)
-		if apierrors.IsNotFound(err) {
-			msg := fmt.Sprintf("Pre-deploy DatabaseBackup %s was deleted before it completed; nothing was changed", name)
-			r.failRevision(s, opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ReasonBackupFailed, msg)
-			return false, nil
-		}
+	key := client.ObjectKey{Namespace: rel.Namespace, Name: name}
+	var err error
+	if p.Backup == "" {
+		err = r.Get(ctx, key, b) // not created yet, or created by a manager that died before recording it
+	} else if err = r.getLive(ctx, key, b); apierrors.IsNotFound(err) {
+		msg := fmt.Sprintf("Pre-deploy DatabaseBackup %s was deleted before it completed; nothing was changed", name)
+		r.failRevision(s, opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ReasonBackupFailed, msg)
+		return false, nil
 	}
 	if apierrors.IsNotFound(err) {
 		b = &opsv1alpha1.DatabaseBackup{

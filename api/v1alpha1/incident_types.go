@@ -346,6 +346,10 @@ const (
 	TimelineInvalidConfig    = "InvalidConfiguration"
 )
 
+// LabelIncident is set on every object an Incident creates (NetworkPolicy, evidence
+// ConfigMaps, diagnostic Jobs): the incident's name, hash-shortened to 63 characters.
+const LabelIncident = "ops.runbook.dev/incident"
+
 // Bounds of an incident's status, matching the CRD's MaxItems and MaxLength.
 const (
 	MaxTimelineEntries      = 100

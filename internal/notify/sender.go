@@ -65,7 +65,9 @@ type Error struct {
 	Reason string
 	// Permanent: not worth retrying (4xx other than 429, a URL that is not http(s)).
 	Permanent bool
-	// RetryAfter is what a 429 asked for, when longer than Sender.MaxWait.
+	// RetryAfter is what the last 429 asked for (its Retry-After), for the caller to
+	// wait at least that long: it was longer than Sender.MaxWait, or no attempt was
+	// left.
 	RetryAfter time.Duration
 	// Attempts made.
 	Attempts int
@@ -156,13 +158,12 @@ func (s *Sender) Send(ctx context.Context, t Target, ev Event) error {
 			return fail
 		}
 		if wait > s.maxWait() {
-			fail.RetryAfter = wait
 			return fail
 		}
 		if err := s.sleep(ctx, wait); err != nil {
 			return fail
 		}
-		fail.Status, fail.Reason = 0, ""
+		fail.Status, fail.Reason, fail.RetryAfter = 0, "", 0
 	}
 }
 
@@ -206,6 +207,7 @@ func (s *Sender) attempt(ctx context.Context, target string, body []byte, typ op
 	case resp.StatusCode == http.StatusTooManyRequests:
 		fail.Status, fail.Reason = resp.StatusCode, reason(typ, text, secrets)
 		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			fail.RetryAfter = d
 			return d, retry
 		}
 		return s.backoff(fail.Attempts), retry

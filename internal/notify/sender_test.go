@@ -419,3 +419,12 @@ func asError(err error, target **Error) bool {
 	}
 	return ok
 }
+
+func TestRetryAfterIsReturnedWhenNoAttemptIsLeft(t *testing.T) {
+	rcv := newReceiver(t, answer{429, "rate_limited", map[string]string{"Retry-After": "3"}})
+	err := (&Sender{MaxAttempts: 1}).Send(context.Background(), Target{Type: opsv1alpha1.NotifierSlack, URL: rcv.URL + "/services/x"}, event(opsv1alpha1.TransitionOpened, opsv1alpha1.SeverityP1))
+	var e *Error
+	if err == nil || !asError(err, &e) || e.Permanent || e.RetryAfter != 3*time.Second || rcv.requests() != 1 {
+		t.Fatalf("got %v after %d requests", err, rcv.requests())
+	}
+}

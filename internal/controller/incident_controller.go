@@ -1,0 +1,240 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/incident"
+	"runbook-operator/internal/notify"
+)
+
+// IncidentReconciler keeps an Incident's response clock (deadline, escalation,
+// acknowledgement and its expiry, resolution), its phase and timeline, and tells the
+// notifiers of every transition. internal/incident decides each step; this records
+// it in status before anything is sent, so a restart neither skips nor repeats one.
+type IncidentReconciler struct {
+	client.Client
+	// APIReader gets a notifier's Secret: a get of that one Secret, never a watch or a
+	// list (the manager caches only the Secrets a SecretRotation manages).
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	// Now is the clock (nil: time.Now); deadlines and requeues follow it.
+	Now func() time.Time
+	// Zone is the default zone of a P3's business day (nil: UTC).
+	Zone *time.Location
+	// Sender delivers notifications (nil: one attempt per reconcile, 5 s timeout; a
+	// retry is a requeue, so a dead receiver never holds the reconcile long).
+	Sender *notify.Sender
+}
+
+// incidentHooks lets the envtest suite set the registered reconciler's clock and
+// sender.
+var incidentHooks struct {
+	Now    func() time.Time
+	Sender *notify.Sender
+	Zone   *time.Location
+}
+
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// incidentMaxSteps bounds the steps one reconcile takes (open, acknowledge, escalate,
+// mitigate, … each recorded before the next).
+const incidentMaxSteps = 16
+
+// Reconcile takes the steps internal/incident names, recording each, then sends what
+// is due to the notifiers and requeues exactly when the clock next changes.
+func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	inc := &opsv1alpha1.Incident{}
+	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !inc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	p := newStatusPatch(r.Client, inc)
+	defer func() {
+		if err := p.Patch(ctx, inc); err != nil {
+			res, retErr = conflictRequeue(errors.Join(retErr, err))
+		}
+	}()
+	now := r.now()
+	if err := opsv1alpha1.InvalidDurations("spec", &inc.Spec); err != nil {
+		conditions.MarkStalled(inc, opsv1alpha1.ReasonInvalidSpec, err.Error()+"; the incident is recorded, nothing else was done")
+		return ctrl.Result{}, nil
+	}
+	s := &incidentScope{inc: inc, now: now}
+	s.cal, s.calErr = incident.NewCalendar(inc.Spec.ResponseClock, r.Zone)
+	for range incidentMaxSteps {
+		d := incident.Next(incident.Input{Spec: &inc.Spec, Status: &inc.Status, Now: now})
+		if !r.step(s, d) {
+			break
+		}
+		if err := p.Patch(ctx, inc); err != nil { // each step is recorded before the next, and before any send
+			return conflictRequeue(err)
+		}
+	}
+	incident.PruneNotifiers(&inc.Spec, &inc.Status)
+	retry := r.deliver(ctx, s)
+	r.summarise(s)
+	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
+	return requeueAt(now, wake, retry), nil
+}
+
+// requeueAt is the requeue for the earliest of the clock's wake and a delivery retry
+// (each zero when none), computed from the reconciler's clock.
+func requeueAt(now, wake time.Time, retry time.Duration) ctrl.Result {
+	var after time.Duration
+	if !wake.IsZero() {
+		after = max(wake.Sub(now), time.Millisecond) // exactly at the deadline, never 0 (no requeue)
+	}
+	if retry > 0 && (after == 0 || retry < after) {
+		after = retry
+	}
+	return ctrl.Result{RequeueAfter: after}
+}
+
+// incidentScope is what one reconcile observed and decided.
+type incidentScope struct {
+	inc    *opsv1alpha1.Incident
+	now    time.Time
+	cal    incident.Calendar
+	calErr error
+	// notifierProblems names notifiers that could not be sent to (Secret, key, URL).
+	notifierProblems []string
+}
+
+// step performs one decision on status, with its timeline entry and event; false
+// when there is nothing more to do now.
+func (r *IncidentReconciler) step(s *incidentScope, d incident.Decision) bool {
+	inc, st, now := s.inc, &s.inc.Status, s.now
+	switch d.Step {
+	case incident.StepOpen:
+		st.OpenedAt = ptrTime(now)
+		deadline := incident.ResponseDeadline(inc.Spec.Severity, now, s.cal)
+		st.ResponseDeadline = ptrTime(deadline)
+		st.DedupKey = incident.DedupKey(inc.UID)
+		st.Phase = opsv1alpha1.IncidentPhaseOpen
+		msg := fmt.Sprintf("%s incident opened: %s; respond by %s", inc.Spec.Severity, inc.Spec.Title, deadline.UTC().Format(time.RFC3339))
+		if s.calErr != nil {
+			incident.Append(st, incident.Entry(now, opsv1alpha1.TimelineInvalidConfig, opsv1alpha1.TimelineFailed, "invalid/calendar", s.calErr.Error()))
+		}
+		r.record(s, opsv1alpha1.TimelineOpened, opsv1alpha1.TimelineInfo, "opened", corev1.EventTypeNormal, "Opened", msg)
+	case incident.StepResolve:
+		st.ResolvedAt = ptrTime(now)
+		st.TimeToResolve = opsv1alpha1.DurationOf(now.Sub(st.OpenedAt.Time).Round(time.Second))
+		st.Phase = opsv1alpha1.IncidentPhaseResolved
+		r.record(s, opsv1alpha1.TimelineResolved, opsv1alpha1.TimelineSucceeded, "resolved", corev1.EventTypeNormal, "Resolved",
+			fmt.Sprintf("resolved after %s: %s", st.TimeToResolve.Duration, inc.Spec.Resolution))
+	case incident.StepAcknowledge:
+		ack, _ := incident.Acknowledge(inc.Spec.AcknowledgedBy, st.Acknowledgement, now)
+		st.Acknowledgement = ack
+		if st.AcknowledgedAt == nil {
+			st.AcknowledgedAt = ptrTime(now)
+			st.TimeToAcknowledge = opsv1alpha1.DurationOf(now.Sub(st.OpenedAt.Time).Round(time.Second))
+		}
+		msg := fmt.Sprintf("acknowledged by %s", ack.By)
+		if ack.Sequence > 1 {
+			msg = fmt.Sprintf("acknowledgement renewed by %s (acknowledgement %d)", ack.By, ack.Sequence)
+		}
+		r.record(s, opsv1alpha1.TimelineAcknowledged, opsv1alpha1.TimelineInfo, fmt.Sprintf("acknowledged/%d", ack.Sequence), corev1.EventTypeNormal, "Acknowledged", msg)
+	case incident.StepEscalate:
+		st.Escalations++
+		st.LastEscalationTime = ptrTime(now)
+		r.record(s, opsv1alpha1.TimelineEscalated, opsv1alpha1.TimelineFailed, fmt.Sprintf("escalated/%d", st.Escalations), corev1.EventTypeWarning, "Escalated",
+			fmt.Sprintf("escalation %d: %s", st.Escalations, d.Why))
+	case incident.StepMitigated:
+		st.MitigatedAt = ptrTime(now)
+		r.record(s, opsv1alpha1.TimelineMitigated, opsv1alpha1.TimelineSucceeded, "mitigated", corev1.EventTypeNormal, "Mitigated", "every asked-for action is done")
+	case incident.StepAction:
+		return r.action(s, d)
+	default: // StepWait; StepUndo waits for the actions that have something to undo
+		return false
+	}
+	return true
+}
+
+// action records an action this version does not carry out yet as Pending (decided,
+// not started), so the ones after it are decided too and a later version picks it
+// up; evidence capture, isolation, taking offline, rollback, rotations and
+// diagnostics are built on this record.
+func (r *IncidentReconciler) action(s *incidentScope, d incident.Decision) bool {
+	if incident.FindAction(&s.inc.Status, d.Action) != nil {
+		return false // in flight: nothing more to decide now
+	}
+	s.inc.Status.Actions = append(s.inc.Status.Actions, opsv1alpha1.IncidentActionRecord{
+		Name: d.Action, State: opsv1alpha1.ActionPending, StartTime: ptrTime(s.now),
+		Message: "decided; not carried out by this version of the operator yet",
+	})
+	return true
+}
+
+// record appends a timeline entry once and emits its event.
+func (r *IncidentReconciler) record(s *incidentScope, typ string, outcome opsv1alpha1.TimelineOutcome, key, eventType, reason, msg string) {
+	if incident.Append(&s.inc.Status, incident.Entry(s.now, typ, outcome, key, msg)) && r.Recorder != nil {
+		r.Recorder.Eventf(s.inc, nil, eventType, reason, reason, "%s", msg)
+	}
+}
+
+func ptrTime(t time.Time) *metav1.Time { v := metav1.NewTime(t); return &v }
+
+func (r *IncidentReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager watches Incidents' specs (acknowledgement and resolution are spec
+// changes); the clock requeues itself.
+func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&opsv1alpha1.Incident{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Named("incident").
+		Complete(r)
+}
+
+func init() {
+	register(func(mgr ctrl.Manager, cfg Config) error {
+		return (&IncidentReconciler{
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
+			Recorder:  mgr.GetEventRecorder("incident-controller"),
+			Now:       incidentHooks.Now,
+			Sender:    incidentHooks.Sender,
+			Zone:      incidentHooks.Zone,
+		}).SetupWithManager(mgr)
+	})
+}

@@ -23,7 +23,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -106,10 +108,35 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		}
 	}
 	incident.PruneNotifiers(&inc.Spec, &inc.Status)
-	retry := r.deliver(ctx, s)
+	results := r.deliver(ctx, s)
+	retry := r.recordDeliveries(ctx, s, results)
 	r.summarise(s)
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
+	if err := p.Patch(ctx, inc); err != nil {
+		if !apierrors.IsConflict(err) || len(results) == 0 {
+			return conflictRequeue(err)
+		}
+		// The incident changed while the notifiers were told (acknowledged, say): what
+		// was delivered is recorded on the new version, so it is not sent again.
+		if err := r.recordOnLatest(ctx, req, now, results); err != nil {
+			return conflictRequeue(err)
+		}
+		p.done = true
+	}
 	return requeueAt(now, wake, retry), nil
+}
+
+// recordOnLatest records delivery outcomes on the latest version of the incident.
+func (r *IncidentReconciler) recordOnLatest(ctx context.Context, req ctrl.Request, now time.Time, results []sendResult) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest := &opsv1alpha1.Incident{}
+		if err := r.APIReader.Get(ctx, req.NamespacedName, latest); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		lp := newStatusPatch(r.Client, latest)
+		r.recordDeliveries(ctx, &incidentScope{inc: latest, now: now, quiet: true}, results)
+		return lp.Patch(ctx, latest)
+	})
 }
 
 // requeueAt is the requeue for the earliest of the clock's wake and a delivery retry
@@ -133,6 +160,8 @@ type incidentScope struct {
 	calErr error
 	// notifierProblems names notifiers that could not be sent to (Secret, key, URL).
 	notifierProblems []string
+	// quiet: record without events (they were emitted for a version that conflicted).
+	quiet bool
 }
 
 // step performs one decision on status, with its timeline entry and event; false
@@ -202,7 +231,7 @@ func (r *IncidentReconciler) action(s *incidentScope, d incident.Decision) bool 
 
 // record appends a timeline entry once and emits its event.
 func (r *IncidentReconciler) record(s *incidentScope, typ string, outcome opsv1alpha1.TimelineOutcome, key, eventType, reason, msg string) {
-	if incident.Append(&s.inc.Status, incident.Entry(s.now, typ, outcome, key, msg)) && r.Recorder != nil {
+	if incident.Append(&s.inc.Status, incident.Entry(s.now, typ, outcome, key, msg)) && r.Recorder != nil && !s.quiet {
 		r.Recorder.Eventf(s.inc, nil, eventType, reason, reason, "%s", msg)
 	}
 }
@@ -217,10 +246,10 @@ func (r *IncidentReconciler) now() time.Time {
 }
 
 // SetupWithManager watches Incidents' specs (acknowledgement and resolution are spec
-// changes); the clock requeues itself.
+// changes) and annotations (a nudge), not their status; the clock requeues itself.
 func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&opsv1alpha1.Incident{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&opsv1alpha1.Incident{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("incident").
 		Complete(r)

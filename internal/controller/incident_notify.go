@@ -52,16 +52,12 @@ type sendResult struct {
 	problem bool
 }
 
-// deliver sends every due notification, the notifiers in parallel, and records each
-// outcome per notifier and transition after the send: at least once across restarts,
-// never again once recorded Delivered. It returns when to retry the ones that failed
-// for now (0: none).
-func (r *IncidentReconciler) deliver(ctx context.Context, s *incidentScope) time.Duration {
+// deliver sends every due notification, the notifiers in parallel, and returns the
+// outcomes for record: they are recorded after the sends, so delivery is at least once
+// across restarts, and never repeated once recorded Delivered.
+func (r *IncidentReconciler) deliver(ctx context.Context, s *incidentScope) []sendResult {
 	inc := s.inc
 	due := incident.Due(&inc.Spec, &inc.Status)
-	if len(due) == 0 {
-		return 0
-	}
 	results := make([]sendResult, len(due))
 	var wg sync.WaitGroup
 	for i, n := range due {
@@ -70,6 +66,14 @@ func (r *IncidentReconciler) deliver(ctx context.Context, s *incidentScope) time
 		})
 	}
 	wg.Wait()
+	return results
+}
+
+// recordDeliveries records the outcomes per notifier and transition, with their
+// timeline entries and events, and returns when to retry the ones that failed for now
+// (0: none). Recording twice (after a conflict) changes nothing the first did not.
+func (r *IncidentReconciler) recordDeliveries(ctx context.Context, s *incidentScope, results []sendResult) time.Duration {
+	inc := s.inc
 	var retry time.Duration
 	for _, res := range results {
 		n := res.notice

@@ -296,7 +296,10 @@ var _ = Describe("Incident", func() {
 		Expect(resolved.TimeToResolve.Duration).To(BeNumerically(">=", time.Hour))
 
 		By("acknowledging again and editing the resolution change nothing recorded, and send nothing")
-		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) { i.Spec.AcknowledgedBy = "alice"; i.Spec.Resolution = "rolled back to v2.3.9 (edited)" })
+		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) {
+			i.Spec.AcknowledgedBy = "alice"
+			i.Spec.Resolution = "rolled back to v2.3.9 (edited)"
+		})
 		Eventually(func() int64 { return getIncident(ctx, inc).Status.ObservedGeneration }).Should(Equal(getIncident(ctx, inc).Generation))
 		again := getIncident(ctx, inc).Status
 		Expect(again.ResolvedAt.Equal(resolved.ResolvedAt)).To(BeTrue())
@@ -362,7 +365,9 @@ var _ = Describe("Incident", func() {
 		flaky := newHookReceiver(hookAnswer{500, "rollup_error"}, hookAnswer{204, ""})
 		good := newHookReceiver(hookAnswer{204, ""})
 		secret(map[string]string{"archived": archived.URL + "/services/T0/B0/SLACKTOKEN", "flaky": flaky.URL + "/x", "good": good.URL + "/y", "ftp": "ftp://files.example/hook"})
-		ref := func(key string) opsv1alpha1.SecretKeyReference { return opsv1alpha1.SecretKeyReference{Name: "oncall", Key: key} }
+		ref := func(key string) opsv1alpha1.SecretKeyReference {
+			return opsv1alpha1.SecretKeyReference{Name: "oncall", Key: key}
+		}
 		inc := newIncident("notifiers", opsv1alpha1.IncidentSpec{Severity: opsv1alpha1.SeverityP2, Notify: []opsv1alpha1.Notifier{
 			{Name: "archived", Type: opsv1alpha1.NotifierSlack, SecretRef: ref("archived")},
 			{Name: "flaky", Type: opsv1alpha1.NotifierWebhook, SecretRef: ref("flaky")},

@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -56,6 +57,8 @@ type IncidentReconciler struct {
 	// Sender delivers notifications (nil: one attempt per reconcile, 5 s timeout; a
 	// retry is a requeue, so a dead receiver never holds the reconcile long).
 	Sender *notify.Sender
+	// Logs reads pods' log tails for the evidence (nil: none readable, said so).
+	Logs PodLogs
 }
 
 // incidentHooks lets the envtest suite set the registered reconciler's clock and
@@ -64,10 +67,12 @@ var incidentHooks struct {
 	Now    func() time.Time
 	Sender *notify.Sender
 	Zone   *time.Location
+	Logs   PodLogs
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -85,6 +90,12 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if !inc.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	// What is due to the notifiers is decided from status: a reconcile working from a
+	// stale cache would send again what the previous one just recorded as delivered.
+	// Incidents are few: one GET per reconcile.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, inc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	p := newStatusPatch(r.Client, inc)
 	defer func() {
 		if err := p.Patch(ctx, inc); err != nil {
@@ -100,7 +111,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	s.cal, s.calErr = incident.NewCalendar(inc.Spec.ResponseClock, r.Zone)
 	for range incidentMaxSteps {
 		d := incident.Next(incident.Input{Spec: &inc.Spec, Status: &inc.Status, Now: now})
-		if !r.step(s, d) {
+		if !r.step(ctx, s, d) {
 			break
 		}
 		if err := p.Patch(ctx, inc); err != nil { // each step is recorded before the next, and before any send
@@ -166,7 +177,7 @@ type incidentScope struct {
 
 // step performs one decision on status, with its timeline entry and event; false
 // when there is nothing more to do now.
-func (r *IncidentReconciler) step(s *incidentScope, d incident.Decision) bool {
+func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incident.Decision) bool {
 	inc, st, now := s.inc, &s.inc.Status, s.now
 	switch d.Step {
 	case incident.StepOpen:
@@ -207,26 +218,33 @@ func (r *IncidentReconciler) step(s *incidentScope, d incident.Decision) bool {
 		st.MitigatedAt = ptrTime(now)
 		r.record(s, opsv1alpha1.TimelineMitigated, opsv1alpha1.TimelineSucceeded, "mitigated", corev1.EventTypeNormal, "Mitigated", "every asked-for action is done")
 	case incident.StepAction:
-		return r.action(s, d)
+		return r.action(ctx, s, d)
 	default: // StepWait; StepUndo waits for the actions that have something to undo
 		return false
 	}
 	return true
 }
 
-// action records an action this version does not carry out yet as Pending (decided,
-// not started), so the ones after it are decided too and a later version picks it
-// up; evidence capture, isolation, taking offline, rollback, rotations and
-// diagnostics are built on this record.
-func (r *IncidentReconciler) action(s *incidentScope, d incident.Decision) bool {
-	if incident.FindAction(&s.inc.Status, d.Action) != nil {
-		return false // in flight: nothing more to decide now
+// action starts or continues an action: it is named in status.actions first (the
+// patch after this step records it), then carried out on the next step. Evidence
+// capture is carried out here; the other actions are recorded Pending (decided, not
+// started) until this version carries them out, so a later version picks them up.
+func (r *IncidentReconciler) action(ctx context.Context, s *incidentScope, d incident.Decision) bool {
+	st := &s.inc.Status
+	rec := incident.FindAction(st, d.Action)
+	if rec == nil {
+		state, msg := opsv1alpha1.ActionPending, "decided; not carried out by this version of the operator yet"
+		if d.Action == incident.ActionEvidence {
+			state, msg = opsv1alpha1.ActionRunning, "capturing: "+d.Why
+		}
+		st.Actions = append(st.Actions, opsv1alpha1.IncidentActionRecord{Name: d.Action, State: state, StartTime: ptrTime(s.now), Message: msg})
+		return true
 	}
-	s.inc.Status.Actions = append(s.inc.Status.Actions, opsv1alpha1.IncidentActionRecord{
-		Name: d.Action, State: opsv1alpha1.ActionPending, StartTime: ptrTime(s.now),
-		Message: "decided; not carried out by this version of the operator yet",
-	})
-	return true
+	if d.Action == incident.ActionEvidence && rec.State == opsv1alpha1.ActionRunning {
+		r.captureEvidence(ctx, s, rec)
+		return true
+	}
+	return false // in flight: nothing more to decide now
 }
 
 // record appends a timeline entry once and emits its event.
@@ -264,6 +282,19 @@ func init() {
 			Now:       incidentHooks.Now,
 			Sender:    incidentHooks.Sender,
 			Zone:      incidentHooks.Zone,
+			Logs:      incidentPodLogs(mgr),
 		}).SetupWithManager(mgr)
 	})
+}
+
+// incidentPodLogs reads logs through pods/log, or the suite's hook.
+func incidentPodLogs(mgr ctrl.Manager) PodLogs {
+	if incidentHooks.Logs != nil {
+		return incidentHooks.Logs
+	}
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil
+	}
+	return apiPodLogs{cs: cs}
 }

@@ -18,11 +18,14 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +69,19 @@ func init() {
 	incidentHooks.Now = incidentClock.Now
 	// One attempt, as in the manager; 2 s timeout keeps the dead-receiver spec short.
 	incidentHooks.Sender = &notify.Sender{MaxAttempts: 1, Client: &http.Client{Timeout: 2 * time.Second}}
+	incidentHooks.Logs = cannedLogs{}
+}
+
+// cannedLogs stands in for pods/log, which envtest cannot serve (no kubelet): a
+// container's current log, or its previous instance's, says which it is and carries
+// a secret value and a password for the redaction to remove.
+type cannedLogs struct{}
+
+func (cannedLogs) Tail(_ context.Context, ns, pod, container string, previous bool, lines, bytes int64) (string, error) {
+	if previous {
+		return "PREVIOUS CONTAINER of " + pod + "/" + container + ": Traceback (most recent call last)\nconnecting with password=hunter2\nDATABASE_URL uses s3cr3t-db-value\n", nil
+	}
+	return strings.Repeat("GET /health 200\n", 2000) + "CURRENT CONTAINER of " + pod + "/" + container + " s3cr3t-db-value\n", nil
 }
 
 // hookReceiver is a local notification receiver answering from a script (the last
@@ -396,6 +412,77 @@ var _ = Describe("Incident", func() {
 		Expect(string(raw)).NotTo(ContainSubstring("SLACKTOKEN"))
 		Expect(managerLog.String()).NotTo(ContainSubstring("SLACKTOKEN"))
 	})
+
+	It("captures evidence before any other action: pod statuses, previous containers' logs and events, redacted, hashed, in ConfigMaps it owns", func() {
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "saas-db", Namespace: ns}, StringData: map[string]string{"password": "s3cr3t-db-value"}})).To(Succeed())
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: "saas", Namespace: ns}, Spec: opsv1alpha1.ReleaseSpec{
+			Version: "1.2.0", Image: "example.com/saas:1.2.0", Components: []opsv1alpha1.Component{{Name: "web"}}}}
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		for _, name := range []string{"saas-web-1", "saas-web-2"} {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{opsv1alpha1.LabelRelease: "saas", opsv1alpha1.LabelComponent: "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/saas:1.2.0",
+					Env: []corev1.EnvVar{{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "saas-db"}, Key: "password"}}}}}}}}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Image: "example.com/saas:1.2.0", RestartCount: 3,
+				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}}}}
+			Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+		}
+		inc := newIncident("breach", opsv1alpha1.IncidentSpec{Severity: opsv1alpha1.SeverityP1, ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "saas"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: true, Rollback: true}})
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		got := getIncident(ctx, inc)
+		ev := got.Status.Evidence
+		Expect(ev).NotTo(BeNil())
+		Expect(ev.ConfigMaps).NotTo(BeEmpty())
+		var pieces []string
+		for _, name := range ev.ConfigMaps {
+			var cm corev1.ConfigMap
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cm)).To(Succeed())
+			Expect(metav1.IsControlledBy(&cm, got)).To(BeTrue(), "owned by the incident")
+			pieces = append(pieces, cm.Data[incident.EvidenceKey])
+		}
+		bundle := strings.Join(pieces, "")
+		Expect(evidenceSum(bundle)).To(Equal(ev.SHA256))
+		Expect(int64(len(bundle))).To(Equal(ev.SizeBytes))
+		Expect(bundle).To(ContainSubstring("pod saas-web-1 phase=Running"))
+		Expect(bundle).To(ContainSubstring("restarts=3 state=waiting(CrashLoopBackOff) last=terminated(Error, exit 1)"))
+		Expect(bundle).To(ContainSubstring("=== logs/saas-web-2/app (previous) ==="))
+		Expect(bundle).To(ContainSubstring("PREVIOUS CONTAINER of saas-web-2/app: Traceback"))
+		Expect(bundle).To(ContainSubstring("CURRENT CONTAINER of saas-web-1/app"))
+		Expect(bundle).NotTo(ContainSubstring("s3cr3t-db-value"))
+		Expect(bundle).NotTo(ContainSubstring("hunter2"))
+		Expect(bundle).To(ContainSubstring("password=[REDACTED]"))
+
+		By("the evidence was captured before the rollback was decided")
+		acts := got.Status.Actions
+		Expect(acts).To(HaveLen(2))
+		Expect(acts[0].Name).To(Equal(incident.ActionEvidence))
+		Expect(acts[0].State).To(Equal(opsv1alpha1.ActionSucceeded))
+		Expect(acts[1].Name).To(Equal(incident.ActionRollback))
+		Expect(acts[1].StartTime.Time).NotTo(BeTemporally("<", acts[0].CompletionTime.Time))
+		Expect(incident.HasEntry(&got.Status, "evidence")).To(BeTrue())
+
+		By("a restart captures nothing again")
+		restartManager(nil)
+		pokeIncident(ctx, inc)
+		Consistently(func() string { return getIncident(ctx, inc).Status.Evidence.SHA256 }, "2s").Should(Equal(ev.SHA256))
+	})
+
+	It("records a releaseRef to a Release that does not exist, and still notifies", func() {
+		hook := newHookReceiver(hookAnswer{204, ""})
+		secret(map[string]string{"hook": hook.URL})
+		inc := newIncident("no-release", opsv1alpha1.IncidentSpec{Severity: opsv1alpha1.SeverityP2, ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "gone"},
+			Notify: []opsv1alpha1.Notifier{{Name: "hook", Type: opsv1alpha1.NotifierWebhook, SecretRef: opsv1alpha1.SecretKeyReference{Name: "oncall", Key: "hook"}}}})
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionEvidenceCaptured)).Should(And(HavePrefix("False"), ContainSubstring("Release gone does not exist")))
+		Eventually(hook.transitions).Should(Equal([]string{"Opened/1"}))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "evidence/failed")).To(BeTrue())
+	})
 })
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func evidenceSum(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

@@ -90,7 +90,9 @@ func labelMap(m map[string]opsv1alpha1.LabelValue) map[string]string {
 const EvidenceKey = "bundle"
 
 // EvidenceConfigMaps builds one ConfigMap per piece of the bundle, named
-// `<incident>-evidence-<i>`, each saying its place and the whole bundle's SHA-256:
+// `<incident>-evidence-<first 8 of sha256>-<i>` (a retry that read other logs never
+// collides with an earlier attempt's immutable ConfigMaps), each saying its place and
+// the whole bundle's SHA-256:
 // concatenating their EvidenceKey values in order gives the bundle. At most
 // MaxEvidenceConfigMaps; the caller bounds the bundle so that it fits.
 func EvidenceConfigMaps(inc *opsv1alpha1.Incident, pieces []string, sha256 string) []*corev1.ConfigMap {
@@ -101,7 +103,7 @@ func EvidenceConfigMaps(inc *opsv1alpha1.Incident, pieces []string, sha256 strin
 		}
 		out = append(out, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
-				Name: names.Join(inc.Name, "evidence-"+strconv.Itoa(i), names.MaxObjectName), Namespace: inc.Namespace, Labels: Labels(inc),
+				Name: names.Join(inc.Name, "evidence-"+sha256[:min(8, len(sha256))]+"-"+strconv.Itoa(i), names.MaxObjectName), Namespace: inc.Namespace, Labels: Labels(inc),
 				Annotations: map[string]string{
 					"ops.runbook.dev/evidence-sha256": sha256,
 					"ops.runbook.dev/evidence-piece":  fmt.Sprintf("%d/%d", i+1, len(pieces)),

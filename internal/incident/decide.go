@@ -111,6 +111,18 @@ func Done(spec *opsv1alpha1.IncidentSpec, st *opsv1alpha1.IncidentStatus) bool {
 	return true
 }
 
+// Mitigating reports whether the spec asks for an action that mitigates (isolate,
+// takeOffline, rollback, a rotation): evidence and diagnostics alone record, they do
+// not mitigate, so such an incident is not Mitigated before its resolution.
+func Mitigating(spec *opsv1alpha1.IncidentSpec) bool {
+	for _, a := range Asked(spec) {
+		if Destructive(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // Step is what the reconciler does next for an incident.
 type Step string
 
@@ -201,7 +213,7 @@ func Next(in Input) Decision {
 	if a, why, ok := nextAction(spec, st); ok {
 		return Decision{Step: StepAction, Action: a, Why: why}
 	}
-	if st.MitigatedAt == nil && Done(spec, st) {
+	if st.MitigatedAt == nil && Mitigating(spec) && Done(spec, st) {
 		return Decision{Step: StepMitigated, Why: "every asked-for action is done"}
 	}
 	why := "waiting for an acknowledgement"

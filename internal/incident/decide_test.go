@@ -80,12 +80,12 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 			s.Actions = append([]opsv1alpha1.IncidentActionRecord{}, all...)
 			s.Actions[3].State = opsv1alpha1.ActionRunning
 		}), t0.Add(time.Minute), StepAction, "rotateSecrets/app-keys", "is Running"},
-		{"nothing destructive unless asked", withSpec(func(s *opsv1alpha1.IncidentSpec) {
+		{"evidence alone does not mitigate", withSpec(func(s *opsv1alpha1.IncidentSpec) {
 			s.AcknowledgedBy = "alice"
 			s.Response = &opsv1alpha1.IncidentResponse{CaptureEvidence: true}
 		}), withStatus(acked, func(s *opsv1alpha1.IncidentStatus) {
 			s.Actions = []opsv1alpha1.IncidentActionRecord{rec(ActionEvidence, opsv1alpha1.ActionSucceeded)}
-		}), t0.Add(time.Minute), StepMitigated, "", "every asked-for action is done"},
+		}), t0.Add(time.Minute), StepWait, "", "acknowledged; waiting for spec.resolution"},
 		{"every action finished: mitigated", ackedAlice, withStatus(acked, func(s *opsv1alpha1.IncidentStatus) { s.Actions = all }), t0.Add(time.Minute), StepMitigated, "", ""},
 		{"a failed destructive action is not mitigation", ackedAlice, withStatus(acked, func(s *opsv1alpha1.IncidentStatus) {
 			s.Actions = append([]opsv1alpha1.IncidentActionRecord{}, all...)

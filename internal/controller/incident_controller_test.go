@@ -455,8 +455,9 @@ var _ = Describe("Incident", func() {
 		Expect(bundle).To(ContainSubstring("password=[REDACTED]"))
 
 		By("the evidence was captured before the rollback was decided")
+		Eventually(func() []opsv1alpha1.IncidentActionRecord { return getIncident(ctx, inc).Status.Actions }).Should(HaveLen(2))
+		got = getIncident(ctx, inc)
 		acts := got.Status.Actions
-		Expect(acts).To(HaveLen(2))
 		Expect(acts[0].Name).To(Equal(incident.ActionEvidence))
 		Expect(acts[0].State).To(Equal(opsv1alpha1.ActionSucceeded))
 		Expect(acts[1].Name).To(Equal(incident.ActionRollback))

@@ -221,8 +221,7 @@ type Notifier struct {
 type ResponseClock struct {
 	// timeZone is the IANA zone a P3's next business day is counted in, e.g.
 	// `Europe/Berlin`. The API server checks the shape; a name the manager's zone
-	// database lacks is reported in a condition and the manager's default zone used.
-	// Default: the manager's --incident-time-zone (UTC).
+	// database lacks is reported in a condition and UTC used. Default: UTC.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$`

@@ -37,6 +37,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/notify"
 )
 
@@ -85,6 +86,9 @@ const incidentMaxSteps = 16
 func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	inc := &opsv1alpha1.Incident{}
 	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.Incidents.Forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !inc.DeletionTimestamp.IsZero() {
@@ -122,6 +126,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	results := r.deliver(ctx, s)
 	retry := r.recordDeliveries(ctx, s, results)
 	r.summarise(s)
+	metrics.Incidents.Observe(inc.Namespace, inc.Name, string(inc.Spec.Severity), inc.Status.ResolvedAt == nil)
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
 	if err := p.Patch(ctx, inc); err != nil {
 		if !apierrors.IsConflict(err) || len(results) == 0 {
@@ -195,6 +200,7 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 		st.ResolvedAt = ptrTime(now)
 		st.TimeToResolve = opsv1alpha1.DurationOf(now.Sub(st.OpenedAt.Time).Round(time.Second))
 		st.Phase = opsv1alpha1.IncidentPhaseResolved
+		metrics.RecordResolved(inc.Namespace, string(inc.Spec.Severity), st.TimeToResolve.Duration)
 		r.record(s, opsv1alpha1.TimelineResolved, opsv1alpha1.TimelineSucceeded, "resolved", corev1.EventTypeNormal, "Resolved",
 			fmt.Sprintf("resolved after %s: %s", st.TimeToResolve.Duration, inc.Spec.Resolution))
 	case incident.StepAcknowledge:
@@ -203,6 +209,7 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 		if st.AcknowledgedAt == nil {
 			st.AcknowledgedAt = ptrTime(now)
 			st.TimeToAcknowledge = opsv1alpha1.DurationOf(now.Sub(st.OpenedAt.Time).Round(time.Second))
+			metrics.RecordAcknowledged(inc.Namespace, string(inc.Spec.Severity), st.TimeToAcknowledge.Duration)
 		}
 		msg := fmt.Sprintf("acknowledged by %s", ack.By)
 		if ack.Sequence > 1 {
@@ -211,6 +218,7 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 		r.record(s, opsv1alpha1.TimelineAcknowledged, opsv1alpha1.TimelineInfo, fmt.Sprintf("acknowledged/%d", ack.Sequence), corev1.EventTypeNormal, "Acknowledged", msg)
 	case incident.StepEscalate:
 		st.Escalations++
+		metrics.IncidentEscalations.WithLabelValues(inc.Namespace, string(inc.Spec.Severity)).Inc()
 		st.LastEscalationTime = ptrTime(now)
 		r.record(s, opsv1alpha1.TimelineEscalated, opsv1alpha1.TimelineFailed, fmt.Sprintf("escalated/%d", st.Escalations), corev1.EventTypeWarning, "Escalated",
 			fmt.Sprintf("escalation %d: %s", st.Escalations, d.Why))

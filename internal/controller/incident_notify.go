@@ -34,6 +34,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/notify"
 )
 
@@ -77,6 +78,16 @@ func (r *IncidentReconciler) recordDeliveries(ctx context.Context, s *incidentSc
 	var retry time.Duration
 	for _, res := range results {
 		n := res.notice
+		if !s.quiet {
+			outcome := "retry"
+			switch {
+			case res.err == nil:
+				outcome = "delivered"
+			case notify.Permanent(res.err):
+				outcome = "failed"
+			}
+			metrics.IncidentNotifications.WithLabelValues(inc.Namespace, string(n.Notifier.Type), outcome).Inc()
+		}
 		switch {
 		case res.err == nil:
 			incident.RecordDelivery(&inc.Status, n, opsv1alpha1.DeliveryDelivered, "", s.now)

@@ -227,7 +227,9 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 		r.record(s, opsv1alpha1.TimelineMitigated, opsv1alpha1.TimelineSucceeded, "mitigated", corev1.EventTypeNormal, "Mitigated", "every asked-for action is done")
 	case incident.StepAction:
 		return r.action(ctx, s, d)
-	default: // StepWait; StepUndo waits for the actions that have something to undo
+	case incident.StepUndo:
+		return r.undo(ctx, s, d)
+	default: // StepWait
 		return false
 	}
 	return true
@@ -240,19 +242,34 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 func (r *IncidentReconciler) action(ctx context.Context, s *incidentScope, d incident.Decision) bool {
 	st := &s.inc.Status
 	rec := incident.FindAction(st, d.Action)
+	perform := map[string]func(context.Context, *incidentScope, *opsv1alpha1.IncidentActionRecord){
+		incident.ActionEvidence: r.captureEvidence,
+		incident.ActionIsolate:  r.isolate,
+	}[d.Action]
 	if rec == nil {
 		state, msg := opsv1alpha1.ActionPending, "decided; not carried out by this version of the operator yet"
-		if d.Action == incident.ActionEvidence {
-			state, msg = opsv1alpha1.ActionRunning, "capturing: "+d.Why
+		if perform != nil {
+			state, msg = opsv1alpha1.ActionRunning, "started: "+d.Why
 		}
 		st.Actions = append(st.Actions, opsv1alpha1.IncidentActionRecord{Name: d.Action, State: state, StartTime: ptrTime(s.now), Message: msg})
 		return true
 	}
-	if d.Action == incident.ActionEvidence && rec.State == opsv1alpha1.ActionRunning {
-		r.captureEvidence(ctx, s, rec)
+	if perform != nil && rec.State == opsv1alpha1.ActionRunning {
+		perform(ctx, s, rec)
 		return true
 	}
 	return false // in flight: nothing more to decide now
+}
+
+// undo performs a resolution's undo (StepUndo); false when it cannot be done now.
+func (r *IncidentReconciler) undo(ctx context.Context, s *incidentScope, d incident.Decision) bool {
+	rec := incident.FindAction(&s.inc.Status, d.Action)
+	if rec == nil || d.Action != incident.ActionIsolate {
+		return false // bringing components back comes with takeOffline
+	}
+	before := rec.State
+	r.liftIsolation(ctx, s, rec)
+	return rec.State != before
 }
 
 // record appends a timeline entry once and emits its event.

@@ -33,6 +33,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -478,6 +480,54 @@ var _ = Describe("Incident", func() {
 		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionEvidenceCaptured)).Should(And(HavePrefix("False"), ContainSubstring("Release gone does not exist")))
 		Eventually(hook.transitions).Should(Equal([]string{"Opened/1"}))
 		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "evidence/failed")).To(BeTrue())
+	})
+
+	It("isolates exactly the release's pods with an owned NetworkPolicy after the evidence, and lifts it on resolution unless keepIsolation", func() {
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns}, Spec: opsv1alpha1.ReleaseSpec{
+			Version: "1.0.0", Image: "example.com/shop:1.0.0", Components: []opsv1alpha1.Component{{Name: "web"}, {Name: "worker"}}}}
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		isolated := func(name string, keep bool) *opsv1alpha1.Incident {
+			return newIncident(name, opsv1alpha1.IncidentSpec{Severity: opsv1alpha1.SeverityP0, ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "shop"},
+				Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: true, Isolate: &opsv1alpha1.IsolateAction{KeepIsolation: keep,
+					AllowFrom: []opsv1alpha1.IsolationSource{{Name: "admin", PodLabels: map[string]opsv1alpha1.LabelValue{"app": "admin-shell"}}}}}})
+		}
+		inc := isolated("breach", false)
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionIsolated), "10s").Should(HavePrefix("True"))
+		var np networkingv1.NetworkPolicy
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "breach-isolate"}, &np)).To(Succeed())
+		got := getIncident(ctx, inc)
+		Expect(metav1.IsControlledBy(&np, got)).To(BeTrue())
+		Expect(np.Spec.PodSelector.MatchLabels).To(Equal(map[string]string{opsv1alpha1.LabelRelease: "shop"}))
+		Expect(np.Spec.PodSelector.MatchExpressions[0].Values).To(Equal([]string{"web", "worker"}))
+		Expect(np.Spec.PolicyTypes).To(Equal([]networkingv1.PolicyType{networkingv1.PolicyTypeIngress}))
+		Expect(np.Spec.Ingress).To(HaveLen(1))
+		Expect(np.Spec.Ingress[0].From[0].PodSelector.MatchLabels).To(Equal(map[string]string{"app": "admin-shell"}))
+		Expect(got.Status.Actions[0].Name).To(Equal(incident.ActionEvidence))
+		Expect(got.Status.Actions[1].StartTime.Time).NotTo(BeTemporally("<", got.Status.Actions[0].CompletionTime.Time), "isolated only after the evidence")
+		Eventually(func() opsv1alpha1.IncidentPhase { return getIncident(ctx, inc).Status.Phase }).Should(Equal(opsv1alpha1.IncidentPhaseOpen))
+
+		By("acknowledged with every action done: Mitigated")
+		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) { i.Spec.AcknowledgedBy = "alice" })
+		Eventually(func() opsv1alpha1.IncidentPhase { return getIncident(ctx, inc).Status.Phase }).Should(Equal(opsv1alpha1.IncidentPhaseMitigated))
+
+		keep := isolated("kept", true)
+		Eventually(condStatus(ctx, keep, opsv1alpha1.ConditionIsolated), "10s").Should(HavePrefix("True"))
+
+		By("resolved: the policy goes, the kept one stays")
+		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) { i.Spec.Resolution = "attacker's session revoked" })
+		editIncident(ctx, keep, func(i *opsv1alpha1.Incident) { i.Spec.Resolution = "kept isolated for forensics" })
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "breach-isolate"}, &networkingv1.NetworkPolicy{}))
+		}).Should(BeTrue())
+		Eventually(func() opsv1alpha1.IncidentActionState {
+			st := getIncident(ctx, inc).Status
+			return incident.FindAction(&st, incident.ActionIsolate).State
+		}).Should(Equal(opsv1alpha1.ActionUndone))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "isolation-lifted")).To(BeTrue())
+		Eventually(condStatus(ctx, keep, opsv1alpha1.ConditionReady)).Should(HavePrefix("True"))
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kept-isolate"}, &networkingv1.NetworkPolicy{})
+		}, "1s").Should(Succeed())
 	})
 })
 

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -28,13 +27,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/reconcile"
 )
 
 // IndexBackupDatabase indexes DatabaseBackups by their connection Secret's name, so the
@@ -82,15 +81,11 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return r.reconcileDelete(ctx, b)
 	}
 	if err := r.reconcileFinalizer(ctx, b); err != nil {
-		return conflictRequeue(err)
+		return reconcile.ConflictRequeue(err)
 	}
 
-	p := newStatusPatch(r.Client, b)
-	defer func() {
-		if err := p.Patch(ctx, b); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, b)
+	defer p.Finish(ctx, b, &res, &retErr)
 
 	switch b.Status.Phase {
 	case "", opsv1alpha1.BackupPhasePending:
@@ -103,11 +98,11 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			conditions.MarkStalled(b, opsv1alpha1.ReasonInvalidSpec, msg)
 			return ctrl.Result{}, nil
 		}
-		return r.reconcilePending(ctx, b, p)
+		return r.outcome(ctx, b)(r.reconcilePending(ctx, b, p))
 	case opsv1alpha1.BackupPhaseRunning:
-		return r.releaseWhenFinished(ctx, b)(r.reconcileRunning(ctx, b))
+		return r.outcome(ctx, b)(r.reconcileRunning(ctx, b))
 	case opsv1alpha1.BackupPhaseVerifying:
-		return r.releaseWhenFinished(ctx, b)(r.reconcileVerifying(ctx, b))
+		return r.outcome(ctx, b)(r.reconcileVerifying(ctx, b))
 	default:
 		// Completed or Failed: nothing runs again, but a permitted spec change
 		// (deletionPolicy) is a generation acted on. Rebuild the gauges after a restart.
@@ -117,11 +112,12 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 }
 
-// releaseWhenFinished gives up the database Lease once the reconcile finished the
-// backup. Should the manager stop before, the next claimant takes the Lease over from
-// the finished holder.
-func (r *DatabaseBackupReconciler) releaseWhenFinished(ctx context.Context, b *opsv1alpha1.DatabaseBackup) func(ctrl.Result, error) (ctrl.Result, error) {
+// outcome records a step's outcome (reconcile.Apply: a stop fails the backup), then
+// gives up the database Lease once the reconcile finished the backup. Should the
+// manager stop before, the next claimant takes the Lease over from the finished holder.
+func (r *DatabaseBackupReconciler) outcome(ctx context.Context, b *opsv1alpha1.DatabaseBackup) func(ctrl.Result, error) (ctrl.Result, error) {
 	return func(res ctrl.Result, err error) (ctrl.Result, error) {
+		res, err = reconcile.Apply(b, res, err, reconcile.OnStall(func(reason, msg string) { r.stalled(b, reason, msg) }))
 		if err == nil && dblock.BackupState(b) == dblock.Done {
 			err = releaseDatabaseLock(ctx, r.Client, r.APIReader, kindBackup, b, b.Spec.Database.SecretRef.Name)
 		}
@@ -176,7 +172,7 @@ func (r *DatabaseBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // waitersOf maps a backup or restore to the backups waiting for its database.
-func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Object) []ctrl.Request {
 	var secret string
 	switch v := o.(type) {
 	case *opsv1alpha1.DatabaseBackup:
@@ -189,7 +185,7 @@ func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Objec
 	default:
 		return nil
 	}
-	return requestsFor(ctx, r, &opsv1alpha1.DatabaseBackupList{}, o.GetNamespace(), func(w *opsv1alpha1.DatabaseBackup) bool {
+	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.DatabaseBackupList{}, o.GetNamespace(), func(w *opsv1alpha1.DatabaseBackup) bool {
 		return w.Name != o.GetName() && dblock.BackupState(w) == dblock.Waiting
 	}, client.MatchingFields{IndexBackupDatabase: secret})
 }

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -32,6 +31,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcileDelete runs when the DatabaseBackup is being deleted. With deletionPolicy
@@ -49,15 +49,11 @@ func (r *DatabaseBackupReconciler) reconcileDelete(ctx context.Context, b *opsv1
 			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonRetained, "Delete",
 				fmt.Sprintf("deletionPolicy is Retain: %s and its manifest are kept", b.Status.Location))
 		}
-		return conflictRequeue(r.dropFinalizer(ctx, b))
+		return reconcile.ConflictRequeue(r.dropFinalizer(ctx, b))
 	}
 
-	p := newStatusPatch(r.Client, b)
-	defer func() {
-		if err := p.Patch(ctx, b); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, b)
+	defer p.Finish(ctx, b, &res, &retErr)
 
 	// A backup still running could finish its upload after the delete: stop it first.
 	if b.Status.Phase == opsv1alpha1.BackupPhaseRunning {
@@ -76,9 +72,13 @@ func (r *DatabaseBackupReconciler) reconcileDelete(ctx context.Context, b *opsv1
 		}
 	}
 
-	job, _, err := r.ensureJob(ctx, b, jobs.Delete(b, r.Agent), false)
-	if err != nil || job == nil {
-		return ctrl.Result{}, err
+	desired := jobs.Delete(b, r.Agent)
+	job, err := r.jobStep(b, "Job "+desired.Name, "").Ensure(ctx, desired, false)
+	if _, ok := reconcile.AsStalling(err); ok {
+		return ctrl.Result{}, nil // an unfinished Job being deleted: its removal wakes us
+	}
+	if err != nil {
+		return reconcile.Apply(b, ctrl.Result{}, err)
 	}
 	finished, succeeded, cond := jobFinished(job)
 	if !finished {
@@ -93,8 +93,8 @@ func (r *DatabaseBackupReconciler) reconcileDelete(ctx context.Context, b *opsv1
 	if succeeded && result.Error == "" {
 		r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonDeleted, "Delete",
 			fmt.Sprintf("Deleted %s and its manifest from S3", s3URL(b)))
-		p.done = true
-		return conflictRequeue(r.dropFinalizer(ctx, b))
+		p.Done = true
+		return reconcile.ConflictRequeue(r.dropFinalizer(ctx, b))
 	}
 	_, detail := backupFailure(b, job, cond, result, resErr)
 	msg := fmt.Sprintf("Could not delete %s: %s. Fix the cause and delete Job %s to retry, or set deletionPolicy: Retain to keep the objects",

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcilePending takes the database lock or waits for it. Taking it records the
@@ -41,7 +41,7 @@ import (
 //
 // Conditions: Ready=False, Reconciling=True (WaitingForDatabaseLock or JobCreated),
 // BackupSucceeded=Unknown.
-func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *statusPatch) (ctrl.Result, error) {
+func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *reconcile.StatusPatch) (ctrl.Result, error) {
 	all, err := databaseClaimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -88,14 +88,11 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 // Conditions: BackupSucceeded (True/False), Ready, Reconciling, Stalled.
 func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
 	name := jobs.BackupJobName(b)
-	job, gone, err := r.ensureJob(ctx, b, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
-	if err != nil || job == nil && !gone {
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
-	}
-	if gone {
-		r.fail(b, opsv1alpha1.ReasonJobDeleted, fmt.Sprintf(
-			"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name))
-		return ctrl.Result{}, nil
+	job, err := r.jobStep(b, "Job "+name, fmt.Sprintf(
+		"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name)).
+		Ensure(ctx, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	running := fmt.Sprintf("Job %s is dumping database Secret %s to %s", job.Name, b.Spec.Database.SecretRef.Name, s3URL(b))
 	if b.Status.JobName == "" {
@@ -121,12 +118,10 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 	res, resErr := r.agentResult(ctx, job, succeeded)
 	if !succeeded {
 		reason, msg := backupFailure(b, job, cond, res, resErr)
-		r.fail(b, reason, msg)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, reconcile.Stall(reason, "%s", msg)
 	}
 	if res.Error != "" { // a Job that succeeded with an error result: trust the result
-		r.fail(b, opsv1alpha1.ReasonJobFailed, "Backup failed: "+res.Error)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, reconcile.Stall(opsv1alpha1.ReasonJobFailed, "Backup failed: %s", res.Error)
 	}
 
 	b.Status.Location = s3URL(b)
@@ -165,15 +160,12 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
 	created := conditions.Get(b, opsv1alpha1.ConditionVerified)
 	wasCreated := created != nil && created.Reason == opsv1alpha1.ReasonJobRunning
-	job, gone, err := r.ensureJob(ctx, b, jobs.Verify(b, r.Agent), wasCreated)
-	if err != nil || job == nil && !gone {
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
-	}
-	if gone {
-		msg := fmt.Sprintf("Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", jobs.VerifyJobName(b), b.Status.Location)
-		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonJobDeleted, msg)
-		r.fail(b, opsv1alpha1.ReasonJobDeleted, msg)
-		return ctrl.Result{}, nil
+	name := jobs.VerifyJobName(b)
+	job, err := r.jobStep(b, "Job "+name, fmt.Sprintf(
+		"Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", name, b.Status.Location)).
+		Ensure(ctx, jobs.Verify(b, r.Agent), wasCreated)
+	if err != nil {
+		return ctrl.Result{}, err // a stop fails Verified too (stalled)
 	}
 	if !wasCreated {
 		msg := fmt.Sprintf("Job %s is restoring %s into a scratch database to verify it", job.Name, b.Status.Location)
@@ -199,10 +191,7 @@ func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *op
 	if len(res.Problems) > 0 {
 		detail = fmt.Sprintf("%s; problems: %v", detail, res.Problems)
 	}
-	msg := fmt.Sprintf("The dump at %s is uploaded but failed verification: %s", b.Status.Location, detail)
-	conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonVerifyFailed, msg)
-	r.fail(b, opsv1alpha1.ReasonVerifyFailed, msg)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, reconcile.Stall(opsv1alpha1.ReasonVerifyFailed, "The dump at %s is uploaded but failed verification: %s", b.Status.Location, detail)
 }
 
 // complete ends the backup Completed.
@@ -218,6 +207,15 @@ func (r *DatabaseBackupReconciler) complete(b *opsv1alpha1.DatabaseBackup, job *
 	metrics.RecordTransition(b.Namespace, db, true, time.Duration(b.Status.DurationSeconds)*time.Second)
 	observeFinished(b)
 	r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Backup", msg)
+}
+
+// stalled records a stop (reconcile.Apply's OnStall): a stop while verifying fails
+// Verified, and any stop fails the backup.
+func (r *DatabaseBackupReconciler) stalled(b *opsv1alpha1.DatabaseBackup, reason, msg string) {
+	if b.Status.Phase == opsv1alpha1.BackupPhaseVerifying {
+		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, reason, msg)
+	}
+	r.fail(b, reason, msg)
 }
 
 // fail ends the backup Failed and Stalled: a person decides what happens next.
@@ -248,25 +246,8 @@ func observeFinished(b *opsv1alpha1.DatabaseBackup) {
 	}
 }
 
-// ensureJob returns the Job desired names, creating it when absent (the shared Job
-// step, internal/jobstep). A Job that status says was created but that is gone from
-// the API server, or an unfinished Job being deleted, was deleted by someone: gone is
-// true and nothing is created again. A Job of that name owned by another object (an
-// earlier object of the same name, not yet garbage-collected) is waited for: nil,
-// false, nil.
-func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1.DatabaseBackup, desired *batchv1.Job, created bool) (*batchv1.Job, bool, error) {
-	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: "Job " + desired.Name, Kind: "DatabaseBackup"}
-	job, err := step.Ensure(ctx, desired, created)
-	if st, ok := jobstep.AsStalling(err); ok && st.Reason == jobstep.ReasonJobDeleted {
-		return nil, true, nil
-	}
-	if w, ok := jobstep.AsWaiting(err); ok {
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobConflict, w.Message)
-		return nil, false, nil
-	}
-	var cf *jobstep.CreateFailed
-	if errors.As(err, &cf) { // in the backup's conditions, not only in the log; retried with backoff
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonCreateFailed, cf.Error())
-	}
-	return job, false, err
+// jobStep is the shared Job step (internal/jobstep) for one of the backup's Jobs;
+// deleted says what a Job deleted before it finished means.
+func (r *DatabaseBackupReconciler) jobStep(b *opsv1alpha1.DatabaseBackup, title, deleted string) jobstep.Step {
+	return jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: title, Kind: "DatabaseBackup", Deleted: deleted}
 }

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -32,6 +31,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcileDelete runs when the DatabaseRestore is being deleted before it resumed its
@@ -44,12 +44,8 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 	if !controllerutil.ContainsFinalizer(rs, opsv1alpha1.FinalizerRestoreWorkloads) {
 		return ctrl.Result{}, nil
 	}
-	p := newStatusPatch(r.Client, rs)
-	defer func() {
-		if err := p.Patch(ctx, rs); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, rs)
+	defer p.Finish(ctx, rs, &res, &retErr)
 
 	job := &batchv1.Job{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: jobs.RestoreJobName(rs)}, job)
@@ -81,6 +77,6 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 	if err := releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name); err != nil {
 		return ctrl.Result{}, err
 	}
-	p.done = true
-	return conflictRequeue(r.setFinalizer(ctx, rs, false))
+	p.Done = true
+	return reconcile.ConflictRequeue(r.setFinalizer(ctx, rs, false))
 }

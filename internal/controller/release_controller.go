@@ -35,7 +35,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/healthcheck"
-	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -104,12 +104,8 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.APIReader.Get(ctx, req.NamespacedName, rel); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	p := newStatusPatch(r.Client, rel)
-	defer func() {
-		if err := p.Patch(ctx, rel); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, rel)
+	defer p.Finish(ctx, rel, &res, &retErr)
 
 	s := &releaseScope{rel: rel, snap: release.SnapshotOf(&rel.Spec), now: r.now()}
 	s.revision = s.snap.Revision()
@@ -129,7 +125,7 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			break
 		}
 		if err = p.Patch(ctx, rel); err != nil { // each step is recorded before the next acts
-			return conflictRequeue(err)
+			return reconcile.ConflictRequeue(err)
 		}
 	}
 	if s.holdsWorkloads() {
@@ -140,29 +136,7 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 	}
 	r.observeComponents(ctx, s)
-	return r.outcome(s, err)
-}
-
-// outcome turns the step's error into conditions and a requeue (Flux-style).
-func (r *ReleaseReconciler) outcome(s *releaseScope, err error) (ctrl.Result, error) {
-	if err == nil {
-		return ctrl.Result{}, nil
-	}
-	if st, ok := jobstep.AsStalling(err); ok {
-		r.stall(s, st.Reason, st.Message)
-		return ctrl.Result{}, nil
-	}
-	if w, ok := jobstep.AsWaiting(err); ok {
-		if w.Message != "" {
-			markReleaseReconciling(s.rel, w.Reason, w.Message)
-		}
-		return ctrl.Result{RequeueAfter: w.After}, nil
-	}
-	var cf *jobstep.CreateFailed
-	if errors.As(err, &cf) { // in a condition, not only in the log; retried with backoff
-		markReleaseReconciling(s.rel, opsv1alpha1.ReasonCreateFailed, cf.Error())
-	}
-	return conflictRequeue(err)
+	return reconcile.Apply(rel, ctrl.Result{}, err)
 }
 
 func (r *ReleaseReconciler) now() time.Time {

@@ -17,8 +17,6 @@ limitations under the License.
 package jobstep
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -51,19 +49,6 @@ func TestFailureExplainsInASentence(t *testing.T) {
 				t.Fatalf("got %+v", got)
 			}
 		})
-	}
-}
-
-func TestTypedOutcomesSurviveWrapping(t *testing.T) {
-	err := fmt.Errorf("step: %w", Stall(ReasonJobDeleted, "gone"))
-	if st, ok := AsStalling(err); !ok || st.Reason != ReasonJobDeleted {
-		t.Fatal("stalling lost")
-	}
-	if _, ok := AsWaiting(err); ok {
-		t.Fatal("a stalling error is not waiting")
-	}
-	if _, ok := AsStalling(errors.New("x")); ok {
-		t.Fatal("plain error is a retry")
 	}
 }
 

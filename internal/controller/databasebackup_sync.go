@@ -32,6 +32,7 @@ import (
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/progress"
 	"runbook-operator/internal/reconcile"
 )
 
@@ -88,9 +89,9 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 // Conditions: BackupSucceeded (True/False), Ready, Reconciling, Stalled.
 func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
 	name := jobs.BackupJobName(b)
-	job, err := r.jobStep(b, "Job "+name, fmt.Sprintf(
-		"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name)).
-		Ensure(ctx, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
+	step := r.jobStep(b, "Backup Job "+name, fmt.Sprintf(
+		"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name))
+	job, err := step.Ensure(ctx, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -105,24 +106,11 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
-		// The Job's status change wakes us when it ends; meanwhile the progress.
-		words, again := r.Progress.refresh(ctx, job, &b.Status.Progress, r.now())
-		if words != "" {
-			conditions.MarkReconciling(b, opsv1alpha1.ReasonJobRunning, running+": "+words)
-		}
-		return ctrl.Result{RequeueAfter: again}, nil
+	end, err := step.Wait(ctx, job, r.Progress.follow(b, &b.Status.Progress, r.now(), running))
+	if err != nil {
+		return ctrl.Result{}, err // a failed Job (or one whose result is an error) stalls
 	}
-	finishProgress(b.Status.Progress, succeeded)
-	res, resErr := r.agentResult(ctx, job, succeeded)
-	if !succeeded {
-		reason, msg := backupFailure(b, job, cond, res, resErr)
-		return ctrl.Result{}, reconcile.Stall(reason, "%s", msg)
-	}
-	if res.Error != "" { // a Job that succeeded with an error result: trust the result
-		return ctrl.Result{}, reconcile.Stall(opsv1alpha1.ReasonJobFailed, "Backup failed: %s", res.Error)
-	}
+	res, resErr := jobstep.AgentResult(end.Term)
 
 	b.Status.Location = s3URL(b)
 	if resErr == nil {
@@ -135,7 +123,7 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 		b.Status.DurationSeconds = int64(res.DurationSeconds + 0.5)
 	}
 	msg := fmt.Sprintf("Uploaded %s to %s in %ds (sha256 %s, PostgreSQL %s)",
-		humanBytes(b.Status.SizeBytes), b.Status.Location, b.Status.DurationSeconds, short(b.Status.SHA256), b.Status.ServerVersion)
+		progress.Human(b.Status.SizeBytes), b.Status.Location, b.Status.DurationSeconds, progress.Short(b.Status.SHA256), b.Status.ServerVersion)
 	if resErr != nil {
 		msg = fmt.Sprintf("Job %s succeeded and uploaded %s, but its result could not be read (%v): size and checksum are unknown",
 			job.Name, b.Status.Location, resErr)
@@ -161,9 +149,9 @@ func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *op
 	created := conditions.Get(b, opsv1alpha1.ConditionVerified)
 	wasCreated := created != nil && created.Reason == opsv1alpha1.ReasonJobRunning
 	name := jobs.VerifyJobName(b)
-	job, err := r.jobStep(b, "Job "+name, fmt.Sprintf(
-		"Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", name, b.Status.Location)).
-		Ensure(ctx, jobs.Verify(b, r.Agent), wasCreated)
+	step := r.jobStep(b, "Verify Job "+name, fmt.Sprintf(
+		"Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", name, b.Status.Location))
+	job, err := step.Ensure(ctx, jobs.Verify(b, r.Agent), wasCreated)
 	if err != nil {
 		return ctrl.Result{}, err // a stop fails Verified too (stalled)
 	}
@@ -172,12 +160,12 @@ func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *op
 		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, msg)
 		conditions.MarkReconciling(b, opsv1alpha1.ReasonVerifying, msg)
 	}
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
-		return ctrl.Result{}, nil
+	end, err := step.Wait(ctx, job, nil)
+	if end == nil {
+		return ctrl.Result{}, err
 	}
-	res, resErr := r.agentResult(ctx, job, succeeded)
-	if succeeded && res.Error == "" {
+	res, resErr := jobstep.AgentResult(end.Term)
+	if err == nil {
 		msg := fmt.Sprintf("Restored %s into a scratch database: %d tables, %d rows, matching the manifest", b.Status.Location, res.Tables, res.Rows)
 		if resErr != nil {
 			msg = fmt.Sprintf("Verify Job %s succeeded (its result could not be read: %v)", job.Name, resErr)
@@ -187,7 +175,7 @@ func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *op
 		r.complete(b, job, "Backup uploaded and verified: "+msg)
 		return ctrl.Result{}, nil
 	}
-	_, detail := backupFailure(b, job, cond, res, resErr)
+	detail := err.Error()
 	if len(res.Problems) > 0 {
 		detail = fmt.Sprintf("%s; problems: %v", detail, res.Problems)
 	}
@@ -246,8 +234,14 @@ func observeFinished(b *opsv1alpha1.DatabaseBackup) {
 	}
 }
 
-// jobStep is the shared Job step (internal/jobstep) for one of the backup's Jobs;
-// deleted says what a Job deleted before it finished means.
+// jobStep is the shared Job step (internal/jobstep) for one of the backup's agent
+// Jobs; deleted says what a Job deleted before it finished means.
 func (r *DatabaseBackupReconciler) jobStep(b *opsv1alpha1.DatabaseBackup, title, deleted string) jobstep.Step {
-	return jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: title, Kind: "DatabaseBackup", Deleted: deleted}
+	timeout := jobs.DefaultBackupTimeout
+	if b.Spec.Timeout != nil {
+		timeout = b.Spec.Timeout.Duration
+	}
+	return jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: title, Kind: "DatabaseBackup", Deleted: deleted,
+		Container: jobs.ContainerName, Report: jobstep.AgentReport, Limit: "spec.timeout", Timeout: timeout,
+		OnTimeout: "; nothing is kept from it. Raise spec.timeout or find what slows the dump, then create a new DatabaseBackup"}
 }

@@ -31,7 +31,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/agent"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
@@ -179,18 +178,6 @@ func (r *DatabaseRestoreReconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-// agentResult reads the agent's result from the restore Job's pod, as the backup
-// controller does for its Jobs (same agent, same termination message). transient is an
-// error reading the pods (API server unreachable, manager stopping): the reconcile is
-// retried rather than recording the result as unreadable for good.
-func (r *DatabaseRestoreReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (res agent.Result, resErr, transient error) {
-	res, resErr = readAgentResult(ctx, r.APIReader, job, succeeded)
-	if resErr != nil && !isResultError(resErr) {
-		return res, nil, resErr
-	}
-	return res, resErr, nil
 }
 
 // SetupWithManager registers the reconciler: it owns its Job, and wakes restores

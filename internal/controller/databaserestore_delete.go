@@ -31,6 +31,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/reconcile"
 )
 
@@ -54,7 +55,7 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 	case err != nil:
 		return ctrl.Result{}, err
 	case metav1.IsControlledBy(job, rs):
-		if finished, _, _ := jobFinished(job); !finished {
+		if !jobstep.StateOf(job).Finished {
 			msg := fmt.Sprintf("DatabaseRestore deleted before it finished: stopping restore Job %s, then scaling the workloads back", job.Name)
 			if job.DeletionTimestamp.IsZero() {
 				r.event(rs, corev1.EventTypeWarning, opsv1alpha1.ReasonCancelled, "Cancel", msg+". "+partialAdvice(rs))

@@ -206,7 +206,8 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 			"%s was scaled up while the restore ran and was scaled to zero again; it gets its recorded count back after the restore",
 			strings.Join(scaled, ", ")))
 	}
-	job, err := r.ensureRestoreJob(ctx, rs)
+	step := r.jobStep(rs)
+	job, err := r.ensureRestoreJob(ctx, rs, step)
 	if err != nil {
 		return ctrl.Result{}, err // a stop fails the restore (stalled)
 	}
@@ -217,24 +218,11 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 		conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
-		// The Job's status change wakes us when it ends; meanwhile the progress.
-		words, again := r.Progress.refresh(ctx, job, &rs.Status.Progress, r.now())
-		if words != "" {
-			conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobRunning, running+": "+words)
-		}
-		return ctrl.Result{RequeueAfter: again}, nil
-	}
-	finishProgress(rs.Status.Progress, succeeded)
-	res, resErr, err := r.agentResult(ctx, job, succeeded)
+	end, err := step.Wait(ctx, job, r.Progress.follow(rs, &rs.Status.Progress, r.now(), running))
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, err // a failed Job (or one whose result is an error) fails the restore
 	}
-	if !succeeded || res.Error != "" {
-		reason, msg := restoreFailure(rs, job, cond, res, resErr)
-		return ctrl.Result{}, &reconcile.Stalling{Reason: reason, Message: msg}
-	}
+	res, resErr := jobstep.AgentResult(end.Term)
 	if resErr == nil {
 		rs.Status.RestoredDatabase = res.Database
 		rs.Status.PreviousDatabase = res.PreviousDatabase
@@ -253,11 +241,8 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 // ensureRestoreJob returns the restore Job, creating it when absent (the shared Job
 // step, internal/jobstep). A Job deleted before it finished (it is never created
 // twice) or a source no longer usable stops the restore (*reconcile.Stalling).
-func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) (*batchv1.Job, error) {
+func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, step jobstep.Step) (*batchv1.Job, error) {
 	key := client.ObjectKey{Namespace: rs.Namespace, Name: jobs.RestoreJobName(rs)}
-	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: rs, Title: "Restore Job " + key.Name, Kind: "DatabaseRestore",
-		Deleted: fmt.Sprintf("Restore Job %s was deleted before it finished, so whether the database was restored is unknown; it is not run again. %s",
-			key.Name, partialAdvice(rs))}
 	job, err := step.EnsureBuilt(ctx, key, func(ctx context.Context) (*batchv1.Job, error) {
 		obj, serr := r.resolveSource(ctx, rs)
 		if _, ok := reconcile.AsWaiting(serr); ok {
@@ -275,6 +260,18 @@ func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *op
 		cf.What = "restore Job " + key.Name
 	}
 	return job, err
+}
+
+// jobStep is the shared Job step (internal/jobstep) for the restore Job, with what a
+// restore stopped part-way may have left behind in its failures.
+func (r *DatabaseRestoreReconciler) jobStep(rs *opsv1alpha1.DatabaseRestore) jobstep.Step {
+	name := jobs.RestoreJobName(rs)
+	advice := ". " + partialAdvice(rs)
+	return jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: rs, Title: "Restore Job " + name, Kind: "DatabaseRestore",
+		Deleted: fmt.Sprintf("Restore Job %s was deleted before it finished, so whether the database was restored is unknown; it is not run again. %s",
+			name, partialAdvice(rs)),
+		Container: jobs.ContainerName, Report: jobstep.AgentReport, Limit: "spec.timeout", Timeout: jobs.DefaultRestoreTimeout,
+		OnTimeout: advice + ". Raise spec.timeout in a new DatabaseRestore", OnFailure: advice}
 }
 
 // stalled records a stop (reconcile.Apply's OnStall): once the restore Job may have

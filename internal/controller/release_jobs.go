@@ -26,6 +26,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
@@ -157,10 +158,7 @@ func (r *ReleaseReconciler) preDeploy(ctx context.Context, s *releaseScope) (boo
 
 // isWaitingForJob says err only waits for our Job to finish (it exists), as opposed
 // to a foreign Job holding the name.
-func isWaitingForJob(err error) bool {
-	w, ok := reconcile.AsWaiting(err)
-	return ok && w.Reason == ""
-}
+func isWaitingForJob(err error) bool { return jobstep.IsRunning(err) }
 
 func appliedOf(s *releaseScope) []string {
 	if rec := s.record(); rec != nil {

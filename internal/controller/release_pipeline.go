@@ -244,27 +244,14 @@ func (r *ReleaseReconciler) stepDone(s *releaseScope, step string) {
 	}
 }
 
-// runJob runs one of the revision's Jobs to its end: done is true once it succeeded,
-// term is its container's termination state then. A failure is a *reconcile.Stalling.
+// runJob runs one of the revision's Jobs to its end (jobstep.Run): done is true once
+// it succeeded, term is its container's termination state then. A failure is a
+// *reconcile.Stalling.
 func (r *ReleaseReconciler) runJob(ctx context.Context, s *releaseScope, desired *batchJob, created bool) (done bool, term *corev1.ContainerStateTerminated, err error) {
-	st := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: s.rel, Title: desired.title}
-	if err := controllerutil.SetControllerReference(s.rel, desired.job, r.Scheme()); err != nil {
-		return false, nil, err
-	}
-	job, err := st.Ensure(ctx, desired.job, created)
+	st := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: s.rel, Title: desired.title, Container: release.ContainerName}
+	end, err := st.Run(ctx, desired.job, created, nil)
 	if err != nil {
 		return false, nil, err
 	}
-	state := jobstep.StateOf(job)
-	if !state.Finished {
-		return false, nil, &reconcile.Waiting{}
-	}
-	term, err = jobstep.Terminated(ctx, r.APIReader, job, release.ContainerName, state.Succeeded)
-	if err != nil {
-		return false, nil, err
-	}
-	if !state.Succeeded {
-		return false, nil, st.Failure(job, state, term)
-	}
-	return true, term, nil
+	return true, end.Term, nil
 }

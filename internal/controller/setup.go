@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/jobstep"
 )
 
 // Config is what the manager's flags give every reconciler.
@@ -39,7 +40,7 @@ type Config struct {
 	// the Reconciling message (0: DefaultProgressStallAfter).
 	ProgressStallAfter time.Duration
 	// ProgressLogs reads the agent's log (nil: pods/log through the API server).
-	ProgressLogs JobLogs
+	ProgressLogs jobstep.JobLogs
 	// ReleaseChecker makes Releases' verification checks (nil: healthcheck.HTTP). The
 	// release benchmark wraps the HTTP checker with one that times every check.
 	ReleaseChecker healthcheck.Checker

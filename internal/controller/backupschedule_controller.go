@@ -31,16 +31,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/names"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/retention"
 	"runbook-operator/internal/schedule"
 )
-
-// scheduleClock is the clock of the registered BackupSchedule reconciler; the envtest
-// suite replaces it with a fake before starting the manager.
-var scheduleClock schedule.Clock = schedule.RealClock{}
 
 // BackupScheduleReconciler creates DatabaseBackups on a cron schedule and prunes them
 // by retention. Everything it decides is derived from the schedule's status
@@ -49,7 +46,7 @@ var scheduleClock schedule.Clock = schedule.RealClock{}
 type BackupScheduleReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
-	Clock    schedule.Clock
+	Clock    clock.Clock
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=backupschedules,verbs=get;list;watch
@@ -392,22 +389,9 @@ func (r *BackupScheduleReconciler) event(s *opsv1alpha1.BackupSchedule, eventTyp
 
 // SetupWithManager registers the reconciler; it owns the backups it creates.
 func (r *BackupScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = schedule.RealClock{}
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.BackupSchedule{}).
 		Owns(&opsv1alpha1.DatabaseBackup{}).
 		Named("backupschedule").
 		Complete(r)
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, _ Config) error {
-		return (&BackupScheduleReconciler{
-			Client:   mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder("backupschedule-controller"),
-			Clock:    scheduleClock,
-		}).SetupWithManager(mgr)
-	})
 }

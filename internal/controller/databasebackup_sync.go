@@ -43,12 +43,12 @@ import (
 // Conditions: Ready=False, Reconciling=True (WaitingForDatabaseLock or JobCreated),
 // BackupSucceeded=Unknown.
 func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *reconcile.StatusPatch) (ctrl.Result, error) {
-	all, err := databaseClaimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
+	all, err := dblock.Claimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	d := dblock.Decide(dblock.FromBackup(b), all)
-	granted, waitMsg, err := databaseLock(ctx, r.Client, r.APIReader, kindBackup, b, b.Spec.Database.SecretRef.Name, d)
+	granted, waitMsg, err := dblock.Take(ctx, r.Client, r.APIReader, dblock.KindBackup, b, b.Spec.Database.SecretRef.Name, d)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -61,13 +61,13 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonWaitingForLock, "Wait", waitMsg)
 		}
 		if d.Granted { // lost the Lease race: the holder's status may not wake us
-			return ctrl.Result{RequeueAfter: leaseRecheck}, nil
+			return ctrl.Result{RequeueAfter: dblock.LeaseRecheck}, nil
 		}
 		return ctrl.Result{RequeueAfter: waitingRecheck}, nil
 	}
 
 	if b.Status.Key == "" {
-		start := metav1.NewTime(r.now().UTC().Truncate(time.Second))
+		start := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
 		b.Status.StartTime = &start
 		b.Status.Key = jobs.ObjectKey(b.Spec.Destination.S3.Prefix, b.Namespace, b.Name, start.Time, b.Spec.Compression)
 	}
@@ -106,7 +106,7 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
-	end, err := step.Wait(ctx, job, r.Progress.follow(b, &b.Status.Progress, r.now(), running))
+	end, err := step.Wait(ctx, job, r.Progress.follow(b, &b.Status.Progress, r.Clock.Now(), running))
 	if err != nil {
 		return ctrl.Result{}, err // a failed Job (or one whose result is an error) stalls
 	}
@@ -184,7 +184,7 @@ func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *op
 
 // complete ends the backup Completed.
 func (r *DatabaseBackupReconciler) complete(b *opsv1alpha1.DatabaseBackup, job *batchv1.Job, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	if job.Status.CompletionTime != nil {
 		now = *job.Status.CompletionTime
 	}
@@ -208,7 +208,7 @@ func (r *DatabaseBackupReconciler) stalled(b *opsv1alpha1.DatabaseBackup, reason
 
 // fail ends the backup Failed and Stalled: a person decides what happens next.
 func (r *DatabaseBackupReconciler) fail(b *opsv1alpha1.DatabaseBackup, reason, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	b.Status.Phase = opsv1alpha1.BackupPhaseFailed
 	b.Status.CompletionTime = &now
 	if c := conditions.Get(b, opsv1alpha1.ConditionBackupSucceeded); c == nil || c.Status != metav1.ConditionTrue {

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
@@ -57,8 +58,7 @@ type DatabaseRestoreReconciler struct {
 	Agent     jobs.Agent
 	// Progress keeps status.progress of the running Job (progress.go).
 	Progress progressRefresher
-	// Now is the clock (nil: time.Now).
-	Now func() time.Time
+	Clock    clock.Clock
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores,verbs=get;list;watch;patch;update
@@ -135,7 +135,7 @@ func (r *DatabaseRestoreReconciler) reconcilePhase(ctx context.Context, rs *opsv
 		res, err := r.reconcileResuming(ctx, rs)
 		if err == nil && restoreFinished(rs) {
 			// Should the manager stop before, the next claimant takes the Lease over.
-			err = releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name)
+			err = dblock.Give(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name)
 		}
 		return res, err
 	}
@@ -171,13 +171,6 @@ func (r *DatabaseRestoreReconciler) setFinalizer(ctx context.Context, rs *opsv1a
 	}
 	err := r.Patch(ctx, rs, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	return client.IgnoreNotFound(err)
-}
-
-func (r *DatabaseRestoreReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // SetupWithManager registers the reconciler: it owns its Job, and wakes restores
@@ -221,21 +214,4 @@ func (r *DatabaseRestoreReconciler) restoresOfDeployment(ctx context.Context, o 
 func isRestore(o client.Object) bool {
 	_, ok := o.(*opsv1alpha1.DatabaseRestore)
 	return ok
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, cfg Config) error {
-		prog, err := newProgressRefresher(mgr, cfg)
-		if err != nil {
-			return err
-		}
-		return (&DatabaseRestoreReconciler{
-			Progress:  prog,
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Recorder:  mgr.GetEventRecorder("databaserestore-controller"),
-			Agent: jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
-				ProgressInterval: agentProgressInterval(cfg.ProgressInterval)},
-		}).SetupWithManager(mgr)
-	})
 }

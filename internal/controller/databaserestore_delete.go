@@ -30,6 +30,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/reconcile"
@@ -75,7 +76,7 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 			r.event(rs, corev1.EventTypeNormal, opsv1alpha1.ReasonResumed, "Resume", "DatabaseRestore deleted: "+msg)
 		}
 	}
-	if err := releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name); err != nil {
+	if err := dblock.Give(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name); err != nil {
 		return ctrl.Result{}, err
 	}
 	p.Done = true

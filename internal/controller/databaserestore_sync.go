@@ -61,24 +61,24 @@ func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *op
 	if msg != "" {
 		return r.wait(rs, opsv1alpha1.ReasonWaitingForWorkloads, msg), nil
 	}
-	all, err := databaseClaimants(ctx, r.Client, rs.Namespace, rs.Spec.Database.SecretRef.Name)
+	all, err := dblock.Claimants(ctx, r.Client, rs.Namespace, rs.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	d := dblock.Decide(dblock.FromRestore(rs), all)
-	granted, waitMsg, err := databaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name, d)
+	granted, waitMsg, err := dblock.Take(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name, d)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if !granted {
 		res := r.wait(rs, opsv1alpha1.ReasonWaitingForLock, waitMsg)
 		if d.Granted { // lost the Lease race: the holder's status may not wake us
-			res.RequeueAfter = leaseRecheck
+			res.RequeueAfter = dblock.LeaseRecheck
 		}
 		return res, nil
 	}
 
-	start := metav1.NewTime(r.now().UTC().Truncate(time.Second))
+	start := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
 	rs.Status.Phase = opsv1alpha1.RestorePhaseQuiescing
 	rs.Status.StartTime = &start
 	rs.Status.SourceLocation = obj.Location()
@@ -218,7 +218,7 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 		conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
-	end, err := step.Wait(ctx, job, r.Progress.follow(rs, &rs.Status.Progress, r.now(), running))
+	end, err := step.Wait(ctx, job, r.Progress.follow(rs, &rs.Status.Progress, r.Clock.Now(), running))
 	if err != nil {
 		return ctrl.Result{}, err // a failed Job (or one whose result is an error) fails the restore
 	}
@@ -345,7 +345,7 @@ func (r *DatabaseRestoreReconciler) reconcileResuming(ctx context.Context, rs *o
 // object version with the same type, reason and action, whatever its note, and the
 // Succeeded event of the restore Job comes in the same reconcile.
 func (r *DatabaseRestoreReconciler) finish(rs *opsv1alpha1.DatabaseRestore, succeeded bool, reason, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	rs.Status.CompletionTime = &now
 	var took time.Duration
 	if rs.Status.StartTime != nil {

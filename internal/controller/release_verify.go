@@ -64,7 +64,7 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 	}
 	// The round is stamped with the clock when its checks start, not the reconcile's
 	// start: a reconcile slow to get here would otherwise make the next round early.
-	checkedAt := r.now()
+	checkedAt := r.Clock.Now()
 	failed, checkerErr, err := r.checkRound(ctx, s)
 	if err != nil {
 		return false, err

@@ -37,17 +37,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/keyring"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/names"
 	"runbook-operator/internal/reconcile"
-	"runbook-operator/internal/schedule"
 )
-
-// rotationClock is the clock of the registered SecretRotation reconciler; the envtest
-// suite replaces it.
-var rotationClock schedule.Clock = schedule.RealClock{}
 
 // copyFromPoll is how often a SecretRotation with copyFrom keys reads its sources
 // again: they are not cached (the manager caches only the Secrets it manages).
@@ -70,7 +66,7 @@ type SecretRotationReconciler struct {
 	// only managed Secrets are cached, and a rotation acts on the latest data.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
-	Clock     schedule.Clock
+	Clock     clock.Clock
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=secretrotations,verbs=get;list;watch
@@ -560,15 +556,4 @@ func ManagedSecretsCache() map[client.Object]cache.ByObject {
 	return map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},
 	}
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, _ Config) error {
-		return (&SecretRotationReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Recorder:  mgr.GetEventRecorder("secretrotation-controller"),
-			Clock:     rotationClock,
-		}).SetupWithManager(mgr)
-	})
 }

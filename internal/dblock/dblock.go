@@ -21,7 +21,8 @@ limitations under the License.
 // held in memory. The holder is the object whose status says it is running; when
 // none runs, the oldest waiting object (creationTimestamp, then kind, then name) goes
 // next. That decision is made from caches; the Lease in lease.go makes it
-// authoritative.
+// authoritative, and claim.go is what the backup and restore reconcilers call: list
+// the claimants, take the Lease after the decision, give it up.
 package dblock
 
 import (

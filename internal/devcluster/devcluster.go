@@ -148,7 +148,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		opts.NodeName = DefaultNodeName
 	}
 	c := &Cluster{Dir: dir, LogDir: filepath.Join(dir, "logs"), log: opts.Log, failed: make(chan struct{})}
-	if err := os.MkdirAll(c.LogDir, 0o755); err != nil { //nolint:gosec // G301: the logs are for the developer running the cluster, who may read them as another user
+	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
 		return nil, err
 	}
 	defer func() {

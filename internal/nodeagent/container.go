@@ -27,7 +27,7 @@ func (w *podWorker) runContainer(init bool, idx int, c corev1.Container, policy 
 	}
 	backoff := w.a.opts.BackoffBase
 	cdir := filepath.Join(w.dir, c.Name)
-	if err := os.MkdirAll(cdir, 0o755); err != nil {
+	if err := os.MkdirAll(cdir, 0o750); err != nil {
 		w.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return false
 	}
@@ -306,9 +306,9 @@ func exitCode(err error) int32 {
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
 			if ws.Signaled() {
-				return 128 + int32(ws.Signal())
+				return 128 + int32(ws.Signal()) //nolint:gosec // G115: signal numbers are below 65
 			}
-			return int32(ws.ExitStatus())
+			return int32(ws.ExitStatus()) //nolint:gosec // G115: an exit status is 0-255
 		}
 	}
 	return 128
@@ -324,12 +324,12 @@ func terminationMessagePath(c *corev1.Container) string {
 // readTerminationMessage returns the termination message (at most 4 KiB), falling back
 // to the tail of this run's output for FallbackToLogsOnError.
 func readTerminationMessage(termPath, logPath string, code int32, policy corev1.TerminationMessagePolicy) string {
-	data, _ := os.ReadFile(termPath)
+	data, _ := os.ReadFile(termPath) //nolint:gosec // G304: the container's termination log in its pod folder
 	if len(data) > maxTerminationMessage {
 		data = data[:maxTerminationMessage]
 	}
 	if len(data) == 0 && code != 0 && policy == corev1.TerminationMessageFallbackToLogsOnError {
-		logs, _ := os.ReadFile(logPath)
+		logs, _ := os.ReadFile(logPath) //nolint:gosec // G304: the container's log in its pod folder
 		data = TailLines(logs, 80, 2048)
 	}
 	return string(data)

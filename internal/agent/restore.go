@@ -258,17 +258,9 @@ func (e *env) restore(ctx context.Context, res *Result) error {
 		return err
 	}
 	// Reach the server before downloading gigabytes.
-	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
-	if err != nil {
+	if err := e.readServer(ctx, t, res); err != nil {
 		return err
 	}
-	sv, err := pgtools.ServerVersion(ctx, admin)
-	_ = admin.Close(ctx)
-	if err != nil {
-		return err
-	}
-	res.ServerVersion = sv.Text
-	e.server = sv
 	defer func() { res.ClientTools = e.toolsNote }()
 
 	dir, err := os.MkdirTemp("", "agent-restore-")

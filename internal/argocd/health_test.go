@@ -134,3 +134,55 @@ func TestConfigMapEmbedsScripts(t *testing.T) {
 		}
 	}
 }
+
+// prelude is the part every health script shares: Argo CD runs each script on its
+// own, so it cannot be a shared file. TestScriptsShareThePrelude keeps the copies
+// equal, and TestEveryScriptWaitsForItsGeneration runs the shared behaviour for
+// every kind, so a fix to one copy cannot miss another.
+const prelude = `local function condition(t)
+  if obj.status == nil or obj.status.conditions == nil then return nil end
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == t then return c end
+  end
+  return nil
+end
+local function msg(c, default)
+  if c ~= nil and c.message ~= nil and c.message ~= "" then return c.message end
+  return default
+end
+local hs = { status = "Progressing", message = "Waiting for the controller to report status" }
+if obj.status == nil then return hs end
+local gen = obj.metadata.generation
+local observed = obj.status.observedGeneration
+if gen ~= nil and observed ~= nil and observed < gen then
+  hs.message = "Waiting for the controller to observe generation " .. gen
+  return hs
+end
+`
+
+func TestScriptsShareThePrelude(t *testing.T) {
+	for kind, file := range Scripts {
+		script, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(script), prelude) {
+			t.Errorf("%s (%s) does not contain the shared prelude word for word: change every script together", file, kind)
+		}
+	}
+}
+
+func TestEveryScriptWaitsForItsGeneration(t *testing.T) {
+	for kind, file := range Scripts {
+		script, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Failed and Stalled at generation 2, but the spec is at generation 3 now.
+		obj := "metadata: {generation: 3}\nspec: {}\nstatus:\n  observedGeneration: 2\n  phase: Failed\n  conditions:\n  - {type: Stalled, status: \"True\", reason: R, message: broken}\n"
+		status, message := health(t, string(script), obj)
+		if status != "Progressing" || message != "Waiting for the controller to observe generation 3" {
+			t.Errorf("%s: health = %s %q, want Progressing waiting for generation 3", kind, status, message)
+		}
+	}
+}

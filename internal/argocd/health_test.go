@@ -135,32 +135,30 @@ func TestConfigMapEmbedsScripts(t *testing.T) {
 	}
 }
 
-// prelude is the part every health script shares: Argo CD runs each script on its
-// own, so it cannot be a shared file. TestScriptsShareThePrelude keeps the copies
-// equal, and TestEveryScriptWaitsForItsGeneration runs the shared behaviour for
-// every kind, so a fix to one copy cannot miss another.
-const prelude = `local function condition(t)
-  if obj.status == nil or obj.status.conditions == nil then return nil end
-  for _, c in ipairs(obj.status.conditions) do
-    if c.type == t then return c end
-  end
-  return nil
-end
-local function msg(c, default)
-  if c ~= nil and c.message ~= nil and c.message ~= "" then return c.message end
-  return default
-end
-local hs = { status = "Progressing", message = "Waiting for the controller to report status" }
-if obj.status == nil then return hs end
-local gen = obj.metadata.generation
-local observed = obj.status.observedGeneration
-if gen ~= nil and observed ~= nil and observed < gen then
-  hs.message = "Waiting for the controller to observe generation " .. gen
-  return hs
-end
-`
+// The part every health script shares (the condition and msg helpers, the wait for
+// the controller's status and generation) is copied into each: Argo CD runs each
+// script on its own, so it cannot be a shared file. TestScriptsShareThePrelude keeps
+// the copies equal to databasebackup.lua's, and TestEveryScriptWaitsForItsGeneration
+// runs the shared behaviour for every kind, so a fix to one copy cannot miss another.
+func sharedPrelude(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, Scripts["DatabaseBackup"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start, end := strings.Index(s, "local function condition("), strings.Index(s, "local ready, stalled")
+	if start < 0 || end < start {
+		t.Fatal("databasebackup.lua no longer has the prelude this test expects: update the test")
+	}
+	return s[start:end]
+}
 
 func TestScriptsShareThePrelude(t *testing.T) {
+	prelude := sharedPrelude(t)
+	if !strings.Contains(prelude, "observe generation") {
+		t.Fatalf("the prelude does not wait for the generation:\n%s", prelude)
+	}
 	for kind, file := range Scripts {
 		script, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {

@@ -79,13 +79,20 @@ func (c *Cluster) setupDemo(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) applySecret(ctx context.Context, name string, data map[string]string) error {
-	s := &corev1.Secret{
+// demoSecret is the demo namespace's Secret name holding data.
+func demoSecret(name string, data map[string]string) *corev1.Secret {
+	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: DemoNamespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "devcluster"}},
 		Type:       corev1.SecretTypeOpaque,
 		StringData: data,
 	}
+}
+
+// applySecret creates the Secret or replaces its data: the endpoints and passwords of
+// this run's servers.
+func (c *Cluster) applySecret(ctx context.Context, name string, data map[string]string) error {
+	s := demoSecret(name, data)
 	_, err := c.Client.CoreV1().Secrets(DemoNamespace).Create(ctx, s, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		_, err = c.Client.CoreV1().Secrets(DemoNamespace).Update(ctx, s, metav1.UpdateOptions{})
@@ -96,13 +103,7 @@ func (c *Cluster) applySecret(ctx context.Context, name string, data map[string]
 // createSecretOnce creates a Secret unless it exists: generated keys are never
 // replaced.
 func (c *Cluster) createSecretOnce(ctx context.Context, name string, data map[string]string) error {
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: DemoNamespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "devcluster"}},
-		Type:       corev1.SecretTypeOpaque,
-		StringData: data,
-	}
-	_, err := c.Client.CoreV1().Secrets(DemoNamespace).Create(ctx, s, metav1.CreateOptions{})
+	_, err := c.Client.CoreV1().Secrets(DemoNamespace).Create(ctx, demoSecret(name, data), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}

@@ -133,7 +133,9 @@ func nextProgress(prev *opsv1alpha1.Progress, r progress.Report, now time.Time) 
 		BytesDone: r.BytesDone, BytesExpected: r.BytesExpected, Phase: truncate(r.Phase, 32),
 		TablesDone: int32(r.TablesDone), TablesTotal: int32(r.TablesTotal), LastUpdateTime: &t, LastProgressTime: &t,
 	}
-	if pc := r.Percent(); pc >= 0 {
+	// 99 at most while the Job runs, even after the agent's final line: only
+	// finishProgress, once the Job succeeded, says 100.
+	if pc := min(r.Percent(), 99); pc >= 0 {
 		v := int32(pc)
 		n.Percent = &v
 		n.Summary = fmt.Sprintf("%d%%", pc)

@@ -220,12 +220,14 @@ type Notifier struct {
 // ResponseClock tunes the response deadline, escalation and acknowledgement expiry.
 type ResponseClock struct {
 	// timeZone is the IANA zone a P3's next business day is counted in, e.g.
-	// `Europe/Berlin`. The API server checks the shape; a name the manager's zone
-	// database lacks is reported in a condition and UTC used. Default: UTC.
+	// `Europe/Berlin`. The API server refuses a name its zone database lacks; one the
+	// manager's database lacks (an older one) is reported in a condition and UTC used.
+	// Default: UTC.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$`
 	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="timeZone Local is the manager's own zone, not an IANA name: write one such as Europe/Berlin or UTC"
+	// +kubebuilder:validation:XValidation:rule="timestamp('2000-01-01T00:00:00Z').getHours(self) >= 0",message="timeZone is not in the API server's IANA time zone database: write a zone name such as Europe/Berlin, America/New_York or UTC"
 	TimeZone string `json:"timeZone,omitempty"`
 
 	// holidays are dates (YYYY-MM-DD, in timeZone) that are not business days for a

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -35,10 +34,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/incident"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/notify"
+	"runbook-operator/internal/reconcile"
 )
 
 // IncidentReconciler keeps an Incident's response clock (deadline, escalation,
@@ -51,8 +51,8 @@ type IncidentReconciler struct {
 	// list (the manager caches only the Secrets a SecretRotation manages).
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
-	// Now is the clock (nil: time.Now); deadlines and requeues follow it.
-	Now func() time.Time
+	// Clock tells the time; deadlines and requeues follow it.
+	Clock clock.Clock
 	// Zone is the default zone of a P3's business day (nil: UTC).
 	Zone *time.Location
 	// Sender delivers notifications (nil: one attempt per reconcile, 5 s timeout; a
@@ -60,15 +60,6 @@ type IncidentReconciler struct {
 	Sender *notify.Sender
 	// Logs reads pods' log tails for the evidence (nil: none readable, said so).
 	Logs PodLogs
-}
-
-// incidentHooks lets the envtest suite set the registered reconciler's clock and
-// sender.
-var incidentHooks struct {
-	Now    func() time.Time
-	Sender *notify.Sender
-	Zone   *time.Location
-	Logs   PodLogs
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch
@@ -100,17 +91,18 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if err := r.APIReader.Get(ctx, req.NamespacedName, inc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	p := newStatusPatch(r.Client, inc)
-	defer func() {
-		if err := p.Patch(ctx, inc); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
-	now := r.now()
+	p := reconcile.NewStatusPatch(r.Client, inc)
+	defer p.Finish(ctx, inc, &res, &retErr)
+	res, err := r.reconcile(ctx, req, p, inc)
+	return reconcile.Apply(inc, res, err)
+}
+
+// reconcile takes the steps, sends what is due and says when to look again.
+func (r *IncidentReconciler) reconcile(ctx context.Context, req ctrl.Request, p *reconcile.StatusPatch, inc *opsv1alpha1.Incident) (ctrl.Result, error) {
 	if err := opsv1alpha1.InvalidDurations("spec", &inc.Spec); err != nil {
-		conditions.MarkStalled(inc, opsv1alpha1.ReasonInvalidSpec, err.Error()+"; the incident is recorded, nothing else was done")
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, reconcile.Stall(opsv1alpha1.ReasonInvalidSpec, "%v; the incident is recorded, nothing else was done. Correct the field", err)
 	}
+	now := r.Clock.Now()
 	s := &incidentScope{inc: inc, now: now}
 	s.cal, s.calErr = incident.NewCalendar(inc.Spec.ResponseClock, r.Zone)
 	for range incidentMaxSteps {
@@ -119,7 +111,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 			break
 		}
 		if err := p.Patch(ctx, inc); err != nil { // each step is recorded before the next, and before any send
-			return conflictRequeue(err)
+			return reconcile.ConflictRequeue(err)
 		}
 	}
 	incident.PruneNotifiers(&inc.Spec, &inc.Status)
@@ -130,16 +122,16 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
 	if err := p.Patch(ctx, inc); err != nil {
 		if !apierrors.IsConflict(err) || len(results) == 0 {
-			return conflictRequeue(err)
+			return reconcile.ConflictRequeue(err)
 		}
 		// The incident changed while the notifiers were told (acknowledged, say): what
 		// was delivered is recorded on the new version, so it is not sent again.
 		if err := r.recordOnLatest(ctx, req, now, results); err != nil {
-			return conflictRequeue(err)
+			return reconcile.ConflictRequeue(err)
 		}
-		p.done = true
+		p.Done = true
 	}
-	return requeueAt(now, wake, retry), nil
+	return requeueAt(r.Clock, wake, retry), nil
 }
 
 // recordOnLatest records delivery outcomes on the latest version of the incident.
@@ -149,7 +141,7 @@ func (r *IncidentReconciler) recordOnLatest(ctx context.Context, req ctrl.Reques
 		if err := r.APIReader.Get(ctx, req.NamespacedName, latest); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		lp := newStatusPatch(r.Client, latest)
+		lp := reconcile.NewStatusPatch(r.Client, latest)
 		r.recordDeliveries(ctx, &incidentScope{inc: latest, now: now, quiet: true}, results)
 		return lp.Patch(ctx, latest)
 	})
@@ -157,10 +149,10 @@ func (r *IncidentReconciler) recordOnLatest(ctx context.Context, req ctrl.Reques
 
 // requeueAt is the requeue for the earliest of the clock's wake and a delivery retry
 // (each zero when none), computed from the reconciler's clock.
-func requeueAt(now, wake time.Time, retry time.Duration) ctrl.Result {
+func requeueAt(c clock.Clock, wake time.Time, retry time.Duration) ctrl.Result {
 	var after time.Duration
 	if !wake.IsZero() {
-		after = max(wake.Sub(now), time.Millisecond) // exactly at the deadline, never 0 (no requeue)
+		after = max(clock.Until(c, wake), time.Millisecond) // exactly at the deadline, never 0 (no requeue)
 	}
 	if retry > 0 && (after == 0 || retry < after) {
 		after = retry
@@ -281,13 +273,6 @@ func (r *IncidentReconciler) record(s *incidentScope, typ string, outcome opsv1a
 
 func ptrTime(t time.Time) *metav1.Time { v := metav1.NewTime(t); return &v }
 
-func (r *IncidentReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
-
 // SetupWithManager watches Incidents' specs (acknowledgement and resolution are spec
 // changes) and annotations (a nudge), not their status; the clock requeues itself.
 func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -298,25 +283,8 @@ func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-func init() {
-	register(func(mgr ctrl.Manager, cfg Config) error {
-		return (&IncidentReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Recorder:  mgr.GetEventRecorder("incident-controller"),
-			Now:       incidentHooks.Now,
-			Sender:    incidentHooks.Sender,
-			Zone:      incidentHooks.Zone,
-			Logs:      incidentPodLogs(mgr),
-		}).SetupWithManager(mgr)
-	})
-}
-
-// incidentPodLogs reads logs through pods/log, or the suite's hook.
+// incidentPodLogs reads logs through pods/log.
 func incidentPodLogs(mgr ctrl.Manager) PodLogs {
-	if incidentHooks.Logs != nil {
-		return incidentHooks.Logs
-	}
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return nil

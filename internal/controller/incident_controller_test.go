@@ -67,11 +67,13 @@ func (c *offsetClock) SetNow(t time.Time) {
 	c.off = time.Until(t)
 }
 
-func init() {
-	incidentHooks.Now = incidentClock.Now
-	// One attempt, as in the manager; 2 s timeout keeps the dead-receiver spec short.
-	incidentHooks.Sender = &notify.Sender{MaxAttempts: 1, Client: &http.Client{Timeout: 2 * time.Second}}
-	incidentHooks.Logs = cannedLogs{}
+// setIncidentTestHooks gives the suite's Incident reconciler its clock, a sender with
+// one short attempt (as in the manager; 2 s keeps the dead-receiver spec short) and
+// canned logs.
+func setIncidentTestHooks(r *IncidentReconciler) {
+	r.Clock = &incidentClock
+	r.Sender = &notify.Sender{MaxAttempts: 1, Client: &http.Client{Timeout: 2 * time.Second}}
+	r.Logs = cannedLogs{}
 }
 
 // cannedLogs stands in for pods/log, which envtest cannot serve (no kubelet): a

@@ -420,8 +420,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 				rot.Spec.Keys[0].Alphabet == opsv1alpha1.AlphabetAlphanumeric && rot.Spec.Mode == opsv1alpha1.RotationTwoPhase
 		}},
 		{"Incident", incidentSpec, &inc, func() bool {
-			return inc.Spec.Response != nil && inc.Spec.Response.CaptureEvidence && inc.Spec.Response.Isolate == nil &&
-				inc.Spec.Response.TakeOffline == nil && !inc.Spec.Response.Rollback
+			return incidentDefaulted(&inc)
 		}},
 	}
 	for _, tc := range cases {
@@ -637,4 +636,11 @@ func TestIncidentNestedDefaults(t *testing.T) {
 	if !inc.Spec.Response.CaptureEvidence {
 		t.Error("captureEvidence should default to true when response is given without it")
 	}
+}
+
+// incidentDefaulted: a response left out becomes evidence capture only, nothing
+// destructive.
+func incidentDefaulted(inc *opsv1alpha1.Incident) bool {
+	r := inc.Spec.Response
+	return r != nil && r.CaptureEvidence && r.Isolate == nil && r.TakeOffline == nil && !r.Rollback
 }

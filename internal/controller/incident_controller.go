@@ -116,7 +116,7 @@ func (r *IncidentReconciler) reconcile(ctx context.Context, req ctrl.Request, p 
 	}
 	incident.PruneNotifiers(&inc.Spec, &inc.Status)
 	results := r.deliver(ctx, s)
-	retry := r.recordDeliveries(ctx, s, results)
+	retryIn := r.recordDeliveries(ctx, s, results)
 	r.summarise(s)
 	metrics.Incidents.Observe(inc.Namespace, inc.Name, string(inc.Spec.Severity), inc.Status.ResolvedAt == nil)
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
@@ -131,7 +131,7 @@ func (r *IncidentReconciler) reconcile(ctx context.Context, req ctrl.Request, p 
 		}
 		p.Done = true
 	}
-	return requeueAt(r.Clock, wake, retry), nil
+	return requeueAt(r.Clock, wake, retryIn), nil
 }
 
 // recordOnLatest records delivery outcomes on the latest version of the incident.
@@ -149,13 +149,13 @@ func (r *IncidentReconciler) recordOnLatest(ctx context.Context, req ctrl.Reques
 
 // requeueAt is the requeue for the earliest of the clock's wake and a delivery retry
 // (each zero when none), computed from the reconciler's clock.
-func requeueAt(c clock.Clock, wake time.Time, retry time.Duration) ctrl.Result {
+func requeueAt(c clock.Clock, wake time.Time, retryIn time.Duration) ctrl.Result {
 	var after time.Duration
 	if !wake.IsZero() {
 		after = max(clock.Until(c, wake), time.Millisecond) // exactly at the deadline, never 0 (no requeue)
 	}
-	if retry > 0 && (after == 0 || retry < after) {
-		after = retry
+	if retryIn > 0 && (after == 0 || retryIn < after) {
+		after = retryIn
 	}
 	return ctrl.Result{RequeueAfter: after}
 }

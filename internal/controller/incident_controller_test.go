@@ -175,10 +175,6 @@ func editIncident(ctx context.Context, inc *opsv1alpha1.Incident, f func(*opsv1a
 	}).Should(Succeed())
 }
 
-func incidentStatus(ctx context.Context, inc *opsv1alpha1.Incident) func() opsv1alpha1.IncidentStatus {
-	return func() opsv1alpha1.IncidentStatus { return getIncident(ctx, inc).Status }
-}
-
 func condStatus(ctx context.Context, inc *opsv1alpha1.Incident, t string) func() string {
 	return func() string {
 		for _, c := range getIncident(ctx, inc).Status.Conditions {

@@ -20,7 +20,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,7 +137,7 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(inc.Namespace), sel); err != nil {
 		return nil, nil, nil, err
 	}
-	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
+	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	if len(pods.Items) > evidencePods {
 		pods.Items = pods.Items[:evidencePods]
 	}
@@ -190,7 +190,7 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 			events = append(events, e)
 		}
 	}
-	sort.Slice(events, func(i, j int) bool { return eventTime(events[i]).Before(eventTime(events[j])) })
+	slices.SortStableFunc(events, func(a, b corev1.Event) int { return eventTime(a).Compare(eventTime(b)) })
 	if len(events) > evidenceEvents {
 		events = events[len(events)-evidenceEvents:]
 	}

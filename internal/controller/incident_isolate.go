@@ -19,7 +19,7 @@ package controller
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +78,7 @@ func allowedWords(a *opsv1alpha1.IsolateAction) string {
 	for _, s := range a.AllowFrom {
 		names = append(names, s.Name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return " except from " + strings.Join(names, ", ")
 }
 

@@ -20,7 +20,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -326,8 +326,8 @@ func (r *IncidentReconciler) summariseNotifiers(s *incidentScope) {
 			}
 		}
 	}
-	sort.Strings(failed)
-	sort.Strings(pending)
+	slices.Sort(failed)
+	slices.Sort(pending)
 	due := incident.Due(&inc.Spec, &inc.Status)
 	switch {
 	case len(due) == 0 && len(pending) == 0:

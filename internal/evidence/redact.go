@@ -23,7 +23,7 @@ package evidence
 
 import (
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -85,7 +85,7 @@ func NewRedactor(values []string) *Redactor {
 		vs = append(vs, v)
 	}
 	// Longest first, so a value containing another is replaced whole.
-	sort.Slice(vs, func(i, j int) bool { return len(vs[i]) > len(vs[j]) })
+	slices.SortStableFunc(vs, func(a, b string) int { return len(b) - len(a) })
 	return &Redactor{values: vs}
 }
 

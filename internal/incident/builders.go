@@ -18,7 +18,7 @@ package incident
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,7 +51,7 @@ func IsolationPolicy(inc *opsv1alpha1.Incident, rel *opsv1alpha1.Release) *netwo
 	for _, c := range rel.Spec.Components {
 		components = append(components, c.Name)
 	}
-	sort.Strings(components)
+	slices.Sort(components)
 	np := &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: IsolationPolicyName(inc), Namespace: inc.Namespace, Labels: Labels(inc)},
 		Spec: networkingv1.NetworkPolicySpec{

@@ -23,7 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,7 +107,7 @@ func keys(m map[string]any) string {
 	for key := range m {
 		k = append(k, key)
 	}
-	sort.Strings(k)
+	slices.Sort(k)
 	return strings.Join(k, ",")
 }
 

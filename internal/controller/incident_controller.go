@@ -19,8 +19,10 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -229,28 +231,55 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 
 // action starts or continues an action: it is named in status.actions first (the
 // patch after this step records it), then carried out on the next step. Evidence
-// capture is carried out here; the other actions are recorded Pending (decided, not
-// started) until this version carries them out, so a later version picks them up.
+// capture, isolation and diagnostics are carried out; the other actions are recorded
+// Pending (decided, not started) until this version carries them out, so a later
+// version picks them up.
 func (r *IncidentReconciler) action(ctx context.Context, s *incidentScope, d incident.Decision) bool {
 	st := &s.inc.Status
 	rec := incident.FindAction(st, d.Action)
-	perform := map[string]func(context.Context, *incidentScope, *opsv1alpha1.IncidentActionRecord){
-		incident.ActionEvidence: r.captureEvidence,
-		incident.ActionIsolate:  r.isolate,
-	}[d.Action]
 	if rec == nil {
 		state, msg := opsv1alpha1.ActionPending, "decided; not carried out by this version of the operator yet"
-		if perform != nil {
+		if r.performer(d.Action) != nil {
 			state, msg = opsv1alpha1.ActionRunning, "started: "+d.Why
 		}
 		st.Actions = append(st.Actions, opsv1alpha1.IncidentActionRecord{Name: d.Action, State: state, StartTime: ptrTime(s.now), Message: msg})
 		return true
 	}
-	if perform != nil && rec.State == opsv1alpha1.ActionRunning {
-		perform(ctx, s, rec)
+	// The first action in flight, then the others: Jobs (diagnostics) run side by side.
+	// Each one is started only once Next named it, so after the evidence.
+	if f := r.performer(d.Action); f != nil && rec.State == opsv1alpha1.ActionRunning && f(ctx, s, rec) {
 		return true
 	}
+	for i := range st.Actions {
+		o := &st.Actions[i]
+		if o.Name == d.Action || o.State != opsv1alpha1.ActionRunning {
+			continue
+		}
+		if f := r.performer(o.Name); f != nil && f(ctx, s, o) {
+			return true
+		}
+	}
 	return false // in flight: nothing more to decide now
+}
+
+// performer carries out action, reporting whether its record changed; nil for the
+// actions this version does not carry out.
+func (r *IncidentReconciler) performer(action string) func(context.Context, *incidentScope, *opsv1alpha1.IncidentActionRecord) bool {
+	always := func(f func(context.Context, *incidentScope, *opsv1alpha1.IncidentActionRecord)) func(context.Context, *incidentScope, *opsv1alpha1.IncidentActionRecord) bool {
+		return func(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord) bool {
+			f(ctx, s, rec)
+			return true
+		}
+	}
+	switch {
+	case action == incident.ActionEvidence:
+		return always(r.captureEvidence)
+	case action == incident.ActionIsolate:
+		return always(r.isolate)
+	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):
+		return r.diagnose
+	}
+	return nil
 }
 
 // undo performs a resolution's undo (StepUndo); false when it cannot be done now.
@@ -278,6 +307,7 @@ func ptrTime(t time.Time) *metav1.Time { v := metav1.NewTime(t); return &v }
 func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.Incident{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&batchv1.Job{}). // diagnostics
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("incident").
 		Complete(r)

@@ -31,6 +31,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -526,6 +527,58 @@ var _ = Describe("Incident", func() {
 		Consistently(func() error {
 			return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kept-isolate"}, &networkingv1.NetworkPolicy{})
 		}, "1s").Should(Succeed())
+	})
+
+	It("runs each diagnostic once as a Job in the release's image after the evidence, keeps its redacted output, and records a failing one without stopping the others", func() {
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-db", Namespace: ns}, StringData: map[string]string{"password": "s3cr3t-db-value"}})).To(Succeed())
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: opsv1alpha1.ReleaseSpec{
+			Version: "1.2.0", Image: "example.com/app:1.2.0", Components: []opsv1alpha1.Component{{Name: "web"}},
+			Env: []opsv1alpha1.EnvVar{{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "app-db"}, Key: "password"}}}}}}
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		inc := newIncident("slow", opsv1alpha1.IncidentSpec{Severity: opsv1alpha1.SeverityP2, ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "app"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: true, Diagnostics: []opsv1alpha1.DiagnosticCommand{
+				{Name: "sessions", Command: []string{"python", "manage.py", "shell", "-c", "print(Session.objects.count())"}},
+				{Name: "broken", Command: []string{"python", "manage.py", "nope"}},
+			}}})
+		job := func(name string) *batchv1.Job {
+			j := &batchv1.Job{}
+			Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "slow-diag-" + name}, j) }, "10s").Should(Succeed())
+			return j
+		}
+		sessions, broken := job("sessions"), job("broken")
+		Expect(metav1.IsControlledBy(sessions, getIncident(ctx, inc))).To(BeTrue())
+		c := sessions.Spec.Template.Spec.Containers[0]
+		Expect(c.Image).To(Equal("example.com/app:1.2.0"))
+		Expect(c.Command).To(ContainElements("python", "manage.py", "shell"))
+		Expect(sessions.Spec.Template.Labels).NotTo(HaveKey(opsv1alpha1.LabelRelease), "an isolating NetworkPolicy must not select it")
+		Expect(*sessions.Spec.BackoffLimit).To(BeZero())
+		st := getIncident(ctx, inc).Status
+		Expect(incident.FindAction(&st, incident.ActionEvidence).State).To(Equal(opsv1alpha1.ActionSucceeded), "evidence first")
+
+		finishAppJob(ctx, sessions, 0, "active sessions: 3\nconnected with password=hunter2 s3cr3t-db-value\n")
+		finishAppJob(ctx, broken, 1, "Unknown command: 'nope' (DB_PASSWORD=s3cr3t-db-value)")
+		Eventually(func() string {
+			st := getIncident(ctx, inc).Status
+			return string(incident.FindAction(&st, "diagnostics/sessions").State) + " " + string(incident.FindAction(&st, "diagnostics/broken").State)
+		}, "10s").Should(Equal("Succeeded Failed"))
+		var cm corev1.ConfigMap
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "slow-diag-sessions"}, &cm)).To(Succeed())
+		Expect(cm.Data["output"]).To(ContainSubstring("active sessions: 3"))
+		Expect(cm.Data["output"]).NotTo(Or(ContainSubstring("hunter2"), ContainSubstring("s3cr3t-db-value")))
+		got := getIncident(ctx, inc)
+		raw, _ := json.Marshal(got.Status)
+		Expect(string(raw)).NotTo(ContainSubstring("s3cr3t-db-value"))
+		Expect(incident.HasEntry(&got.Status, "diagnostic/broken/failed")).To(BeTrue())
+		Expect(incident.FindAction(&got.Status, "diagnostics/broken").Message).To(ContainSubstring("nope"))
+
+		By("a restart runs nothing again")
+		restartManager(nil)
+		pokeIncident(ctx, inc)
+		Consistently(func() int {
+			var list batchv1.JobList
+			Expect(k8sClient.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{opsv1alpha1.LabelIncident: "slow"})).To(Succeed())
+			return len(list.Items)
+		}, "2s").Should(Equal(2))
 	})
 })
 

@@ -363,6 +363,7 @@ var _ = Describe("Incident", func() {
 		pokeIncident(ctx, inc)
 		Eventually(func() int32 { return getIncident(ctx, inc).Status.Escalations }, "10s").Should(Equal(int32(1)))
 		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionAcknowledged)).Should(ContainSubstring("expired"))
+		Eventually(func() time.Time { return getIncident(ctx, inc).Status.ResponseDeadline.Time }).Should(BeTemporally("==", ackAt.Add(time.Hour)), "the deadline shows the re-armed clock")
 		Eventually(func() opsv1alpha1.IncidentPhase { return getIncident(ctx, inc).Status.Phase }).Should(Equal(opsv1alpha1.IncidentPhaseOpen))
 
 		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) { i.Spec.AcknowledgedBy = "bob" })

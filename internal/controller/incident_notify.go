@@ -241,6 +241,9 @@ func (r *IncidentReconciler) summarise(s *incidentScope) {
 	resolved := st.ResolvedAt != nil
 	acked := clk.Acknowledged || (resolved && st.Acknowledgement != nil)
 	st.Phase = incident.Phase(resolved, clk.Acknowledged, st.MitigatedAt != nil && incident.Done(&inc.Spec, st))
+	if clk.AckExpired && (st.ResponseDeadline == nil || !st.ResponseDeadline.Time.Equal(clk.Deadline)) {
+		st.ResponseDeadline = ptrTime(clk.Deadline) // re-armed: due when the acknowledgement expired
+	}
 	deadline := ""
 	if st.ResponseDeadline != nil {
 		deadline = st.ResponseDeadline.UTC().Format(time.RFC3339)

@@ -61,6 +61,13 @@ func (c *offsetClock) Now() time.Time {
 	return time.Now().Add(c.off)
 }
 
+// offset is how far the clock is ahead of the wall clock.
+func (c *offsetClock) offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.off
+}
+
 // SetNow makes the clock read t now.
 func (c *offsetClock) SetNow(t time.Time) {
 	c.mu.Lock()

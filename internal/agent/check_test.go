@@ -35,7 +35,9 @@ import (
 
 // heldSessions are the pids of the sessions holdSessions keeps open.
 type heldSessions struct {
-	idle, idleInTxn, sleeper, waiter, admin uint32
+	idleInTxn, sleeper uint32
+	// onDatabase is how many sessions are open on the database.
+	onDatabase int
 	// sleeperSeen is when the sleeper was first seen running: its age at any later
 	// time is at least the time since.
 	sleeperSeen time.Time
@@ -52,7 +54,7 @@ type heldSessions struct {
 func holdSessions(t *testing.T, p *harness.Postgres, db string) heldSessions {
 	t.Helper()
 	ctx := context.Background()
-	h := heldSessions{started: time.Now(), literal: "literal-" + fmt.Sprint(time.Now().UnixNano())}
+	h := heldSessions{started: time.Now(), literal: "literal-" + fmt.Sprint(time.Now().UnixNano()), onDatabase: 5}
 	connect := func() *pgx.Conn {
 		conn, err := pgx.Connect(ctx, p.DSN(db))
 		if err != nil {
@@ -69,7 +71,6 @@ func holdSessions(t *testing.T, p *harness.Postgres, db string) heldSessions {
 	// The sessions' cleanups run before (LIFO) the admin's close, which ends the
 	// two running queries first.
 	admin := connect()
-	h.admin = admin.PgConn().PID()
 
 	idleInTxn := connect()
 	h.idleInTxn = idleInTxn.PgConn().PID()
@@ -77,9 +78,7 @@ func holdSessions(t *testing.T, p *harness.Postgres, db string) heldSessions {
 	exec(idleInTxn, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
 	exec(idleInTxn, "SELECT 'in a transaction "+h.literal+"'")
 
-	idle := connect()
-	h.idle = idle.PgConn().PID()
-	exec(idle, "SELECT 'idle "+h.literal+"'")
+	exec(connect(), "SELECT 'idle "+h.literal+"'")
 
 	running := func(sql string) uint32 {
 		conn := connect()
@@ -98,8 +97,7 @@ func holdSessions(t *testing.T, p *harness.Postgres, db string) heldSessions {
 	h.sleeper = running("SELECT pg_sleep(600), 'sleeping " + h.literal + "'")
 	waitFor(t, admin, h.sleeper, "active", "Timeout")
 	h.sleeperSeen = time.Now()
-	h.waiter = running("SELECT count(*), 'waiting " + h.literal + "' FROM items")
-	waitFor(t, admin, h.waiter, "active", "Lock")
+	waitFor(t, admin, running("SELECT count(*), 'waiting "+h.literal+"' FROM items"), "active", "Lock")
 	return h
 }
 
@@ -133,12 +131,12 @@ func noLiteral(t *testing.T, h heldSessions, r agentRun) {
 	}
 }
 
-// checkSessions runs a check with env, as a privileged role (superuser or
-// pg_monitor), and checks what it reports of the held sessions (max_connections 100).
-func checkSessions(t *testing.T, h heldSessions, env []string) agentRun {
+// checkSessions runs a check (run), as a privileged role (superuser or pg_monitor),
+// and checks what it reports of the held sessions (max_connections 100).
+func checkSessions(t *testing.T, h heldSessions, run func() agentRun) agentRun {
 	t.Helper()
 	before := time.Now()
-	r := runAgent(t, env, "check")
+	r := run()
 	finished := time.Now()
 	mustSucceed(t, r)
 	noLiteral(t, h, r)
@@ -147,9 +145,9 @@ func checkSessions(t *testing.T, h heldSessions, env []string) agentRun {
 		t.Fatalf("check: %+v", c)
 	}
 	n := c.Connections
-	// On db: the five held sessions, never the check's own.
-	if n.Database != 5 || n.Hidden != 0 {
-		t.Errorf("sessions on %s: %d (hidden %d), want the 5 held ones", r.res.Database, n.Database, n.Hidden)
+	// On the database: the held sessions, never the check's own.
+	if n.Database != h.onDatabase || n.Hidden != 0 {
+		t.Errorf("sessions on %s: %d (hidden %d), want the %d held ones", r.res.Database, n.Database, n.Hidden, h.onDatabase)
 	}
 	if n.ByState["idle"] < 2 || n.ByState["idle in transaction"] < 1 || n.ByState["active"] < 2 || n.WaitingOnLock < 1 {
 		t.Errorf("by state %v, %d waiting on a lock; want ≥ 2 idle, ≥ 1 idle in transaction, ≥ 2 active, ≥ 1 waiting", n.ByState, n.WaitingOnLock)
@@ -184,7 +182,7 @@ func TestCheckReportsSessions(t *testing.T) {
 	h := holdSessions(t, pg, "checkme")
 	time.Sleep(time.Second) // ages worth comparing
 
-	r := checkSessions(t, h, baseEnv("checkme"))
+	r := checkSessions(t, h, func() agentRun { return runAgent(t, baseEnv("checkme"), "check") })
 	c := r.res.Check
 	if !strings.HasPrefix(r.res.ServerVersion, "15.") || c.DatabaseSizeBytes < 1<<20 || c.ServerStartedAt == nil || c.InRecovery || c.LatencyMillis <= 0 {
 		t.Errorf("check %+v, server %q", c, r.res.ServerVersion)
@@ -211,7 +209,7 @@ func TestCheckReportsSessions(t *testing.T) {
 	if err := execSQL(ctx, "postgres", "GRANT pg_monitor TO checker"); err != nil {
 		t.Fatal(err)
 	}
-	checkSessions(t, h, env)
+	checkSessions(t, h, func() agentRun { return runAgent(t, env, "check") })
 }
 
 // TestCheckConnectFailures: a server the check cannot reach or log in to is a

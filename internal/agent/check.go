@@ -20,8 +20,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -381,13 +382,8 @@ func byState(m map[string]int) string {
 	if len(m) == 0 {
 		return "no other sessions"
 	}
-	states := make([]string, 0, len(m))
-	for s := range m {
-		states = append(states, s)
-	}
-	sort.Strings(states)
-	parts := make([]string, 0, len(states))
-	for _, s := range states {
+	parts := make([]string, 0, len(m))
+	for _, s := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%d %s", m[s], s))
 	}
 	return strings.Join(parts, ", ")

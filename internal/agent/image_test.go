@@ -207,15 +207,23 @@ func TestImageRunsLikeAJob(t *testing.T) {
 	}
 }
 
+// imageServer is a server the image tests run against, and its major.
+type imageServer struct {
+	name  string
+	p     *harness.Postgres
+	major string
+}
+
+// imageServers are the machine's PostgreSQL 15 and PostgreSQL 17 in server-17.
+func imageServers() []imageServer {
+	return []imageServer{{"PostgreSQL15", pg, "15"}, {"PostgreSQL17", imageEnv.pg17, "17"}}
+}
+
 // TestImageRoundTrip backs up, swap-restores and verifies a PostgreSQL 15 and a
 // PostgreSQL 17 server, each with the client tools of its own major.
 func TestImageRoundTrip(t *testing.T) {
 	image(t)
-	for _, tc := range []struct {
-		name  string
-		p     *harness.Postgres
-		major string
-	}{{"PostgreSQL15", pg, "15"}, {"PostgreSQL17", imageEnv.pg17, "17"}} {
+	for _, tc := range imageServers() {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := "img" + tc.major
@@ -407,11 +415,7 @@ func TestImageManifestlessNewerDumpIsRefused(t *testing.T) {
 // pg_stat_activity, and no query text shows.
 func TestImageCheck(t *testing.T) {
 	image(t)
-	for _, tc := range []struct {
-		name  string
-		p     *harness.Postgres
-		major string
-	}{{"PostgreSQL15", pg, "15"}, {"PostgreSQL17", imageEnv.pg17, "17"}} {
+	for _, tc := range imageServers() {
 		t.Run(tc.name, func(t *testing.T) {
 			db := "imgcheck" + tc.major
 			copyOn(t, tc.p, db)

@@ -28,8 +28,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
 
 	"runbook-operator/internal/agent"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/test/harness"
 )
 
@@ -239,6 +241,15 @@ func TestCheckConnectFailures(t *testing.T) {
 		if strings.Contains(out, wrong) {
 			t.Fatalf("the wrong password appears in the agent's output:\n%s", out)
 		}
+	}
+	// What the Incident controller's jobstep.Run reads from this termination message:
+	// no failure, and the finding in the result.
+	term := &corev1.ContainerStateTerminated{ExitCode: int32(r.code), Message: r.termLog}
+	if rep, err := jobstep.AgentReport(term); err != nil || rep.Error != "" {
+		t.Errorf("jobstep.AgentReport: %+v, %v; want no failure for a finding", rep, err)
+	}
+	if res, err := jobstep.AgentResult(term); err != nil || res.Check == nil || res.Check.ConnectFailure != agent.ConnectFailureAuthentication {
+		t.Errorf("jobstep.AgentResult: %+v, %v", res, err)
 	}
 
 	// A role at its connection limit: the server answers "too many connections".

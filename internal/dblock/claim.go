@@ -103,10 +103,9 @@ func Give(ctx context.Context, c client.Client, reader client.Reader, kind strin
 // claimantAlive reports whether the Lease holder id still exists (same UID) and is
 // not Done, read from the API server.
 func claimantAlive(ctx context.Context, reader client.Reader, namespace, id string) (bool, error) {
-	kind, name, uid, err := ParseIdentity(id)
-	if err != nil {
-		return false, nil // not ours to honour
-	}
+	// A holder that is not kind/name/uid has no kind: it is not ours to honour
+	// (the default case below), like a kind this operator does not know.
+	kind, name, uid, _ := ParseIdentity(id)
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	var obj client.Object
 	var state func() State

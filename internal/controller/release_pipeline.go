@@ -47,8 +47,12 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
 		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, fmt.Sprintf("Revision %s (%s) is deployed", s.revision, rel.Spec.Version))
 		return false, nil
+	case release.StepRollingBack:
+		return false, r.writeRollback(ctx, s)
+	case release.StepFollowUps:
+		return true, r.createFollowUps(ctx, s)
 	case release.StepPinned:
-		if err := r.followUps(ctx, s); err != nil {
+		if err := r.reportRestore(ctx, s); err != nil {
 			return false, err
 		}
 		msg := d.Why

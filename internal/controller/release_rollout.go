@@ -81,7 +81,7 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 		why += "; " + problem
 	}
 	conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionFalse, opsv1alpha1.ReasonProgressDeadline, why)
-	return false, r.rollBack(ctx, s, "rollout", opsv1alpha1.ReasonProgressDeadline, why)
+	return r.decideRollback(s, opsv1alpha1.ReasonProgressDeadline, why)
 }
 
 // podProblem names a pod of the new revision that cannot run, or "".
@@ -121,14 +121,15 @@ func (r *ReleaseReconciler) revisionPods(ctx context.Context, s *releaseScope, c
 	return pods.Items, nil
 }
 
-// rollBack ends a revision that failed in its rollout or verification: with a stable
-// revision and rollback.automatic, every component goes back to the stable templates
-// at once (written in reverse order without waiting); otherwise the release fails and
-// stays as it is. Either way it is Stalled until the spec or the retry annotation
-// changes. The returned error is the stall.
+// decideRollback ends a revision that failed in its rollout or verification, recording
+// what follows and changing no workload: with a stable revision and
+// rollback.automatic, the rollback (phase RollingBack, RolledBack=Unknown), which
+// StepRollingBack writes once this is in status (advanced); otherwise the release
+// fails and stays as it is (the returned stall). Either way the revision is pinned
+// until the spec or the retry annotation changes, and its follow-ups are named.
 //
-// Conditions: RolledBack, Stalled, Ready.
-func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step, reason, why string) error {
+// Conditions: RolledBack=Unknown, or Stalled and Ready.
+func (r *ReleaseReconciler) decideRollback(s *releaseScope, reason, why string) (bool, error) {
 	rel := s.rel
 	rb := release.PlanRollback(&rel.Spec, &rel.Status, s.revision)
 	kept := release.KeptMessage(rb.KeptMigrations)
@@ -141,7 +142,7 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 		r.decideFollowUps(s, release.RestorePlan{})
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseFailed
 		r.event(rel, corev1.EventTypeWarning, reason, "Release", msg)
-		return &jobstep.Stalling{Reason: reason, Message: msg}
+		return false, &jobstep.Stalling{Reason: reason, Message: msg}
 	}
 	restore := release.PlanRestore(&rel.Spec, &rel.Status, s.revision) // reads the progress cleared below
 	switch {
@@ -154,36 +155,29 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 	rel.Status.Progress = nil
 	r.endRevision(s, opsv1alpha1.RevisionRolledBack, msg)
-	r.decideFollowUps(s, restore) // created by the next reconcile, once this is in status
-	// The decision, recorded even when the writes below do not happen (a crash, a
-	// refused write): completeRollback finishes it once they have been made.
+	r.decideFollowUps(s, restore) // created by StepFollowUps, once this is in status
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionUnknown, reason, msg)
-	if err := r.syncWorkloads(ctx, s, true); err != nil {
-		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
-		return err // retried: the status already says every component goes back
-	}
-	return r.completeRollback(s, step)
+	return true, nil
 }
 
-// completeRollback marks a decided rollback (phase RollingBack, RolledBack=Unknown)
-// done once the stable templates are written: by rollBack itself, or by a later
-// reconcile (a new manager) when rollBack's writes did not happen. step is the failed
-// step for the metric ("": told by the condition's reason). It returns the stall, or
-// nil when no rollback waits to be completed.
+// writeRollback carries out a decided rollback (phase RollingBack, RolledBack=Unknown):
+// every component goes back to the stable templates at once, written last to first
+// without waiting, and the rollback is complete. A refused write is retried; the
+// status already says every component goes back.
 //
 // Conditions: RolledBack=True, Stalled.
-func (r *ReleaseReconciler) completeRollback(s *releaseScope, step string) error {
+func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) error {
+	if err := r.syncWorkloads(ctx, s, true); err != nil {
+		return err
+	}
 	rel := s.rel
 	c := conditions.Get(rel, opsv1alpha1.ConditionRolledBack)
-	if rel.Status.Phase != opsv1alpha1.ReleasePhaseRollingBack || c == nil || c.Status != metav1.ConditionUnknown {
-		return nil
+	if c == nil { // not written by decideRollback (an older manager's status): say it anyway
+		c = &metav1.Condition{Reason: opsv1alpha1.ReasonRolledBack, Message: "Rolled back to revision " + rel.Status.StableRevision}
 	}
-	switch {
-	case step != "":
-	case c.Reason == opsv1alpha1.ReasonProgressDeadline:
+	step := "verify" // the step that failed, for the metric
+	if ro := conditions.Get(rel, opsv1alpha1.ConditionRolledOut); ro != nil && ro.Status == metav1.ConditionFalse {
 		step = "rollout"
-	default:
-		step = "verify"
 	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRolledBack
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)

@@ -77,7 +77,7 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		if p.FailedChecks >= release.FailureThreshold(v) {
 			why := fmt.Sprintf("%d consecutive health checks failed (verify.failureThreshold): %s", p.FailedChecks, failed)
 			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonHealthCheckFailed, why)
-			return false, r.rollBack(ctx, s, "verify", opsv1alpha1.ReasonHealthCheckFailed, why)
+			return r.decideRollback(s, opsv1alpha1.ReasonHealthCheckFailed, why)
 		}
 		msg := fmt.Sprintf("Health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonHealthCheckFailed, msg)

@@ -30,6 +30,13 @@ type Step string
 const (
 	// StepSteady: the spec asks for the stable revision; only direct changes apply.
 	StepSteady Step = "Steady"
+	// StepRollingBack: a failed revision's rollback is decided and recorded (phase
+	// RollingBack, RolledBack=Unknown); every component is written back to the stable
+	// templates, then the rollback is complete.
+	StepRollingBack Step = "RollingBack"
+	// StepFollowUps: the failed revision's history entry names a DatabaseRestore or an
+	// Incident not created yet; each is created once.
+	StepFollowUps Step = "FollowUps"
 	// StepPinned: the spec asks for a revision that failed; it is not run again until
 	// the spec changes or the retry annotation gets a new value.
 	StepPinned Step = "Pinned"
@@ -66,39 +73,88 @@ type Decision struct {
 	Why  string
 }
 
-// Next names the step the release takes now.
+// Next names the step the release takes now: first what holds the pipeline (a failed
+// revision, the stable revision, a quiescing restore, spec.paused), then the
+// pipeline's next step.
+//
+// The whole state machine, in the order Next tries it:
+//
+//	failed revision:  RollingBack → FollowUps → Pinned (until the spec or retry changes)
+//	no pipeline:      Steady | Quiesced | Paused
+//	pipeline:         Start → Backup → Plan → Migrate → PreDeploy → Rollout → Verify → Finish
+//
+// Rollout and Verify end a failing revision by recording the rollback (or the
+// failure); the revision is then pinned and RollingBack and FollowUps carry it out.
 func Next(in Input) Decision {
+	if d, ok := prelude(in); ok {
+		return d
+	}
+	return nextPipelineStep(in, progressOf(in))
+}
+
+// progressOf is the pipeline's progress for the spec's revision, or nil when none
+// runs for it: the spec moved on, or a retry was asked for (Start begins afresh).
+func progressOf(in Input) *opsv1alpha1.ReleaseProgress {
+	p := in.Status.Progress
+	rec := Find(in.Status.History, in.Revision)
+	if p != nil && (p.Revision != in.Revision || rec == nil || rec.Retry != in.Retry) {
+		return nil
+	}
+	return p
+}
+
+// prelude decides the steps that hold the pipeline: a pinned revision (its rollback
+// and follow-ups first), the stable revision, a quiesced or paused release.
+func prelude(in Input) (Decision, bool) {
 	st, spec := in.Status, in.Spec
 	rec := Find(st.History, in.Revision)
-	p := st.Progress
-	if p != nil && (p.Revision != in.Revision || rec == nil || rec.Retry != in.Retry) {
-		p = nil // the spec moved on, or a retry was asked for: Start begins afresh
-	}
 	if why, ok := pinnedWhy(rec, in); ok {
-		return Decision{StepPinned, why}
+		return failedStep(rec, in, why), true
 	}
-	if p == nil && st.StableRevision == in.Revision {
-		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}
+	switch {
+	case progressOf(in) == nil && st.StableRevision == in.Revision:
+		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}, true
+	case in.Quiesced != "":
+		return Decision{StepQuiesced, fmt.Sprintf("DatabaseRestore %s holds the release's workloads; no pipeline starts until it finishes", in.Quiesced)}, true
+	case spec.Paused:
+		return Decision{StepPaused, "spec.paused is true"}, true
 	}
-	if in.Quiesced != "" {
-		return Decision{StepQuiesced, fmt.Sprintf("DatabaseRestore %s holds the release's workloads; no pipeline starts until it finishes", in.Quiesced)}
+	return Decision{}, false
+}
+
+// failedStep is the step of a pinned revision: its decided rollback is written while
+// the controller holds the workloads (not paused, not quiesced), then its follow-ups
+// are created, then it stays pinned.
+func failedStep(rec *opsv1alpha1.RevisionRecord, in Input, why string) Decision {
+	holds := in.Quiesced == "" && !in.Spec.Paused
+	switch {
+	case in.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack && holds:
+		return Decision{StepRollingBack, fmt.Sprintf("revision %s (%s) is rolled back: every component goes back to the templates of revision %s (%s)",
+			in.Revision, in.Spec.Version, in.Status.StableRevision, in.Status.StableVersion)}
+	case PendingFollowUps(rec, in.Status.Phase):
+		return Decision{StepFollowUps, fmt.Sprintf("revision %s (%s) failed and its rollback asks for objects not created yet", in.Revision, in.Spec.Version)}
 	}
-	if spec.Paused {
-		return Decision{StepPaused, "spec.paused is true"}
-	}
+	return Decision{StepPinned, why}
+}
+
+// PendingFollowUps reports whether rec names a follow-up not created yet that may be
+// created now: the DatabaseRestore only once the stable templates are written (not
+// while the phase is RollingBack), the Incident at once.
+func PendingFollowUps(rec *opsv1alpha1.RevisionRecord, phase opsv1alpha1.ReleasePhase) bool {
+	restore := rec.DatabaseRestore != nil && !rec.DatabaseRestore.Created && phase != opsv1alpha1.ReleasePhaseRollingBack
+	incident := rec.Incident != nil && !rec.Incident.Created
+	return restore || incident
+}
+
+// nextPipelineStep names the pipeline's next step for the spec's revision; p is its
+// progress (nil: not started).
+func nextPipelineStep(in Input, p *opsv1alpha1.ReleaseProgress) Decision {
+	spec := in.Spec
 	if p == nil {
 		return Decision{StepStart, fmt.Sprintf("the spec asks for revision %s (%s)", in.Revision, spec.Version)}
 	}
-	if !p.Revert && BackupEnabled(spec) && !p.BackedUp {
-		return Decision{StepBackup, "a pre-deploy backup is taken before migrations"}
-	}
-	if m := spec.Migrations; m != nil && !p.Revert {
-		if len(m.PlanCommand) > 0 && !p.Planned {
-			return Decision{StepPlan, "the migration plan is recorded before migrations run"}
-		}
-		if rec := Find(st.History, in.Revision); rec == nil || !rec.Migrated {
-			return Decision{StepMigrate, "migrations run with the new image"}
-		}
+	if d, ok := databaseStep(in, p); ok {
+		return d
 	}
 	if int(p.PreDeployDone) < len(spec.PreDeploy) {
 		return Decision{StepPreDeploy, fmt.Sprintf("pre-deploy Job %s runs", spec.PreDeploy[p.PreDeployDone].Name)}
@@ -116,6 +172,27 @@ func Next(in Input) Decision {
 		return Decision{StepVerify, fmt.Sprintf("the window ended with %d failing checks; checks go on until one passes or verify.failureThreshold is reached", p.FailedChecks)}
 	}
 	return Decision{StepFinish, fmt.Sprintf("revision %s (%s) is rolled out and verified", in.Revision, spec.Version)}
+}
+
+// databaseStep names the backup, plan or migration step still to run, if any: none
+// for a revert (its migrations ran before).
+func databaseStep(in Input, p *opsv1alpha1.ReleaseProgress) (Decision, bool) {
+	spec := in.Spec
+	if p.Revert {
+		return Decision{}, false
+	}
+	if BackupEnabled(spec) && !p.BackedUp {
+		return Decision{StepBackup, "a pre-deploy backup is taken before migrations"}, true
+	}
+	if m := spec.Migrations; m != nil {
+		if len(m.PlanCommand) > 0 && !p.Planned {
+			return Decision{StepPlan, "the migration plan is recorded before migrations run"}, true
+		}
+		if rec := Find(in.Status.History, in.Revision); rec == nil || !rec.Migrated {
+			return Decision{StepMigrate, "migrations run with the new image"}, true
+		}
+	}
+	return Decision{}, false
 }
 
 // pinnedWhy says why the spec's revision is not run (again), if it is pinned.

@@ -78,6 +78,9 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 	inProgress := []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress}}
 	migrated := []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress, Migrated: true}}
 	prog := func(p opsv1alpha1.ReleaseProgress) *opsv1alpha1.ReleaseProgress { p.Revision = rev; return &p }
+	rolledBack := func(incident, restore *opsv1alpha1.FollowUp) []opsv1alpha1.RevisionRecord {
+		return []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack, Incident: incident, DatabaseRestore: restore}, {Revision: "stable"}}
+	}
 	cases := []struct {
 		name     string
 		status   opsv1alpha1.ReleaseStatus
@@ -106,6 +109,22 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 		{"quiesced starts nothing", opsv1alpha1.ReleaseStatus{}, "", "restore-1", false, StepQuiesced},
 		{"paused between steps", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "", "", true, StepPaused},
 		{"pinned wins over quiesced", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionFailed}}}, "", "r", false, StepPinned},
+		{"a decided rollback is written back", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "", "", false, StepRollingBack},
+		{"a decided rollback waits while quiesced", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "", "r", false, StepPinned},
+		{"a decided rollback waits while paused", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "", "", true, StepPinned},
+		{"the rollback before its follow-ups", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack,
+			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i"}, &opsv1alpha1.FollowUp{Name: "r"})}, "", "", false, StepRollingBack},
+		{"the Incident while the rollback waits (paused)", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack,
+			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i"}, nil)}, "", "", true, StepFollowUps},
+		{"no DatabaseRestore before the stable templates are written", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack,
+			History: rolledBack(nil, &opsv1alpha1.FollowUp{Name: "r"})}, "", "", true, StepPinned},
+		{"follow-ups once rolled back", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRolledBack,
+			History: rolledBack(nil, &opsv1alpha1.FollowUp{Name: "r"})}, "", "", false, StepFollowUps},
+		{"follow-ups of a failed first deploy", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseFailed,
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionFailed, Incident: &opsv1alpha1.FollowUp{Name: "i"}}}}, "", "", false, StepFollowUps},
+		{"pinned once every follow-up is created", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRolledBack,
+			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i", Created: true}, &opsv1alpha1.FollowUp{Name: "r", Created: true})}, "", "", false, StepPinned},
+		{"a retry does not wait for a rollback's writes", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "2", "", false, StepStart},
 		{"stale progress of another revision restarts", opsv1alpha1.ReleaseStatus{Progress: &opsv1alpha1.ReleaseProgress{Revision: "other"}}, "", "", false, StepStart},
 	}
 	for _, c := range cases {

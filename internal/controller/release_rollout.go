@@ -54,14 +54,17 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 	if err := r.syncWorkloads(ctx, s, false); err != nil {
 		return false, err
 	}
-	c := rel.Spec.Components[p.RolledOut]
+	c := &rel.Spec.Components[p.RolledOut]
 	d := &appsv1.Deployment{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)}, d); err != nil {
+	// From the API server when the cache has not seen it: the Deployment syncWorkloads
+	// just created is not an error.
+	if err := r.getLive(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)}, d); err != nil {
 		return false, err
 	}
 	ok, msg := release.Available(d, s.revision)
 	if ok {
 		p.RolledOut++
+		p.FailedChecks, p.LastCheckTime = 0, nil // the next component's (or verification's) checks count afresh
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonRollingOut, "Rollout", "Component "+c.Name+" rolled out: "+msg)
 		if int(p.RolledOut) == len(rel.Spec.Components) {
 			done := fmt.Sprintf("Every component runs revision %s (%s)", s.revision, rel.Spec.Version)
@@ -71,17 +74,84 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 		return true, nil
 	}
 	deadline := p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify))
+	round, err := r.rolloutRound(ctx, s, c, !s.now.Before(deadline))
+	if err != nil {
+		return false, err
+	}
+	v := rel.Spec.Verify
+	if round.failed != "" && p.FailedChecks >= release.FailureThreshold(v) {
+		why := fmt.Sprintf("%d consecutive health checks of component %s's new pods failed while it rolled out (verify.failureThreshold): %s",
+			p.FailedChecks, c.Name, round.failed)
+		conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionFalse, opsv1alpha1.ReasonHealthCheckFailed, why)
+		return r.decideRollback(s, opsv1alpha1.ReasonHealthCheckFailed, why)
+	}
 	if s.now.Before(deadline) {
-		markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
-		return false, &jobstep.Waiting{After: min(deadline.Sub(s.now)+time.Second, time.Minute)}
+		after := min(deadline.Sub(s.now)+time.Second, time.Minute)
+		if !round.next.IsZero() { // a pod turning unready wakes nothing: check on time
+			after = min(after, max(round.next.Sub(s.now), 10*time.Millisecond))
+		}
+		switch {
+		case round.failed != "":
+			markReleaseReconciling(rel, opsv1alpha1.ReasonHealthCheckFailed, fmt.Sprintf("Rolling out component %s: %s; health check failed (%d of %d): %s",
+				c.Name, msg, p.FailedChecks, release.FailureThreshold(v), round.failed))
+		case round.made || p.FailedChecks == 0: // between rounds a failure's message stays
+			markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
+		}
+		return false, &jobstep.Waiting{After: after}
 	}
 	why := fmt.Sprintf("Component %s did not become available within %s (verify.progressDeadline): %s",
 		c.Name, release.ProgressDeadline(rel.Spec.Verify), msg)
 	if problem := r.podProblem(ctx, s, c.Name); problem != "" {
 		why += "; " + problem
 	}
+	if round.failed != "" {
+		why += "; health check: " + round.failed
+	}
 	conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionFalse, opsv1alpha1.ReasonProgressDeadline, why)
 	return r.decideRollback(s, opsv1alpha1.ReasonProgressDeadline, why)
+}
+
+// rolloutCheck is what a rollout's round of health checks found.
+type rolloutCheck struct {
+	failed string    // the first unhealthy pod and its answer
+	made   bool      // a round was made now
+	next   time.Time // when the next round is due (zero: no checks)
+}
+
+// rolloutRound checks component c's new pods that run but are not Ready the same way
+// verification checks pods (verify.path on the first port, every verify.interval, a
+// refusal from a starting pod counting for nothing), so that a revision whose pods
+// answer errors, and so never become Ready when the health path is their readiness
+// probe, is rolled back after verify.failureThreshold rounds instead of at
+// verify.progressDeadline. A round with an unhealthy pod counts one failure, a round
+// where one answered 2xx clears the count. force makes a round whatever the spacing.
+func (r *ReleaseReconciler) rolloutRound(ctx context.Context, s *releaseScope, c *opsv1alpha1.Component, force bool) (rolloutCheck, error) {
+	p, v := s.rel.Status.Progress, s.rel.Spec.Verify
+	if v == nil || v.Path == "" || len(c.Ports) == 0 {
+		return rolloutCheck{}, nil
+	}
+	interval := release.Interval(v)
+	if next := r.nextRound(s, interval); !force && s.now.Before(next) {
+		return rolloutCheck{next: next}, nil
+	}
+	pods, err := r.revisionPods(ctx, s, c.Name)
+	if err != nil {
+		return rolloutCheck{}, err
+	}
+	pods = release.RunningNotReady(pods)
+	if len(pods) == 0 { // none to check yet; pods starting to run wake nothing either
+		return rolloutCheck{next: s.now.Add(interval)}, nil
+	}
+	checkedAt := r.now()
+	round := r.checkPods(ctx, v.Path, c.Ports[0].ContainerPort, pods)
+	r.roundMade(s, checkedAt)
+	switch {
+	case round.failed != "":
+		p.FailedChecks++
+	case round.counted > 0:
+		p.FailedChecks = 0
+	}
+	return rolloutCheck{failed: round.failed, made: true, next: checkedAt.Add(interval)}, nil
 }
 
 // podProblem names a pod of the new revision that cannot run, or "".

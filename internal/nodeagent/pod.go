@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -285,7 +286,6 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 	}
 	termPath := filepath.Join(cdir, "termination-log")
 	logPath := filepath.Join(w.dir, c.Name+".log")
-	full := ContainerEnv(pod, &c, env, EnvContext{PodIP: w.ip, PodDir: w.dir, TerminationLog: termPath})
 	start := metav1.NewTime(time.Now().Truncate(time.Second))
 	startErr := func(err error) *corev1.ContainerStateTerminated {
 		w.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
@@ -299,6 +299,7 @@ func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Co
 		}
 		return nil, 0
 	}
+	full := ContainerEnv(pod, &c, env, EnvContext{PodIP: w.ip, PodDir: w.dir, TerminationLog: termPath, Path: mapping.PathDirs(root)})
 	argv, err := mapping.Argv(c.Command, c.Args, exec.LookPath)
 	if err != nil {
 		return startErr(err), 0
@@ -475,11 +476,13 @@ type EnvContext struct {
 	PodIP          string
 	PodDir         string
 	TerminationLog string
+	// Path are folders put before the host PATH (the image's own, ImageMapping.Path).
+	Path []string
 }
 
-// ContainerEnv returns the full process environment: the host PATH, the variables the
-// node agent provides (HOSTNAME, POD_IP, POD_NAME, POD_NAMESPACE, HOME and TMPDIR in
-// the pod folder, RUNBOOK_TERMINATION_LOG, RUNBOOK_IMAGE, RUNBOOK_IMAGE_TAG), then the
+// ContainerEnv returns the full process environment: PATH (the image's folders, then
+// the host's), the variables the node agent provides (HOSTNAME, POD_IP, POD_NAME,
+// POD_NAMESPACE, HOME and TMPDIR in the pod folder, RUNBOOK_TERMINATION_LOG, RUNBOOK_IMAGE, RUNBOOK_IMAGE_TAG), then the
 // container's resolved env, which wins. Values naming the terminationMessagePath are
 // rewritten to the host file.
 func ContainerEnv(pod *corev1.Pod, c *corev1.Container, env []EnvVar, ec EnvContext) []string {
@@ -491,6 +494,7 @@ func ContainerEnv(pod *corev1.Pod, c *corev1.Container, env []EnvVar, ec EnvCont
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
+	path = strings.Join(append(slices.Clone(ec.Path), path), string(os.PathListSeparator))
 	vars := []EnvVar{
 		{"PATH", path},
 		{"HOSTNAME", hostname},

@@ -318,16 +318,26 @@ func KeptMessage(kept []string) string {
 	return "; migrations kept applied: " + strings.Join(kept, ", ")
 }
 
-// AppliedMigrations reads the unapplied entries of a Django `showmigrations --plan`
-// output ("[ ]  app.0002_name"): those the migration Job applies.
+// AppliedMigrations reads the migrations a plan says the migration Job applies: the
+// unapplied entries of Django's `showmigrations --plan` ("[ ]  app.0002_name"), or
+// the migrations `migrate --plan` lists under "Planned operations:" (each
+// "app.0002_name" at the start of a line, its operations indented below it).
 func AppliedMigrations(plan string) []string {
 	var out []string
-	for _, l := range strings.Split(plan, "\n") {
-		l = strings.TrimSpace(l)
+	planned := false
+	for _, raw := range strings.Split(plan, "\n") {
+		l := strings.TrimSpace(raw)
 		if rest, ok := strings.CutPrefix(l, "[ ]"); ok {
 			if name := strings.TrimSpace(rest); name != "" && len(out) < 200 {
 				out = append(out, name)
 			}
+			continue
+		}
+		switch {
+		case l == "Planned operations:":
+			planned = true
+		case planned && l != "" && l == raw && strings.Contains(l, ".") && !strings.ContainsAny(l, " \t") && len(out) < 200:
+			out = append(out, l)
 		}
 	}
 	return out

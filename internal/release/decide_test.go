@@ -17,6 +17,7 @@ limitations under the License.
 package release
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -175,9 +176,18 @@ func TestComponentRevisionsDuringRolloutAndAfterRollback(t *testing.T) {
 }
 
 func TestAppliedMigrationsReadsDjangoPlan(t *testing.T) {
-	got := AppliedMigrations("Planned operations:\n[X]  auth.0001_initial\n[ ]  orders.0002_status\n [ ] orders.0003_index\n")
-	if len(got) != 2 || got[0] != "orders.0002_status" || got[1] != "orders.0003_index" {
-		t.Fatalf("got %v", got)
+	cases := []struct{ name, plan, want string }{
+		{"showmigrations --plan", "[X]  auth.0001_initial\n[ ]  orders.0002_status\n [ ] orders.0003_index\n", "orders.0002_status orders.0003_index"},
+		{"migrate --plan", "Planned operations:\nsubscriptions.0002_subscription_seats\n    Add field seats to subscription\n" +
+			"subscriptions.0003_subscription_currency\n    Add field currency to subscription\n    Raw SQL operation -> UPDATE a.b SET c = 1\n",
+			"subscriptions.0002_subscription_seats subscriptions.0003_subscription_currency"},
+		{"migrate --plan with nothing to do", "Planned operations:\n  No planned migration operations.\n", ""},
+		{"neither", "Operations to perform:\n  Apply all migrations: auth\n", ""},
+	}
+	for _, c := range cases {
+		if got := strings.Join(AppliedMigrations(c.plan), " "); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 

@@ -568,7 +568,8 @@ type RevisionRecord struct {
 	// +optional
 	Migrated bool `json:"migrated,omitempty"`
 
-	// retry is the value of the ops.runbook.dev/retry annotation the revision ran with.
+	// retry is the value of the ops.runbook.dev/retry annotation that ran the revision
+	// again after it failed or was rolled back; empty when it ran for a spec change.
 	// +optional
 	Retry string `json:"retry,omitempty"`
 
@@ -700,6 +701,12 @@ type ReleaseStatus struct {
 	// progress of the current revision's pipeline; empty once it ended.
 	// +optional
 	Progress *ReleaseProgress `json:"progress,omitempty"`
+
+	// observedRetry is the value of the ops.runbook.dev/retry annotation when the latest
+	// revision started: a failed revision runs again once the annotation differs from
+	// it (or, for a revision that ran as a retry, from its history entry's retry).
+	// +optional
+	ObservedRetry *string `json:"observedRetry,omitempty"`
 
 	// history of revisions, newest first, at most revisionHistoryLimit entries.
 	// +optional

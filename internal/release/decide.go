@@ -97,7 +97,7 @@ func Next(in Input) Decision {
 func progressOf(in Input) *opsv1alpha1.ReleaseProgress {
 	p := in.Status.Progress
 	rec := Find(in.Status.History, in.Revision)
-	if p != nil && (p.Revision != in.Revision || rec == nil || rec.Retry != in.Retry) {
+	if p != nil && (p.Revision != in.Revision || rec == nil || RetryBaseline(rec, in.Status) != in.Retry) {
 		return nil
 	}
 	return p
@@ -200,7 +200,7 @@ func pinnedWhy(rec *opsv1alpha1.RevisionRecord, in Input) (string, bool) {
 	switch {
 	case rec == nil || !pinned(rec):
 		return "", false
-	case rec.Retry == in.Retry:
+	case RetryBaseline(rec, in.Status) == in.Retry:
 		return fmt.Sprintf("revision %s (%s) ended %s and is not retried while the spec asks for it; change the spec or the %s annotation to run it again",
 			in.Revision, in.Spec.Version, rec.Result, opsv1alpha1.AnnotationRetry), true
 	case rec.DatabaseRestore != nil:
@@ -210,6 +210,25 @@ func pinnedWhy(rec *opsv1alpha1.RevisionRecord, in Input) (string, bool) {
 			in.Revision, in.Spec.Version, rec.DatabaseRestore.Name, opsv1alpha1.AnnotationRetry), true
 	}
 	return "", false
+}
+
+// RetryBaseline is the retry annotation value rec's revision ran with: the one that
+// retried it (rec.Retry), else the one when the latest revision started. A pinned
+// revision runs again when the annotation differs from it. (A status written before
+// observedRetry existed kept the value in every history entry.)
+func RetryBaseline(rec *opsv1alpha1.RevisionRecord, st *opsv1alpha1.ReleaseStatus) string {
+	if rec.Retry != "" || st.ObservedRetry == nil {
+		return rec.Retry
+	}
+	return *st.ObservedRetry
+}
+
+// IsRetry reports whether starting revision now, with the retry annotation at retry,
+// runs it again because the annotation changed: it is in history and retry differs
+// from the value it ran with. Its history entry then records retry.
+func IsRetry(st *opsv1alpha1.ReleaseStatus, revision, retry string) bool {
+	rec := Find(st.History, revision)
+	return rec != nil && RetryBaseline(rec, st) != retry
 }
 
 func pinned(rec *opsv1alpha1.RevisionRecord) bool {
@@ -263,6 +282,23 @@ func Start(history []opsv1alpha1.RevisionRecord, rec opsv1alpha1.RevisionRecord,
 		out = out[:limit]
 	}
 	return out
+}
+
+// Revert returns the history after the spec went back to the stable revision while
+// a later one failed or was in progress: the stable revision's record (rec, from
+// history or made anew) at the front as Succeeded, any InProgress record Superseded,
+// at most limit entries kept. Nothing is rolled out for it: the stable templates run.
+func Revert(history []opsv1alpha1.RevisionRecord, rec opsv1alpha1.RevisionRecord, limit int32) []opsv1alpha1.RevisionRecord {
+	out := Start(history, rec, limit)
+	out[0].Result = opsv1alpha1.RevisionSucceeded
+	return out
+}
+
+// Reverted reports whether the stable revision the spec asks for is not what history
+// and progress say happened last: a later revision is at the front of history (it
+// failed, or is in progress) or progress belongs to one. Revert records it.
+func Reverted(st *opsv1alpha1.ReleaseStatus, revision string) bool {
+	return (len(st.History) > 0 && st.History[0].Revision != revision) || (st.Progress != nil && st.Progress.Revision != revision)
 }
 
 // ComponentRevisions says which revision's template each component (in spec order)

@@ -126,6 +126,16 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 		{"pinned once every follow-up is created", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRolledBack,
 			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i", Created: true}, &opsv1alpha1.FollowUp{Name: "r", Created: true})}, "", "", false, StepPinned},
 		{"a retry does not wait for a rollback's writes", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "2", "", false, StepStart},
+		{"a revision started while the annotation had a value is pinned with it", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "x", "", false, StepPinned},
+		{"and runs again once it changes", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "y", "", false, StepStart},
+		{"a retried revision is pinned with the value that retried it", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack, Retry: "y"}}}, "y", "", false, StepPinned},
+		{"a pipeline goes on while the annotation keeps the value it started with", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "x", "", false, StepBackup},
+		{"a status from before observedRetry keeps the value in every entry", opsv1alpha1.ReleaseStatus{
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack, Retry: "x"}}}, "x", "", false, StepPinned},
 		{"stale progress of another revision restarts", opsv1alpha1.ReleaseStatus{Progress: &opsv1alpha1.ReleaseProgress{Revision: "other"}}, "", "", false, StepStart},
 	}
 	for _, c := range cases {
@@ -203,5 +213,50 @@ func TestDurationErrorNamesTheField(t *testing.T) {
 	spec.Verify.Interval = &d
 	if err := DurationError(&spec); err == nil || err.Error()[:21] != "spec.verify.interval:" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRevertRecordsTheStableRevisionFirst(t *testing.T) {
+	hist := []opsv1alpha1.RevisionRecord{
+		{Revision: "new", Result: opsv1alpha1.RevisionInProgress},
+		{Revision: "failed", Result: opsv1alpha1.RevisionFailed},
+		{Revision: "stable", Result: opsv1alpha1.RevisionSucceeded, Migrated: true, AppliedMigrations: []string{"a.0001"}},
+	}
+	st := &opsv1alpha1.ReleaseStatus{History: hist, StableRevision: "stable"}
+	if !Reverted(st, "stable") {
+		t.Fatal("a later revision at the front of history is not seen as reverted from")
+	}
+	got := Revert(hist, opsv1alpha1.RevisionRecord{Revision: "stable", Message: "reverted"}, 10)
+	var order []string
+	for _, h := range got {
+		order = append(order, h.Revision+" "+string(h.Result))
+	}
+	want := "stable Succeeded,new Superseded,failed Failed"
+	if strings.Join(order, ",") != want || got[0].Message != "reverted" || !got[0].Migrated || len(got[0].AppliedMigrations) != 1 {
+		t.Fatalf("history %v (%+v), want %s with the stable entry's migrations", order, got[0], want)
+	}
+	if Reverted(&opsv1alpha1.ReleaseStatus{History: got, StableRevision: "stable"}, "stable") {
+		t.Fatal("a recorded revert is seen again")
+	}
+	if !Reverted(&opsv1alpha1.ReleaseStatus{History: got, Progress: &opsv1alpha1.ReleaseProgress{Revision: "new"}}, "stable") {
+		t.Fatal("progress of a later revision is not seen")
+	}
+}
+
+func TestIsRetryOnlyForARevisionRunAgain(t *testing.T) {
+	st := &opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"), History: []opsv1alpha1.RevisionRecord{{Revision: "failed", Result: opsv1alpha1.RevisionFailed}}}
+	cases := []struct {
+		revision, retry string
+		want            bool
+	}{
+		{"new", "x", false},    // a new revision: the annotation's value is not its retry
+		{"new", "y", false},    // nor when it changed with the spec
+		{"failed", "x", false}, // the same value: not a retry (it would be pinned)
+		{"failed", "y", true},
+	}
+	for _, c := range cases {
+		if got := IsRetry(st, c.revision, c.retry); got != c.want {
+			t.Errorf("IsRetry(%s, %s) = %v, want %v", c.revision, c.retry, got, c.want)
+		}
 	}
 }

@@ -505,10 +505,9 @@ func TestValidValuesAreAccepted(t *testing.T) {
 	}
 }
 
-// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
-// port and env var names against the functions Kubernetes validates a Pod with, so
-// that the Release accepts exactly the names its Deployments can carry.
-func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+// releaseCRD is the generated Release CRD as YAML data.
+func releaseCRD(t *testing.T) map[string]any {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "ops.runbook.dev_releases.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -517,6 +516,14 @@ func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
 	if err := yaml.Unmarshal(data, &crd); err != nil {
 		t.Fatal(err)
 	}
+	return crd
+}
+
+// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
+// port and env var names against the functions Kubernetes validates a Pod with, so
+// that the Release accepts exactly the names its Deployments can carry.
+func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+	crd := releaseCRD(t)
 	field := func(path ...string) *regexp.Regexp {
 		var node any = crd
 		for _, p := range path {
@@ -579,14 +586,7 @@ const referencePattern = `^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z
 // TestImageRulesAreTheReferenceGrammar checks that the CEL rule of the release's image
 // and of each component's is the image reference grammar, and what it accepts.
 func TestImageRulesAreTheReferenceGrammar(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "ops.runbook.dev_releases.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd map[string]any
-	if err := yaml.Unmarshal(data, &crd); err != nil {
-		t.Fatal(err)
-	}
+	crd := releaseCRD(t)
 	spec := crd["spec"].(map[string]any)["versions"].([]any)[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"].(map[string]any)["properties"].(map[string]any)["spec"].(map[string]any)
 	props := spec["properties"].(map[string]any)
 	component := props["components"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)

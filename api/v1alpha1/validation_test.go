@@ -176,11 +176,11 @@ func invalidCases() []invalidCase {
 		{"DatabaseRestore", "timeout not a duration", restoreSpec + "timeout: 2 hours", "spec.timeout"},
 		// Release
 		{"Release", "no components", `{version: v1, image: x, components: []}`, "spec.components"},
-		{"Release", "image with a space", `{version: v1, image: "registry.example.com/x/static app:1.0", components: [{name: web}]}`, "spec.image: Invalid value: \"string\": image must be an image reference"},
+		{"Release", "image with a space", `{version: v1, image: "registry.example.com/x/static app:1.0", components: [{name: web}]}`, `spec.image: Invalid value: "registry.example.com/x/static app:1.0": image must be an image reference`},
 		{"Release", "image with a leading space", `{version: v1, image: " saas:1.1.0", components: [{name: web}]}`, "spec.image: Invalid value"},
 		{"Release", "image repository in capitals", `{version: v1, image: "registry.example.com/SaaS/backend:v1", components: [{name: web}]}`, "spec.image: Invalid value"},
 		{"Release", "image with an empty tag", `{version: v1, image: "saas:", components: [{name: web}]}`, "spec.image: Invalid value"},
-		{"Release", "component image with a space", `{version: v1, image: saas:1.0.0, components: [{name: web, image: "static app:1.0"}]}`, "spec.components[0].image: Invalid value: \"string\": image must be an image reference"},
+		{"Release", "component image with a space", `{version: v1, image: saas:1.0.0, components: [{name: web, image: "static app:1.0"}]}`, `spec.components[0].image: Invalid value: "static app:1.0": image must be an image reference`},
 		{"Release", "version missing", `{image: x, components: [{name: backend}]}`, "spec.version: Required"},
 		{"Release", "component name with capitals", `{version: v1, image: x, components: [{name: Backend}]}`, "spec.components[0].name"},
 		{"Release", "duplicate component names", `{version: v1, image: x, components: [{name: web}, {name: web}]}`, "spec.components[1]: Duplicate value"},

@@ -104,9 +104,11 @@ func historyLimit(rel *opsv1alpha1.Release) int32 {
 // progress dropped, so that every component runs the stable templates again.
 func (r *ReleaseReconciler) recordRevert(s *releaseScope) {
 	rel := s.rel
-	last := rel.Status.History[0].Revision
+	var last string // the revision reverted from
 	if p := rel.Status.Progress; p != nil {
 		last = p.Revision
+	} else if len(rel.Status.History) > 0 {
+		last = rel.Status.History[0].Revision
 	}
 	rec := opsv1alpha1.RevisionRecord{Revision: s.revision, Version: rel.Spec.Version, Image: rel.Spec.Image}
 	first := ""

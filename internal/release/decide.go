@@ -224,11 +224,12 @@ func RetryBaseline(rec *opsv1alpha1.RevisionRecord, st *opsv1alpha1.ReleaseStatu
 }
 
 // IsRetry reports whether starting revision now, with the retry annotation at retry,
-// runs it again because the annotation changed: it is in history and retry differs
-// from the value it ran with. Its history entry then records retry.
+// runs it again because the annotation changed: it failed, was rolled back or is in
+// progress, and retry differs from the value it ran with. Its history entry then
+// records retry.
 func IsRetry(st *opsv1alpha1.ReleaseStatus, revision, retry string) bool {
 	rec := Find(st.History, revision)
-	return rec != nil && RetryBaseline(rec, st) != retry
+	return rec != nil && (pinned(rec) || rec.Result == opsv1alpha1.RevisionInProgress) && RetryBaseline(rec, st) != retry
 }
 
 func pinned(rec *opsv1alpha1.RevisionRecord) bool {

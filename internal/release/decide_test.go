@@ -244,7 +244,9 @@ func TestRevertRecordsTheStableRevisionFirst(t *testing.T) {
 }
 
 func TestIsRetryOnlyForARevisionRunAgain(t *testing.T) {
-	st := &opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"), History: []opsv1alpha1.RevisionRecord{{Revision: "failed", Result: opsv1alpha1.RevisionFailed}}}
+	st := &opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"), History: []opsv1alpha1.RevisionRecord{
+		{Revision: "failed", Result: opsv1alpha1.RevisionFailed}, {Revision: "running", Result: opsv1alpha1.RevisionInProgress},
+		{Revision: "older", Result: opsv1alpha1.RevisionSucceeded}}}
 	cases := []struct {
 		revision, retry string
 		want            bool
@@ -253,6 +255,8 @@ func TestIsRetryOnlyForARevisionRunAgain(t *testing.T) {
 		{"new", "y", false},    // nor when it changed with the spec
 		{"failed", "x", false}, // the same value: not a retry (it would be pinned)
 		{"failed", "y", true},
+		{"running", "y", true}, // a pipeline the annotation starts afresh
+		{"older", "y", false},  // a revert to an older revision, whatever the annotation
 	}
 	for _, c := range cases {
 		if got := IsRetry(st, c.revision, c.retry); got != c.want {

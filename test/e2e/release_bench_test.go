@@ -399,9 +399,15 @@ func analysePipeline(t *timeline, checks *timedChecker, rel *opsv1alpha1.Release
 		external.add(c.Name+" rollout", avail.Sub(written))
 		prevDone, prevWhat, lastWritten = avail, c.Name+" available", written
 	}
-	// The controller's informer and this one get the same watch events; a check may
-	// start before this one saw the web available (a negative figure).
-	cs := checks.since(lastWritten)
+	// The verification's first check: the rollout's checks of pods running but not
+	// Ready come before it, the status write that starts the window (verifyStartTime)
+	// just before it. The controller's informer and this one get the same watch events;
+	// the check may start a few ms before this one saw that write or the web available
+	// (a negative figure): it is the first to start at most 100 ms before the write.
+	verifying := at("the window started")(firstEvent(t, lastWritten, func(r *opsv1alpha1.Release) bool {
+		return r.Name == rel.Name && r.Status.CurrentRevision == revision && r.Status.Progress != nil && r.Status.Progress.VerifyStartTime != nil
+	}))
+	cs := checks.since(verifying.Add(-100 * time.Millisecond))
 	Expect(cs).NotTo(BeEmpty(), "revision %s: no health check after the rollout", revision)
 	addOwn(prevWhat+" → first health check", cs[0].start.Sub(prevDone))
 	return ownTotal

@@ -614,10 +614,11 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			healthProbe                                               bool
 			toTemplates, toReady, toServing, toDecision, toRolledBack []time.Duration
 			fromWebWritten                                            []time.Duration
+			caughtBy                                                  map[string]int // "rollout" or "verification"
 		}
 		modes := []*probeFigures{
-			{name: "web readiness probe a TCP connect (no healthPath): the verification catches it"},
-			{name: "web readiness probe on the health path (healthPath: /api/v1/health/): the rollout's checks catch it", healthProbe: true},
+			{name: "web readiness probe a TCP connect (no healthPath)", caughtBy: map[string]int{}},
+			{name: "web readiness probe on the health path (healthPath: /api/v1/health/)", healthProbe: true, caughtBy: map[string]int{}},
 		}
 		var goodOwn, goodExt, badOwn stepTimes
 		budget := time.Duration(relBenchFailures)*relBenchInterval + 100*time.Millisecond
@@ -728,10 +729,15 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 					crossing = c.end
 				}
 				Expect(failed).To(BeNumerically(">=", relBenchFailures), "revision %s: failed checks before the rollback", badRev)
-				if mode.healthProbe {
-					Expect(bad.Status.History[0].Message).To(And(ContainSubstring("while it rolled out"), ContainSubstring("503"),
-						ContainSubstring("renewal_reminder_sent")), "the rollback names the pod's answer")
+				Expect(bad.Status.History[0].Message).To(And(ContainSubstring("503"), ContainSubstring("renewal_reminder_sent")),
+					"the rollback names the pod's answer")
+				caught := "verification"
+				for _, c := range bad.Status.Conditions {
+					if c.Type == opsv1alpha1.ConditionRolledOut && c.Status == metav1.ConditionFalse {
+						caught = "rollout"
+					}
 				}
+				mode.caughtBy[caught]++
 				want := map[string]int{}
 				for _, c := range bad.Spec.Components {
 					want[c.Name] = int(ptr.Deref(c.Replicas, 1))
@@ -771,6 +777,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 				mode.toDecision = append(mode.toDecision, firstWrite.Sub(first))
 				mode.toRolledBack = append(mode.toRolledBack, rolledBack.Sub(crossing))
 				mode.fromWebWritten = append(mode.fromWebWritten, firstWrite.Sub(webWritten))
+				fmt.Fprintf(GinkgoWriter, "%s, run %d: caught by the %s's checks: %s\n", mode.name, i, caught, bad.Status.History[0].Message)
 				fmt.Fprintf(GinkgoWriter, "%s, run %d: failed checks returned at %s; crossing → templates %s, → stable pods Ready %s, → serving 200 %s; first failed check → rollback written %s (budget %s); → RolledBack recorded %s; web's new template → rollback written %s\n",
 					mode.name, i, strings.Join(offsets, ", "), ms(last.Sub(crossing)), ms(ready.Sub(crossing)), ms(served.Sub(crossing)), ms(firstWrite.Sub(first)),
 					ms(budget), ms(rolledBack.Sub(crossing)), ms(firstWrite.Sub(webWritten)))
@@ -827,7 +834,8 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 		report := fmt.Sprintf("\nRelease of the Django app on the devcluster (worker 1 pod, web %d pods of gunicorn; verify every %s, failureThreshold %d, window %s), %d runs per readiness probe, median (min, max):\n",
 			relBenchWeb, relBenchInterval, relBenchFailures, window, runs)
 		for _, m := range modes {
-			report += "  rollback of saas:1.2.0 (health 503), " + m.name + ":\n"
+			report += fmt.Sprintf("  rollback of saas:1.2.0 (health 503), %s; caught by the rollout's checks %d times, by the verification %d times:\n",
+				m.name, m.caughtBy["rollout"], m.caughtBy["verification"])
 			report += "    from the check that crosses failureThreshold:\n"
 			report += "    1. to every Deployment back on the stable template:   " + spread(m.toTemplates, time.Millisecond) + "   (target ≤ 100ms)\n"
 			report += "    2. to every stable pod Ready:                        " + spread(m.toReady, time.Millisecond) + "\n"

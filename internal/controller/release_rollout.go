@@ -28,8 +28,8 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
-	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -97,7 +97,7 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 		case round.made || p.FailedChecks == 0: // between rounds a failure's message stays
 			markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
 		}
-		return false, &jobstep.Waiting{After: after}
+		return false, &reconcile.Waiting{After: after}
 	}
 	why := fmt.Sprintf("Component %s did not become available within %s (verify.progressDeadline): %s",
 		c.Name, release.ProgressDeadline(rel.Spec.Verify), msg)
@@ -142,7 +142,7 @@ func (r *ReleaseReconciler) rolloutRound(ctx context.Context, s *releaseScope, c
 	if len(pods) == 0 { // none to check yet; pods starting to run wake nothing either
 		return rolloutCheck{next: s.now.Add(interval)}, nil
 	}
-	checkedAt := r.now()
+	checkedAt := r.Clock.Now()
 	round := r.checkPods(ctx, v.Path, c.Ports[0].ContainerPort, pods)
 	r.roundMade(s, checkedAt)
 	switch {
@@ -212,7 +212,7 @@ func (r *ReleaseReconciler) decideRollback(s *releaseScope, reason, why string) 
 		r.decideFollowUps(s, release.RestorePlan{})
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseFailed
 		r.event(rel, corev1.EventTypeWarning, reason, "Release", msg)
-		return false, &jobstep.Stalling{Reason: reason, Message: msg}
+		return false, &reconcile.Stalling{Reason: reason, Message: msg}
 	}
 	restore := release.PlanRestore(&rel.Spec, &rel.Status, s.revision) // reads the progress cleared below
 	switch {
@@ -253,7 +253,7 @@ func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) 
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)
 	metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Inc()
 	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", c.Message)
-	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
+	return &reconcile.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
 }
 
 // finish makes the revision stable.

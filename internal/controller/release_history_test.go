@@ -62,6 +62,10 @@ verify: {path: /health, interval: 1s, window: 1s, failureThreshold: 1}
 		rollOutRevision(ctx, ns, "saas-worker", rev1, 0)
 		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
 		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(20 * time.Second).Should(Equal("Deployed"))
+		for _, l := range strings.Split(managerLog.String(), "\n") {
+			Expect(strings.Contains(l, "Reconciler error") && strings.Contains(l, ns) && strings.Contains(l, "not found")).To(BeFalse(),
+				"the first rollout read a Deployment it had just created from the cache: %s", l)
+		}
 
 		By("1.1.0 fails its checks and is rolled back")
 		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.1.0", "saas:1.1.0" })

@@ -21,7 +21,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -175,6 +177,11 @@ func invalidCases() []invalidCase {
 		{"DatabaseRestore", "timeout not a duration", restoreSpec + "timeout: 2 hours", "spec.timeout"},
 		// Release
 		{"Release", "no components", `{version: v1, image: x, components: []}`, "spec.components"},
+		{"Release", "image with a space", `{version: v1, image: "registry.example.com/x/static app:1.0", components: [{name: web}]}`, `spec.image: Invalid value: "registry.example.com/x/static app:1.0": image must be an image reference`},
+		{"Release", "image with a leading space", `{version: v1, image: " saas:1.1.0", components: [{name: web}]}`, "spec.image: Invalid value"},
+		{"Release", "image repository in capitals", `{version: v1, image: "registry.example.com/SaaS/backend:v1", components: [{name: web}]}`, "spec.image: Invalid value"},
+		{"Release", "image with an empty tag", `{version: v1, image: "saas:", components: [{name: web}]}`, "spec.image: Invalid value"},
+		{"Release", "component image with a space", `{version: v1, image: saas:1.0.0, components: [{name: web, image: "static app:1.0"}]}`, `spec.components[0].image: Invalid value: "static app:1.0": image must be an image reference`},
 		{"Release", "version missing", `{image: x, components: [{name: backend}]}`, "spec.version: Required"},
 		{"Release", "component name with capitals", `{version: v1, image: x, components: [{name: Backend}]}`, "spec.components[0].name"},
 		{"Release", "duplicate component names", `{version: v1, image: x, components: [{name: web}, {name: web}]}`, "spec.components[1]: Duplicate value"},
@@ -377,6 +384,21 @@ func TestSamplesAreAccepted(t *testing.T) {
 	}
 }
 
+// defaulted is one field the API server defaults: its path in the spec, the value
+// read back, and the default the CRD declares.
+type defaulted struct {
+	field     string
+	got, want any
+}
+
+// value is *p, or nil for a field left unset.
+func value[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
 func TestDefaultsAreApplied(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -388,42 +410,64 @@ func TestDefaultsAreApplied(t *testing.T) {
 		rot opsv1alpha1.SecretRotation
 		inc opsv1alpha1.Incident
 	)
-	cases := []struct {
+	for _, tc := range []struct {
 		kind, spec string
 		into       client.Object
-		ok         func() bool
+		defaults   func() []defaulted
 	}{
-		{"DatabaseBackup", backupSpec, &b, func() bool {
-			return b.Spec.Format == opsv1alpha1.BackupFormatCustom && b.Spec.Compression == opsv1alpha1.CompressionZstd &&
-				b.Spec.Timeout.Duration.String() == "1h0m0s" && b.Spec.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
-				b.Spec.Destination.S3.Region == "us-east-1"
+		{"DatabaseBackup", backupSpec, &b, func() []defaulted {
+			return []defaulted{
+				{"format", b.Spec.Format, opsv1alpha1.BackupFormatCustom},
+				{"compression", b.Spec.Compression, opsv1alpha1.CompressionZstd},
+				{"timeout", b.Spec.Timeout.Duration.String(), "1h0m0s"},
+				{"deletionPolicy", b.Spec.DeletionPolicy, opsv1alpha1.DeletionPolicyRetain},
+				{"destination.s3.region", b.Spec.Destination.S3.Region, "us-east-1"},
+			}
 		}},
-		{"BackupSchedule", scheduleSpec(""), &s, func() bool {
-			return s.Spec.TimeZone == "UTC" && s.Spec.MissedRunPolicy == opsv1alpha1.MissedRunRunOnce &&
-				s.Spec.Retention.KeepLast != nil && *s.Spec.Retention.KeepLast == 7 &&
-				s.Spec.Retention.KeepFailed != nil && *s.Spec.Retention.KeepFailed == 3 &&
-				s.Spec.Template.Spec.Compression == opsv1alpha1.CompressionZstd
+		{"BackupSchedule", scheduleSpec(""), &s, func() []defaulted {
+			return []defaulted{
+				{"timeZone", s.Spec.TimeZone, "UTC"},
+				{"missedRunPolicy", s.Spec.MissedRunPolicy, opsv1alpha1.MissedRunRunOnce},
+				{"retention.keepLast", value(s.Spec.Retention.KeepLast), int32(7)},
+				{"retention.keepFailed", value(s.Spec.Retention.KeepFailed), int32(3)},
+				{"template.spec.compression", s.Spec.Template.Spec.Compression, opsv1alpha1.CompressionZstd},
+			}
 		}},
-		{"DatabaseRestore", restoreSpec, &r, func() bool {
-			return r.Spec.Mode == opsv1alpha1.RestoreModeSwap && r.Spec.KeepPrevious != nil && *r.Spec.KeepPrevious &&
-				r.Spec.Timeout.Duration.String() == "2h0m0s"
+		{"DatabaseRestore", restoreSpec, &r, func() []defaulted {
+			return []defaulted{
+				{"mode", r.Spec.Mode, opsv1alpha1.RestoreModeSwap},
+				{"keepPrevious", value(r.Spec.KeepPrevious), true},
+				{"timeout", r.Spec.Timeout.Duration.String(), "2h0m0s"},
+			}
 		}},
-		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() bool {
-			c := rel.Spec.Components[0]
-			return c.Replicas != nil && *c.Replicas == 1 && rel.Spec.Rollback.Automatic != nil && *rel.Spec.Rollback.Automatic && rel.Spec.RevisionHistoryLimit == 10 &&
-				rel.Spec.Backup.Enabled != nil && *rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
-				rel.Spec.Verify.FailureThreshold == 3 && rel.Spec.Verify.Window.Duration.String() == "2m0s" &&
-				rel.Spec.Verify.ProgressDeadline.Duration.String() == "10m0s"
+		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() []defaulted {
+			return []defaulted{
+				{"components[0].replicas", value(rel.Spec.Components[0].Replicas), int32(1)},
+				{"rollback.automatic", value(rel.Spec.Rollback.Automatic), true},
+				{"revisionHistoryLimit", rel.Spec.RevisionHistoryLimit, int32(10)},
+				{"backup.enabled", value(rel.Spec.Backup.Enabled), true},
+				{"backup.deletionPolicy", rel.Spec.Backup.DeletionPolicy, opsv1alpha1.DeletionPolicyRetain},
+				{"verify.failureThreshold", rel.Spec.Verify.FailureThreshold, int32(3)},
+				{"verify.window", rel.Spec.Verify.Window.Duration.String(), "2m0s"},
+				{"verify.progressDeadline", rel.Spec.Verify.ProgressDeadline.Duration.String(), "10m0s"},
+			}
 		}},
-		{"SecretRotation", rotationSpec, &rot, func() bool {
-			return rot.Spec.Interval.Duration.String() == "2160h0m0s" && rot.Spec.Keys[0].KeepPrevious != nil && *rot.Spec.Keys[0].KeepPrevious == 1 &&
-				rot.Spec.Keys[0].Alphabet == opsv1alpha1.AlphabetAlphanumeric && rot.Spec.Mode == opsv1alpha1.RotationTwoPhase
+		{"SecretRotation", rotationSpec, &rot, func() []defaulted {
+			return []defaulted{
+				{"interval", rot.Spec.Interval.Duration.String(), "2160h0m0s"},
+				{"keys[0].keepPrevious", value(rot.Spec.Keys[0].KeepPrevious), int32(1)},
+				{"keys[0].alphabet", rot.Spec.Keys[0].Alphabet, opsv1alpha1.AlphabetAlphanumeric},
+				{"mode", rot.Spec.Mode, opsv1alpha1.RotationTwoPhase},
+			}
 		}},
-		{"Incident", incidentSpec, &inc, func() bool {
-			return incidentDefaulted(&inc)
+		{"Incident", incidentSpec, &inc, func() []defaulted {
+			r := inc.Spec.Response
+			return []defaulted{
+				{"response.captureEvidence", r != nil && r.CaptureEvidence, true},
+				{"response.isolate, takeOffline, rollback left out", r != nil && r.Isolate == nil && r.TakeOffline == nil && !r.Rollback, true},
+			}
 		}},
-	}
-	for _, tc := range cases {
+	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			u := obj(t, tc.kind, "defaults", tc.spec)
 			u.SetNamespace(ns)
@@ -433,8 +477,10 @@ func TestDefaultsAreApplied(t *testing.T) {
 			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "defaults"}, tc.into); err != nil {
 				t.Fatal(err)
 			}
-			if !tc.ok() {
-				t.Errorf("%s defaults not applied: %+v", tc.kind, tc.into)
+			for _, d := range tc.defaults() {
+				if !reflect.DeepEqual(d.got, d.want) {
+					t.Errorf("%s spec.%s = %#v, want the default %#v", tc.kind, d.field, d.got, d.want)
+				}
 			}
 		})
 	}
@@ -535,6 +581,7 @@ acknowledgedBy: alice
 `},
 		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
 		{"Release", "IANA port names with digits and dashes", `{version: v1, image: x, components: [{name: web, ports: [{name: h2c, containerPort: 8000}, {name: 8080-tcp, containerPort: 8080}, {name: http-metrics-ab, containerPort: 9090}, {name: x, containerPort: 9091}]}]}`},
+		{"Release", "image references of every form", `{version: v1, image: "registry.example.com:5000/saas/static_app-x.y:1.0.0-rc.1_b@sha256:` + strings.Repeat("ab", 32) + `", components: [{name: a, image: saas}, {name: b, image: "localhost/saas:latest"}, {name: c, image: "[::1]:5000/saas__x/web--y:V1"}]}`},
 		{"Release", "env names a Pod accepts", releaseSpec + "env: [{name: my.env-name, value: a}, {name: 'Odd Name!', value: b}, {name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: B, value: ''}]"},
 	} {
 		t.Run(tc.kind+"/"+tc.what, func(t *testing.T) {
@@ -547,10 +594,9 @@ acknowledgedBy: alice
 	}
 }
 
-// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
-// port and env var names against the functions Kubernetes validates a Pod with, so
-// that the Release accepts exactly the names its Deployments can carry.
-func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+// releaseCRD is the generated Release CRD as YAML data.
+func releaseCRD(t *testing.T) map[string]any {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "ops.runbook.dev_releases.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -559,6 +605,14 @@ func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
 	if err := yaml.Unmarshal(data, &crd); err != nil {
 		t.Fatal(err)
 	}
+	return crd
+}
+
+// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
+// port and env var names against the functions Kubernetes validates a Pod with, so
+// that the Release accepts exactly the names its Deployments can carry.
+func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+	crd := releaseCRD(t)
 	field := func(path ...string) *regexp.Regexp {
 		var node any = crd
 		for _, p := range path {
@@ -638,9 +692,38 @@ func TestIncidentNestedDefaults(t *testing.T) {
 	}
 }
 
-// incidentDefaulted: a response left out becomes evidence capture only, nothing
-// destructive.
-func incidentDefaulted(inc *opsv1alpha1.Incident) bool {
-	r := inc.Spec.Response
-	return r != nil && r.CaptureEvidence && r.Isolate == nil && r.TakeOffline == nil && !r.Rollback
+// referencePattern is github.com/distribution/reference v0.6.0's ReferenceRegexp
+// (reference.ReferenceRegexp.String()), the grammar the container runtimes parse an
+// image reference with. It is copied, not imported: the module is not a dependency.
+const referencePattern = `^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$`
+
+// TestImageRulesAreTheReferenceGrammar checks that the CEL rule of the release's image
+// and of each component's is the image reference grammar, and what it accepts.
+func TestImageRulesAreTheReferenceGrammar(t *testing.T) {
+	crd := releaseCRD(t)
+	spec := crd["spec"].(map[string]any)["versions"].([]any)[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"].(map[string]any)["properties"].(map[string]any)["spec"].(map[string]any)
+	props := spec["properties"].(map[string]any)
+	component := props["components"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
+	want := "self.matches(r'" + referencePattern + "')"
+	for name, field := range map[string]any{"spec.image": props["image"], "spec.components[].image": component["image"]} {
+		rules, _ := field.(map[string]any)["x-kubernetes-validations"].([]any)
+		if len(rules) != 1 || rules[0].(map[string]any)["rule"] != want {
+			t.Errorf("%s: rules %v, want the reference grammar", name, rules)
+		}
+	}
+	re := regexp.MustCompile(referencePattern)
+	digest := "@sha256:" + strings.Repeat("0f", 32)
+	// Each agrees with reference.Parse (checked when the rule was written).
+	valid := []string{"saas", "saas:1.0.0", "saas:1.0.0-broken", "registry.example.com/saas/backend:v2.4.0",
+		"registry.example.com:5000/saas/backend" + digest, "localhost:5000/a/b/c:Tag_1.x", "[2001:db8::1]:5000/app:v1",
+		"a.b__c-d---e/f:" + strings.Repeat("t", 128)}
+	invalid := []string{"registry.example.com/x/static app:1.0", " saas:1.1.0", "saas:1.1.0 ", "Saas:1",
+		"saas:", "saas:-1", "saas@sha256:abc", "/saas", "saas/", "a.b._c",
+		"saas:" + strings.Repeat("t", 129), "http://registry.example.com/saas", ""}
+	for _, ref := range append(valid, invalid...) {
+		ok := slices.Contains(valid, ref)
+		if got := re.MatchString(ref); got != ok {
+			t.Errorf("%q: matches %v, want %v", ref, got, ok)
+		}
+	}
 }

@@ -38,6 +38,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/clock"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/notify"
 	"runbook-operator/internal/reconcile"
@@ -62,6 +63,8 @@ type IncidentReconciler struct {
 	Sender *notify.Sender
 	// Logs reads pods' log tails for the evidence (nil: none readable, said so).
 	Logs PodLogs
+	// Agent runs the evidence's database check Job (agent check).
+	Agent jobs.Agent
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch
@@ -273,7 +276,7 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 	}
 	switch {
 	case action == incident.ActionEvidence:
-		return always(r.captureEvidence)
+		return r.captureEvidence
 	case action == incident.ActionIsolate:
 		return always(r.isolate)
 	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):

@@ -90,7 +90,7 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 		Rotation: &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("secretrotation-controller"), Clock: clk},
 		Incident: &IncidentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr)},
+			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr), Agent: agent},
 	}
 	if rs.Release.Checker == nil {
 		rs.Release.Checker = healthcheck.HTTP{}

@@ -1,0 +1,152 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/agent"
+	"runbook-operator/internal/incident"
+	"runbook-operator/internal/jobs"
+)
+
+// evidenceBundle reads the incident's evidence ConfigMaps and joins their pieces.
+func evidenceBundle(ctx context.Context, inc *opsv1alpha1.Incident) string {
+	GinkgoHelper()
+	got := getIncident(ctx, inc)
+	Expect(got.Status.Evidence).NotTo(BeNil())
+	var pieces []string
+	for _, name := range got.Status.Evidence.ConfigMaps {
+		var cm corev1.ConfigMap
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, &cm)).To(Succeed())
+		pieces = append(pieces, cm.Data[incident.EvidenceKey])
+	}
+	bundle := strings.Join(pieces, "")
+	Expect(evidenceSum(bundle)).To(Equal(got.Status.Evidence.SHA256))
+	return bundle
+}
+
+// actionState is the state of the incident's action, "" before it is decided.
+func actionState(ctx context.Context, inc *opsv1alpha1.Incident, action string) func() opsv1alpha1.IncidentActionState {
+	return func() opsv1alpha1.IncidentActionState {
+		st := getIncident(ctx, inc).Status
+		if rec := incident.FindAction(&st, action); rec != nil {
+			return rec.State
+		}
+		return ""
+	}
+}
+
+// checkResult is `agent check`'s JSON result for a reachable database.
+func checkResult() string {
+	started := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	b, err := json.Marshal(agent.Result{Command: "check", Database: "shop", ServerVersion: "17.2", Check: &agent.DatabaseCheck{
+		Server: "db:5432", Connected: true, ConnectMillis: 3.1, LatencyMillis: 0.4, ServerStartedAt: &started,
+		Connections: &agent.ConnectionCounts{Total: 97, Database: 95, Max: 100, Reserved: 3, ByState: map[string]int{"active": 40, "idle in transaction": 55}},
+	}})
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+var _ = Describe("Incident actions", func() {
+	var ctx context.Context
+	var ns string
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		ns = newNamespace(ctx)
+		incidentClock.SetNow(time.Now())
+	})
+
+	release := func(name string, db bool) *opsv1alpha1.Release {
+		GinkgoHelper()
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: opsv1alpha1.ReleaseSpec{
+			Version: "1.0.0", Image: "example.com/" + name + ":1.0.0", Components: []opsv1alpha1.Component{{Name: "web"}}}}
+		if db {
+			rel.Spec.Database = &opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: name + "-db"}}
+			rel.Spec.Backup = &opsv1alpha1.ReleaseBackup{Enabled: ptr.To(false)}
+		}
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		return rel
+	}
+	newIncident := func(name string, response opsv1alpha1.IncidentResponse, rel string) *opsv1alpha1.Incident {
+		GinkgoHelper()
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP1, Title: "Checkout returns 500", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: rel}, Response: &response}}
+		Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+		return inc
+	}
+
+	It("runs the database check once as an agent Job before the evidence is stored, across a restart, puts its report in the bundle, and records a failed check while the other actions go on", func() {
+		createSecrets(ctx, ns, "shop-db")
+		release("shop", true)
+		inc := newIncident("dbcheck", opsv1alpha1.IncidentResponse{CaptureEvidence: true, Isolate: &opsv1alpha1.IsolateAction{}}, "shop")
+		job := getJob(ctx, ns, jobs.CheckJobName(inc))
+		got := getIncident(ctx, inc)
+		Expect(metav1.IsControlledBy(job, got)).To(BeTrue())
+		Expect(job.Spec.Template.Spec.Containers[0].Args[:3]).To(HaveExactElements("check", "--connect-timeout", agent.DefaultCheckConnectTimeout.String()))
+		Eventually(func() string {
+			st := getIncident(ctx, inc).Status
+			return incident.FindAction(&st, incident.ActionEvidence).Object
+		}).Should(Equal(job.Name), "the Job is recorded once created")
+		Consistently(actionState(ctx, inc, incident.ActionIsolate), "1s").Should(BeEmpty(), "nothing changes the pods before the evidence is stored")
+
+		By("the manager stops while the check runs, and the check ends meanwhile")
+		uid := job.UID
+		restartManager(func() {
+			terminatedPod(ctx, job, 0, checkResult())
+			finishJob(ctx, job)
+		})
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(getJob(ctx, ns, job.Name).UID).To(Equal(uid), "the check ran once")
+		bundle := evidenceBundle(ctx, inc)
+		Expect(bundle).To(ContainSubstring("=== database check ==="))
+		Expect(bundle).To(ContainSubstring(`database "shop" on db:5432: connected in 3.1 ms, SELECT 1 in 0.4 ms, PostgreSQL 17.2`))
+		Expect(bundle).To(ContainSubstring("connections: 97 of 100 (3 reserved"))
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionDatabaseChecked)()).To(HavePrefix("True"))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "evidence/db-check")).To(BeTrue())
+		Eventually(actionState(ctx, inc, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+
+		By("a check Job that times out: a timeline entry and a condition, the evidence stored without it, the other actions run")
+		failed := newIncident("dbfail", opsv1alpha1.IncidentResponse{CaptureEvidence: true, Isolate: &opsv1alpha1.IsolateAction{}}, "shop")
+		fjob := getJob(ctx, ns, jobs.CheckJobName(failed))
+		failJob(ctx, fjob, batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline")
+		Eventually(condStatus(ctx, failed, opsv1alpha1.ConditionDatabaseChecked), "10s").Should(And(HavePrefix("False"), ContainSubstring("timed out")))
+		Eventually(condStatus(ctx, failed, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(incident.HasEntry(&getIncident(ctx, failed).Status, "evidence/db-check/failed")).To(BeTrue())
+		Expect(evidenceBundle(ctx, failed)).To(ContainSubstring("the database check did not run to its end: Database check Job " + fjob.Name + " timed out"))
+		Eventually(actionState(ctx, failed, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+
+		By("a release without spec.database: no check Job")
+		release("plain", false)
+		plain := newIncident("nodb", opsv1alpha1.IncidentResponse{CaptureEvidence: true}, "plain")
+		Eventually(condStatus(ctx, plain, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.CheckJobName(plain)}, &batchv1.Job{})).NotTo(Succeed())
+	})
+})

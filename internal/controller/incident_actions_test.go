@@ -149,4 +149,82 @@ var _ = Describe("Incident actions", func() {
 		Eventually(condStatus(ctx, plain, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.CheckJobName(plain)}, &batchv1.Job{})).NotTo(Succeed())
 	})
+
+	It("takes the release offline through the quiesce contract: counts recorded first, a restart between deciding and scaling scales once from the recorded counts, the Release controller leaves them down, and resolution puts them back", func() {
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, replicas: 3}
+- {name: worker, replicas: 1}
+`)
+		replicas := func(name string) func() int32 {
+			return func() int32 {
+				if d := getDeployment(ctx, ns, name)(); d != nil {
+					return ptr.Deref(d.Spec.Replicas, -1)
+				}
+				return -1
+			}
+		}
+		rollOutRevision(ctx, ns, "saas-web", revisionOf(rel), 0)
+		rollOutRevision(ctx, ns, "saas-worker", revisionOf(rel), 0)
+		Eventually(replicas("saas-web"), "20s").Should(Equal(int32(3)))
+		Eventually(replicas("saas-worker"), "20s").Should(Equal(int32(1)))
+
+		By("the manager decided (counts recorded) and scaled saas-web, then stopped before the rest")
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "offline", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP0, Title: "Data breach", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "saas"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: false, TakeOffline: &opsv1alpha1.TakeOfflineAction{RestoreOnResolve: true}}}}
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+			now := metav1.Now()
+			inc.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(inc.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionTakeOffline, State: opsv1alpha1.ActionRunning, StartTime: &now,
+					Replicas: map[string]int32{"saas-web": 3, "saas-worker": 1}, Object: "Release/saas"}}}
+			Expect(k8sClient.Status().Update(ctx, inc)).To(Succeed())
+			d := getDeployment(ctx, ns, "saas-web")()
+			d.Spec.Replicas = ptr.To[int32](0)
+			Expect(k8sClient.Update(ctx, d)).To(Succeed())
+		})
+		Eventually(actionState(ctx, inc, incident.ActionTakeOffline), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		Expect(replicas("saas-web")()).To(BeZero())
+		Expect(replicas("saas-worker")()).To(BeZero())
+		got := getIncident(ctx, inc)
+		rec := incident.FindAction(&got.Status, incident.ActionTakeOffline)
+		Expect(rec.Replicas).To(Equal(map[string]int32{"saas-web": 3, "saas-worker": 1}), "the counts decided before, not the zeros found after")
+		Expect(rec.Message).To(And(ContainSubstring("saas-web (3 replicas), saas-worker (1 replica)"), ContainSubstring("kubectl annotate release saas "+opsv1alpha1.AnnotationQuiescedBy+"-")))
+		Expect(getRelease(ctx, rel).Annotations).To(HaveKeyWithValue(opsv1alpha1.AnnotationQuiescedBy, "Incident/offline"))
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline)()).To(HavePrefix("True"))
+		Expect(incident.HasEntry(&got.Status, "taken-offline")).To(BeTrue())
+
+		By("the Release controller says who holds it and leaves the replicas down")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.0.1", "saas:1.0.1" })
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionReconciling), "10s").Should(ContainSubstring("Incident offline holds the release's workloads"))
+		Consistently(func() int32 { return replicas("saas-web")() + replicas("saas-worker")() }, "2s").Should(BeZero())
+
+		By("resolved with restoreOnResolve: the recorded counts are put back and the annotation removed, once")
+		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) { i.Spec.Resolution = "credentials revoked" })
+		Eventually(actionState(ctx, inc, incident.ActionTakeOffline), "10s").Should(Equal(opsv1alpha1.ActionUndone))
+		Expect(getRelease(ctx, rel).Annotations).NotTo(HaveKey(opsv1alpha1.AnnotationQuiescedBy))
+		Eventually(replicas("saas-worker")).Should(Equal(int32(1)))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "brought-back")).To(BeTrue())
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline)()).To(HavePrefix("False Resolved"))
+	})
+
+	It("does not take offline a release another object holds, and says which", func() {
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, replicas: 2}
+`)
+		Eventually(getDeployment(ctx, ns, "saas-web"), "20s").ShouldNot(BeNil())
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Annotations = map[string]string{opsv1alpha1.AnnotationQuiescedBy: "restore-1"}
+		})
+		inc := newIncident("held", opsv1alpha1.IncidentResponse{TakeOffline: &opsv1alpha1.TakeOfflineAction{}}, "saas")
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline), "10s").Should(And(HavePrefix("False"), ContainSubstring("held at zero by DatabaseRestore restore-1")))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "taken-offline/failed")).To(BeTrue())
+		Expect(ptr.Deref(getDeployment(ctx, ns, "saas-web")().Spec.Replicas, 0)).To(Equal(int32(2)))
+	})
 })

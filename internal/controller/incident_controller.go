@@ -122,6 +122,9 @@ func (r *IncidentReconciler) reconcile(ctx context.Context, req ctrl.Request, p 
 	incident.PruneNotifiers(&inc.Spec, &inc.Status)
 	results := r.deliver(ctx, s)
 	retryIn := r.recordDeliveries(ctx, s, results)
+	if s.retryIn > 0 && (retryIn == 0 || s.retryIn < retryIn) {
+		retryIn = s.retryIn
+	}
 	r.summarise(s)
 	metrics.Incidents.Observe(inc.Namespace, inc.Name, string(inc.Spec.Severity), inc.Status.ResolvedAt == nil)
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
@@ -175,6 +178,8 @@ type incidentScope struct {
 	notifierProblems []string
 	// quiet: record without events (they were emitted for a version that conflicted).
 	quiet bool
+	// retryIn: a step that could not be done now (an undo) is tried again this soon.
+	retryIn time.Duration
 }
 
 // step performs one decision on status, with its timeline entry and event; false
@@ -279,6 +284,8 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 		return r.captureEvidence
 	case action == incident.ActionIsolate:
 		return always(r.isolate)
+	case action == incident.ActionTakeOffline:
+		return r.takeOffline
 	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):
 		return r.diagnose
 	}
@@ -288,8 +295,13 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 // undo performs a resolution's undo (StepUndo); false when it cannot be done now.
 func (r *IncidentReconciler) undo(ctx context.Context, s *incidentScope, d incident.Decision) bool {
 	rec := incident.FindAction(&s.inc.Status, d.Action)
-	if rec == nil || d.Action != incident.ActionIsolate {
-		return false // bringing components back comes with takeOffline
+	switch {
+	case rec == nil:
+		return false
+	case d.Action == incident.ActionTakeOffline:
+		return r.bringBack(ctx, s, rec)
+	case d.Action != incident.ActionIsolate:
+		return false
 	}
 	before := rec.State
 	r.liftIsolation(ctx, s, rec)

@@ -34,6 +34,7 @@ import (
 	"runbook-operator/internal/agent"
 	"runbook-operator/internal/incident"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/release"
 )
 
 // evidenceBundle reads the incident's evidence ConfigMaps and joins their pieces.
@@ -84,7 +85,7 @@ var _ = Describe("Incident actions", func() {
 		incidentClock.SetNow(time.Now())
 	})
 
-	release := func(name string, db bool) *opsv1alpha1.Release {
+	newRelease := func(name string, db bool) *opsv1alpha1.Release {
 		GinkgoHelper()
 		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: opsv1alpha1.ReleaseSpec{
 			Version: "1.0.0", Image: "example.com/" + name + ":1.0.0", Components: []opsv1alpha1.Component{{Name: "web"}}}}
@@ -105,7 +106,7 @@ var _ = Describe("Incident actions", func() {
 
 	It("runs the database check once as an agent Job before the evidence is stored, across a restart, puts its report in the bundle, and records a failed check while the other actions go on", func() {
 		createSecrets(ctx, ns, "shop-db")
-		release("shop", true)
+		newRelease("shop", true)
 		inc := newIncident("dbcheck", opsv1alpha1.IncidentResponse{CaptureEvidence: true, Isolate: &opsv1alpha1.IsolateAction{}}, "shop")
 		job := getJob(ctx, ns, jobs.CheckJobName(inc))
 		got := getIncident(ctx, inc)
@@ -144,7 +145,7 @@ var _ = Describe("Incident actions", func() {
 		Eventually(actionState(ctx, failed, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
 
 		By("a release without spec.database: no check Job")
-		release("plain", false)
+		newRelease("plain", false)
 		plain := newIncident("nodb", opsv1alpha1.IncidentResponse{CaptureEvidence: true}, "plain")
 		Eventually(condStatus(ctx, plain, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.CheckJobName(plain)}, &batchv1.Job{})).NotTo(Succeed())
@@ -226,5 +227,51 @@ components:
 		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline), "10s").Should(And(HavePrefix("False"), ContainSubstring("held at zero by DatabaseRestore restore-1")))
 		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "taken-offline/failed")).To(BeTrue())
 		Expect(ptr.Deref(getDeployment(ctx, ns, "saas-web")().Spec.Replicas, 0)).To(Equal(int32(2)))
+	})
+
+	It("rolls the release back through the Release's rollback annotation: the revision recorded first, a restart between deciding and asking asks once, and a release on its stable revision is left alone", func() {
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, replicas: 1}
+`)
+		rev1 := revisionOf(rel)
+		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }, "20s").Should(Equal(rev1))
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.1.0", "saas:1.1.0" })
+		rev2 := revisionOf(getRelease(ctx, rel))
+		Eventually(templateRevision(ctx, ns, "saas-web"), "20s").Should(Equal(rev2 + " saas:1.1.0"))
+
+		By("the manager decided to roll back revision " + rev2 + " and stopped before asking")
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP1, Title: "Payments failing after 1.1.0", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "saas"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: false, Rollback: true}}}
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+			now := metav1.Now()
+			inc.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(inc.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionRollback, State: opsv1alpha1.ActionRunning, StartTime: &now, Revision: rev2, Object: "Release/saas"}}}
+			Expect(k8sClient.Status().Update(ctx, inc)).To(Succeed())
+		})
+		Eventually(actionState(ctx, inc, incident.ActionRollback), "20s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		got := getRelease(ctx, rel)
+		Expect(got.Annotations).To(HaveKeyWithValue(opsv1alpha1.AnnotationRollback, rev2))
+		Expect(release.Find(got.Status.History, rev2).Result).To(Equal(opsv1alpha1.RevisionRolledBack))
+		Expect(release.Find(got.Status.History, rev2).Message).To(ContainSubstring("a rollback was requested"))
+		Eventually(templateRevision(ctx, ns, "saas-web"), "20s").Should(Equal(rev1+" saas:1.0.0"), "the Release put the stable templates back")
+		st := getIncident(ctx, inc).Status
+		rec := incident.FindAction(&st, incident.ActionRollback)
+		Expect(rec.Revision).To(Equal(rev2))
+		Expect(rec.Message).To(And(ContainSubstring("rolled back from revision "+rev2), ContainSubstring(opsv1alpha1.AnnotationRetry)))
+		Expect(incident.HasEntry(&st, "rolled-back")).To(BeTrue())
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionRolledBack)()).To(HavePrefix("True"))
+
+		By("a second incident finds the release on its stable revision and changes nothing")
+		again := newIncident("again", opsv1alpha1.IncidentResponse{Rollback: true}, "saas")
+		Eventually(actionState(ctx, again, incident.ActionRollback), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		st = getIncident(ctx, again).Status
+		Expect(incident.FindAction(&st, incident.ActionRollback).Message).To(ContainSubstring("nothing to roll back"))
+		Expect(incident.FindAction(&st, incident.ActionRollback).Revision).To(BeEmpty())
 	})
 })

@@ -286,6 +286,8 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 		return always(r.isolate)
 	case action == incident.ActionTakeOffline:
 		return r.takeOffline
+	case action == incident.ActionRollback:
+		return r.rollback
 	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):
 		return r.diagnose
 	}

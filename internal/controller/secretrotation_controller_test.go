@@ -78,7 +78,7 @@ func restarting(targets ...string) func(*opsv1alpha1.SecretRotation) {
 	return func(sr *opsv1alpha1.SecretRotation) {
 		for _, t := range targets {
 			kind, name, _ := strings.Cut(t, "/")
-			sr.Spec.RestartTargets = append(sr.Spec.RestartTargets, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadKind(kind), Name: name})
+			sr.Spec.RestartTargets = append(sr.Spec.RestartTargets, opsv1alpha1.RestartTarget{Kind: opsv1alpha1.RestartTargetKind(kind), Name: name})
 		}
 	}
 }

@@ -149,7 +149,7 @@ func rotate(ctx context.Context, request string, mode opsv1alpha1.RotationMode, 
 // djangoKeysRotation is a SecretRotation (two-phase, the default) of the Django app's
 // keys in Secret secret: DJANGO_SECRET_KEY with its fallbacks and FIELD_ENCRYPTION_KEY
 // as a MultiFernet list, restarting targets.
-func djangoKeysRotation(name, secret string, targets ...opsv1alpha1.WorkloadReference) *opsv1alpha1.SecretRotation {
+func djangoKeysRotation(name, secret string, targets ...opsv1alpha1.RestartTarget) *opsv1alpha1.SecretRotation {
 	return &opsv1alpha1.SecretRotation{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: opsv1alpha1.SecretRotationSpec{
@@ -173,7 +173,7 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		By("creating database " + rotationDB + " and the SecretRotation that writes the app's keys")
 		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+rotationDB+" WITH (FORCE)")
 		execSQL(ctx, "postgres", "CREATE DATABASE "+rotationDB)
-		sr := djangoKeysRotation(rotationName, rotationSecret, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadDeployment, Name: rotationWeb})
+		sr := djangoKeysRotation(rotationName, rotationSecret, opsv1alpha1.RestartTarget{Kind: opsv1alpha1.RestartDeployment, Name: rotationWeb})
 		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			_ = k8sClient.Delete(ctx, sr)

@@ -245,4 +245,3 @@ const (
 func SecretVersionAnnotation(secretName string) string {
 	return "ops.runbook.dev/" + names.LabelValue("secret."+secretName)
 }
-

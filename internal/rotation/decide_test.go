@@ -171,7 +171,9 @@ func TestStartPromoteDropWriteThePhases(t *testing.T) {
 			map[string]string{"DJANGO_SECRET_KEY": "k1", "DJANGO_SECRET_KEY_FALLBACKS": "k0,k2", "FIELD_ENCRYPTION_KEY": f1 + "," + f0 + "," + f2, "STRIPE": "s2"}},
 		{"one value only: replaced in one phase", spec(), opsv1alpha1.RotationTwoPhase, []string{"STRIPE"}, opsv1alpha1.RotationPhaseReplacing, nil,
 			map[string]string{"DJANGO_SECRET_KEY": "k1", "DJANGO_SECRET_KEY_FALLBACKS": "k0", "FIELD_ENCRYPTION_KEY": f1 + "," + f0, "STRIPE": "s2"}},
-		{"emergency, loss acknowledged: every old value dropped", spec(func(s *opsv1alpha1.SecretRotationSpec) { s.Mode, s.DropUnreadable = opsv1alpha1.RotationImmediate, true }),
+		{"emergency, loss acknowledged: every old value dropped", spec(func(s *opsv1alpha1.SecretRotationSpec) {
+			s.Mode, s.DropUnreadable = opsv1alpha1.RotationImmediate, true
+		}),
 			opsv1alpha1.RotationImmediate, all, opsv1alpha1.RotationPhaseReplacing, nil,
 			map[string]string{"DJANGO_SECRET_KEY": "k2", "DJANGO_SECRET_KEY_FALLBACKS": "", "FIELD_ENCRYPTION_KEY": f2, "STRIPE": "s2"}},
 		{"emergency with reencrypt: the Django key's fallbacks dropped, the old Fernet values kept behind the new one", spec(reencrypt),

@@ -137,7 +137,7 @@ func TestReencryptJobCopiesTheAppsPodTemplate(t *testing.T) {
 		s.Reencrypt = &opsv1alpha1.Reencrypt{Command: []string{"python", "manage.py", "reencrypt"}, Timeout: opsv1alpha1.DurationOf(10 * time.Minute)}
 	})}
 	app := corev1.Container{Name: "app", Image: "saas:1.1.0", Command: []string{"gunicorn"}, Env: []corev1.EnvVar{{Name: "PGHOST", Value: "db"}},
-		EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "saas-app"}}}},
+		EnvFrom:        []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "saas-app"}}}},
 		ReadinessProbe: &corev1.Probe{}, Ports: []corev1.ContainerPort{{ContainerPort: 8000}}, VolumeMounts: []corev1.VolumeMount{{Name: "cfg", MountPath: "/etc/saas"}}}
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "saas-web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 		ServiceAccountName: "saas", Containers: []corev1.Container{{Name: "proxy", Image: "nginx"}, app},

@@ -338,9 +338,9 @@ var _ = Describe("SecretRotation", func() {
 		Expect(got.Status.NextRotationTime.Time).To(BeTemporally("~", rotationTestClock.Now().Add(24*time.Hour), time.Second))
 	})
 
-	It("after a breach (mode Immediate) replaces the values in one phase and drops every previous one", func() {
+	It("after a breach (mode Immediate, loss acknowledged) replaces the values in one phase and drops every previous one", func() {
 		newDeployment(ctx, ns, "web", 1)
-		sr := newRotation(ns, "breach", restarting("Deployment/web"))
+		sr := newRotation(ns, "breach", restarting("Deployment/web"), func(sr *opsv1alpha1.SecretRotation) { sr.Spec.DropUnreadable = true })
 		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
 		Eventually(rotationPhase(ctx, sr)).Should(Equal(opsv1alpha1.RotationPhaseIdle))
 		before := secretData(ctx, ns, "saas-app")()
@@ -427,6 +427,7 @@ var _ = Describe("SecretRotation", func() {
 		Expect(secretData(ctx, ns, "saas-app")()).To(Equal(before))
 		Expect(stamped(ctx, ns, "web")()).To(BeEmpty())
 		Expect(kstatusOf(fetchRotation(ctx, sr))).To(Equal(status.FailedStatus))
+		Expect(rotationPhase(ctx, sr)()).To(Equal(opsv1alpha1.RotationPhaseBlocked), "not Idle while the rotation asked for cannot start")
 	})
 
 	It("stops at a target whose rollout fails, naming it, with values every pod accepts, and goes on once it rolls out", func() {

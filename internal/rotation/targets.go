@@ -120,7 +120,7 @@ func StalledPods(pods []corev1.Pod, events []corev1.Event, ann, version string, 
 		if since.IsZero() || now.Sub(since) < stallAfter {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s (for %s): %s", p.Name, now.Sub(since).Round(time.Second), podAnswer(p, events)))
+		out = append(out, fmt.Sprintf("%s (for %s): %s", p.Name, now.Sub(since).Truncate(time.Second), podAnswer(p, events)))
 	}
 	if len(out) == 0 {
 		return ""

@@ -60,25 +60,7 @@ func reencryptJobs(ctx context.Context, ns string) func() []string {
 // its output as termination message) and the Job controller.
 func finishReencryptJob(ctx context.Context, job *batchv1.Job, exitCode int32, output string) {
 	GinkgoHelper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: job.Name + "-", Namespace: job.Namespace,
-			Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
-		},
-		Spec: *job.Spec.Template.Spec.DeepCopy(),
-	}
-	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-	now := metav1.Now()
-	pod.Status = corev1.PodStatus{Phase: map[bool]corev1.PodPhase{true: corev1.PodSucceeded, false: corev1.PodFailed}[exitCode == 0],
-		ContainerStatuses: []corev1.ContainerStatus{{Name: rotation.ReencryptContainer, Image: job.Spec.Template.Spec.Containers[0].Image,
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Message: output, StartedAt: now, FinishedAt: now}}}}}
-	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
-	if exitCode == 0 {
-		finishJob(ctx, job)
-	} else {
-		failJob(ctx, job, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
-	}
+	finishJobContainer(ctx, job, rotation.ReencryptContainer, exitCode, output)
 }
 
 var _ = Describe("SecretRotation emergency with re-encryption", func() {

@@ -23,13 +23,10 @@ package rotation
 // leaked key's tokens are refused.
 
 import (
-	"bytes"
-	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/keyring/fernettest"
 	"runbook-operator/internal/secretgen"
 )
 
@@ -40,41 +37,6 @@ func fernetKeyT(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return k
-}
-
-type fernetCheck struct {
-	Encrypt string `json:"encrypt"`
-	Decrypt string `json:"decrypt"`
-	want    bool
-	what    string
-}
-
-func runFernet(t *testing.T, keys []string, checks []fernetCheck) {
-	t.Helper()
-	in, _ := json.Marshal(map[string]any{"keys": keys, "checks": checks})
-	cmd := exec.Command("/usr/bin/python3", filepath.Join("..", "keyring", "testdata", "fernet_consumer.py"))
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cryptography.fernet refused the keys: %v\n%s", err, stderr.String())
-	}
-	var res struct {
-		Keys    int    `json:"keys"`
-		Results []bool `json:"results"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatal(err)
-	}
-	if res.Keys != len(keys) || len(res.Results) != len(checks) {
-		t.Fatalf("consumer checked %d keys and %d tokens, want %d and %d", res.Keys, len(res.Results), len(keys), len(checks))
-	}
-	for i, c := range checks {
-		if res.Results[i] != c.want {
-			t.Errorf("%s: decrypted %v, want %v", c.what, res.Results[i], c.want)
-		}
-	}
 }
 
 func TestEmergencySequenceAsCryptographyReadsIt(t *testing.T) {
@@ -93,12 +55,12 @@ func TestEmergencySequenceAsCryptographyReadsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	dropped := string(d["FIELD_ENCRYPTION_KEY"])
-	runFernet(t, []string{older, leaked, fresh, replacing, dropped}, []fernetCheck{
-		{Encrypt: before, Decrypt: replacing, want: true, what: "a row written with the leaked key, read by a restarted pod during the re-encryption"},
-		{Encrypt: older, Decrypt: replacing, want: true, what: "a row still under the key before the leaked one, read during the re-encryption"},
-		{Encrypt: replacing, Decrypt: dropped, want: true, what: "a row written by a restarted pod, read after the drop (it encrypts with the new key)"},
-		{Encrypt: replacing, Decrypt: leaked, want: false, what: "a row written by a restarted pod, read with the leaked key alone (it is not used to encrypt)"},
-		{Encrypt: before, Decrypt: dropped, want: false, what: "a row left under the leaked key, after the drop"},
-		{Encrypt: leaked, Decrypt: dropped, want: false, what: "a token made with the leaked key, after the drop"},
+	fernettest.Run(t, []string{older, leaked, fresh, replacing, dropped}, []fernettest.Check{
+		{Encrypt: before, Decrypt: replacing, Want: true, What: "a row written with the leaked key, read by a restarted pod during the re-encryption"},
+		{Encrypt: older, Decrypt: replacing, Want: true, What: "a row still under the key before the leaked one, read during the re-encryption"},
+		{Encrypt: replacing, Decrypt: dropped, Want: true, What: "a row written by a restarted pod, read after the drop (it encrypts with the new key)"},
+		{Encrypt: replacing, Decrypt: leaked, Want: false, What: "a row written by a restarted pod, read with the leaked key alone (it is not used to encrypt)"},
+		{Encrypt: before, Decrypt: dropped, Want: false, What: "a row left under the leaked key, after the drop"},
+		{Encrypt: leaked, Decrypt: dropped, Want: false, What: "a token made with the leaked key, after the drop"},
 	})
 }

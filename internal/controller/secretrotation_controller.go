@@ -184,7 +184,7 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 	d := rotation.Next(rotation.Input{
 		Spec: &sr.Spec, Record: rec, Now: now,
 		Exists: exists, Labelled: secret.Labels[opsv1alpha1.LabelSecretRotation] == names.LabelValue(sr.Name),
-		Missing: missingKeys(sr, secret), SourceChanged: changed,
+		Missing: rotation.MissingKeys(&sr.Spec, secret.Data), SourceChanged: changed,
 	})
 	switch d.Step {
 	case rotation.StepContinue:
@@ -227,32 +227,12 @@ func (r *SecretRotationReconciler) readSources(ctx context.Context, sr *opsv1alp
 	return out, nil
 }
 
-func missingKeys(sr *opsv1alpha1.SecretRotation, s *corev1.Secret) []string {
-	var out []string
-	for _, k := range sr.Spec.Keys {
-		if !rotation.LayoutOf(k).Present(s.Data) {
-			out = append(out, k.Key)
-		}
-	}
-	return out
-}
-
-// newValues makes the next value of each key: generated, or copied from its source.
+// newValues makes the next value of each key (rotation.NextValues); a generator that
+// fails stops the rotation before anything is written.
 func newValues(sr *opsv1alpha1.SecretRotation, keys []string, sources map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, k := range sr.Spec.Keys {
-		if !slices.Contains(keys, k.Key) {
-			continue
-		}
-		if k.CopyFrom != nil {
-			out[k.Key] = sources[k.Key]
-			continue
-		}
-		v, err := rotation.Generate(k)
-		if err != nil {
-			return nil, rotationStalled(opsv1alpha1.ReasonGeneratorFailed, fmt.Sprintf("generating key %s: %v", k.Key, err))
-		}
-		out[k.Key] = v
+	out, err := rotation.NextValues(&sr.Spec, keys, sources)
+	if err != nil {
+		return nil, rotationStalled(opsv1alpha1.ReasonGeneratorFailed, err.Error())
 	}
 	return out, nil
 }
@@ -260,7 +240,7 @@ func newValues(sr *opsv1alpha1.SecretRotation, keys []string, sources map[string
 // writeInitial creates the Secret or writes its missing keys, and labels it. Nothing
 // restarts: no running pod can have used a value that did not exist.
 func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, exists bool, sources map[string]string, now time.Time) (ctrl.Result, error) {
-	missing := missingKeys(sr, secret)
+	missing := rotation.MissingKeys(&sr.Spec, secret.Data)
 	values, err := newValues(sr, missing, sources)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -370,7 +350,7 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 		return ctrl.Result{}, err
 	}
 	if missing != "" {
-		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target %s does not exist; the %s phase stopped and %s", missing, rec.Phase, holds(rec)))
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target %s does not exist; the %s phase stopped and %s", missing, rec.Phase, rotation.Holds(rec)))
 	}
 	done, err := r.restartTargets(ctx, sr, targets, rec, now)
 	sr.Status.Targets = targets
@@ -410,17 +390,6 @@ func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *ops
 	return r.finish(ctx, sr, secret, rec, now)
 }
 
-// holds says what the Secret holds while a rotation is stopped, for messages.
-func holds(rec rotation.Record) string {
-	if rec.Mode == opsv1alpha1.RotationImmediate && len(rec.DecryptOnly) > 0 && rec.Phase != opsv1alpha1.RotationPhaseDropping {
-		return fmt.Sprintf("the Secret holds the new values, with the old values of %s still decrypting", strings.Join(rec.DecryptOnly, ", "))
-	}
-	if rec.Mode == opsv1alpha1.RotationImmediate {
-		return "the Secret holds the new values only"
-	}
-	return "the Secret holds values every running pod accepts"
-}
-
 // finish records the rotation as done: the record goes idle on the Secret first, then
 // status follows.
 func (r *SecretRotationReconciler) finish(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, rec rotation.Record, now time.Time) (ctrl.Result, error) {
@@ -434,20 +403,12 @@ func (r *SecretRotationReconciler) finish(ctx context.Context, sr *opsv1alpha1.S
 	}
 	metrics.SecretRotations.WithLabelValues(sr.Namespace, secret.Name, string(mode)).Inc()
 	if mode == opsv1alpha1.RotationImmediate {
-		note := fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): %s", strings.Join(keys, ", "), secret.Name, rec.Version, emergencyOutcome(rec))
+		note := fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): %s", strings.Join(keys, ", "), secret.Name, rec.Version, rotation.EmergencyOutcome(rec))
 		r.event(sr, corev1.EventTypeWarning, opsv1alpha1.ReasonEmergencyRotation, "Rotate", note)
 	} else {
 		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonRotated, "Rotate", fmt.Sprintf("Rotated %s of Secret %s (version %s); every target runs it", strings.Join(keys, ", "), secret.Name, rec.Version))
 	}
 	return r.idle(ctx, sr, rec, now)
-}
-
-// emergencyOutcome says what an emergency rotation did to old sessions and data.
-func emergencyOutcome(rec rotation.Record) string {
-	if rec.ReencryptedBy != "" {
-		return fmt.Sprintf("sessions and signed tokens made with the old values are invalid; Job %s re-encrypted the data with the new values before the old ones were dropped", rec.ReencryptedBy)
-	}
-	return "every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid"
 }
 
 // idle reports a SecretRotation with no rotation in progress and wakes it when the
@@ -475,7 +436,7 @@ func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.Sec
 	case rec.Rotations > 0 && rec.Mode == opsv1alpha1.RotationImmediate:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonEmergencyRotation, fmt.Sprintf(
 			"Emergency rotation %d of Secret %s done at %s (version %s): %s",
-			rec.Rotations, sr.Spec.SecretName, rec.RotatedAt.UTC().Format(time.RFC3339), rec.Version, emergencyOutcome(rec)))
+			rec.Rotations, sr.Spec.SecretName, rec.RotatedAt.UTC().Format(time.RFC3339), rec.Version, rotation.EmergencyOutcome(rec)))
 	case rec.Rotations > 0:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonRotated, fmt.Sprintf(
 			"Rotation %d of Secret %s done at %s (version %s); every target runs it", rec.Rotations, sr.Spec.SecretName, rec.RotatedAt.UTC().Format(time.RFC3339), rec.Version))

@@ -89,7 +89,7 @@ func (r *SecretRotationReconciler) restartTargets(ctx context.Context, sr *opsv1
 		dep := &appsv1.Deployment{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: t.Deployment}, dep); err != nil {
 			if apierrors.IsNotFound(err) {
-				return false, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target Deployment %s disappeared during the rotation; %s. Recreate it, or remove it from spec.restartTargets", t.Deployment, holds(rec)))
+				return false, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target Deployment %s disappeared during the rotation; %s. Recreate it, or remove it from spec.restartTargets", t.Deployment, rotation.Holds(rec)))
 			}
 			return false, err
 		}
@@ -116,7 +116,7 @@ func (r *SecretRotationReconciler) restartTargets(ctx context.Context, sr *opsv1
 			continue
 		case opsv1alpha1.TargetFailed:
 			t.State = opsv1alpha1.TargetFailed
-			return false, rotationStalled(opsv1alpha1.ReasonRolloutFailed, fmt.Sprintf("Deployment %s did not roll out with Secret version %s (progress deadline exceeded); the rotation stopped before the next step and %s. Fix the Deployment: the rotation continues once it rolls out", t.Deployment, version, holds(rec)))
+			return false, rotationStalled(opsv1alpha1.ReasonRolloutFailed, fmt.Sprintf("Deployment %s did not roll out with Secret version %s (progress deadline exceeded); the rotation stopped before the next step and %s. Fix the Deployment: the rotation continues once it rolls out", t.Deployment, version, rotation.Holds(rec)))
 		default:
 			t.State = opsv1alpha1.TargetRollingOut
 			return false, r.stalledRollout(ctx, dep, ann, rec, now)
@@ -153,7 +153,7 @@ func (r *SecretRotationReconciler) stalledRollout(ctx context.Context, dep *apps
 		return err
 	}
 	why := rotation.StalledPods(pods.Items, events.Items, ann, rec.Version, now, stallAfter)
-	return rotationStalled(opsv1alpha1.ReasonRolloutStalled, fmt.Sprintf("Deployment %s does not finish its restart for Secret version %s: %s. Meanwhile %s and the old pods keep serving. Fix what the probe answers: the rotation continues once the pods are Ready", dep.Name, rec.Version, why, holds(rec)))
+	return rotationStalled(opsv1alpha1.ReasonRolloutStalled, fmt.Sprintf("Deployment %s does not finish its restart for Secret version %s: %s. Meanwhile %s and the old pods keep serving. Fix what the probe answers: the rotation continues once the pods are Ready", dep.Name, rec.Version, why, rotation.Holds(rec)))
 }
 
 func ignoreForbidden(err error) error {

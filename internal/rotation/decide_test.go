@@ -252,3 +252,44 @@ func strs(d map[string][]byte) map[string]string {
 	}
 	return out
 }
+
+func TestMissingKeysAndNextValues(t *testing.T) {
+	s := spec()
+	data := map[string][]byte{"DJANGO_SECRET_KEY": []byte("k"), "STRIPE": []byte("s")}
+	if got := MissingKeys(s, data); !reflect.DeepEqual(got, []string{"FIELD_ENCRYPTION_KEY"}) {
+		t.Fatalf("missing %v", got)
+	}
+	next, err := NextValues(s, []string{"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "STRIPE"}, map[string]string{"STRIPE": "whsec_new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next["DJANGO_SECRET_KEY"]) != 50 || next["STRIPE"] != "whsec_new" || ValueCheck(s.Keys[1])(next["FIELD_ENCRYPTION_KEY"]) != "" {
+		t.Fatalf("next values of the wrong shape (lengths %d, %d)", len(next["DJANGO_SECRET_KEY"]), len(next["FIELD_ENCRYPTION_KEY"]))
+	}
+	if again, _ := NextValues(s, []string{"DJANGO_SECRET_KEY"}, nil); len(again) != 1 || again["DJANGO_SECRET_KEY"] == next["DJANGO_SECRET_KEY"] {
+		t.Fatal("only the keys asked for, each a new value")
+	}
+}
+
+func TestHoldsAndEmergencyOutcomeSayWhatTheSecretHolds(t *testing.T) {
+	im := opsv1alpha1.RotationImmediate
+	for _, tc := range []struct {
+		rec  Record
+		want string
+	}{
+		{Record{Phase: opsv1alpha1.RotationPhasePublishing, Mode: opsv1alpha1.RotationTwoPhase}, "values every running pod accepts"},
+		{Record{Phase: opsv1alpha1.RotationPhaseReplacing, Mode: im}, "the new values only"},
+		{Record{Phase: opsv1alpha1.RotationPhaseReencrypting, Mode: im, DecryptOnly: []string{"F"}}, "with the old values of F still decrypting"},
+		{Record{Phase: opsv1alpha1.RotationPhaseDropping, Mode: im, DecryptOnly: []string{"F"}}, "the new values only"},
+	} {
+		if got := Holds(tc.rec); !strings.Contains(got, tc.want) {
+			t.Errorf("%s %s: %q, want %q in it", tc.rec.Mode, tc.rec.Phase, got, tc.want)
+		}
+	}
+	if got := EmergencyOutcome(Record{ReencryptedBy: "job-1"}); !strings.Contains(got, "Job job-1 re-encrypted the data") {
+		t.Errorf("got %q", got)
+	}
+	if got := EmergencyOutcome(Record{}); !strings.Contains(got, "data encrypted with the old values are now invalid") {
+		t.Errorf("got %q", got)
+	}
+}

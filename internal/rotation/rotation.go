@@ -32,6 +32,7 @@ limitations under the License.
 package rotation
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -136,4 +137,36 @@ func Interval(spec *opsv1alpha1.SecretRotationSpec) time.Duration {
 // decrypt-only until the data is re-encrypted: Fernet keys, when spec.reencrypt is set.
 func KeepsDecryptOnly(spec *opsv1alpha1.SecretRotationSpec, k opsv1alpha1.RotatedKey) bool {
 	return spec.Reencrypt != nil && k.Generator == opsv1alpha1.GeneratorFernet
+}
+
+// MissingKeys are the rotated keys data does not hold, in spec order.
+func MissingKeys(spec *opsv1alpha1.SecretRotationSpec, data map[string][]byte) []string {
+	var out []string
+	for _, k := range spec.Keys {
+		if !LayoutOf(k).Present(data) {
+			out = append(out, k.Key)
+		}
+	}
+	return out
+}
+
+// NextValues makes the next value of each of keys: generated, or copied from its
+// source (sources, by key).
+func NextValues(spec *opsv1alpha1.SecretRotationSpec, keys []string, sources map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, k := range spec.Keys {
+		if !slices.Contains(keys, k.Key) {
+			continue
+		}
+		if k.CopyFrom != nil {
+			out[k.Key] = sources[k.Key]
+			continue
+		}
+		v, err := Generate(k)
+		if err != nil {
+			return nil, fmt.Errorf("generating key %s: %w", k.Key, err)
+		}
+		out[k.Key] = v
+	}
+	return out, nil
 }

@@ -204,3 +204,22 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Holds says what the Secret holds while a rotation is stopped, for messages.
+func Holds(rec Record) string {
+	if rec.Mode == opsv1alpha1.RotationImmediate && len(rec.DecryptOnly) > 0 && rec.Phase != opsv1alpha1.RotationPhaseDropping {
+		return fmt.Sprintf("the Secret holds the new values, with the old values of %s still decrypting", strings.Join(rec.DecryptOnly, ", "))
+	}
+	if rec.Mode == opsv1alpha1.RotationImmediate {
+		return "the Secret holds the new values only"
+	}
+	return "the Secret holds values every running pod accepts"
+}
+
+// EmergencyOutcome says what an emergency rotation did to old sessions and data.
+func EmergencyOutcome(rec Record) string {
+	if rec.ReencryptedBy != "" {
+		return fmt.Sprintf("sessions and signed tokens made with the old values are invalid; Job %s re-encrypted the data with the new values before the old ones were dropped", rec.ReencryptedBy)
+	}
+	return "every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid"
+}

@@ -293,7 +293,7 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		GinkgoWriter.Printf("emergency rotation with re-encryption of 1 Deployment (2 replicas): %s, phases seen %v; health through the Service: %d answers 200, %d not\n",
 			took.Round(time.Millisecond), phases, poll.ok.Load()-okBefore, poll.failed.Load()-failedBefore)
 		Expect(poll.failed.Load()-failedBefore).To(BeZero(), "the Service answered something other than 200 during the rotation: %s", poll.lastFailure())
-		Expect(poll.ok.Load()-okBefore).To(BeNumerically(">", 10))
+		Expect(poll.ok.Load() - okBefore).To(BeNumerically(">", 10))
 		Expect(phases).To(ContainElement(opsv1alpha1.RotationPhaseReplacing))
 
 		sr := fetchRotation(ctx)

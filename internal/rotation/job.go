@@ -82,7 +82,7 @@ func ReencryptJob(sr *opsv1alpha1.SecretRotation, dep *appsv1.Deployment, versio
 		}
 	}
 	if src == nil {
-		return nil, fmt.Errorf("Deployment %s has no container %s to take the reencrypt Job's image and environment from", dep.Name, re.Container)
+		return nil, fmt.Errorf("the reencrypt Job takes its image and environment from container %s of Deployment %s, which has no such container", re.Container, dep.Name)
 	}
 	c := corev1.Container{
 		Name:                     ReencryptContainer,

@@ -18,7 +18,7 @@ package rotation
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +125,7 @@ func StalledPods(pods []corev1.Pod, events []corev1.Event, ann, version string, 
 	if len(out) == 0 {
 		return ""
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	n := len(out)
 	if n > 3 {
 		out = append(out[:3], fmt.Sprintf("and %d more", n-3))

@@ -147,7 +147,7 @@ func TestReencryptJobCopiesTheAppsPodTemplate(t *testing.T) {
 		t.Fatalf("the first container is the default: %v", err)
 	}
 	sr.Spec.Reencrypt.Container = "worker"
-	if _, err := ReencryptJob(sr, dep, "0123456789abcdef"); err == nil || !strings.Contains(err.Error(), "Deployment saas-web has no container worker") {
+	if _, err := ReencryptJob(sr, dep, "0123456789abcdef"); err == nil || !strings.Contains(err.Error(), "container worker of Deployment saas-web, which has no such container") {
 		t.Fatalf("a missing container: got %v", err)
 	}
 	sr.Spec.Reencrypt.Container = "app"

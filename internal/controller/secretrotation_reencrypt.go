@@ -18,6 +18,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
@@ -80,6 +82,13 @@ func (r *SecretRotationReconciler) reencrypt(ctx context.Context, sr *opsv1alpha
 		msg := fmt.Sprintf("Re-encryption Job %s is being deleted; it runs again once it is gone", name)
 		conditions.MarkReconciling(sr, opsv1alpha1.ReasonReencrypting, msg)
 		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	var cf *jobstep.CreateFailed
+	if errors.As(err, &cf) {
+		// Said in a condition, not only in the log, and tried again.
+		log.FromContext(ctx).Error(err, "creating the re-encryption Job")
+		conditions.MarkReconciling(sr, opsv1alpha1.ReasonCreateFailed, cf.Error())
+		return ctrl.Result{RequeueAfter: reencryptPoll}, nil
 	}
 	if err != nil {
 		return ctrl.Result{}, err

@@ -345,9 +345,9 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 
 // reencryptCommand is the app's re-encryption command. The devcluster's node agent
 // maps a container's first word to the image's programs, but a command run through
-// /bin/sh (as the reencrypt Job's is) looks `python` up in the host's PATH, where
-// Debian names it python3.
-var reencryptCommand = []string{"python3", "manage.py", "reencrypt"}
+// /bin/sh (as the reencrypt Job's is) is looked up on the host, where the interpreter
+// with Django (the image's Python) is Debian's /usr/bin/python3.
+var reencryptCommand = []string{"/usr/bin/python3", "manage.py", "reencrypt"}
 
 // fernetVerdict is what cryptography.fernet says of the stored ciphertexts.
 type fernetVerdict struct {

@@ -198,12 +198,12 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		deleteJob(migrate.Name)
 		Eventually(jobCondition(ctx, migrate.Name)).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Equal(batchv1.JobComplete))
 
-		By("deploying the app (gunicorn) with 2 replicas and a readiness probe that needs the database (not the health endpoint: it also decrypts the oldest field, which an emergency rotation makes unreadable on purpose)")
+		By("deploying the app (gunicorn) with 2 replicas and its health endpoint as readiness probe, as a user would: it decrypts the oldest and newest encrypted field, so a pod that cannot read the data is never Ready")
 		labels := map[string]string{"app": rotationWeb}
 		web := saasContainer("gunicorn", "saas.wsgi")
 		web.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8000}}
 		web.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: "/api/v1/subscriptions/", Port: intstr.FromString("http")}}, PeriodSeconds: 1}
+			Path: "/api/v1/health/", Port: intstr.FromString("http")}}, PeriodSeconds: 1}
 		dep := &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: rotationWeb, Namespace: ns},
 			Spec: appsv1.DeploymentSpec{

@@ -133,13 +133,16 @@ type BackupScheduleSpec struct {
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in, e.g. `Europe/Berlin`.
-	// The API server checks the shape (Area/Location, capitalised); a name the
-	// manager's zone database lacks marks the schedule Stalled. Default: UTC.
+	// The API server checks the shape (Area/Location, capitalised) and refuses a name
+	// its zone database lacks, as it does for a CronJob; a name the manager's zone
+	// database lacks (an older database than the API server's) marks the schedule
+	// Stalled. Default: UTC.
 	// +optional
 	// +kubebuilder:default=UTC
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Pattern=`^[A-Z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$`
 	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="timeZone Local is the manager's own zone, not an IANA name: write one such as Europe/Berlin or UTC"
+	// +kubebuilder:validation:XValidation:rule="timestamp('2000-01-01T00:00:00Z').getHours(self) >= 0",message="timeZone is not in the API server's IANA time zone database: write a zone name such as Europe/Berlin, America/New_York or UTC"
 	TimeZone string `json:"timeZone,omitempty"`
 
 	// suspend stops new runs; running backups finish and retention still applies.

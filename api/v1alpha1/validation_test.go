@@ -258,6 +258,10 @@ func invalidCases() []invalidCase {
 		{"BackupSchedule", "timeZone Local", scheduleSpec("timeZone: Local"), "timeZone Local is the manager's own zone"},
 		{"BackupSchedule", "timeZone in lowercase", scheduleSpec("timeZone: europe/berlin"), "spec.timeZone"},
 		{"BackupSchedule", "timeZone with four parts", scheduleSpec("timeZone: A/B/C/D"), "spec.timeZone"},
+		// Issue 20: a well-shaped name that is no zone, which the controller then marked Invalid.
+		{"BackupSchedule", "timeZone not in the zone database", scheduleSpec("timeZone: Europe/Atlantis"), "spec.timeZone: Invalid value"},
+		{"BackupSchedule", "timeZone not in the zone database says what to write", scheduleSpec("timeZone: Mars/Olympus_Mons"), "timeZone is not in the API server's IANA time zone database"},
+		{"BackupSchedule", "timeZone of a city without its area", scheduleSpec("timeZone: Berlin"), "timeZone is not in the API server's IANA time zone database"},
 		// Names and values that become object names or labels.
 		{"DatabaseRestore", "quiesce deployment not a Kubernetes name", restoreSpec + "quiesce: {deployments: [Web_App]}", "spec.quiesce.deployments[0]"},
 		{"DatabaseRestore", "S3 prefix and key above 1024 bytes", `{source: {s3: {bucket: saas-backups, prefix: ` + strings.Repeat("p", 500) + `, key: ` + strings.Repeat("k", 600) + `}}, database: {secretRef: {name: db}}}`, "S3 limits to 1024 bytes"},
@@ -486,6 +490,9 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"BackupSchedule", "cron with lists, ranges, steps and names", strings.Replace(scheduleSpec("timeZone: America/Argentina/Buenos_Aires"), `"0 3 * * *"`, `"*/15 0-6/2 1,15 JAN-MAR mon-fri"`, 1)},
 		{"BackupSchedule", "cron descriptor", strings.Replace(scheduleSpec("timeZone: Etc/GMT+5"), `"0 3 * * *"`, `"@weekly"`, 1)},
 		{"BackupSchedule", "cron with ? and 59/23/31/12/6", strings.Replace(scheduleSpec("timeZone: UTC"), `"0 3 * * *"`, `"59 23 31 12 ?"`, 1)},
+		{"BackupSchedule", "timeZone Europe/Berlin", scheduleSpec("timeZone: Europe/Berlin")},
+		{"BackupSchedule", "timeZone of one part", scheduleSpec("timeZone: Japan")},
+		{"BackupSchedule", "timeZone with a digit and sign", scheduleSpec("timeZone: Etc/GMT-14")},
 		{"BackupSchedule", "template labels and annotations", scheduleSpec("") + "  metadata: {labels: {app.kubernetes.io/part-of: saas, tier: db}, annotations: {example.com/owner: 'Team Data <data@example.com>'}}\n"},
 		{"DatabaseBackup", "timeout of a week", backupSpec + "timeout: 168h"},
 		{"DatabaseBackup", "timeout of 1h30m", backupSpec + "timeout: 1h30m"},

@@ -115,25 +115,10 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 	}
 	defer closeLog()
 
-	out.Section("Getting ready")
-	if missing := devcluster.MissingPackages(); len(missing) > 0 {
-		return fmt.Errorf(`the demo runs the runbook's Django application with Debian's packages, and these are missing: %s
-Install them (as root) and run make demo again:
-  apt-get install -y %s`, strings.Join(missing, ", "), strings.Join(missing, " "))
-	}
-	out.Check("Debian's Django, Celery, gunicorn, psycopg2, cryptography and redis-server are installed")
-	assets, err := ensureAssets(ctx, out, root, o.assets)
+	assets, bins, err := getReady(ctx, o, out, root, dir)
 	if err != nil {
 		return err
 	}
-	t := time.Now()
-	bins, err := devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), map[string]string{
-		"agent": "./cmd/agent", "manager": "./cmd/manager",
-	}, os.Stderr)
-	if err != nil {
-		return err
-	}
-	out.Check("built the agent and the manager in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
 
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		Dir: dir, AssetsDir: assets,
@@ -155,7 +140,7 @@ Install them (as root) and run make demo again:
 		demo.Round(c.StartupDuration), devcluster.KubernetesVer)
 	startup := c.StartupDuration
 
-	t = time.Now()
+	t := time.Now()
 	m, err := c.StartManager(ctx, bins["manager"])
 	if err != nil {
 		return err
@@ -168,15 +153,7 @@ Install them (as root) and run make demo again:
 	// A cluster component or the manager stopping ends the walkthrough at once.
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go func() {
-		select {
-		case <-c.Failed():
-			cancel(c.Err())
-		case <-m.Done():
-			cancel(fmt.Errorf("the manager exited (%v); see %s", m.Err(), m.LogPath))
-		case <-runCtx.Done():
-		}
-	}()
+	go cancelWhenStopped(runCtx, cancel, c, m)
 	peak := devcluster.TrackPeakMemory(runCtx, time.Second)
 
 	env, err := demo.NewEnv(c, out)
@@ -209,6 +186,42 @@ Install them (as root) and run make demo again:
 	case <-runCtx.Done():
 		return context.Cause(runCtx)
 	}
+}
+
+// cancelWhenStopped cancels ctx with the reason when a cluster component or the
+// manager stops.
+func cancelWhenStopped(ctx context.Context, cancel context.CancelCauseFunc, c *devcluster.Cluster, m *devcluster.HostProcess) {
+	select {
+	case <-c.Failed():
+		cancel(c.Err())
+	case <-m.Done():
+		cancel(fmt.Errorf("the manager exited (%v); see %s", m.Err(), m.LogPath))
+	case <-ctx.Done():
+	}
+}
+
+// getReady checks the Debian packages, finds or builds the test binaries and builds
+// the agent and the manager into dir/bin.
+func getReady(ctx context.Context, o options, out *demo.Printer, root, dir string) (assets string, bins map[string]string, err error) {
+	out.Section("Getting ready")
+	if missing := devcluster.MissingPackages(); len(missing) > 0 {
+		return "", nil, fmt.Errorf(`the demo runs the runbook's Django application with Debian's packages, and these are missing: %s
+Install them (as root) and run make demo again:
+  apt-get install -y %s`, strings.Join(missing, ", "), strings.Join(missing, " "))
+	}
+	out.Check("Debian's Django, Celery, gunicorn, psycopg2, cryptography and redis-server are installed")
+	if assets, err = ensureAssets(ctx, out, root, o.assets); err != nil {
+		return "", nil, err
+	}
+	t := time.Now()
+	bins, err = devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), map[string]string{
+		"agent": "./cmd/agent", "manager": "./cmd/manager",
+	}, os.Stderr)
+	if err != nil {
+		return "", nil, err
+	}
+	out.Check("built the agent and the manager in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
+	return assets, bins, nil
 }
 
 func printFinale(out *demo.Printer, c *devcluster.Cluster, dir string, startup time.Duration, peak devcluster.MemoryUsage) {

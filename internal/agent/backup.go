@@ -61,6 +61,21 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 
 var errUploadStopped = errors.New("the upload stopped")
 
+// dump writes pg_dump's archive of t through the compressor into out; raw counts
+// the uncompressed bytes.
+func (e *env) dump(ctx context.Context, tools pgtools.Tools, t pgtools.Target, out io.Writer, raw *byteCounter) error {
+	comp, err := newCompressor(e.o.Compression, out, e.o.Threads, e.o.CompressionLevel)
+	if err != nil {
+		return err
+	}
+	raw.w = comp
+	if err := pgtools.Dump(ctx, pgtools.DumpOptions{Tools: tools, Target: t, Database: t.Database, Log: e.log}, raw); err != nil {
+		_ = comp.Close()
+		return err
+	}
+	return comp.Close()
+}
+
 // backup streams pg_dump -Fc -Z0 → compressor → SHA-256/size → S3 multipart
 // upload, writes the manifest, and only then completes the upload. Nothing is left
 // behind on failure: the multipart upload is aborted and a manifest already written
@@ -125,18 +140,7 @@ func (e *env) backup(ctx context.Context, res *Result) error {
 	e.meter.track(&raw.n, dbSize)
 	done := make(chan error, 1)
 	go func() {
-		derr := func() error {
-			comp, err := newCompressor(e.o.Compression, sum, e.o.Threads, e.o.CompressionLevel)
-			if err != nil {
-				return err
-			}
-			raw.w = comp
-			if err := pgtools.Dump(ctx, pgtools.DumpOptions{Tools: tools, Target: t, Database: t.Database, Log: e.log}, raw); err != nil {
-				_ = comp.Close()
-				return err
-			}
-			return comp.Close()
-		}()
+		derr := e.dump(ctx, tools, t, sum, raw)
 		_ = pw.CloseWithError(derr) // nil: the upload sees EOF and completes
 		done <- derr
 	}()

@@ -154,7 +154,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Scrub the whole line too: defence in depth for any field.
 	line := []byte(scrub.String(string(out)))
 	if o.TerminationLog != "" {
-		if werr := os.WriteFile(o.TerminationLog, line, 0o644); werr != nil {
+		if werr := os.WriteFile(o.TerminationLog, line, 0o600); werr != nil {
 			_, _ = fmt.Fprintf(logw, "agent: cannot write termination log %s: %v\n", o.TerminationLog, werr)
 		}
 	}

@@ -83,7 +83,7 @@ func (e *env) fetch(ctx context.Context, store objectstore.Store, dir string) (*
 		return nil, err
 	}
 	path := filepath.Join(dir, "dump.pgdump")
-	f, err := os.Create(path)
+	f, err := os.Create(path) //nolint:gosec // G304: dump.pgdump in the agent's own temporary folder
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (e *env) source(ctx context.Context, store objectstore.Store, dir string) (
 		if m.UncompressedBytes > 0 {
 			var st syscall.Statfs_t
 			if syscall.Statfs(dir, &st) == nil {
-				free := int64(st.Bavail) * st.Bsize
+				free := int64(st.Bavail) * st.Bsize //nolint:gosec // G115: free blocks of a file system fit in int64
 				if need := m.UncompressedBytes + 64<<20; free < need {
 					return nil, "", permanent("not enough space in %s for the uncompressed dump: %d MiB free, %d MiB needed (mount a larger emptyDir at TMPDIR)", dir, free>>20, need>>20)
 				}
@@ -258,17 +258,9 @@ func (e *env) restore(ctx context.Context, res *Result) error {
 		return err
 	}
 	// Reach the server before downloading gigabytes.
-	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
-	if err != nil {
+	if err := e.readServer(ctx, t, res); err != nil {
 		return err
 	}
-	sv, err := pgtools.ServerVersion(ctx, admin)
-	_ = admin.Close(ctx)
-	if err != nil {
-		return err
-	}
-	res.ServerVersion = sv.Text
-	e.server = sv
 	defer func() { res.ClientTools = e.toolsNote }()
 
 	dir, err := os.MkdirTemp("", "agent-restore-")

@@ -39,7 +39,7 @@ type spool struct {
 }
 
 func newSpool(path string) (*spool, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) //nolint:gosec // G304: the spool file in the agent's own temporary folder
 	if err != nil {
 		return nil, err
 	}

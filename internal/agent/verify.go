@@ -27,6 +27,24 @@ import (
 	"runbook-operator/internal/pgtools"
 )
 
+// readServer reads the version of t's server into res and e.server: the first
+// contact, before any download, so that a wrong password or an unreachable server
+// fails at once.
+func (e *env) readServer(ctx context.Context, t pgtools.Target, res *Result) error {
+	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	sv, err := pgtools.ServerVersion(ctx, admin)
+	_ = admin.Close(ctx)
+	if err != nil {
+		return err
+	}
+	res.ServerVersion = sv.Text
+	e.server = sv
+	return nil
+}
+
 // verify restores the dump into a scratch database, checks it against the
 // manifest and drops the scratch database again.
 func (e *env) verify(ctx context.Context, res *Result) error {
@@ -42,17 +60,9 @@ func (e *env) verify(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
-	if err != nil {
+	if err := e.readServer(ctx, t, res); err != nil {
 		return err
 	}
-	sv, err := pgtools.ServerVersion(ctx, admin)
-	_ = admin.Close(ctx)
-	if err != nil {
-		return err
-	}
-	res.ServerVersion = sv.Text
-	e.server = sv
 	defer func() { res.ClientTools = e.toolsNote }()
 	dir, err := os.MkdirTemp("", "agent-verify-")
 	if err != nil {
@@ -70,7 +80,7 @@ func (e *env) verify(ctx context.Context, res *Result) error {
 	scratch := dbName(base, "_verify_"+timestamp(time.Now()))
 	res.Database = scratch
 
-	admin, err = t.Connect(ctx, pgtools.MaintenanceDB)
+	admin, err := t.Connect(ctx, pgtools.MaintenanceDB)
 	if err != nil {
 		return err
 	}

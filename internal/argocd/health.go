@@ -50,7 +50,7 @@ func Health(script string, obj map[string]any) (status, message string, err erro
 
 // HealthOf runs the script of kind from the config/argocd folder dir.
 func HealthOf(dir, kind string, obj map[string]any) (status, message string, err error) {
-	script, err := os.ReadFile(filepath.Join(dir, Scripts[kind]))
+	script, err := os.ReadFile(filepath.Join(dir, Scripts[kind])) //nolint:gosec // G304: a script of this repository's config/argocd, named by Scripts
 	if err != nil {
 		return "", "", err
 	}

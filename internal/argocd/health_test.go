@@ -134,3 +134,53 @@ func TestConfigMapEmbedsScripts(t *testing.T) {
 		}
 	}
 }
+
+// The part every health script shares (the condition and msg helpers, the wait for
+// the controller's status and generation) is copied into each: Argo CD runs each
+// script on its own, so it cannot be a shared file. TestScriptsShareThePrelude keeps
+// the copies equal to databasebackup.lua's, and TestEveryScriptWaitsForItsGeneration
+// runs the shared behaviour for every kind, so a fix to one copy cannot miss another.
+func sharedPrelude(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, Scripts["DatabaseBackup"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start, end := strings.Index(s, "local function condition("), strings.Index(s, "local ready, stalled")
+	if start < 0 || end < start {
+		t.Fatal("databasebackup.lua no longer has the prelude this test expects: update the test")
+	}
+	return s[start:end]
+}
+
+func TestScriptsShareThePrelude(t *testing.T) {
+	prelude := sharedPrelude(t)
+	if !strings.Contains(prelude, "observe generation") {
+		t.Fatalf("the prelude does not wait for the generation:\n%s", prelude)
+	}
+	for kind, file := range Scripts {
+		script, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(script), prelude) {
+			t.Errorf("%s (%s) does not contain the shared prelude word for word: change every script together", file, kind)
+		}
+	}
+}
+
+func TestEveryScriptWaitsForItsGeneration(t *testing.T) {
+	for kind, file := range Scripts {
+		script, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Failed and Stalled at generation 2, but the spec is at generation 3 now.
+		obj := "metadata: {generation: 3}\nspec: {}\nstatus:\n  observedGeneration: 2\n  phase: Failed\n  conditions:\n  - {type: Stalled, status: \"True\", reason: R, message: broken}\n"
+		status, message := health(t, string(script), obj)
+		if status != "Progressing" || message != "Waiting for the controller to observe generation 3" {
+			t.Errorf("%s: health = %s %q, want Progressing waiting for generation 3", kind, status, message)
+		}
+	}
+}

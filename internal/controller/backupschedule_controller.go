@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,15 +31,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/names"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/retention"
 	"runbook-operator/internal/schedule"
 )
-
-// scheduleClock is the clock of the registered BackupSchedule reconciler; the envtest
-// suite replaces it with a fake before starting the manager.
-var scheduleClock schedule.Clock = schedule.RealClock{}
 
 // BackupScheduleReconciler creates DatabaseBackups on a cron schedule and prunes them
 // by retention. Everything it decides is derived from the schedule's status
@@ -49,7 +46,7 @@ var scheduleClock schedule.Clock = schedule.RealClock{}
 type BackupScheduleReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
-	Clock    schedule.Clock
+	Clock    clock.Clock
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=backupschedules,verbs=get;list;watch
@@ -68,13 +65,21 @@ func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // its backups go with it (owner references)
 	}
-	p := newStatusPatch(r.Client, s)
-	defer func() {
-		if err := p.Patch(ctx, s); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, s)
+	defer p.Finish(ctx, s, &res, &retErr)
+	res, err := r.reconcile(ctx, s)
+	return reconcile.Apply(s, res, err, reconcile.OnStall(func(reason, msg string) { markInvalid(s, reason, msg) }))
+}
 
+// markInvalid records a schedule that cannot run (reconcile.Apply's OnStall).
+func markInvalid(s *opsv1alpha1.BackupSchedule, reason, msg string) {
+	s.Status.NextScheduleTime = nil
+	s.Status.Phase = opsv1alpha1.SchedulePhaseInvalid
+	conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, reason, msg)
+	conditions.MarkStalled(s, reason, msg)
+}
+
+func (r *BackupScheduleReconciler) reconcile(ctx context.Context, s *opsv1alpha1.BackupSchedule) (ctrl.Result, error) {
 	sched, err := schedule.Parse(s.Spec.Schedule, s.Spec.TimeZone)
 	reason := opsv1alpha1.ReasonInvalidSchedule
 	if err == nil {
@@ -84,11 +89,7 @@ func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		err = fmt.Errorf("spec.%w", err)
 	}
 	if err != nil {
-		s.Status.NextScheduleTime = nil
-		s.Status.Phase = opsv1alpha1.SchedulePhaseInvalid
-		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, reason, err.Error())
-		conditions.MarkStalled(s, reason, err.Error())
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, reconcile.Stall(reason, "%v", err)
 	}
 	backups, err := r.ownedBackups(ctx, s)
 	if err != nil {
@@ -174,11 +175,10 @@ func (r *BackupScheduleReconciler) reconcileRun(ctx context.Context, s *opsv1alp
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		// Shown on the schedule, not only in the manager's log: Ready must not stay
 		// True while every run fails. The run stays due and is retried with backoff.
-		msg := fmt.Sprintf("Could not create DatabaseBackup %s for the run of %s: %v", b.Name, d.Run.Format(time.RFC3339), err)
-		r.event(s, corev1.EventTypeWarning, opsv1alpha1.ReasonCreateFailed, msg)
-		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, opsv1alpha1.ReasonCreateFailed, msg)
-		conditions.MarkReconciling(s, opsv1alpha1.ReasonCreateFailed, msg)
-		return backups, err
+		cf := &reconcile.CreateFailed{What: fmt.Sprintf("DatabaseBackup %s for the run of %s", b.Name, d.Run.Format(time.RFC3339)), Err: err}
+		r.event(s, corev1.EventTypeWarning, opsv1alpha1.ReasonCreateFailed, cf.Error())
+		conditions.Set(s, opsv1alpha1.ConditionScheduled, metav1.ConditionFalse, opsv1alpha1.ReasonCreateFailed, cf.Error())
+		return backups, cf
 	}
 	if err == nil {
 		msg := fmt.Sprintf("Created DatabaseBackup %s for the run of %s", b.Name, d.Run.Format(time.RFC3339))
@@ -389,22 +389,9 @@ func (r *BackupScheduleReconciler) event(s *opsv1alpha1.BackupSchedule, eventTyp
 
 // SetupWithManager registers the reconciler; it owns the backups it creates.
 func (r *BackupScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = schedule.RealClock{}
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.BackupSchedule{}).
 		Owns(&opsv1alpha1.DatabaseBackup{}).
 		Named("backupschedule").
 		Complete(r)
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, _ Config) error {
-		return (&BackupScheduleReconciler{
-			Client:   mgr.GetClient(),
-			Recorder: mgr.GetEventRecorder("backupschedule-controller"),
-			Clock:    scheduleClock,
-		}).SetupWithManager(mgr)
-	})
 }

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -28,18 +27,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/reconcile"
 )
-
-// IndexBackupDatabase indexes DatabaseBackups by their connection Secret's name, so the
-// database lock lists only the backups of one database.
-const IndexBackupDatabase = "spec.database.secretRef.name"
 
 // waitingRecheck is the safety-net requeue of a backup waiting for the database lock;
 // normally the holder's status change wakes it at once.
@@ -57,8 +53,8 @@ type DatabaseBackupReconciler struct {
 	Agent     jobs.Agent
 	// Progress keeps status.progress of the running Job (progress.go).
 	Progress progressRefresher
-	// Now is the clock (nil: time.Now); the start time fixes the object key.
-	Now func() time.Time
+	// Clock is the backup's clock; the start time fixes the object key.
+	Clock clock.Clock
 	// MaxConcurrentReconciles defaults to 4: on 2 cores the API server, not the worker count, bounds throughput (8 workers were no faster in BenchmarkThousandBackups).
 	MaxConcurrentReconciles int
 }
@@ -82,15 +78,11 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return r.reconcileDelete(ctx, b)
 	}
 	if err := r.reconcileFinalizer(ctx, b); err != nil {
-		return conflictRequeue(err)
+		return reconcile.ConflictRequeue(err)
 	}
 
-	p := newStatusPatch(r.Client, b)
-	defer func() {
-		if err := p.Patch(ctx, b); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, b)
+	defer p.Finish(ctx, b, &res, &retErr)
 
 	switch b.Status.Phase {
 	case "", opsv1alpha1.BackupPhasePending:
@@ -103,11 +95,11 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			conditions.MarkStalled(b, opsv1alpha1.ReasonInvalidSpec, msg)
 			return ctrl.Result{}, nil
 		}
-		return r.reconcilePending(ctx, b, p)
+		return r.outcome(ctx, b)(r.reconcilePending(ctx, b, p))
 	case opsv1alpha1.BackupPhaseRunning:
-		return r.releaseWhenFinished(ctx, b)(r.reconcileRunning(ctx, b))
+		return r.outcome(ctx, b)(r.reconcileRunning(ctx, b))
 	case opsv1alpha1.BackupPhaseVerifying:
-		return r.releaseWhenFinished(ctx, b)(r.reconcileVerifying(ctx, b))
+		return r.outcome(ctx, b)(r.reconcileVerifying(ctx, b))
 	default:
 		// Completed or Failed: nothing runs again, but a permitted spec change
 		// (deletionPolicy) is a generation acted on. Rebuild the gauges after a restart.
@@ -117,13 +109,14 @@ func (r *DatabaseBackupReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 }
 
-// releaseWhenFinished gives up the database Lease once the reconcile finished the
-// backup. Should the manager stop before, the next claimant takes the Lease over from
-// the finished holder.
-func (r *DatabaseBackupReconciler) releaseWhenFinished(ctx context.Context, b *opsv1alpha1.DatabaseBackup) func(ctrl.Result, error) (ctrl.Result, error) {
+// outcome records a step's outcome (reconcile.Apply: a stop fails the backup), then
+// gives up the database Lease once the reconcile finished the backup. Should the
+// manager stop before, the next claimant takes the Lease over from the finished holder.
+func (r *DatabaseBackupReconciler) outcome(ctx context.Context, b *opsv1alpha1.DatabaseBackup) func(ctrl.Result, error) (ctrl.Result, error) {
 	return func(res ctrl.Result, err error) (ctrl.Result, error) {
+		res, err = reconcile.Apply(b, res, err, reconcile.OnStall(func(reason, msg string) { r.stalled(b, reason, msg) }))
 		if err == nil && dblock.BackupState(b) == dblock.Done {
-			err = releaseDatabaseLock(ctx, r.Client, r.APIReader, kindBackup, b, b.Spec.Database.SecretRef.Name)
+			err = dblock.Give(ctx, r.Client, r.APIReader, dblock.KindBackup, b, b.Spec.Database.SecretRef.Name)
 		}
 		return res, err
 	}
@@ -145,17 +138,10 @@ func (r *DatabaseBackupReconciler) reconcileFinalizer(ctx context.Context, b *op
 	return r.Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
-func (r *DatabaseBackupReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
-
 // SetupWithManager registers the reconciler: it owns its Jobs and wakes backups
 // waiting for the database lock when another backup or restore of the database changes.
 func (r *DatabaseBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &opsv1alpha1.DatabaseBackup{}, IndexBackupDatabase,
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &opsv1alpha1.DatabaseBackup{}, dblock.IndexBackupDatabase,
 		func(o client.Object) []string {
 			return []string{o.(*opsv1alpha1.DatabaseBackup).Spec.Database.SecretRef.Name}
 		}); err != nil {
@@ -176,7 +162,7 @@ func (r *DatabaseBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // waitersOf maps a backup or restore to the backups waiting for its database.
-func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Object) []ctrl.Request {
 	var secret string
 	switch v := o.(type) {
 	case *opsv1alpha1.DatabaseBackup:
@@ -189,24 +175,7 @@ func (r *DatabaseBackupReconciler) waitersOf(ctx context.Context, o client.Objec
 	default:
 		return nil
 	}
-	return requestsFor(ctx, r, &opsv1alpha1.DatabaseBackupList{}, o.GetNamespace(), func(w *opsv1alpha1.DatabaseBackup) bool {
+	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.DatabaseBackupList{}, o.GetNamespace(), func(w *opsv1alpha1.DatabaseBackup) bool {
 		return w.Name != o.GetName() && dblock.BackupState(w) == dblock.Waiting
-	}, client.MatchingFields{IndexBackupDatabase: secret})
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, cfg Config) error {
-		prog, err := newProgressRefresher(mgr, cfg)
-		if err != nil {
-			return err
-		}
-		return (&DatabaseBackupReconciler{
-			Progress:  prog,
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Recorder:  mgr.GetEventRecorder("databasebackup-controller"),
-			Agent: jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
-				ProgressInterval: agentProgressInterval(cfg.ProgressInterval)},
-		}).SetupWithManager(mgr)
-	})
+	}, client.MatchingFields{dblock.IndexBackupDatabase: secret})
 }

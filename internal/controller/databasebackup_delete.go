@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -32,6 +31,8 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcileDelete runs when the DatabaseBackup is being deleted. With deletionPolicy
@@ -49,15 +50,11 @@ func (r *DatabaseBackupReconciler) reconcileDelete(ctx context.Context, b *opsv1
 			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonRetained, "Delete",
 				fmt.Sprintf("deletionPolicy is Retain: %s and its manifest are kept", b.Status.Location))
 		}
-		return conflictRequeue(r.dropFinalizer(ctx, b))
+		return reconcile.ConflictRequeue(r.dropFinalizer(ctx, b))
 	}
 
-	p := newStatusPatch(r.Client, b)
-	defer func() {
-		if err := p.Patch(ctx, b); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, b)
+	defer p.Finish(ctx, b, &res, &retErr)
 
 	// A backup still running could finish its upload after the delete: stop it first.
 	if b.Status.Phase == opsv1alpha1.BackupPhaseRunning {
@@ -76,12 +73,20 @@ func (r *DatabaseBackupReconciler) reconcileDelete(ctx context.Context, b *opsv1
 		}
 	}
 
-	job, _, err := r.ensureJob(ctx, b, jobs.Delete(b, r.Agent), false)
-	if err != nil || job == nil {
+	desired := jobs.Delete(b, r.Agent)
+	step := r.jobStep(b, "Delete Job "+desired.Name, "")
+	job, err := step.Ensure(ctx, desired, false)
+	if _, ok := reconcile.AsStalling(err); ok {
+		return ctrl.Result{}, nil // an unfinished Job being deleted: its removal wakes us
+	}
+	if err != nil {
+		return reconcile.Apply(b, ctrl.Result{}, err)
+	}
+	end, err := step.Wait(ctx, job, nil)
+	if end == nil && !jobstep.IsRunning(err) {
 		return ctrl.Result{}, err
 	}
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
+	if end == nil {
 		msg := fmt.Sprintf("Job %s is deleting %s and its manifest (deletionPolicy Delete)", job.Name, s3URL(b))
 		if c := conditions.Get(b, opsv1alpha1.ConditionDeleted); c == nil || c.Reason != opsv1alpha1.ReasonDeleting || c.Message != msg {
 			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonDeleting, "Delete", msg)
@@ -89,16 +94,14 @@ func (r *DatabaseBackupReconciler) reconcileDelete(ctx context.Context, b *opsv1
 		conditions.Set(b, opsv1alpha1.ConditionDeleted, metav1.ConditionUnknown, opsv1alpha1.ReasonDeleting, msg)
 		return ctrl.Result{}, nil
 	}
-	result, resErr := r.agentResult(ctx, job, succeeded)
-	if succeeded && result.Error == "" {
+	if err == nil {
 		r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonDeleted, "Delete",
 			fmt.Sprintf("Deleted %s and its manifest from S3", s3URL(b)))
-		p.done = true
-		return conflictRequeue(r.dropFinalizer(ctx, b))
+		p.Done = true
+		return reconcile.ConflictRequeue(r.dropFinalizer(ctx, b))
 	}
-	_, detail := backupFailure(b, job, cond, result, resErr)
 	msg := fmt.Sprintf("Could not delete %s: %s. Fix the cause and delete Job %s to retry, or set deletionPolicy: Retain to keep the objects",
-		s3URL(b), detail, job.Name)
+		s3URL(b), err.Error(), job.Name)
 	if c := conditions.Get(b, opsv1alpha1.ConditionDeleted); c == nil || c.Reason != opsv1alpha1.ReasonDeleteFailed {
 		r.event(b, corev1.EventTypeWarning, opsv1alpha1.ReasonDeleteFailed, "Delete", msg)
 	}

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,6 +32,8 @@ import (
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/progress"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcilePending takes the database lock or waits for it. Taking it records the
@@ -41,13 +42,13 @@ import (
 //
 // Conditions: Ready=False, Reconciling=True (WaitingForDatabaseLock or JobCreated),
 // BackupSucceeded=Unknown.
-func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *statusPatch) (ctrl.Result, error) {
-	all, err := databaseClaimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
+func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *reconcile.StatusPatch) (ctrl.Result, error) {
+	all, err := dblock.Claimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	d := dblock.Decide(dblock.FromBackup(b), all)
-	granted, waitMsg, err := databaseLock(ctx, r.Client, r.APIReader, kindBackup, b, b.Spec.Database.SecretRef.Name, d)
+	granted, waitMsg, err := dblock.Take(ctx, r.Client, r.APIReader, dblock.KindBackup, b, b.Spec.Database.SecretRef.Name, d)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -60,13 +61,13 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonWaitingForLock, "Wait", waitMsg)
 		}
 		if d.Granted { // lost the Lease race: the holder's status may not wake us
-			return ctrl.Result{RequeueAfter: leaseRecheck}, nil
+			return ctrl.Result{RequeueAfter: dblock.LeaseRecheck}, nil
 		}
 		return ctrl.Result{RequeueAfter: waitingRecheck}, nil
 	}
 
 	if b.Status.Key == "" {
-		start := metav1.NewTime(r.now().UTC().Truncate(time.Second))
+		start := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
 		b.Status.StartTime = &start
 		b.Status.Key = jobs.ObjectKey(b.Spec.Destination.S3.Prefix, b.Namespace, b.Name, start.Time, b.Spec.Compression)
 	}
@@ -88,14 +89,11 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 // Conditions: BackupSucceeded (True/False), Ready, Reconciling, Stalled.
 func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
 	name := jobs.BackupJobName(b)
-	job, gone, err := r.ensureJob(ctx, b, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
-	if err != nil || job == nil && !gone {
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
-	}
-	if gone {
-		r.fail(b, opsv1alpha1.ReasonJobDeleted, fmt.Sprintf(
-			"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name))
-		return ctrl.Result{}, nil
+	step := r.jobStep(b, "Backup Job "+name, fmt.Sprintf(
+		"Backup Job %s was deleted before it finished, so the backup is incomplete; it is not run again. Create a new DatabaseBackup to retry", name))
+	job, err := step.Ensure(ctx, jobs.Backup(b, b.Status.Key, r.Agent), b.Status.JobName != "")
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	running := fmt.Sprintf("Job %s is dumping database Secret %s to %s", job.Name, b.Spec.Database.SecretRef.Name, s3URL(b))
 	if b.Status.JobName == "" {
@@ -108,26 +106,11 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 		conditions.Set(b, opsv1alpha1.ConditionBackupSucceeded, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
-		// The Job's status change wakes us when it ends; meanwhile the progress.
-		words, again := r.Progress.refresh(ctx, job, &b.Status.Progress, r.now())
-		if words != "" {
-			conditions.MarkReconciling(b, opsv1alpha1.ReasonJobRunning, running+": "+words)
-		}
-		return ctrl.Result{RequeueAfter: again}, nil
+	end, err := step.Wait(ctx, job, r.Progress.follow(b, &b.Status.Progress, r.Clock.Now(), running))
+	if err != nil {
+		return ctrl.Result{}, err // a failed Job (or one whose result is an error) stalls
 	}
-	finishProgress(b.Status.Progress, succeeded)
-	res, resErr := r.agentResult(ctx, job, succeeded)
-	if !succeeded {
-		reason, msg := backupFailure(b, job, cond, res, resErr)
-		r.fail(b, reason, msg)
-		return ctrl.Result{}, nil
-	}
-	if res.Error != "" { // a Job that succeeded with an error result: trust the result
-		r.fail(b, opsv1alpha1.ReasonJobFailed, "Backup failed: "+res.Error)
-		return ctrl.Result{}, nil
-	}
+	res, resErr := jobstep.AgentResult(end.Term)
 
 	b.Status.Location = s3URL(b)
 	if resErr == nil {
@@ -140,7 +123,7 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 		b.Status.DurationSeconds = int64(res.DurationSeconds + 0.5)
 	}
 	msg := fmt.Sprintf("Uploaded %s to %s in %ds (sha256 %s, PostgreSQL %s)",
-		humanBytes(b.Status.SizeBytes), b.Status.Location, b.Status.DurationSeconds, short(b.Status.SHA256), b.Status.ServerVersion)
+		progress.Human(b.Status.SizeBytes), b.Status.Location, b.Status.DurationSeconds, progress.Short(b.Status.SHA256), b.Status.ServerVersion)
 	if resErr != nil {
 		msg = fmt.Sprintf("Job %s succeeded and uploaded %s, but its result could not be read (%v): size and checksum are unknown",
 			job.Name, b.Status.Location, resErr)
@@ -165,27 +148,24 @@ func (r *DatabaseBackupReconciler) reconcileRunning(ctx context.Context, b *opsv
 func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *opsv1alpha1.DatabaseBackup) (ctrl.Result, error) {
 	created := conditions.Get(b, opsv1alpha1.ConditionVerified)
 	wasCreated := created != nil && created.Reason == opsv1alpha1.ReasonJobRunning
-	job, gone, err := r.ensureJob(ctx, b, jobs.Verify(b, r.Agent), wasCreated)
-	if err != nil || job == nil && !gone {
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
-	}
-	if gone {
-		msg := fmt.Sprintf("Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", jobs.VerifyJobName(b), b.Status.Location)
-		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonJobDeleted, msg)
-		r.fail(b, opsv1alpha1.ReasonJobDeleted, msg)
-		return ctrl.Result{}, nil
+	name := jobs.VerifyJobName(b)
+	step := r.jobStep(b, "Verify Job "+name, fmt.Sprintf(
+		"Verify Job %s was deleted before it finished; the dump at %s is uploaded but unverified", name, b.Status.Location))
+	job, err := step.Ensure(ctx, jobs.Verify(b, r.Agent), wasCreated)
+	if err != nil {
+		return ctrl.Result{}, err // a stop fails Verified too (stalled)
 	}
 	if !wasCreated {
 		msg := fmt.Sprintf("Job %s is restoring %s into a scratch database to verify it", job.Name, b.Status.Location)
 		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, msg)
 		conditions.MarkReconciling(b, opsv1alpha1.ReasonVerifying, msg)
 	}
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
-		return ctrl.Result{}, nil
+	end, err := step.Wait(ctx, job, nil)
+	if end == nil {
+		return ctrl.Result{}, err
 	}
-	res, resErr := r.agentResult(ctx, job, succeeded)
-	if succeeded && res.Error == "" {
+	res, resErr := jobstep.AgentResult(end.Term)
+	if err == nil {
 		msg := fmt.Sprintf("Restored %s into a scratch database: %d tables, %d rows, matching the manifest", b.Status.Location, res.Tables, res.Rows)
 		if resErr != nil {
 			msg = fmt.Sprintf("Verify Job %s succeeded (its result could not be read: %v)", job.Name, resErr)
@@ -195,19 +175,16 @@ func (r *DatabaseBackupReconciler) reconcileVerifying(ctx context.Context, b *op
 		r.complete(b, job, "Backup uploaded and verified: "+msg)
 		return ctrl.Result{}, nil
 	}
-	_, detail := backupFailure(b, job, cond, res, resErr)
+	detail := err.Error()
 	if len(res.Problems) > 0 {
 		detail = fmt.Sprintf("%s; problems: %v", detail, res.Problems)
 	}
-	msg := fmt.Sprintf("The dump at %s is uploaded but failed verification: %s", b.Status.Location, detail)
-	conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonVerifyFailed, msg)
-	r.fail(b, opsv1alpha1.ReasonVerifyFailed, msg)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, reconcile.Stall(opsv1alpha1.ReasonVerifyFailed, "The dump at %s is uploaded but failed verification: %s", b.Status.Location, detail)
 }
 
 // complete ends the backup Completed.
 func (r *DatabaseBackupReconciler) complete(b *opsv1alpha1.DatabaseBackup, job *batchv1.Job, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	if job.Status.CompletionTime != nil {
 		now = *job.Status.CompletionTime
 	}
@@ -220,9 +197,18 @@ func (r *DatabaseBackupReconciler) complete(b *opsv1alpha1.DatabaseBackup, job *
 	r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Backup", msg)
 }
 
+// stalled records a stop (reconcile.Apply's OnStall): a stop while verifying fails
+// Verified, and any stop fails the backup.
+func (r *DatabaseBackupReconciler) stalled(b *opsv1alpha1.DatabaseBackup, reason, msg string) {
+	if b.Status.Phase == opsv1alpha1.BackupPhaseVerifying {
+		conditions.Set(b, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, reason, msg)
+	}
+	r.fail(b, reason, msg)
+}
+
 // fail ends the backup Failed and Stalled: a person decides what happens next.
 func (r *DatabaseBackupReconciler) fail(b *opsv1alpha1.DatabaseBackup, reason, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	b.Status.Phase = opsv1alpha1.BackupPhaseFailed
 	b.Status.CompletionTime = &now
 	if c := conditions.Get(b, opsv1alpha1.ConditionBackupSucceeded); c == nil || c.Status != metav1.ConditionTrue {
@@ -248,25 +234,14 @@ func observeFinished(b *opsv1alpha1.DatabaseBackup) {
 	}
 }
 
-// ensureJob returns the Job desired names, creating it when absent (the shared Job
-// step, internal/jobstep). A Job that status says was created but that is gone from
-// the API server, or an unfinished Job being deleted, was deleted by someone: gone is
-// true and nothing is created again. A Job of that name owned by another object (an
-// earlier object of the same name, not yet garbage-collected) is waited for: nil,
-// false, nil.
-func (r *DatabaseBackupReconciler) ensureJob(ctx context.Context, b *opsv1alpha1.DatabaseBackup, desired *batchv1.Job, created bool) (*batchv1.Job, bool, error) {
-	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: "Job " + desired.Name, Kind: "DatabaseBackup"}
-	job, err := step.Ensure(ctx, desired, created)
-	if st, ok := jobstep.AsStalling(err); ok && st.Reason == jobstep.ReasonJobDeleted {
-		return nil, true, nil
+// jobStep is the shared Job step (internal/jobstep) for one of the backup's agent
+// Jobs; deleted says what a Job deleted before it finished means.
+func (r *DatabaseBackupReconciler) jobStep(b *opsv1alpha1.DatabaseBackup, title, deleted string) jobstep.Step {
+	timeout := jobs.DefaultBackupTimeout
+	if b.Spec.Timeout != nil {
+		timeout = b.Spec.Timeout.Duration
 	}
-	if w, ok := jobstep.AsWaiting(err); ok {
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonJobConflict, w.Message)
-		return nil, false, nil
-	}
-	var cf *jobstep.CreateFailed
-	if errors.As(err, &cf) { // in the backup's conditions, not only in the log; retried with backoff
-		conditions.MarkReconciling(b, opsv1alpha1.ReasonCreateFailed, cf.Error())
-	}
-	return job, false, err
+	return jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: b, Title: title, Kind: "DatabaseBackup", Deleted: deleted,
+		Container: jobs.ContainerName, Report: jobstep.AgentReport, Limit: "spec.timeout", Timeout: timeout,
+		OnTimeout: "; nothing is kept from it. Raise spec.timeout or find what slows the dump, then create a new DatabaseBackup"}
 }

@@ -18,26 +18,24 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/agent"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/reconcile"
 )
 
 // podsGonePoll is how often a quiescing restore looks again for pods of its workloads
@@ -60,8 +58,7 @@ type DatabaseRestoreReconciler struct {
 	Agent     jobs.Agent
 	// Progress keeps status.progress of the running Job (progress.go).
 	Progress progressRefresher
-	// Now is the clock (nil: time.Now).
-	Now func() time.Time
+	Clock    clock.Clock
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores,verbs=get;list;watch;patch;update
@@ -99,36 +96,35 @@ func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		// Nothing runs again, but the generation is recorded as seen (the spec is
 		// immutable today; this keeps kstatus and Argo CD truthful if that changes).
 		// The finalizer stays only while workloads are kept stopped.
-		p := newStatusPatch(r.Client, rs)
+		p := reconcile.NewStatusPatch(r.Client, rs)
 		conditions.Observe(rs)
 		if err := p.Patch(ctx, rs); err != nil {
-			return conflictRequeue(err)
+			return reconcile.ConflictRequeue(err)
 		}
 		if keptStopped(rs) {
 			return ctrl.Result{}, nil
 		}
-		return conflictRequeue(r.setFinalizer(ctx, rs, false))
+		return reconcile.ConflictRequeue(r.setFinalizer(ctx, rs, false))
 	}
 	if err := r.setFinalizer(ctx, rs, true); err != nil {
-		return conflictRequeue(err)
+		return reconcile.ConflictRequeue(err)
 	}
 
-	p := newStatusPatch(r.Client, rs)
-	defer func() {
-		if err := p.Patch(ctx, rs); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, rs)
+	defer p.Finish(ctx, rs, &res, &retErr)
+	res, err := r.reconcilePhase(ctx, rs, p)
+	return reconcile.Apply(rs, res, err, reconcile.OnStall(func(reason, msg string) { r.stalled(rs, reason, msg) }))
+}
 
+// reconcilePhase takes the step of the restore's phase.
+func (r *DatabaseRestoreReconciler) reconcilePhase(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, p *reconcile.StatusPatch) (ctrl.Result, error) {
 	switch rs.Status.Phase {
 	case "", opsv1alpha1.RestorePhasePending:
 		if err := opsv1alpha1.InvalidDurations("spec", &rs.Spec); err != nil {
 			// Stored before the API server bounded durations; the spec is immutable,
 			// so this restore can never run. Nothing was stopped yet.
-			msg := err.Error() + "; nothing was changed. Create a new DatabaseRestore with a valid spec"
-			conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionFalse, opsv1alpha1.ReasonInvalidSpec, msg)
-			r.finish(rs, false, opsv1alpha1.ReasonInvalidSpec, msg)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, reconcile.Stall(opsv1alpha1.ReasonInvalidSpec,
+				"%v; nothing was changed. Create a new DatabaseRestore with a valid spec", err)
 		}
 		return r.reconcilePending(ctx, rs, p)
 	case opsv1alpha1.RestorePhaseQuiescing:
@@ -139,7 +135,7 @@ func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		res, err := r.reconcileResuming(ctx, rs)
 		if err == nil && restoreFinished(rs) {
 			// Should the manager stop before, the next claimant takes the Lease over.
-			err = releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name)
+			err = dblock.Give(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name)
 		}
 		return res, err
 	}
@@ -177,25 +173,6 @@ func (r *DatabaseRestoreReconciler) setFinalizer(ctx context.Context, rs *opsv1a
 	return client.IgnoreNotFound(err)
 }
 
-func (r *DatabaseRestoreReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
-
-// agentResult reads the agent's result from the restore Job's pod, as the backup
-// controller does for its Jobs (same agent, same termination message). transient is an
-// error reading the pods (API server unreachable, manager stopping): the reconcile is
-// retried rather than recording the result as unreadable for good.
-func (r *DatabaseRestoreReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (res agent.Result, resErr, transient error) {
-	res, resErr = readAgentResult(ctx, r.APIReader, job, succeeded)
-	if resErr != nil && !isResultError(resErr) {
-		return res, nil, resErr
-	}
-	return res, resErr, nil
-}
-
 // SetupWithManager registers the reconciler: it owns its Job, and wakes restores
 // waiting for a source backup, the database lock or a workload, and restores whose
 // quiesced Deployments change.
@@ -214,8 +191,8 @@ func (r *DatabaseRestoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // pendingRestores maps a backup, restore or Release to the other restores of its
 // namespace that wait (for a source, the lock, or a workload): any of them may be
 // what they wait for.
-func (r *DatabaseRestoreReconciler) pendingRestores(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r, &opsv1alpha1.DatabaseRestoreList{}, o.GetNamespace(), func(rs *opsv1alpha1.DatabaseRestore) bool {
+func (r *DatabaseRestoreReconciler) pendingRestores(ctx context.Context, o client.Object) []ctrl.Request {
+	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.DatabaseRestoreList{}, o.GetNamespace(), func(rs *opsv1alpha1.DatabaseRestore) bool {
 		return (rs.Status.Phase == "" || rs.Status.Phase == opsv1alpha1.RestorePhasePending) &&
 			(rs.Name != o.GetName() || !isRestore(o))
 	})
@@ -223,9 +200,9 @@ func (r *DatabaseRestoreReconciler) pendingRestores(ctx context.Context, o clien
 
 // restoresOfDeployment maps a Deployment to the restores that quiesce it, or that
 // wait for it to exist or to be released by another restore.
-func (r *DatabaseRestoreReconciler) restoresOfDeployment(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *DatabaseRestoreReconciler) restoresOfDeployment(ctx context.Context, o client.Object) []ctrl.Request {
 	name := o.GetName()
-	return requestsFor(ctx, r, &opsv1alpha1.DatabaseRestoreList{}, o.GetNamespace(), func(rs *opsv1alpha1.DatabaseRestore) bool {
+	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.DatabaseRestoreList{}, o.GetNamespace(), func(rs *opsv1alpha1.DatabaseRestore) bool {
 		if rs.Status.Phase == "" || rs.Status.Phase == opsv1alpha1.RestorePhasePending {
 			q := rs.Spec.Quiesce
 			return q != nil && (slices.Contains(q.Deployments, name) || q.ReleaseRef != nil && strings.HasPrefix(name, q.ReleaseRef.Name+"-"))
@@ -237,21 +214,4 @@ func (r *DatabaseRestoreReconciler) restoresOfDeployment(ctx context.Context, o 
 func isRestore(o client.Object) bool {
 	_, ok := o.(*opsv1alpha1.DatabaseRestore)
 	return ok
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, cfg Config) error {
-		prog, err := newProgressRefresher(mgr, cfg)
-		if err != nil {
-			return err
-		}
-		return (&DatabaseRestoreReconciler{
-			Progress:  prog,
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Recorder:  mgr.GetEventRecorder("databaserestore-controller"),
-			Agent: jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
-				ProgressInterval: agentProgressInterval(cfg.ProgressInterval)},
-		}).SetupWithManager(mgr)
-	})
 }

@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -31,7 +30,10 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/dblock"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcileDelete runs when the DatabaseRestore is being deleted before it resumed its
@@ -44,12 +46,8 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 	if !controllerutil.ContainsFinalizer(rs, opsv1alpha1.FinalizerRestoreWorkloads) {
 		return ctrl.Result{}, nil
 	}
-	p := newStatusPatch(r.Client, rs)
-	defer func() {
-		if err := p.Patch(ctx, rs); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, rs)
+	defer p.Finish(ctx, rs, &res, &retErr)
 
 	job := &batchv1.Job{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: jobs.RestoreJobName(rs)}, job)
@@ -58,7 +56,7 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 	case err != nil:
 		return ctrl.Result{}, err
 	case metav1.IsControlledBy(job, rs):
-		if finished, _, _ := jobFinished(job); !finished {
+		if !jobstep.StateOf(job).Finished {
 			msg := fmt.Sprintf("DatabaseRestore deleted before it finished: stopping restore Job %s, then scaling the workloads back", job.Name)
 			if job.DeletionTimestamp.IsZero() {
 				r.event(rs, corev1.EventTypeWarning, opsv1alpha1.ReasonCancelled, "Cancel", msg+". "+partialAdvice(rs))
@@ -78,9 +76,9 @@ func (r *DatabaseRestoreReconciler) reconcileDelete(ctx context.Context, rs *ops
 			r.event(rs, corev1.EventTypeNormal, opsv1alpha1.ReasonResumed, "Resume", "DatabaseRestore deleted: "+msg)
 		}
 	}
-	if err := releaseDatabaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name); err != nil {
+	if err := dblock.Give(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name); err != nil {
 		return ctrl.Result{}, err
 	}
-	p.done = true
-	return conflictRequeue(r.setFinalizer(ctx, rs, false))
+	p.Done = true
+	return reconcile.ConflictRequeue(r.setFinalizer(ctx, rs, false))
 }

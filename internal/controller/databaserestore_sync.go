@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -37,6 +36,7 @@ import (
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/reconcile"
 )
 
 // reconcilePending waits until the source is Completed, the workloads exist and the
@@ -46,18 +46,13 @@ import (
 //
 // Conditions: Ready=False, Reconciling=True (WaitingForSource, WaitingForWorkloads,
 // WaitingForDatabaseLock or Quiescing), Restored=Unknown; Stalled=True when refused.
-func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, p *statusPatch) (ctrl.Result, error) {
-	obj, reason, msg, err := r.resolveSource(ctx, rs)
-	if err != nil {
-		return ctrl.Result{}, err
+func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, p *reconcile.StatusPatch) (ctrl.Result, error) {
+	obj, err := r.resolveSource(ctx, rs)
+	if w, ok := reconcile.AsWaiting(err); ok {
+		return r.wait(rs, w.Reason, w.Message), nil
 	}
-	switch reason {
-	case opsv1alpha1.ReasonSourceFailed:
-		conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionFalse, reason, msg)
-		r.finish(rs, false, reason, msg)
-		return ctrl.Result{}, nil
-	case opsv1alpha1.ReasonWaitingForSource:
-		return r.wait(rs, reason, msg), nil
+	if err != nil {
+		return ctrl.Result{}, err // a failed source stops the restore (stalled)
 	}
 	workloads, msg, err := r.resolveWorkloads(ctx, rs)
 	if err != nil {
@@ -66,24 +61,24 @@ func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *op
 	if msg != "" {
 		return r.wait(rs, opsv1alpha1.ReasonWaitingForWorkloads, msg), nil
 	}
-	all, err := databaseClaimants(ctx, r.Client, rs.Namespace, rs.Spec.Database.SecretRef.Name)
+	all, err := dblock.Claimants(ctx, r.Client, rs.Namespace, rs.Spec.Database.SecretRef.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	d := dblock.Decide(dblock.FromRestore(rs), all)
-	granted, waitMsg, err := databaseLock(ctx, r.Client, r.APIReader, kindRestore, rs, rs.Spec.Database.SecretRef.Name, d)
+	granted, waitMsg, err := dblock.Take(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name, d)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if !granted {
 		res := r.wait(rs, opsv1alpha1.ReasonWaitingForLock, waitMsg)
 		if d.Granted { // lost the Lease race: the holder's status may not wake us
-			res.RequeueAfter = leaseRecheck
+			res.RequeueAfter = dblock.LeaseRecheck
 		}
 		return res, nil
 	}
 
-	start := metav1.NewTime(r.now().UTC().Truncate(time.Second))
+	start := metav1.NewTime(r.Clock.Now().UTC().Truncate(time.Second))
 	rs.Status.Phase = opsv1alpha1.RestorePhaseQuiescing
 	rs.Status.StartTime = &start
 	rs.Status.SourceLocation = obj.Location()
@@ -118,47 +113,47 @@ func (r *DatabaseRestoreReconciler) wait(rs *opsv1alpha1.DatabaseRestore, reason
 	return ctrl.Result{RequeueAfter: waitingRecheck}
 }
 
-// resolveSource finds the dump to restore. reason is "" when obj is usable,
-// WaitingForSource when the backup is missing or unfinished, SourceFailed when it
-// failed (or its dump is being deleted).
-func (r *DatabaseRestoreReconciler) resolveSource(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) (obj jobs.RestoreObject, reason, msg string, err error) {
+// resolveSource finds the dump to restore. Errors: a *reconcile.Waiting
+// (WaitingForSource) when the backup is missing or unfinished, a *reconcile.Stalling
+// (SourceFailed) when it failed (or its dump is being deleted).
+func (r *DatabaseRestoreReconciler) resolveSource(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) (jobs.RestoreObject, error) {
 	if s := rs.Spec.Source.S3; s != nil {
 		key := s.Key
 		if s.Prefix != "" {
 			key = path.Join(s.Prefix, s.Key)
 		}
-		return jobs.RestoreObject{S3: s.S3Location, Key: key, SHA256: s.SHA256}, "", "", nil
+		return jobs.RestoreObject{S3: s.S3Location, Key: key, SHA256: s.SHA256}, nil
 	}
 	name := rs.Spec.Source.BackupRef.Name
 	b := &opsv1alpha1.DatabaseBackup{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: name}, b); err != nil {
 		if apierrors.IsNotFound(err) {
-			return obj, opsv1alpha1.ReasonWaitingForSource, fmt.Sprintf(
-				"DatabaseBackup %s does not exist (yet); the restore starts when it is Completed. Nothing was stopped", name), nil
+			return jobs.RestoreObject{}, reconcile.Wait(opsv1alpha1.ReasonWaitingForSource, waitingRecheck,
+				"DatabaseBackup %s does not exist (yet); the restore starts when it is Completed. Nothing was stopped", name)
 		}
-		return obj, "", "", err
+		return jobs.RestoreObject{}, err
 	}
 	switch b.Status.Phase {
 	case opsv1alpha1.BackupPhaseCompleted:
 		if !b.DeletionTimestamp.IsZero() && b.Spec.DeletionPolicy == opsv1alpha1.DeletionPolicyDelete {
-			return obj, opsv1alpha1.ReasonSourceFailed, fmt.Sprintf(
-				"DatabaseBackup %s is being deleted with deletionPolicy Delete, so its dump is going away: nothing was restored. Restore another backup with a new DatabaseRestore", name), nil
+			return jobs.RestoreObject{}, reconcile.Stall(opsv1alpha1.ReasonSourceFailed,
+				"DatabaseBackup %s is being deleted with deletionPolicy Delete, so its dump is going away: nothing was restored. Restore another backup with a new DatabaseRestore", name)
 		}
-		return jobs.RestoreObject{S3: b.Spec.Destination.S3, Key: b.Status.Key, SHA256: b.Status.SHA256}, "", "", nil
+		return jobs.RestoreObject{S3: b.Spec.Destination.S3, Key: b.Status.Key, SHA256: b.Status.SHA256}, nil
 	case opsv1alpha1.BackupPhaseFailed:
 		why := ""
 		if c := conditions.Get(b, opsv1alpha1.ConditionReady); c != nil && c.Message != "" {
 			why = " (" + strings.TrimSuffix(c.Message, ".") + ")"
 		}
-		return obj, opsv1alpha1.ReasonSourceFailed, fmt.Sprintf(
-			"DatabaseBackup %s failed%s, so there is no dump to restore: nothing was stopped or restored. Create a new DatabaseRestore from another backup", name, why), nil
+		return jobs.RestoreObject{}, reconcile.Stall(opsv1alpha1.ReasonSourceFailed,
+			"DatabaseBackup %s failed%s, so there is no dump to restore: nothing was stopped or restored. Create a new DatabaseRestore from another backup", name, why)
 	}
 	phase := b.Status.Phase
 	if phase == "" {
 		phase = opsv1alpha1.BackupPhasePending
 	}
-	return obj, opsv1alpha1.ReasonWaitingForSource, fmt.Sprintf(
-		"DatabaseBackup %s is %s; the restore starts when it is Completed. Nothing was stopped", name, phase), nil
+	return jobs.RestoreObject{}, reconcile.Wait(opsv1alpha1.ReasonWaitingForSource, waitingRecheck,
+		"DatabaseBackup %s is %s; the restore starts when it is Completed. Nothing was stopped", name, phase)
 }
 
 // reconcileQuiescing annotates the Release, scales every recorded workload to zero and
@@ -211,15 +206,10 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 			"%s was scaled up while the restore ran and was scaled to zero again; it gets its recorded count back after the restore",
 			strings.Join(scaled, ", ")))
 	}
-	job, failReason, failMsg, err := r.ensureRestoreJob(ctx, rs)
+	step := r.jobStep(rs)
+	job, err := r.ensureRestoreJob(ctx, rs, step)
 	if err != nil {
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, err
-	}
-	if failReason != "" {
-		return r.restoreFailed(ctx, rs, failReason, failMsg)
-	}
-	if job == nil {
-		return ctrl.Result{RequeueAfter: waitingRecheck}, nil // a foreign Job holds the name
+		return ctrl.Result{}, err // a stop fails the restore (stalled)
 	}
 	running := fmt.Sprintf("Job %s is restoring %s into database Secret %s (%s)", job.Name, rs.Status.SourceLocation, rs.Spec.Database.SecretRef.Name, modeSummary(rs))
 	if rs.Status.JobName == "" {
@@ -228,24 +218,11 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 		conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonJobRunning, running)
 	}
 
-	finished, succeeded, cond := jobFinished(job)
-	if !finished {
-		// The Job's status change wakes us when it ends; meanwhile the progress.
-		words, again := r.Progress.refresh(ctx, job, &rs.Status.Progress, r.now())
-		if words != "" {
-			conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobRunning, running+": "+words)
-		}
-		return ctrl.Result{RequeueAfter: again}, nil
-	}
-	finishProgress(rs.Status.Progress, succeeded)
-	res, resErr, err := r.agentResult(ctx, job, succeeded)
+	end, err := step.Wait(ctx, job, r.Progress.follow(rs, &rs.Status.Progress, r.Clock.Now(), running))
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, err // a failed Job (or one whose result is an error) fails the restore
 	}
-	if !succeeded || res.Error != "" {
-		reason, msg := restoreFailure(rs, job, cond, res, resErr)
-		return r.restoreFailed(ctx, rs, reason, msg)
-	}
+	res, resErr := jobstep.AgentResult(end.Term)
 	if resErr == nil {
 		rs.Status.RestoredDatabase = res.Database
 		rs.Status.PreviousDatabase = res.PreviousDatabase
@@ -262,43 +239,55 @@ func (r *DatabaseRestoreReconciler) reconcileRestoring(ctx context.Context, rs *
 }
 
 // ensureRestoreJob returns the restore Job, creating it when absent (the shared Job
-// step, internal/jobstep). failReason is set when the restore cannot go on: the Job was
-// deleted before it finished (it is never created twice), or the source is no longer
-// usable. A Job of that name owned by another object is waited for: all zero.
-func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *opsv1alpha1.DatabaseRestore) (job *batchv1.Job, failReason, failMsg string, err error) {
+// step, internal/jobstep). A Job deleted before it finished (it is never created
+// twice) or a source no longer usable stops the restore (*reconcile.Stalling).
+func (r *DatabaseRestoreReconciler) ensureRestoreJob(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, step jobstep.Step) (*batchv1.Job, error) {
 	key := client.ObjectKey{Namespace: rs.Namespace, Name: jobs.RestoreJobName(rs)}
-	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: rs, Title: "Restore Job " + key.Name, Kind: "DatabaseRestore"}
-	job, err = step.EnsureBuilt(ctx, key, func(ctx context.Context) (*batchv1.Job, error) {
-		obj, reason, msg, serr := r.resolveSource(ctx, rs)
+	job, err := step.EnsureBuilt(ctx, key, func(ctx context.Context) (*batchv1.Job, error) {
+		obj, serr := r.resolveSource(ctx, rs)
+		if _, ok := reconcile.AsWaiting(serr); ok {
+			return nil, reconcile.Stall(opsv1alpha1.ReasonSourceFailed, "The source can no longer be restored: %s", serr.Error())
+		}
+		if st, ok := reconcile.AsStalling(serr); ok {
+			return nil, reconcile.Stall(opsv1alpha1.ReasonSourceFailed, "The source can no longer be restored: %s", st.Message)
+		}
 		if serr != nil {
 			return nil, serr
 		}
-		if reason != "" {
-			return nil, jobstep.Stall(opsv1alpha1.ReasonSourceFailed, "The source can no longer be restored: %s", msg)
-		}
 		return jobs.Restore(rs, obj, r.Agent), nil
 	}, rs.Status.JobName != "")
-	if st, ok := jobstep.AsStalling(err); ok {
-		if st.Reason == jobstep.ReasonJobDeleted {
-			return nil, opsv1alpha1.ReasonJobDeleted, fmt.Sprintf("Restore Job %s was deleted before it finished, so whether the database was restored is unknown; it is not run again. %s",
-				key.Name, partialAdvice(rs)), nil
-		}
-		return nil, st.Reason, st.Message, nil
+	if cf, ok := reconcile.AsCreateFailed(err); ok {
+		cf.What = "restore Job " + key.Name
 	}
-	if w, ok := jobstep.AsWaiting(err); ok {
-		conditions.MarkReconciling(rs, opsv1alpha1.ReasonJobConflict, w.Message)
-		return nil, "", "", nil
+	return job, err
+}
+
+// jobStep is the shared Job step (internal/jobstep) for the restore Job, with what a
+// restore stopped part-way may have left behind in its failures.
+func (r *DatabaseRestoreReconciler) jobStep(rs *opsv1alpha1.DatabaseRestore) jobstep.Step {
+	name := jobs.RestoreJobName(rs)
+	advice := ". " + partialAdvice(rs)
+	return jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: rs, Title: "Restore Job " + name, Kind: "DatabaseRestore",
+		Deleted: fmt.Sprintf("Restore Job %s was deleted before it finished, so whether the database was restored is unknown; it is not run again. %s",
+			name, partialAdvice(rs)),
+		Container: jobs.ContainerName, Report: jobstep.AgentReport, Limit: "spec.timeout", Timeout: jobs.DefaultRestoreTimeout,
+		OnTimeout: advice + ". Raise spec.timeout in a new DatabaseRestore", OnFailure: advice}
+}
+
+// stalled records a stop (reconcile.Apply's OnStall): once the restore Job may have
+// run, the workloads are resumed (restoreFailed); before, the restore ends Failed.
+func (r *DatabaseRestoreReconciler) stalled(rs *opsv1alpha1.DatabaseRestore, reason, msg string) {
+	if rs.Status.Phase == opsv1alpha1.RestorePhaseRestoring {
+		r.restoreFailed(rs, reason, msg)
+		return
 	}
-	var cf *jobstep.CreateFailed
-	if errors.As(err, &cf) { // in the restore's conditions, not only in the log; retried with backoff
-		conditions.MarkReconciling(rs, opsv1alpha1.ReasonCreateFailed, "Could not create restore Job "+cf.Name+": "+cf.Err.Error())
-	}
-	return job, "", "", err
+	conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionFalse, reason, msg)
+	r.finish(rs, false, reason, msg)
 }
 
 // restoreFailed records the failed restore, then resumes the workloads, or keeps them
 // stopped when the spec asks to (the restore ends Failed at once).
-func (r *DatabaseRestoreReconciler) restoreFailed(ctx context.Context, rs *opsv1alpha1.DatabaseRestore, reason, msg string) (ctrl.Result, error) {
+func (r *DatabaseRestoreReconciler) restoreFailed(rs *opsv1alpha1.DatabaseRestore, reason, msg string) {
 	conditions.Set(rs, opsv1alpha1.ConditionRestored, metav1.ConditionFalse, reason, msg)
 	r.event(rs, corev1.EventTypeWarning, reason, "Restore", msg)
 	if q := rs.Spec.Quiesce; q != nil && q.KeepStoppedOnFailure && len(rs.Status.QuiescedWorkloads) > 0 {
@@ -306,10 +295,9 @@ func (r *DatabaseRestoreReconciler) restoreFailed(ctx context.Context, rs *opsv1
 			workloadCounts(rs.Status.QuiescedWorkloads, ""))
 		conditions.Set(rs, opsv1alpha1.ConditionResumed, metav1.ConditionFalse, opsv1alpha1.ReasonKeptStopped, kept)
 		r.finish(rs, false, reason, msg+". "+kept)
-		return ctrl.Result{}, nil
+		return
 	}
 	r.startResuming(rs, "The restore failed; scaling the workloads back")
-	return ctrl.Result{}, nil
 }
 
 func (r *DatabaseRestoreReconciler) startResuming(rs *opsv1alpha1.DatabaseRestore, why string) {
@@ -357,7 +345,7 @@ func (r *DatabaseRestoreReconciler) reconcileResuming(ctx context.Context, rs *o
 // object version with the same type, reason and action, whatever its note, and the
 // Succeeded event of the restore Job comes in the same reconcile.
 func (r *DatabaseRestoreReconciler) finish(rs *opsv1alpha1.DatabaseRestore, succeeded bool, reason, msg string) {
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Clock.Now())
 	rs.Status.CompletionTime = &now
 	var took time.Duration
 	if rs.Status.StartTime != nil {

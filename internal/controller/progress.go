@@ -22,13 +22,11 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/progress"
@@ -40,68 +38,11 @@ const (
 	DefaultProgressStallAfter = 10 * time.Minute
 )
 
-// Bounds of one read of a pod's log: the agent prints two lines every 5 s, so the
-// last 40 lines hold several progress lines; limitBytes keeps a pathological line
-// from costing more.
-const (
-	progressTailLines  = 40
-	progressLimitBytes = 64 << 10
-)
-
-// JobLogs reads the tail of the agent container's log of a running Job's pod. The
-// manager's implementation uses pods/log (get); the envtest suite injects text,
-// since envtest runs no kubelet to serve logs.
-type JobLogs interface {
-	Tail(ctx context.Context, job *batchv1.Job) ([]byte, error)
-}
-
-// podLogs is JobLogs through the API server: the Job's newest pod (listed with the
-// uncached reader), its log's last progressTailLines lines.
-type podLogs struct {
-	reader client.Reader
-	pods   kubernetes.Interface
-}
-
-func newPodLogs(mgr ctrl.Manager) (JobLogs, error) {
-	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
-	if err != nil {
-		return nil, err
-	}
-	return &podLogs{reader: mgr.GetAPIReader(), pods: cs}, nil
-}
-
-func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
-	if job.Status.Active == 0 {
-		return nil, nil // no pod runs yet (or any more): no API call
-	}
-	var pods corev1.PodList
-	if err := l.reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
-		return nil, err
-	}
-	var newest *corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if !jobstep.OwnedByJob(p, job) || p.Status.Phase == corev1.PodPending {
-			continue
-		}
-		if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {
-			newest = p
-		}
-	}
-	if newest == nil {
-		return nil, nil
-	}
-	tail, limit := int64(progressTailLines), int64(progressLimitBytes)
-	return l.pods.CoreV1().Pods(job.Namespace).GetLogs(newest.Name, &corev1.PodLogOptions{
-		Container: jobs.ContainerName, TailLines: &tail, LimitBytes: &limit,
-	}).DoRaw(ctx)
-}
-
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
 
 // progressRefresher keeps status.progress of a running backup or restore.
 type progressRefresher struct {
-	Logs JobLogs
+	Logs jobstep.JobLogs
 	// Every is the refresh pace (default DefaultProgressInterval): the log is read
 	// and status written at most this often per object.
 	Every time.Duration
@@ -128,7 +69,7 @@ func newProgressRefresher(mgr ctrl.Manager, cfg Config) (progressRefresher, erro
 		p.StallAfter = DefaultProgressStallAfter
 	}
 	if p.Logs == nil {
-		logs, err := newPodLogs(mgr)
+		logs, err := jobstep.NewPodLogs(mgr.GetConfig(), mgr.GetAPIReader(), jobs.ContainerName)
 		if err != nil {
 			return p, err
 		}
@@ -136,6 +77,32 @@ func newProgressRefresher(mgr ctrl.Manager, cfg Config) (progressRefresher, erro
 	}
 	return p, nil
 }
+
+// follow is the progress hook (jobstep.Progress) of obj's running agent Job: it keeps
+// *st from the Job's log and says it in obj's Reconciling message after running.
+func (p progressRefresher) follow(obj conditions.Object, st **opsv1alpha1.Progress, now time.Time, running string) jobstep.Progress {
+	return &progressHook{p: p, obj: obj, st: st, now: now, running: running}
+}
+
+type progressHook struct {
+	p       progressRefresher
+	obj     conditions.Object
+	st      **opsv1alpha1.Progress
+	now     time.Time
+	running string
+}
+
+// Running refreshes the progress; the Job's status change wakes the owner when it
+// ends, the returned pace meanwhile.
+func (h *progressHook) Running(ctx context.Context, job *batchv1.Job) time.Duration {
+	words, again := h.p.refresh(ctx, job, h.st, h.now)
+	if words != "" {
+		conditions.MarkReconciling(h.obj, opsv1alpha1.ReasonJobRunning, h.running+": "+words)
+	}
+	return again
+}
+
+func (h *progressHook) Finished(succeeded bool) { finishProgress(*h.st, succeeded) }
 
 // refresh updates *st from the Job's log unless it was read less than Every ago,
 // and returns the words for the Reconciling message ("" for none) and when to look
@@ -166,12 +133,14 @@ func nextProgress(prev *opsv1alpha1.Progress, r progress.Report, now time.Time) 
 		BytesDone: r.BytesDone, BytesExpected: r.BytesExpected, Phase: truncate(r.Phase, 32),
 		TablesDone: int32(r.TablesDone), TablesTotal: int32(r.TablesTotal), LastUpdateTime: &t, LastProgressTime: &t,
 	}
-	if pc := r.Percent(); pc >= 0 {
+	// 99 at most while the Job runs, even after the agent's final line: only
+	// finishProgress, once the Job succeeded, says 100.
+	if pc := min(r.Percent(), 99); pc >= 0 {
 		v := int32(pc)
 		n.Percent = &v
 		n.Summary = fmt.Sprintf("%d%%", pc)
 	} else {
-		n.Summary = humanBytes(r.BytesDone)
+		n.Summary = progress.Human(r.BytesDone)
 	}
 	if r.ETASeconds > 0 && !r.Final {
 		eta := metav1.NewTime(now.Add(time.Duration(r.ETASeconds * float64(time.Second))).UTC().Truncate(time.Second))
@@ -205,9 +174,9 @@ func progressWords(p *opsv1alpha1.Progress, now time.Time, stallAfter time.Durat
 	if p == nil {
 		return ""
 	}
-	s := humanBytes(p.BytesDone) + " done"
+	s := progress.Human(p.BytesDone) + " done"
 	if p.BytesExpected > 0 {
-		s += " of about " + humanBytes(p.BytesExpected)
+		s += " of about " + progress.Human(p.BytesExpected)
 	}
 	if p.Percent != nil {
 		s += fmt.Sprintf(" (%d%%)", *p.Percent)

@@ -124,6 +124,11 @@ var _ = Describe("Progress of running backups and restores", func() {
 		Eventually(reconciling(conds)).Should(MatchRegexp(`\(61%\).*; no progress since 20\d\d-`))
 		Expect(fetch(ctx, b).Status.Phase).To(Equal(opsv1alpha1.BackupPhaseRunning))
 
+		// The agent's last line says it succeeded; the Job has not yet: 99% until it has.
+		testLogs.print(job, progress.Report{Command: "backup", Phase: "dump", BytesDone: 980 << 20, BytesExpected: 1000 << 20, Final: true, Succeeded: true})
+		Eventually(func() string { return summaryOf(backupProgress(b)()) }).Should(Equal("99%"))
+		Expect(fetch(ctx, b).Status.Phase).To(Equal(opsv1alpha1.BackupPhaseRunning))
+
 		terminatedPod(ctx, job, 0, backupResult(fetch(ctx, b).Status.Key))
 		finishJob(ctx, job)
 		Eventually(phaseOf(ctx, b)).Should(Equal(opsv1alpha1.BackupPhaseCompleted))

@@ -22,7 +22,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -33,9 +32,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/healthcheck"
-	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -55,21 +55,13 @@ type ReleaseReconciler struct {
 	// tests point them at an httptest server.
 	Checker    healthcheck.Checker
 	PodAddress func(pod *corev1.Pod, port int32) (string, error)
-	// Now is the clock (nil: time.Now).
-	Now func() time.Time
+	// Clock is the pipeline's clock (deadlines, verification windows).
+	Clock clock.Clock
 
 	// lastChecks keeps the exact time of each release's last verification round
 	// ("namespace/name" → time.Time); status keeps it to the second. Only spacing
 	// depends on it: after a restart status alone is used.
 	lastChecks sync.Map
-}
-
-// releaseChecks lets the envtest suite replace the registered reconciler's checker and
-// pod address resolution (nil: the defaults).
-var releaseChecks struct {
-	Checker    healthcheck.Checker
-	PodAddress func(pod *corev1.Pod, port int32) (string, error)
-	Now        func() time.Time
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases,verbs=get;list;watch;patch;update
@@ -104,14 +96,10 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.APIReader.Get(ctx, req.NamespacedName, rel); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	p := newStatusPatch(r.Client, rel)
-	defer func() {
-		if err := p.Patch(ctx, rel); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, rel)
+	defer p.Finish(ctx, rel, &res, &retErr)
 
-	s := &releaseScope{rel: rel, snap: release.SnapshotOf(&rel.Spec), now: r.now()}
+	s := &releaseScope{rel: rel, snap: release.SnapshotOf(&rel.Spec), now: r.Clock.Now()}
 	s.revision = s.snap.Revision()
 	rel.Status.CurrentRevision = s.revision
 	rel.Status.ObservedGeneration = rel.Generation
@@ -129,7 +117,7 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			break
 		}
 		if err = p.Patch(ctx, rel); err != nil { // each step is recorded before the next acts
-			return conflictRequeue(err)
+			return reconcile.ConflictRequeue(err)
 		}
 	}
 	if s.holdsWorkloads() {
@@ -140,36 +128,7 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		}
 	}
 	r.observeComponents(ctx, s)
-	return r.outcome(s, err)
-}
-
-// outcome turns the step's error into conditions and a requeue (Flux-style).
-func (r *ReleaseReconciler) outcome(s *releaseScope, err error) (ctrl.Result, error) {
-	if err == nil {
-		return ctrl.Result{}, nil
-	}
-	if st, ok := jobstep.AsStalling(err); ok {
-		r.stall(s, st.Reason, st.Message)
-		return ctrl.Result{}, nil
-	}
-	if w, ok := jobstep.AsWaiting(err); ok {
-		if w.Message != "" {
-			markReleaseReconciling(s.rel, w.Reason, w.Message)
-		}
-		return ctrl.Result{RequeueAfter: w.After}, nil
-	}
-	var cf *jobstep.CreateFailed
-	if errors.As(err, &cf) { // in a condition, not only in the log; retried with backoff
-		markReleaseReconciling(s.rel, opsv1alpha1.ReasonCreateFailed, cf.Error())
-	}
-	return conflictRequeue(err)
-}
-
-func (r *ReleaseReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
+	return reconcile.Apply(rel, ctrl.Result{}, err)
 }
 
 // defaultPodAddress reaches a pod at its IP.
@@ -192,27 +151,4 @@ func (r *ReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&opsv1alpha1.DatabaseRestore{}).
 		Named("release").
 		Complete(r)
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, cfg Config) error {
-		rr := &ReleaseReconciler{
-			Client:     mgr.GetClient(),
-			APIReader:  mgr.GetAPIReader(),
-			Recorder:   mgr.GetEventRecorder("release-controller"),
-			Checker:    healthcheck.HTTP{},
-			PodAddress: defaultPodAddress,
-			Now:        releaseChecks.Now,
-		}
-		if cfg.ReleaseChecker != nil {
-			rr.Checker = cfg.ReleaseChecker
-		}
-		if releaseChecks.Checker != nil {
-			rr.Checker = releaseChecks.Checker
-		}
-		if releaseChecks.PodAddress != nil {
-			rr.PodAddress = releaseChecks.PodAddress
-		}
-		return rr.SetupWithManager(mgr)
-	})
 }

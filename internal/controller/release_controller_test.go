@@ -50,6 +50,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/argocd"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/healthcheck"
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/release"
@@ -63,20 +64,23 @@ var releaseClockOffset atomic.Int64
 // pods' checks go to.
 var podTargets sync.Map
 
-var _ = func() bool {
-	releaseChecks.Checker = healthcheck.HTTP{Timeout: 300 * time.Millisecond}
-	releaseChecks.Now = func() time.Time { return time.Now().Add(time.Duration(releaseClockOffset.Load())) }
-	releaseChecks.PodAddress = func(pod *corev1.Pod, _ int32) (string, error) {
-		if a, ok := podTargets.Load(pod.Namespace + "/" + pod.Name); ok {
-			return a.(string), nil
-		}
-		if a, ok := podTargets.Load(pod.Namespace); ok {
-			return a.(string), nil
-		}
-		return "", fmt.Errorf("pod %s has no address registered", pod.Name)
+// releaseTestClock is the Release reconciler's clock: the wall clock, moved forward by
+// releaseClockOffset.
+var releaseTestClock = clock.Func(func() time.Time { return time.Now().Add(time.Duration(releaseClockOffset.Load())) })
+
+// releaseTestChecker is the Release reconciler's checker: short timeouts.
+var releaseTestChecker = healthcheck.HTTP{Timeout: 300 * time.Millisecond}
+
+// testPodAddress is the Release reconciler's PodAddress: podTargets.
+func testPodAddress(pod *corev1.Pod, _ int32) (string, error) {
+	if a, ok := podTargets.Load(pod.Namespace + "/" + pod.Name); ok {
+		return a.(string), nil
 	}
-	return true
-}()
+	if a, ok := podTargets.Load(pod.Namespace); ok {
+		return a.(string), nil
+	}
+	return "", fmt.Errorf("pod %s has no address registered", pod.Name)
+}
 
 // healthServer answers verify checks of ns with code (changed with Store).
 func healthServer(ns string) *atomic.Int32 {

@@ -27,6 +27,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -59,7 +60,7 @@ func (r *ReleaseReconciler) plan(ctx context.Context, s *releaseScope) (bool, er
 		markReleaseReconciling(rel, opsv1alpha1.ReasonMigrating, msg)
 	}
 	done, term, err := r.runJob(ctx, s, j, false)
-	if st, ok := jobstep.AsStalling(err); ok {
+	if st, ok := reconcile.AsStalling(err); ok {
 		r.failRevision(s, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ReasonMigrationFailed, st.Message+"; nothing was migrated or rolled out")
 		return false, nil
 	}
@@ -94,7 +95,7 @@ func (r *ReleaseReconciler) migrate(ctx context.Context, s *releaseScope) (bool,
 		markReleaseReconciling(rel, opsv1alpha1.ReasonMigrating, msg)
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonMigrating, "Migrate", msg)
 	}
-	if st, ok := jobstep.AsStalling(err); ok {
+	if st, ok := reconcile.AsStalling(err); ok {
 		r.failRevision(s, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ReasonMigrationFailed, st.Message+"; nothing was rolled out")
 		return false, nil
 	}
@@ -137,7 +138,7 @@ func (r *ReleaseReconciler) preDeploy(ctx context.Context, s *releaseScope) (boo
 		markReleaseReconciling(rel, opsv1alpha1.ReasonJobRunning, msg)
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonJobRunning, "PreDeploy", msg)
 	}
-	if st, ok := jobstep.AsStalling(err); ok {
+	if st, ok := reconcile.AsStalling(err); ok {
 		r.failRevision(s, opsv1alpha1.ConditionPreDeployCompleted, opsv1alpha1.ReasonPreDeployFailed, st.Message+"; nothing was rolled out"+
 			release.KeptMessage(appliedOf(s)))
 		return false, nil
@@ -157,10 +158,7 @@ func (r *ReleaseReconciler) preDeploy(ctx context.Context, s *releaseScope) (boo
 
 // isWaitingForJob says err only waits for our Job to finish (it exists), as opposed
 // to a foreign Job holding the name.
-func isWaitingForJob(err error) bool {
-	w, ok := jobstep.AsWaiting(err)
-	return ok && w.Reason == ""
-}
+func isWaitingForJob(err error) bool { return jobstep.IsRunning(err) }
 
 func appliedOf(s *releaseScope) []string {
 	if rec := s.record(); rec != nil {

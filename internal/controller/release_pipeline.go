@@ -31,12 +31,13 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
 // step carries out one decision. advanced means the step finished and the next may
 // follow in the same reconcile (after status is written); otherwise err says why not
-// (a *jobstep.Waiting to wait, a *jobstep.Stalling to stop).
+// (a *reconcile.Waiting to wait, a *reconcile.Stalling to stop).
 func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release.Decision) (bool, error) {
 	rel := s.rel
 	switch d.Step {
@@ -159,7 +160,7 @@ func (r *ReleaseReconciler) checkEnvSources(ctx context.Context, s *releaseScope
 		}
 		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: name}, obj)
 		if apierrors.IsNotFound(err) {
-			return jobstep.Wait(opsv1alpha1.ReasonSecretMissing, time.Minute,
+			return reconcile.Wait(opsv1alpha1.ReasonSecretMissing, time.Minute,
 				"%s %s named in envFrom does not exist; revision %s waits for it and nothing was changed", kind, name, s.revision)
 		}
 		if err != nil {
@@ -233,7 +234,7 @@ func (r *ReleaseReconciler) backup(ctx context.Context, s *releaseScope) (bool, 
 			fmt.Sprintf("Pre-deploy backup %s %s; nothing was changed", name, why))
 		return false, nil
 	}
-	return false, &jobstep.Waiting{} // the backup's status change wakes us
+	return false, &reconcile.Waiting{} // the backup's status change wakes us
 }
 
 // stepDone observes the time since the revision's last step ended.
@@ -243,27 +244,14 @@ func (r *ReleaseReconciler) stepDone(s *releaseScope, step string) {
 	}
 }
 
-// runJob runs one of the revision's Jobs to its end: done is true once it succeeded,
-// term is its container's termination state then. A failure is a *jobstep.Stalling.
+// runJob runs one of the revision's Jobs to its end (jobstep.Run): done is true once
+// it succeeded, term is its container's termination state then. A failure is a
+// *reconcile.Stalling.
 func (r *ReleaseReconciler) runJob(ctx context.Context, s *releaseScope, desired *batchJob, created bool) (done bool, term *corev1.ContainerStateTerminated, err error) {
-	st := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: s.rel, Title: desired.title}
-	if err := controllerutil.SetControllerReference(s.rel, desired.job, r.Scheme()); err != nil {
-		return false, nil, err
-	}
-	job, err := st.Ensure(ctx, desired.job, created)
+	st := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: s.rel, Title: desired.title, Container: release.ContainerName}
+	end, err := st.Run(ctx, desired.job, created, nil)
 	if err != nil {
 		return false, nil, err
 	}
-	state := jobstep.StateOf(job)
-	if !state.Finished {
-		return false, nil, &jobstep.Waiting{}
-	}
-	term, err = jobstep.Terminated(ctx, r.APIReader, job, release.ContainerName, state.Succeeded)
-	if err != nil {
-		return false, nil, err
-	}
-	if !state.Succeeded {
-		return false, nil, st.Failure(job, state, term)
-	}
-	return true, term, nil
+	return true, end.Term, nil
 }

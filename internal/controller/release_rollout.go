@@ -28,8 +28,8 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
-	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/metrics"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -73,7 +73,7 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 	deadline := p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify))
 	if s.now.Before(deadline) {
 		markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
-		return false, &jobstep.Waiting{After: min(deadline.Sub(s.now)+time.Second, time.Minute)}
+		return false, &reconcile.Waiting{After: min(deadline.Sub(s.now)+time.Second, time.Minute)}
 	}
 	why := fmt.Sprintf("Component %s did not become available within %s (verify.progressDeadline): %s",
 		c.Name, release.ProgressDeadline(rel.Spec.Verify), msg)
@@ -141,7 +141,7 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 		r.decideFollowUps(s, release.RestorePlan{})
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseFailed
 		r.event(rel, corev1.EventTypeWarning, reason, "Release", msg)
-		return &jobstep.Stalling{Reason: reason, Message: msg}
+		return &reconcile.Stalling{Reason: reason, Message: msg}
 	}
 	restore := release.PlanRestore(&rel.Spec, &rel.Status, s.revision) // reads the progress cleared below
 	switch {
@@ -189,7 +189,7 @@ func (r *ReleaseReconciler) completeRollback(s *releaseScope, step string) error
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)
 	metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Inc()
 	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", c.Message)
-	return &jobstep.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
+	return &reconcile.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
 }
 
 // finish makes the revision stable.

@@ -67,11 +67,6 @@ func markReleaseReconciling(rel *opsv1alpha1.Release, reason, msg string) {
 	conditions.MarkReconciling(rel, reason, msg)
 }
 
-// stall ends the reconcile Stalled with reason and msg.
-func (r *ReleaseReconciler) stall(s *releaseScope, reason, msg string) {
-	conditions.MarkStalled(s.rel, reason, msg)
-}
-
 // endRevision records how the current revision ended.
 func (r *ReleaseReconciler) endRevision(s *releaseScope, result opsv1alpha1.RevisionResult, msg string) {
 	if rec := s.record(); rec != nil {

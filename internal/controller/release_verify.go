@@ -27,7 +27,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
-	"runbook-operator/internal/jobstep"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -59,12 +59,12 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 			exact = t.(time.Time)
 		}
 		if next := release.NextCheck(p.LastCheckTime, exact, interval); s.now.Before(next) {
-			return false, &jobstep.Waiting{After: next.Sub(s.now)}
+			return false, &reconcile.Waiting{After: next.Sub(s.now)}
 		}
 	}
 	// The round is stamped with the clock when its checks start, not the reconcile's
 	// start: a reconcile slow to get here would otherwise make the next round early.
-	checkedAt := r.now()
+	checkedAt := r.Clock.Now()
 	failed, checkerErr, err := r.checkRound(ctx, s)
 	if err != nil {
 		return false, err
@@ -96,10 +96,10 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonVerifying, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
 		if left < interval {
-			return false, &jobstep.Waiting{After: max(left, 10*time.Millisecond)}
+			return false, &reconcile.Waiting{After: max(left, 10*time.Millisecond)}
 		}
 	}
-	return false, &jobstep.Waiting{After: interval}
+	return false, &reconcile.Waiting{After: interval}
 }
 
 // checkRound checks every pod of the new revision on its first port and verify.path,

@@ -34,6 +34,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/names"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
 
@@ -151,7 +152,7 @@ func (r *ReleaseReconciler) createOwned(ctx context.Context, s *releaseScope, ob
 
 func (r *ReleaseReconciler) owned(s *releaseScope, obj client.Object) error {
 	if !metav1.IsControlledBy(obj, s.rel) {
-		return jobstep.Wait(opsv1alpha1.ReasonWorkloadConflict, jobstep.ConflictRecheck,
+		return reconcile.Wait(opsv1alpha1.ReasonWorkloadConflict, jobstep.ConflictRecheck,
 			"%T %s exists and does not belong to this Release; delete it or rename the component", obj, obj.GetName())
 	}
 	return nil
@@ -281,7 +282,7 @@ func (r *ReleaseReconciler) loadSnapshot(ctx context.Context, s *releaseScope, r
 		}
 		if err := r.APIReader.Get(ctx, key, cr); err != nil {
 			if apierrors.IsNotFound(err) {
-				return release.Snapshot{}, jobstep.Stall(opsv1alpha1.ReasonFailed,
+				return release.Snapshot{}, reconcile.Stall(opsv1alpha1.ReasonFailed,
 					"The templates of revision %s (ControllerRevision %s) are gone, so it cannot be restored", revision, key.Name)
 			}
 			return release.Snapshot{}, err

@@ -35,7 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/schedule"
+	"runbook-operator/internal/clock"
 )
 
 // BenchmarkRotationControllerShare measures the controller's own share of a two-phase
@@ -65,7 +65,7 @@ func BenchmarkRotationControllerShare(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: schedule.RealClock{}}
+	r := &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.Real{}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		b.Fatal(err)
 	}

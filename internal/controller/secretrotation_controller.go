@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,21 +35,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/keyring"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/names"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/rotation"
-	"runbook-operator/internal/schedule"
 )
-
-// rotationClock is the clock of the registered SecretRotation reconciler; the envtest
-// suite replaces it.
-var rotationClock schedule.Clock = schedule.RealClock{}
 
 // copyFromPoll is how often a SecretRotation with copyFrom keys reads its sources
 // again: they are not cached (the manager caches only the Secrets it manages).
@@ -73,7 +68,7 @@ type SecretRotationReconciler struct {
 	// only managed Secrets are cached, and a rotation acts on the latest data.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
-	Clock     schedule.Clock
+	Clock     clock.Clock
 	// StallAfter is how long a restarted pod may run without becoming Ready before
 	// the rotation stops with RolloutStalled (0: rotation.StallAfter).
 	StallAfter time.Duration
@@ -90,13 +85,18 @@ type SecretRotationReconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 // +kubebuilder:rbac:groups="",resources=events,verbs=list
 
-// rotationStop is an outcome that needs a person (or a change elsewhere): the
-// rotation does not go on, a condition says why.
-type rotationStop struct{ reason, msg string }
-
-func (e *rotationStop) Error() string { return e.msg }
-
-func rotationStalled(reason, msg string) error { return &rotationStop{reason, msg} }
+// rotationStalled is an outcome that needs a person (or a change elsewhere): the
+// rotation does not go on, a condition says why. Stops clear when the cluster changes
+// (a target rolls out, a source appears); the watches wake most of them, the requeue
+// catches the rest. Sources are not watched (not cached), so a missing one is looked
+// for as often as sources are read.
+func rotationStalled(reason, msg string) error {
+	after := time.Minute
+	if reason == opsv1alpha1.ReasonSourceMissing {
+		after = copyFromPoll
+	}
+	return &reconcile.Stalling{Reason: reason, Message: msg, After: after}
+}
 
 // Reconcile moves a SecretRotation one step: write missing keys, start a due
 // rotation, restart the next target, promote, or finish.
@@ -108,35 +108,16 @@ func (r *SecretRotationReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !sr.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	p := newStatusPatch(r.Client, sr)
-	defer func() {
-		if err := p.Patch(ctx, sr); err != nil {
-			res, retErr = conflictRequeue(errors.Join(retErr, err))
-		}
-	}()
+	p := reconcile.NewStatusPatch(r.Client, sr)
+	defer p.Finish(ctx, sr, &res, &retErr)
 	res, err := r.reconcile(ctx, sr)
-	var stop *rotationStop
-	switch {
-	case errors.As(err, &stop):
-		r.markStopped(sr, stop)
+	if err == nil {
 		sr.Status.ObservedGeneration = sr.Generation
-		// Stops clear when the cluster changes (a target rolls out, a source
-		// appears); the watches wake most of them, this catches the rest. Sources
-		// are not watched (not cached), so a missing one is looked for as often as
-		// sources are read.
-		if stop.reason == opsv1alpha1.ReasonSourceMissing {
-			return ctrl.Result{RequeueAfter: copyFromPoll}, nil
-		}
-		return ctrl.Result{RequeueAfter: time.Minute}, nil
-	case err != nil:
-		if apierrors.IsConflict(err) {
-			return conflictRequeue(err)
-		}
-		conditions.MarkReconciling(sr, opsv1alpha1.ReasonProgressing, "Retrying after an error talking to the API server")
-		return ctrl.Result{}, err
 	}
-	sr.Status.ObservedGeneration = sr.Generation
-	return res, nil
+	return reconcile.Apply(sr, res, err, reconcile.OnStall(func(reason, msg string) { r.markStopped(sr, reason, msg) }),
+		reconcile.OnRetry(func(error) {
+			conditions.MarkReconciling(sr, opsv1alpha1.ReasonProgressing, "Retrying after an error talking to the API server")
+		}))
 }
 
 func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha1.SecretRotation) (ctrl.Result, error) {
@@ -477,7 +458,7 @@ func (r *SecretRotationReconciler) setRecordStatus(sr *opsv1alpha1.SecretRotatio
 
 // markStopped records a stop: Stalled with its reason, and the phase Failed while a
 // rotation is in progress, Blocked when none is (Pending before the first write).
-func (r *SecretRotationReconciler) markStopped(sr *opsv1alpha1.SecretRotation, stop *rotationStop) {
+func (r *SecretRotationReconciler) markStopped(sr *opsv1alpha1.SecretRotation, reason, msg string) {
 	switch sr.Status.Phase {
 	case opsv1alpha1.RotationPhasePublishing, opsv1alpha1.RotationPhasePromoting, opsv1alpha1.RotationPhaseReplacing,
 		opsv1alpha1.RotationPhaseReencrypting, opsv1alpha1.RotationPhaseDropping:
@@ -487,14 +468,14 @@ func (r *SecretRotationReconciler) markStopped(sr *opsv1alpha1.SecretRotation, s
 	case "":
 		sr.Status.Phase = opsv1alpha1.RotationPhasePending
 	}
-	switch stop.reason {
+	switch reason {
 	case opsv1alpha1.ReasonRolloutFailed, opsv1alpha1.ReasonTargetMissing, opsv1alpha1.ReasonRolloutStalled:
-		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, stop.reason, stop.msg)
+		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, reason, msg)
 	}
-	if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c == nil || c.Message != stop.msg {
-		r.event(sr, corev1.EventTypeWarning, stop.reason, "Rotate", stop.msg)
+	if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c == nil || c.Message != msg {
+		r.event(sr, corev1.EventTypeWarning, reason, "Rotate", msg)
 	}
-	conditions.MarkStalled(sr, stop.reason, stop.msg)
+	conditions.MarkStalled(sr, reason, msg)
 }
 
 func (r *SecretRotationReconciler) event(sr *opsv1alpha1.SecretRotation, eventType, reason, action, note string) {
@@ -518,8 +499,8 @@ func (r *SecretRotationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // rotationsOfSecret maps a managed Secret to the SecretRotations naming it (the label
 // holds the name, hash-shortened when long, so it is matched rather than used).
-func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
+func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o client.Object) []ctrl.Request {
+	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
 		return sr.Spec.SecretName == o.GetName()
 	})
 }
@@ -527,8 +508,8 @@ func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o clie
 // rotationsOfTarget maps a Deployment or Release to the SecretRotations of its
 // namespace that restart it (a component Deployment `<release>-<component>` maps to
 // those naming the Release).
-func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o client.Object) []reconcile.Request {
-	return requestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
+func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o client.Object) []ctrl.Request {
+	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
 		return slices.ContainsFunc(sr.Spec.RestartTargets, func(t opsv1alpha1.RestartTarget) bool {
 			return t.Name == o.GetName() || t.Kind == opsv1alpha1.RestartRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
 		})
@@ -544,15 +525,4 @@ func ManagedSecretsCache() map[client.Object]cache.ByObject {
 	return map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed)},
 	}
-}
-
-func init() {
-	register(func(mgr ctrl.Manager, _ Config) error {
-		return (&SecretRotationReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Recorder:  mgr.GetEventRecorder("secretrotation-controller"),
-			Clock:     rotationClock,
-		}).SetupWithManager(mgr)
-	})
 }

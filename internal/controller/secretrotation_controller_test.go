@@ -40,8 +40,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/metrics"
-	"runbook-operator/internal/schedule"
 	"runbook-operator/internal/secretgen"
 )
 
@@ -50,10 +50,9 @@ import (
 // failRollout reports the progress deadline exceeded. The rotation's clock is
 // rotationTestClock.
 
-var rotationTestClock = schedule.NewFakeClock(time.Now())
+var rotationTestClock = clock.NewFake(time.Now())
 
 func init() {
-	rotationClock = rotationTestClock
 	copyFromPoll = time.Second
 }
 

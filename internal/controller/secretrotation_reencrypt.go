@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,12 +30,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/keyring"
+	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/rotation"
 )
 
@@ -70,54 +69,41 @@ func (r *SecretRotationReconciler) reencrypt(ctx context.Context, sr *opsv1alpha
 	if sr.Spec.Reencrypt == nil {
 		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.reencrypt was removed during the emergency rotation; the old values of %s still decrypt and are not dropped before the data is re-encrypted. Set spec.reencrypt again", kept))
 	}
-	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: sr, Title: "Re-encryption Job " + name, Kind: "SecretRotation"}
+	step := jobstep.Step{Client: r.Client, Reader: r.APIReader, Owner: sr, Title: "Re-encryption Job " + name, Kind: "SecretRotation",
+		Container: rotation.ReencryptContainer, Limit: "spec.reencrypt.timeout", Timeout: rotation.DefaultReencryptTimeout}
+	// created is false: a Job deleted after it failed runs again (the command is
+	// idempotent), which is how a person retries it.
 	job, err := step.EnsureBuilt(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: name}, func(ctx context.Context) (*batchv1.Job, error) {
 		return r.reencryptJob(ctx, sr, rec, targets)
 	}, false)
-	if w, ok := jobstep.AsWaiting(err); ok {
-		conditions.MarkReconciling(sr, w.Reason, w.Message)
-		return ctrl.Result{RequeueAfter: w.After}, nil
-	}
-	if st, ok := jobstep.AsStalling(err); ok && st.Reason == jobstep.ReasonJobDeleted {
-		msg := fmt.Sprintf("Re-encryption Job %s is being deleted; it runs again once it is gone", name)
-		conditions.MarkReconciling(sr, opsv1alpha1.ReasonReencrypting, msg)
-		return ctrl.Result{RequeueAfter: time.Second}, nil
-	}
-	var cf *jobstep.CreateFailed
-	if errors.As(err, &cf) {
-		// Said in a condition, not only in the log, and tried again.
-		log.FromContext(ctx).Error(err, "creating the re-encryption Job")
-		conditions.MarkReconciling(sr, opsv1alpha1.ReasonCreateFailed, cf.Error())
-		return ctrl.Result{RequeueAfter: reencryptPoll}, nil
+	if st, ok := reconcile.AsStalling(err); ok && st.Reason == jobstep.ReasonJobDeleted {
+		return ctrl.Result{}, reconcile.Wait(opsv1alpha1.ReasonReencrypting, time.Second, "Re-encryption Job %s is being deleted; it runs again once it is gone", name)
 	}
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, err // a foreign Job of that name waits, a refused create is said in a condition (reconcile.Apply)
 	}
 	re := &opsv1alpha1.ReencryptionStatus{Job: name, Version: rec.Version, State: opsv1alpha1.ReencryptionRunning, StartTime: &job.CreationTimestamp}
 	sr.Status.Reencryption = re
-	state := jobstep.StateOf(job)
-	if !state.Finished {
-		conditions.MarkReconciling(sr, opsv1alpha1.ReasonReencrypting, fmt.Sprintf("%s; Job %s is running", rotation.PhaseSummary(rec), name))
+	end, err := step.Wait(ctx, job, nil)
+	if jobstep.IsRunning(err) {
 		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionTrue, opsv1alpha1.ReasonRestarted, "Every target runs the new values; waiting for the re-encryption")
-		return ctrl.Result{RequeueAfter: reencryptPoll}, nil
+		return ctrl.Result{}, reconcile.Wait(opsv1alpha1.ReasonReencrypting, reencryptPoll, "%s; Job %s is running", rotation.PhaseSummary(rec), name)
 	}
-	if state.Condition != nil {
-		re.CompletionTime = &state.Condition.LastTransitionTime
+	if end == nil {
+		return ctrl.Result{}, err // reading the Job's pods failed: retried
 	}
-	term, err := jobstep.Terminated(ctx, r.APIReader, job, rotation.ReencryptContainer, state.Succeeded)
-	if err != nil {
-		return ctrl.Result{}, err
+	if c := end.State.Condition; c != nil {
+		re.CompletionTime = &c.LastTransitionTime
 	}
-	if term != nil {
-		re.Output = truncateTail(strings.ToValidUTF8(strings.Trim(term.Message, "\x00 \n"), ""), 2048)
+	if end.Term != nil {
+		re.Output = truncateTail(strings.ToValidUTF8(strings.Trim(end.Term.Message, "\x00 \n"), ""), 2048)
 	}
-	if !state.Succeeded {
+	if st, ok := reconcile.AsStalling(err); ok {
 		re.State = opsv1alpha1.ReencryptionFailed
-		f := step.Failure(job, state, term)
 		if re.Output == "" {
-			re.Output = f.Message
+			re.Output = st.Message
 		}
-		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonReencryptFailed, fmt.Sprintf("%s. The old values of %s still decrypt and nothing was dropped (every pod encrypts with the new values). Fix the cause, then delete the Job (kubectl -n %s delete job %s): it runs again, and the old values are dropped once it succeeds", f.Message, kept, sr.Namespace, name))
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonReencryptFailed, fmt.Sprintf("%s. The old values of %s still decrypt and nothing was dropped (every pod encrypts with the new values). Fix the cause, then delete the Job (kubectl -n %s delete job %s): it runs again, and the old values are dropped once it succeeds", st.Message, kept, sr.Namespace, name))
 	}
 	re.State = opsv1alpha1.ReencryptionSucceeded
 	out := ""

@@ -14,18 +14,26 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package controller holds one reconciler per kind of ops.runbook.dev/v1alpha1.
+// Package controller holds one reconciler per kind of ops.runbook.dev/v1alpha1, and
+// the explicit list of them the manager runs (Reconcilers). What they share lives in
+// packages of its own: internal/reconcile (typed outcomes, Apply, the status patch),
+// internal/jobstep (running a Job to its end), internal/dblock (the database lock),
+// internal/clock, internal/progress.
 package controller
 
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/jobstep"
 )
 
-// Config is what the manager's flags give every reconciler.
+// Config is what the manager gives every reconciler: its flags, and what tests replace.
 type Config struct {
 	// AgentImage is the image of Jobs that run cmd/agent (backup, restore, verify, delete).
 	AgentImage string
@@ -39,24 +47,74 @@ type Config struct {
 	// the Reconciling message (0: DefaultProgressStallAfter).
 	ProgressStallAfter time.Duration
 	// ProgressLogs reads the agent's log (nil: pods/log through the API server).
-	ProgressLogs JobLogs
-	// ReleaseChecker makes Releases' verification checks (nil: healthcheck.HTTP). The
+	ProgressLogs jobstep.JobLogs
+
+	// Clock is every reconciler's clock (nil: the wall clock).
+	Clock clock.Clock
+	// Checker makes Releases' verification checks (nil: healthcheck.HTTP). The
 	// release benchmark wraps the HTTP checker with one that times every check.
-	ReleaseChecker healthcheck.Checker
+	Checker healthcheck.Checker
+	// PodAddress gives the host:port a Release's pod port is reached at (nil: the pod IP).
+	PodAddress func(pod *corev1.Pod, port int32) (string, error)
+}
+
+// Reconcilers is every reconciler the manager runs, each built from the Config. A
+// test may replace a field of one (e.g. its Clock) before SetupWithManager.
+type Reconcilers struct {
+	Release  *ReleaseReconciler
+	Backup   *DatabaseBackupReconciler
+	Restore  *DatabaseRestoreReconciler
+	Schedule *BackupScheduleReconciler
+	Rotation *SecretRotationReconciler
+}
+
+// NewReconcilers builds every reconciler for mgr from cfg.
+func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
+	prog, err := newProgressRefresher(mgr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	clk := clock.Or(cfg.Clock)
+	agent := jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
+		ProgressInterval: agentProgressInterval(cfg.ProgressInterval)}
+	rs := &Reconcilers{
+		Release: &ReleaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("release-controller"), Checker: cfg.Checker, PodAddress: cfg.PodAddress, Clock: clk},
+		Backup: &DatabaseBackupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("databasebackup-controller"), Agent: agent, Progress: prog, Clock: clk},
+		Restore: &DatabaseRestoreReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("databaserestore-controller"), Agent: agent, Progress: prog, Clock: clk},
+		Schedule: &BackupScheduleReconciler{Client: mgr.GetClient(),
+			Recorder: mgr.GetEventRecorder("backupschedule-controller"), Clock: clk},
+		Rotation: &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("secretrotation-controller"), Clock: clk},
+	}
+	if rs.Release.Checker == nil {
+		rs.Release.Checker = healthcheck.HTTP{}
+	}
+	if rs.Release.PodAddress == nil {
+		rs.Release.PodAddress = defaultPodAddress
+	}
+	return rs, nil
 }
 
 // SetupWithManager registers every reconciler with the manager.
-func SetupWithManager(mgr ctrl.Manager, cfg Config) error {
-	for _, setup := range setups {
-		if err := setup(mgr, cfg); err != nil {
+func (rs *Reconcilers) SetupWithManager(mgr ctrl.Manager) error {
+	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
+		rs.Schedule, rs.Backup, rs.Restore, rs.Release, rs.Rotation,
+	} {
+		if err := r.SetupWithManager(mgr); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// setups is filled by each kind's reconciler file through register, so that adding a
-// kind touches only its own files.
-var setups []func(ctrl.Manager, Config) error
-
-func register(setup func(ctrl.Manager, Config) error) { setups = append(setups, setup) }
+// SetupWithManager builds every reconciler from cfg and registers it with the manager.
+func SetupWithManager(mgr ctrl.Manager, cfg Config) error {
+	rs, err := NewReconcilers(mgr, cfg)
+	if err != nil {
+		return err
+	}
+	return rs.SetupWithManager(mgr)
+}

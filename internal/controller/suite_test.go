@@ -17,7 +17,7 @@ limitations under the License.
 package controller
 
 // The envtest suite of every reconciler: one real kube-apiserver and etcd, and one
-// manager running every registered reconciler (SetupWithManager), started in
+// manager running every reconciler (NewReconcilers), started in
 // BeforeSuite. Jobs do not run here: specs play the Job controller and the kubelet
 // with the helpers in this file (finishJob, failJob, terminatedPod).
 //
@@ -54,8 +54,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/clock"
 	"runbook-operator/internal/jobs"
-	"runbook-operator/internal/schedule"
 )
 
 const testAgentImage = "ghcr.io/runbook-operator/runbook-operator:test"
@@ -76,7 +76,7 @@ var (
 	managerLog syncBuffer
 
 	// testClock is the BackupSchedule reconciler's clock: specs set and step it.
-	testClock = schedule.NewFakeClock(time.Now())
+	testClock = clock.NewFake(time.Now())
 )
 
 func TestControllers(t *testing.T) {
@@ -102,7 +102,6 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	managerCfg = managerConfig(context.Background(), restCfg)
 
-	scheduleClock = testClock
 	startManager()
 })
 
@@ -113,7 +112,7 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// startManager starts a manager with every registered reconciler.
+// startManager starts a manager with every reconciler (NewReconcilers), each kind's test clock in place.
 func startManager() {
 	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -124,8 +123,15 @@ func startManager() {
 		Cache:      cache.Options{ByObject: ManagedSecretsCache()},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(SetupWithManager(mgr, Config{AgentImage: testAgentImage,
-		ProgressInterval: testProgressInterval, ProgressStallAfter: testProgressStallAfter, ProgressLogs: testLogs})).To(Succeed())
+	rs, err := NewReconcilers(mgr, Config{AgentImage: testAgentImage,
+		ProgressInterval: testProgressInterval, ProgressStallAfter: testProgressStallAfter, ProgressLogs: testLogs,
+		Checker: releaseTestChecker, PodAddress: testPodAddress})
+	Expect(err).NotTo(HaveOccurred())
+	// Each kind's specs move their own clock (backups and restores run on the wall clock).
+	rs.Schedule.Clock = testClock
+	rs.Rotation.Clock = rotationTestClock
+	rs.Release.Clock = releaseTestClock
+	Expect(rs.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

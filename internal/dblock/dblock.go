@@ -21,7 +21,8 @@ limitations under the License.
 // held in memory. The holder is the object whose status says it is running; when
 // none runs, the oldest waiting object (creationTimestamp, then kind, then name) goes
 // next. That decision is made from caches; the Lease in lease.go makes it
-// authoritative.
+// authoritative, and claim.go is what the backup and restore reconcilers call: list
+// the claimants, take the Lease after the decision, give it up.
 package dblock
 
 import (
@@ -157,12 +158,12 @@ func RestoreState(r *opsv1alpha1.DatabaseRestore) State {
 
 // FromBackup describes a DatabaseBackup as a claimant.
 func FromBackup(b *opsv1alpha1.DatabaseBackup) Claimant {
-	return Claimant{Kind: "DatabaseBackup", Name: b.Name, Namespace: b.Namespace,
+	return Claimant{Kind: KindBackup, Name: b.Name, Namespace: b.Namespace,
 		Created: b.CreationTimestamp.Time, State: BackupState(b), Secret: b.Spec.Database.SecretRef.Name}
 }
 
 // FromRestore describes a DatabaseRestore as a claimant.
 func FromRestore(r *opsv1alpha1.DatabaseRestore) Claimant {
-	return Claimant{Kind: "DatabaseRestore", Name: r.Name, Namespace: r.Namespace,
+	return Claimant{Kind: KindRestore, Name: r.Name, Namespace: r.Namespace,
 		Created: r.CreationTimestamp.Time, State: RestoreState(r), Secret: r.Spec.Database.SecretRef.Name}
 }

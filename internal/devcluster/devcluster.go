@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +19,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/jackc/pgx/v5"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -151,8 +147,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if opts.NodeName == "" {
 		opts.NodeName = DefaultNodeName
 	}
-	log := opts.Log
-	c := &Cluster{Dir: dir, LogDir: filepath.Join(dir, "logs"), log: log, failed: make(chan struct{})}
+	c := &Cluster{Dir: dir, LogDir: filepath.Join(dir, "logs"), log: opts.Log, failed: make(chan struct{})}
 	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -165,36 +160,64 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	side := c.startSideServices(ctx, opts, assets)
+	defer side.wg.Wait() // before Stop, which stops what they started
+	if err := c.startControlPlane(opts, assets, t0); err != nil {
+		return nil, err
+	}
+	if err := c.startNodeAgent(ctx, opts, t0); err != nil {
+		return nil, err
+	}
+	if err := c.waitReady(ctx, side); err != nil {
+		return nil, err
+	}
+	if err := c.setupDemo(ctx); err != nil {
+		return nil, fmt.Errorf("set up the demo namespace: %w", err)
+	}
+	c.StartupDuration = time.Since(t0)
+	c.log.Info("devcluster is ready", "after", c.StartupDuration.Round(time.Millisecond))
+	return c, nil
+}
 
-	// PostgreSQL and S3 start while the control plane does.
-	var pgErr, s3Err, redisErr error
-	var side sync.WaitGroup
+// sideServices are PostgreSQL, Redis and S3, which start while the control plane does.
+type sideServices struct {
+	wg                     sync.WaitGroup
+	pgErr, s3Err, redisErr error
+}
+
+// wait waits for the side services and returns why any of them did not start.
+func (s *sideServices) wait() error {
+	s.wg.Wait()
+	return errors.Join(s.pgErr, s.s3Err, s.redisErr)
+}
+
+func (c *Cluster) startSideServices(ctx context.Context, opts Options, assets string) *sideServices {
+	s := &sideServices{}
 	if !opts.WithoutRedis {
-		side.Go(func() { c.Redis, redisErr = StartRedis(ctx, filepath.Join(dir, "redis")) })
+		s.wg.Go(func() { c.Redis, s.redisErr = StartRedis(ctx, filepath.Join(c.Dir, "redis")) })
 	}
 	if !opts.WithoutPostgres {
-		side.Go(func() { c.Postgres, pgErr = harness.StartPostgres(ctx, harness.PostgresOptions{}) })
+		s.wg.Go(func() { c.Postgres, s.pgErr = harness.StartPostgres(ctx, harness.PostgresOptions{}) })
 	}
 	if !opts.WithoutS3 {
-		t := os.Getenv("KUBEBUILDER_ASSETS")
-		if t == "" {
+		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 			_ = os.Setenv("VERSITYGW", filepath.Join(assets, "versitygw"))
 		}
-		side.Go(func() { c.S3, s3Err = harness.StartS3(ctx, harness.S3Options{}) })
+		s.wg.Go(func() { c.S3, s.s3Err = harness.StartS3(ctx, harness.S3Options{}) })
 	}
-	waitSide := func() error {
-		side.Wait()
-		return errors.Join(pgErr, s3Err, redisErr)
-	}
-	defer side.Wait()
+	return s
+}
 
+// startControlPlane starts etcd and kube-apiserver (through envtest), writes the admin
+// kubeconfig and starts kube-controller-manager.
+func (c *Cluster) startControlPlane(opts Options, assets string, t0 time.Time) error {
 	apiLog, err := c.openLog("kube-apiserver.log")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	etcdLog, err := c.openLog("etcd.log")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,
@@ -202,73 +225,64 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		ErrorIfCRDPathMissing: len(opts.CRDDirs) > 0,
 		ControlPlane: envtest.ControlPlane{
 			APIServer: &envtest.APIServer{Out: apiLog, Err: apiLog, StartTimeout: time.Minute,
-				Path: deathSignalWrapper(dir, assets, "kube-apiserver")},
+				Path: deathSignalWrapper(c.Dir, assets, "kube-apiserver")},
 			Etcd: &envtest.Etcd{Out: etcdLog, Err: etcdLog, StartTimeout: time.Minute,
-				Path: deathSignalWrapper(dir, assets, "etcd")},
+				Path: deathSignalWrapper(c.Dir, assets, "etcd")},
 		},
 	}
 	// blockOwnerDeletion needs `update` on the owner's finalizers, as on OpenShift.
 	c.env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	if _, err := c.env.Start(); err != nil {
-		return nil, fmt.Errorf("start etcd and kube-apiserver: %w", err)
+		return fmt.Errorf("start etcd and kube-apiserver: %w", err)
 	}
-	log.Info("kube-apiserver is up", "after", time.Since(t0).Round(time.Millisecond))
+	c.log.Info("kube-apiserver is up", "after", time.Since(t0).Round(time.Millisecond))
 
 	admin, err := c.env.AddUser(envtest.User{Name: adminUserName, Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("create admin user: %w", err)
+		return fmt.Errorf("create admin user: %w", err)
 	}
 	kubeconfig, err := admin.KubeConfig()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	kubeconfig = renameContext(kubeconfig)
-	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
 	if err := os.WriteFile(c.Kubeconfig, kubeconfig, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	c.RESTConfig = rest.CopyConfig(admin.Config())
 	c.RESTConfig.QPS, c.RESTConfig.Burst = 100, 200
 	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
-		return nil, err
+		return err
 	}
+	return c.startControllerManager(assets)
+}
 
-	if err := c.startControllerManager(assets); err != nil {
-		return nil, err
-	}
-
+// startNodeAgent sets up the pod network, builds the saas image's tags, and runs the
+// node agent until Stop; it returns once the node is registered.
+func (c *Cluster) startNodeAgent(ctx context.Context, opts Options, t0 time.Time) error {
 	podNet, err := setupPodNetwork()
 	if err != nil {
-		log.Error(err, "pods get loopback addresses: they run, but EndpointSlices reject these addresses")
+		c.log.Error(err, "pods get loopback addresses: they run, but EndpointSlices reject these addresses")
 	}
 	c.podNet = podNet
 	c.PodCIDR = podNet.cidr
 
-	images := append(nodeagent.ImageMap{}, opts.Images...)
-	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
-	if opts.SaaSSource != "-" {
-		src := opts.SaaSSource
-		if src == "" {
-			if src, err = FindModuleFile("test/saas"); err != nil {
-				return nil, fmt.Errorf("the application's source: %w", err)
-			}
-		}
-		if c.SaaSTags, err = BuildSaaSImages(src, filepath.Join(dir, "images", SaaSImage)); err != nil {
-			return nil, err
-		}
-		images = append(images, SaaSImages(c.SaaSTags)...)
+	images, err := c.images(opts)
+	if err != nil {
+		return err
 	}
 	agentOpts := opts.NodeAgent
 	agentOpts.NodeName = opts.NodeName
 	agentOpts.Images = images
-	agentOpts.StateDir = filepath.Join(dir, "pods")
+	agentOpts.StateDir = filepath.Join(c.Dir, "pods")
 	if agentOpts.FirstPodIP == "" {
 		agentOpts.FirstPodIP, agentOpts.LastPodIP = podNet.first, podNet.last
 	}
-	agentOpts.Log = log.WithName("nodeagent")
+	agentOpts.Log = c.log.WithName("nodeagent")
 	agent, err := nodeagent.New(c.RESTConfig, agentOpts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.Agent = agent
 	agentCtx, cancel := context.WithCancel(context.Background())
@@ -283,28 +297,47 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	select {
 	case <-agent.Ready():
 	case <-c.failed:
-		return nil, c.failErr
+		return c.failErr
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	log.Info("node registered", "node", opts.NodeName, "after", time.Since(t0).Round(time.Millisecond))
+	c.log.Info("node registered", "node", opts.NodeName, "after", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
 
+// images are the node agent's image mappings: the caller's, the operator's, and the
+// saas image's tags, built from the application's source.
+func (c *Cluster) images(opts Options) (nodeagent.ImageMap, error) {
+	images := append(nodeagent.ImageMap{}, opts.Images...)
+	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
+	if opts.SaaSSource == "-" {
+		return images, nil
+	}
+	src := opts.SaaSSource
+	if src == "" {
+		var err error
+		if src, err = FindModuleFile("test/saas"); err != nil {
+			return nil, fmt.Errorf("the application's source: %w", err)
+		}
+	}
+	tags, err := BuildSaaSImages(src, filepath.Join(c.Dir, "images", SaaSImage))
+	if err != nil {
+		return nil, err
+	}
+	c.SaaSTags = tags
+	return append(images, SaaSImages(c.SaaSTags)...), nil
+}
+
+// waitReady waits until kube-controller-manager works and the side services are up.
+func (c *Cluster) waitReady(ctx context.Context, side *sideServices) error {
 	// The ServiceAccount controller creating "default" proves the controller manager works.
 	if err := c.waitFor(ctx, "the default ServiceAccount (kube-controller-manager)", func(ctx context.Context) (bool, error) {
 		_, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	}); err != nil {
-		return nil, err
+		return err
 	}
-	if err := waitSide(); err != nil {
-		return nil, err
-	}
-	if err := c.setupDemo(ctx); err != nil {
-		return nil, fmt.Errorf("set up the demo namespace: %w", err)
-	}
-	c.StartupDuration = time.Since(t0)
-	log.Info("devcluster is ready", "after", c.StartupDuration.Round(time.Millisecond))
-	return c, nil
+	return side.wait()
 }
 
 func (c *Cluster) openLog(name string) (*os.File, error) {
@@ -392,104 +425,6 @@ func (c *Cluster) startControllerManager(assets string) error {
 	return nil
 }
 
-func (c *Cluster) setupDemo(ctx context.Context) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: DemoNamespace}}
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	endpoints := map[string]string{}
-	if c.Postgres != nil {
-		conn, err := pgx.Connect(ctx, c.Postgres.DSN("postgres"))
-		if err != nil {
-			return fmt.Errorf("connect to postgres: %w", err)
-		}
-		_, err = conn.Exec(ctx, "CREATE DATABASE "+DemoDatabase)
-		_ = conn.Close(ctx)
-		if err != nil && !strings.Contains(err.Error(), "already exists") {
-			return fmt.Errorf("create database %s: %w", DemoDatabase, err)
-		}
-		if err := c.applySecret(ctx, DemoDBSecret, map[string]string{
-			"host":     c.Postgres.Host,
-			"port":     fmt.Sprint(c.Postgres.Port),
-			"dbname":   DemoDatabase,
-			"user":     c.Postgres.User,
-			"password": c.Postgres.Password,
-			"sslmode":  "disable",
-		}); err != nil {
-			return err
-		}
-		endpoints["dbHost"] = c.Postgres.Host
-		endpoints["dbPort"] = fmt.Sprint(c.Postgres.Port)
-		endpoints["dbName"] = DemoDatabase
-	}
-	if c.S3 != nil {
-		if err := c.S3.CreateBucket(ctx, DemoBucket); err != nil && !strings.Contains(err.Error(), "BucketAlready") {
-			return fmt.Errorf("create bucket %s: %w", DemoBucket, err)
-		}
-		if err := c.applySecret(ctx, DemoS3Secret, map[string]string{
-			"AWS_ACCESS_KEY_ID":     c.S3.AccessKey,
-			"AWS_SECRET_ACCESS_KEY": c.S3.SecretKey,
-		}); err != nil {
-			return err
-		}
-		endpoints["s3Endpoint"] = c.S3.Endpoint
-		endpoints["s3Region"] = c.S3.Region
-		endpoints["s3Bucket"] = DemoBucket
-	}
-	if c.Redis != nil {
-		if err := c.applySecret(ctx, DemoRedisSecret, map[string]string{
-			"REDIS_URL":      c.Redis.URL(0),
-			"REDIS_HOST":     c.Redis.Host,
-			"REDIS_PORT":     fmt.Sprint(c.Redis.Port),
-			"REDIS_PASSWORD": c.Redis.Password,
-		}); err != nil {
-			return err
-		}
-		endpoints["redisHost"] = c.Redis.Host
-		endpoints["redisPort"] = fmt.Sprint(c.Redis.Port)
-	}
-	if c.SaaSTags != nil {
-		if err := c.createSecretOnce(ctx, DemoAppSecret, SaaSSecrets()); err != nil {
-			return err
-		}
-	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: DemoConfigMap, Namespace: DemoNamespace}, Data: endpoints}
-	if _, err := c.Client.CoreV1().ConfigMaps(DemoNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	return nil
-}
-
-func (c *Cluster) applySecret(ctx context.Context, name string, data map[string]string) error {
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: DemoNamespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "devcluster"}},
-		Type:       corev1.SecretTypeOpaque,
-		StringData: data,
-	}
-	_, err := c.Client.CoreV1().Secrets(DemoNamespace).Create(ctx, s, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		_, err = c.Client.CoreV1().Secrets(DemoNamespace).Update(ctx, s, metav1.UpdateOptions{})
-	}
-	return err
-}
-
-// createSecretOnce creates a Secret unless it exists: generated keys are never
-// replaced.
-func (c *Cluster) createSecretOnce(ctx context.Context, name string, data map[string]string) error {
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: DemoNamespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "devcluster"}},
-		Type:       corev1.SecretTypeOpaque,
-		StringData: data,
-	}
-	_, err := c.Client.CoreV1().Secrets(DemoNamespace).Create(ctx, s, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
-}
-
 // Stop stops the pods' processes, the node agent, kube-controller-manager,
 // kube-apiserver, etcd, PostgreSQL, Redis and S3. It is safe to call more than once.
 func (c *Cluster) Stop() error {
@@ -546,54 +481,6 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
-// ResolveAssets finds the directory with etcd, kube-apiserver and
-// kube-controller-manager: dir, else $KUBEBUILDER_ASSETS, else the directory
-// hack/test-binaries.sh prints. It fails when a binary is missing there.
-func ResolveAssets(dir string) (string, error) {
-	if dir == "" {
-		dir = os.Getenv("KUBEBUILDER_ASSETS")
-	}
-	if dir == "" {
-		if script, err := FindModuleFile("hack/test-binaries.sh"); err == nil {
-			out, err := exec.Command("bash", script, "--print").Output()
-			if err == nil {
-				dir = strings.TrimSpace(string(out))
-			}
-		}
-	}
-	if dir == "" {
-		return "", errors.New("devcluster: no assets directory: set KUBEBUILDER_ASSETS or run hack/test-binaries.sh")
-	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return "", fmt.Errorf("devcluster: %s missing in %s: build it with hack/test-binaries.sh", b, dir)
-		}
-	}
-	return dir, nil
-}
-
-// deathSignalWrapper returns a script that runs the asset with a parent-death
-// signal (setpriv --pdeathsig KILL), so etcd and kube-apiserver, which envtest starts
-// without one, die with this process even when it is killed without a chance to
-// clean up (SIGKILL, a `go test` timeout). Without setpriv it returns the asset itself.
-func deathSignalWrapper(dir, assets, name string) string {
-	bin := filepath.Join(assets, name)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		return bin
-	}
-	wrapDir := filepath.Join(dir, "wrappers")
-	if err := os.MkdirAll(wrapDir, 0o755); err != nil {
-		return bin
-	}
-	script := fmt.Sprintf("#!/bin/sh\nexec %s --pdeathsig KILL -- %s \"$@\"\n", setpriv, bin)
-	path := filepath.Join(wrapDir, name)
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		return bin
-	}
-	return path
-}
-
 // renameContext names the kubeconfig's context "devcluster".
 func renameContext(kubeconfig []byte) []byte {
 	cfg, err := clientcmd.Load(kubeconfig)
@@ -610,52 +497,6 @@ func renameContext(kubeconfig []byte) []byte {
 		return kubeconfig
 	}
 	return out
-}
-
-// FindModuleFile walks up from the working directory to find rel.
-func FindModuleFile(rel string) (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("%s not found above %s", rel, wd)
-		}
-	}
-}
-
-// ModuleRoot is the directory of the go.mod above the working directory.
-func ModuleRoot() (string, error) {
-	p, err := FindModuleFile("go.mod")
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(p), nil
-}
-
-// BuildBinaries builds the given main packages (name → import path relative to the
-// module root, "./cmd/agent") into outDir with one `go build` and returns their paths.
-func BuildBinaries(ctx context.Context, moduleRoot, outDir string, pkgs map[string]string, out io.Writer) (map[string]string, error) {
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, err
-	}
-	paths := map[string]string{}
-	for name, pkg := range pkgs {
-		bin := filepath.Join(outDir, name)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Dir = moduleRoot
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("go build %s: %w", pkg, err)
-		}
-		paths[name] = bin
-	}
-	return paths, nil
 }
 
 // WriteEnvFile writes DIR/env, a shell file that points kubectl at the cluster and

@@ -27,6 +27,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"runbook-operator/internal/progress"
+	"runbook-operator/internal/reconcile"
 )
 
 // Reasons of the outcomes this package decides. They equal the api package's
@@ -54,14 +57,34 @@ type Step struct {
 	Title  string
 	// Kind names the owner's kind in messages ("" reads "object").
 	Kind string
+	// Deleted is the message of the *reconcile.Stalling when the Job was deleted before
+	// it finished ("": "<Title> was deleted before it finished; it is not run again").
+	Deleted string
+
+	// Container names the container whose termination state is the Job's result
+	// ("": none is read).
+	Container string
+	// Report reads the command's own report from the container's termination state
+	// (AgentReport for agent Jobs). nil: the termination message is a log tail, quoted
+	// in failures, so only for containers whose output holds no secrets.
+	Report func(term *corev1.ContainerStateTerminated) (Report, error)
+
+	// How a failure reads (Failure). Limit names where the time limit is set, e.g.
+	// "spec.timeout" (the limit is then written the short way: 1h, not 1h0m0s), and
+	// Timeout is the limit named when the Job carries no deadline. OnTimeout is
+	// appended after a timeout and OnFailure after a failure the command did not
+	// explain itself: what is left, what to do.
+	Limit                string
+	Timeout              time.Duration
+	OnTimeout, OnFailure string
 }
 
 // Ensure returns the Job desired names, creating it when absent. created says the
 // owner's status records that the Job was created earlier. Errors:
-//   - *Stalling (ReasonJobDeleted) when the Job is gone or being deleted before it
+//   - *reconcile.Stalling (ReasonJobDeleted) when the Job is gone or being deleted before it
 //     finished: it is never created twice;
-//   - *Waiting (ReasonJobConflict) when a Job of that name belongs to another object;
-//   - *CreateFailed when the API server refused to create it (retry with backoff);
+//   - *reconcile.Waiting (ReasonJobConflict) when a Job of that name belongs to another object;
+//   - *reconcile.CreateFailed when the API server refused to create it (retry with backoff);
 //   - the API server's errors otherwise.
 func (s Step) Ensure(ctx context.Context, desired *batchv1.Job, created bool) (*batchv1.Job, error) {
 	return s.EnsureBuilt(ctx, client.ObjectKeyFromObject(desired), func(context.Context) (*batchv1.Job, error) { return desired, nil }, created)
@@ -89,7 +112,7 @@ func (s Step) EnsureBuilt(ctx context.Context, key client.ObjectKey, build func(
 		case apierrors.IsAlreadyExists(err):
 			err = s.Reader.Get(ctx, key, job)
 		default:
-			return nil, &CreateFailed{Name: desired.Name, Err: err}
+			return nil, &reconcile.CreateFailed{What: "Job " + desired.Name, Err: err}
 		}
 	}
 	if err != nil {
@@ -103,27 +126,17 @@ func (s Step) EnsureBuilt(ctx context.Context, key client.ObjectKey, build func(
 		if kind == "" {
 			kind = "object"
 		}
-		return nil, Wait(ReasonJobConflict, ConflictRecheck,
+		return nil, reconcile.Wait(ReasonJobConflict, ConflictRecheck,
 			"A Job named %s that does not belong to this %s exists (left by an earlier object of the same name?); waiting for it to go", job.Name, kind)
 	}
 	return job, nil
 }
 
-// CreateFailed says the API server refused to create the Job (quota, admission, RBAC):
-// a retry with backoff, and the caller should say so in a condition, not only in the log.
-type CreateFailed struct {
-	Name string
-	Err  error
-}
-
-func (e *CreateFailed) Error() string {
-	return fmt.Sprintf("Could not create Job %s: %v", e.Name, e.Err)
-}
-
-func (e *CreateFailed) Unwrap() error { return e.Err }
-
 func (s Step) deleted() error {
-	return Stall(ReasonJobDeleted, "%s was deleted before it finished; it is not run again", s.Title)
+	if s.Deleted != "" {
+		return &reconcile.Stalling{Reason: ReasonJobDeleted, Message: s.Deleted}
+	}
+	return reconcile.Stall(ReasonJobDeleted, "%s was deleted before it finished; it is not run again", s.Title)
 }
 
 // State is what a Job's status says.
@@ -189,17 +202,34 @@ func ownedByJob(pod *corev1.Pod, job *batchv1.Job) bool {
 	return len(pod.OwnerReferences) == 0 // tolerate orphaned pods carrying the label
 }
 
-// Failure explains a failed Job in a sentence, as a *Stalling: a timeout, or the last
-// lines of the container's termination message (the command's own error, e.g.
-// Django's traceback tail) with its exit code, or, with neither, the Job's reason and
-// where its logs are. Use it only for containers whose output holds no secrets.
-func (s Step) Failure(job *batchv1.Job, st State, term *corev1.ContainerStateTerminated) *Stalling {
+// Failure explains a failed Job in a sentence, as a *reconcile.Stalling: a timeout
+// (with OnTimeout); the command's own error when a Report hook reads one; without a
+// Report hook the last lines of the container's termination message (e.g. Django's
+// traceback tail) with its exit code; otherwise the Job's reason and where its logs
+// are (with OnFailure).
+func (s Step) Failure(job *batchv1.Job, st State, term *corev1.ContainerStateTerminated) *reconcile.Stalling {
 	if st.Condition != nil && st.Condition.Reason == batchv1.JobReasonDeadlineExceeded {
-		limit := ""
-		if d := job.Spec.ActiveDeadlineSeconds; d != nil {
-			limit = " after " + (time.Duration(*d) * time.Second).String()
+		return &reconcile.Stalling{Reason: ReasonDeadlineExceeded, Message: s.Title + " timed out" + s.limit(job) + " and was stopped" + s.OnTimeout}
+	}
+	why := ""
+	if st.Condition != nil && st.Condition.Reason != "" {
+		why = " (" + st.Condition.Reason + ")"
+	}
+	if s.Report != nil {
+		rep, err := s.report(term)
+		if err == nil && rep.Error != "" {
+			msg := fmt.Sprintf("%s failed: %s", s.Title, rep.Error)
+			if rep.Permanent {
+				msg += " (retrying will not help until this is fixed)"
+			}
+			return &reconcile.Stalling{Reason: ReasonJobFailed, Message: msg}
 		}
-		return &Stalling{Reason: ReasonDeadlineExceeded, Message: fmt.Sprintf("%s timed out%s and was stopped", s.Title, limit)}
+		detail := ErrNoResult.Error()
+		if err != nil {
+			detail = err.Error()
+		}
+		return &reconcile.Stalling{Reason: ReasonJobFailed, Message: fmt.Sprintf(
+			"Job %s failed%s: %s; see `kubectl logs job/%s -n %s`%s", job.Name, why, detail, job.Name, job.Namespace, s.OnFailure)}
 	}
 	if term != nil {
 		msg := fmt.Sprintf("%s failed with exit code %d", s.Title, term.ExitCode)
@@ -208,13 +238,33 @@ func (s Step) Failure(job *batchv1.Job, st State, term *corev1.ContainerStateTer
 		} else if term.Reason != "" && term.Reason != "Error" {
 			msg += " (" + term.Reason + ")"
 		}
-		return &Stalling{Reason: ReasonJobFailed, Message: msg}
+		return &reconcile.Stalling{Reason: ReasonJobFailed, Message: msg}
 	}
-	why := ""
-	if st.Condition != nil && st.Condition.Reason != "" {
-		why = " (" + st.Condition.Reason + ")"
+	return &reconcile.Stalling{Reason: ReasonJobFailed, Message: fmt.Sprintf("%s failed%s; see `kubectl logs job/%s -n %s`%s", s.Title, why, job.Name, job.Namespace, s.OnFailure)}
+}
+
+// limit says the time limit of a Job that timed out: " after 30m0s", or with Limit
+// " after 30m (spec.timeout)"; "" when none is known.
+func (s Step) limit(job *batchv1.Job) string {
+	d := s.Timeout
+	if job.Spec.ActiveDeadlineSeconds != nil {
+		d = time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second
 	}
-	return &Stalling{Reason: ReasonJobFailed, Message: fmt.Sprintf("%s failed%s; see `kubectl logs job/%s -n %s`", s.Title, why, job.Name, job.Namespace)}
+	switch {
+	case d <= 0:
+		return ""
+	case s.Limit == "":
+		return " after " + d.String()
+	}
+	return " after " + progress.Duration(d) + " (" + s.Limit + ")"
+}
+
+// report runs the Report hook on term (ErrNoResult when no pod left one).
+func (s Step) report(term *corev1.ContainerStateTerminated) (Report, error) {
+	if term == nil {
+		return Report{}, ErrNoResult
+	}
+	return s.Report(term)
 }
 
 // Tail returns the last n non-empty lines of text joined by " | ", at most max bytes

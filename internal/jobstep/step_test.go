@@ -17,10 +17,9 @@ limitations under the License.
 package jobstep
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -54,16 +53,35 @@ func TestFailureExplainsInASentence(t *testing.T) {
 	}
 }
 
-func TestTypedOutcomesSurviveWrapping(t *testing.T) {
-	err := fmt.Errorf("step: %w", Stall(ReasonJobDeleted, "gone"))
-	if st, ok := AsStalling(err); !ok || st.Reason != ReasonJobDeleted {
-		t.Fatal("stalling lost")
+// TestFailureOfAnAgentJob: with a Report hook the command's own error is the
+// sentence, a termination message that is not a report is never quoted, and a timeout
+// names its setting and the kind's advice.
+func TestFailureOfAnAgentJob(t *testing.T) {
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "backup-x", Namespace: "ns"}}
+	s := Step{Title: "Backup Job backup-x", Report: AgentReport, Limit: "spec.timeout", Timeout: 45 * time.Minute,
+		OnTimeout: "; raise spec.timeout", OnFailure: ". Check the database"}
+	failed := State{Finished: true, Condition: &batchv1.JobCondition{Reason: batchv1.JobReasonBackoffLimitExceeded}}
+	cases := []struct {
+		name, reason, want string
+		st                 State
+		term               *corev1.ContainerStateTerminated
+	}{
+		{"timeout", ReasonDeadlineExceeded, "Backup Job backup-x timed out after 45m (spec.timeout) and was stopped; raise spec.timeout",
+			State{Finished: true, Condition: &batchv1.JobCondition{Reason: batchv1.JobReasonDeadlineExceeded}}, nil},
+		{"reported", ReasonJobFailed, "Backup Job backup-x failed: bucket missing (retrying will not help until this is fixed)",
+			failed, &corev1.ContainerStateTerminated{ExitCode: 1, Message: `{"command":"backup","error":"bucket missing","permanent":true}`}},
+		{"log tail, not quoted", ReasonJobFailed,
+			"Job backup-x failed (BackoffLimitExceeded): the agent exited with code 137 without a readable result; see `kubectl logs job/backup-x -n ns`. Check the database",
+			failed, &corev1.ContainerStateTerminated{ExitCode: 137, Message: "password=hunter2"}},
+		{"no pod", ReasonJobFailed, "Job backup-x failed (BackoffLimitExceeded): " + ErrNoResult.Error(), failed, nil},
 	}
-	if _, ok := AsWaiting(err); ok {
-		t.Fatal("a stalling error is not waiting")
-	}
-	if _, ok := AsStalling(errors.New("x")); ok {
-		t.Fatal("plain error is a retry")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := s.Failure(job, c.st, c.term)
+			if got.Reason != c.reason || !strings.HasPrefix(got.Message, c.want) || strings.Contains(got.Message, "hunter2") {
+				t.Fatalf("got %+v", got)
+			}
+		})
 	}
 }
 

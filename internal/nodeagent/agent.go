@@ -124,7 +124,7 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.StateDir, 0o750); err != nil {
 		return nil, err
 	}
 	return &Agent{
@@ -157,7 +157,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nodeagent: serve the kubelet API: %w", err)
 	}
-	a.kubeletPort = int32(port)
+	a.kubeletPort = int32(port) //nolint:gosec // G115: a TCP port fits
 	if err := a.registerNode(ctx); err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (a *Agent) processNext(ctx context.Context) bool {
 func (a *Agent) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return nil //nolint:nilerr // a malformed key is dropped: retrying cannot mend it
 	}
 	pod, err := a.pods.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
@@ -375,7 +375,7 @@ func (a *Agent) startWorker(pod *corev1.Pod, key string) (*podWorker, error) {
 		uid = uid[:8]
 	}
 	dir := filepath.Join(a.opts.StateDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uid))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		a.ips.Release(ip)
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 
@@ -281,4 +282,66 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// EnvContext is what ContainerEnv adds to a container's own environment.
+type EnvContext struct {
+	PodIP          string
+	PodDir         string
+	TerminationLog string
+}
+
+// ContainerEnv returns the full process environment: the host PATH, the variables the
+// node agent provides (HOSTNAME, POD_IP, POD_NAME, POD_NAMESPACE, HOME and TMPDIR in
+// the pod folder, RUNBOOK_TERMINATION_LOG, RUNBOOK_IMAGE, RUNBOOK_IMAGE_TAG), then the
+// container's resolved env, which wins. Values naming the terminationMessagePath are
+// rewritten to the host file.
+func ContainerEnv(pod *corev1.Pod, c *corev1.Container, env []EnvVar, ec EnvContext) []string {
+	hostname := pod.Spec.Hostname
+	if hostname == "" {
+		hostname = pod.Name
+	}
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	vars := []EnvVar{
+		{"PATH", path},
+		{"HOSTNAME", hostname},
+		{"HOME", ec.PodDir},
+		{"TMPDIR", ec.PodDir},
+		{"POD_IP", ec.PodIP},
+		{"POD_NAME", pod.Name},
+		{"POD_NAMESPACE", pod.Namespace},
+		{TerminationLogEnv, ec.TerminationLog},
+		{"RUNBOOK_IMAGE", c.Image},
+		{"RUNBOOK_IMAGE_TAG", Tag(c.Image)},
+	}
+	vars = append(vars, env...)
+	seen := map[string]int{}
+	var out []string
+	tpath := terminationMessagePath(c)
+	for _, v := range vars {
+		val := v.Value
+		if ec.TerminationLog != "" {
+			val = strings.ReplaceAll(val, tpath, ec.TerminationLog)
+		}
+		kv := v.Name + "=" + val
+		if i, ok := seen[v.Name]; ok {
+			out[i] = kv
+			continue
+		}
+		seen[v.Name] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// RewritePath replaces every occurrence of from in args by to.
+func RewritePath(args []string, from, to string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, from, to)
+	}
+	return out
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // serveKubeletAPI serves the part of the kubelet API the API server proxies for
@@ -75,12 +77,18 @@ func (a *Agent) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s is not running on node %s", ns, podName, a.opts.NodeName), http.StatusNotFound)
 		return
 	}
+	// Only a container of the pod names a log file: the name comes from the URL and
+	// could otherwise lead out of the pod's folder ("..%2F..%2Fx").
+	if !hasContainer(worker.currentPod(), container) {
+		http.Error(w, fmt.Sprintf("container %q in pod %q is not available", container, podName), http.StatusBadRequest)
+		return
+	}
 	q := r.URL.Query()
 	path := filepath.Join(worker.dir, container+".log")
 	if q.Get("previous") == "true" {
 		path = filepath.Join(worker.dir, container+".previous.log")
 	}
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // G304: a log in the pod's folder, of a container the pod has (checked above)
 	if os.IsNotExist(err) {
 		if q.Get("previous") == "true" {
 			http.Error(w, fmt.Sprintf("previous terminated container %q in pod %q not found", container, podName), http.StatusBadRequest)
@@ -103,14 +111,15 @@ func (a *Agent) containerLogs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain")
-	written, _ := w.Write(data)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	written, _ := w.Write(data) //nolint:gosec // G705: plain text that browsers may not sniff as HTML, as the kubelet serves it
 	if q.Get("follow") != "true" || q.Get("previous") == "true" {
 		return
 	}
 	flusher, _ := w.(http.Flusher)
 	offset := int64(len(data))
 	if q.Get("tailLines") != "" || limit > 0 {
-		if fi, err := os.Stat(path); err == nil {
+		if fi, err := os.Stat(path); err == nil { //nolint:gosec // G703: as above
 			offset = fi.Size()
 		}
 	}
@@ -124,7 +133,7 @@ func (a *Agent) containerLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(250 * time.Millisecond):
 		}
-		f, err := os.Open(path)
+		f, err := os.Open(path) //nolint:gosec // G304: as above
 		if err != nil {
 			return
 		}
@@ -209,4 +218,16 @@ func selfSignedCert(host string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// hasContainer reports whether the pod has a container or init container named name.
+func hasContainer(pod *corev1.Pod, name string) bool {
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -64,106 +64,33 @@ func (s *S3) UploadThen(ctx context.Context, key string, r io.Reader, beforeComp
 	}
 	uploadID := created.UploadId
 	defer func() {
-		if err == nil {
-			return
-		}
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
-		})
-		if aerr != nil && !IsNotFound(aerr) {
-			err = fmt.Errorf("%w; the incomplete multipart upload could not be aborted either (no object was created; a bucket lifecycle rule for incomplete uploads removes its parts): %v", err, s.wrap("abort", key, aerr))
+		if err != nil {
+			err = s.abortUpload(ctx, key, uploadID, err)
 		}
 	}()
 
 	uctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	pool := make(chan []byte, s.cfg.Concurrency+1)
+	u := &multipartUpload{s: s, key: key, uploadID: uploadID, ctx: uctx, cancel: cancel,
+		pool: make(chan []byte, s.cfg.Concurrency+1), jobs: make(chan part)}
 	for i := 0; i < s.cfg.Concurrency+1; i++ {
-		pool <- nil // allocated on first use
+		u.pool <- nil // allocated on first use
 	}
-	jobs := make(chan part)
-	var (
-		mu        sync.Mutex
-		completed []types.CompletedPart
-		wg        sync.WaitGroup
-	)
 	for i := 0; i < s.cfg.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range jobs {
-				if uctx.Err() == nil {
-					out, perr := s.client.UploadPart(uctx, &s3.UploadPartInput{
-						Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
-						PartNumber:    aws.Int32(p.num),
-						Body:          bytes.NewReader(p.buf[:p.n]),
-						ContentLength: aws.Int64(int64(p.n)),
-					})
-					if perr != nil {
-						cancel(s.wrap("upload", key, perr))
-					} else {
-						mu.Lock()
-						completed = append(completed, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(p.num)})
-						mu.Unlock()
-					}
-				}
-				pool <- p.buf
-			}
-		}()
+		u.wg.Add(1)
+		go u.uploadParts()
 	}
-
-	var readErr error
-	var num int32
-	for {
-		var buf []byte
-		select {
-		case buf = <-pool:
-		case <-uctx.Done():
-		}
-		if uctx.Err() != nil {
-			break
-		}
-		if buf == nil {
-			buf = make([]byte, s.cfg.PartSize)
-		}
-		n, rerr := io.ReadFull(r, buf)
-		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
-		if rerr != nil && !eof {
-			readErr = rerr
-			pool <- buf
-			break
-		}
-		if n > 0 || num == 0 {
-			num++
-			if num > maxParts {
-				readErr = fmt.Errorf("the stream exceeds %d parts of %d MiB; raise the part size", maxParts, s.cfg.PartSize>>20)
-				pool <- buf
-				break
-			}
-			info.Size += int64(n)
-			select {
-			case jobs <- part{num: num, buf: buf, n: n}:
-			case <-uctx.Done():
-				pool <- buf
-			}
-		} else {
-			pool <- buf
-		}
-		if eof {
-			break
-		}
-	}
-	close(jobs)
-	wg.Wait()
+	num, size, readErr := u.feed(r)
+	info.Size = size
+	close(u.jobs)
+	u.wg.Wait()
 	if readErr != nil {
 		return info, readErr
 	}
 	if cerr := context.Cause(uctx); cerr != nil {
 		return info, cerr
 	}
+	completed := u.completed
 	slices.SortFunc(completed, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
 	if len(completed) != int(num) {
 		return info, fmt.Errorf("internal error: %d of %d parts uploaded", len(completed), num)
@@ -182,6 +109,106 @@ func (s *S3) UploadThen(ctx context.Context, key string, r io.Reader, beforeComp
 	}
 	info.Parts = int(num)
 	return info, nil
+}
+
+// abortUpload aborts the multipart upload that failed with err, with a context that
+// outlives ctx so that a cancelled (SIGTERM) run still cleans up, and returns err
+// with the abort's own failure, if any.
+func (s *S3) abortUpload(ctx context.Context, key string, uploadID *string, err error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: uploadID,
+	})
+	if aerr != nil && !IsNotFound(aerr) {
+		return fmt.Errorf("%w; the incomplete multipart upload could not be aborted either (no object was created; a bucket lifecycle rule for incomplete uploads removes its parts): %v", err, s.wrap("abort", key, aerr))
+	}
+	return err
+}
+
+// multipartUpload is one running multipart upload: the parts being filled and
+// uploaded, and the buffers they take turns with.
+type multipartUpload struct {
+	s        *S3
+	key      string
+	uploadID *string
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	pool     chan []byte // Concurrency+1 buffers, nil until first used
+	jobs     chan part
+	wg       sync.WaitGroup
+
+	mu        sync.Mutex
+	completed []types.CompletedPart
+}
+
+// uploadParts uploads the parts it is handed until jobs is closed; the first failure
+// cancels the upload. Every buffer goes back to the pool.
+func (u *multipartUpload) uploadParts() {
+	defer u.wg.Done()
+	for p := range u.jobs {
+		if u.ctx.Err() == nil {
+			out, perr := u.s.client.UploadPart(u.ctx, &s3.UploadPartInput{
+				Bucket: aws.String(u.s.cfg.Bucket), Key: aws.String(u.key), UploadId: u.uploadID,
+				PartNumber:    aws.Int32(p.num),
+				Body:          bytes.NewReader(p.buf[:p.n]),
+				ContentLength: aws.Int64(int64(p.n)),
+			})
+			if perr != nil {
+				u.cancel(u.s.wrap("upload", u.key, perr))
+			} else {
+				u.mu.Lock()
+				u.completed = append(u.completed, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(p.num)})
+				u.mu.Unlock()
+			}
+		}
+		u.pool <- p.buf
+	}
+}
+
+// feed reads r into parts of PartSize and hands them to the uploaders until r ends,
+// reading fails or the upload is cancelled. It returns the number of parts and bytes
+// handed over (an empty stream is one empty part) and why reading failed.
+func (u *multipartUpload) feed(r io.Reader) (num int32, size int64, err error) {
+	for {
+		var buf []byte
+		select {
+		case buf = <-u.pool:
+		case <-u.ctx.Done():
+		}
+		select {
+		case <-u.ctx.Done():
+			return num, size, nil // why is context.Cause(u.ctx), which the caller reports
+		default:
+		}
+		if buf == nil {
+			buf = make([]byte, u.s.cfg.PartSize)
+		}
+		n, rerr := io.ReadFull(r, buf)
+		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
+		if rerr != nil && !eof {
+			u.pool <- buf
+			return num, size, rerr
+		}
+		if n > 0 || num == 0 {
+			num++
+			if num > maxParts {
+				u.pool <- buf
+				return num, size, fmt.Errorf("the stream exceeds %d parts of %d MiB; raise the part size", maxParts, u.s.cfg.PartSize>>20)
+			}
+			size += int64(n)
+			select {
+			case u.jobs <- part{num: num, buf: buf, n: n}:
+			case <-u.ctx.Done():
+				u.pool <- buf
+			}
+		} else {
+			u.pool <- buf
+		}
+		if eof {
+			return num, size, nil
+		}
+	}
 }
 
 // AbortIncomplete aborts the unfinished multipart uploads of exactly key.

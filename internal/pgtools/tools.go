@@ -114,7 +114,7 @@ func (s *stderrTail) String() string {
 // command builds a client program invocation that is terminated gently (SIGTERM,
 // then SIGKILL after 10 s) when ctx ends.
 func command(ctx context.Context, path string, env []string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, path, args...)
+	cmd := exec.CommandContext(ctx, path, args...) //nolint:gosec // G204: path is pg_dump, pg_restore or psql of the chosen Tools; args are built by this package, never a shell line
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

@@ -16,7 +16,8 @@ limitations under the License.
 
 // Package progress is the agent's progress line: the agent prints one every few
 // seconds to its log, the controller reads the last one from the pod's log. It
-// holds the line's format and the figures derived from it, nothing else.
+// holds the line's format and the figures derived from it, and the formats of the
+// figures in messages (Human, Duration, Short).
 package progress
 
 import (

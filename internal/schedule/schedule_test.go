@@ -128,11 +128,3 @@ func TestDueWithFakeClock(t *testing.T) {
 		})
 	}
 }
-
-func TestFakeClock(t *testing.T) {
-	c := NewFakeClock(ts("2026-11-28T00:00:00Z"))
-	c.Step(90 * time.Minute)
-	if got := c.Now(); !got.Equal(ts("2026-11-28T01:30:00Z")) {
-		t.Errorf("Now = %v", got)
-	}
-}

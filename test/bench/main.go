@@ -298,42 +298,11 @@ func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin
 	// Restore timings swing with the load of a shared machine: run the pair
 	// (pg_restore, then agent restore, back to back) several times and keep the
 	// pair with the median ratio.
-	type pair struct {
-		pg, agent, pgCPU, agentCPU time.Duration
-		rss, rows                  int64
-	}
-	var pairs []pair
+	var pairs []restorePair
 	for run := 1; run <= restoreRuns; run++ {
-		var p pair
-		base := db + "_pgrestore"
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+base); err != nil {
+		p, err := runRestorePair(ctx, admin, env, agentBin, s3, db, key, dumpFile, j, tmp)
+		if err != nil {
 			return m, err
-		}
-		cmd = exec.Command("pg_restore", "--exit-on-error", "-j", j, "-d", base, dumpFile)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr
-		if p.pg, p.pgCPU, _, err = timed(cmd); err != nil {
-			return m, fmt.Errorf("pg_restore: %w", err)
-		}
-		fmt.Printf("   (d) pg_restore -j %s (local file): %7.1fs\n", j, p.pg.Seconds())
-		_, _ = admin.Exec(ctx, "DROP DATABASE "+base+" WITH (FORCE)")
-
-		out.Reset()
-		logs := &strings.Builder{}
-		cmd = exec.Command(agentBin, "restore", "--bucket", "bench", "--key", key, "--endpoint", s3.Endpoint, "--path-style", "--jobs", j, "--keep-previous=false")
-		cmd.Env, cmd.Stdout, cmd.Stderr = append(env, "TMPDIR="+tmp), out, logs
-		if p.agent, p.agentCPU, p.rss, err = timed(cmd); err != nil {
-			return m, fmt.Errorf("agent restore: %w: %s", err, out)
-		}
-		if res, err := agent.ParseResult([]byte(out.String())); err == nil {
-			p.rows = res.Rows
-		}
-		fmt.Printf("       agent restore -j %s:          %7.1fs  peak RSS %d MiB (%d rows)  ratio %.2f\n",
-			j, p.agent.Seconds(), p.rss>>10, p.rows, ratio(p.agent, p.pg))
-		// The agent logs the time of each step as "timings: download 2.0s, …".
-		for _, line := range strings.Split(logs.String(), "\n") {
-			if _, after, ok := strings.Cut(line, "agent: timings: "); ok {
-				fmt.Printf("       agent restore steps: %s\n", after)
-			}
 		}
 		pairs = append(pairs, p)
 	}
@@ -341,7 +310,7 @@ func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin
 	for _, p := range pairs {
 		m.restoreRSS = max(m.restoreRSS, p.rss)
 	}
-	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(ratio(a.agent, a.pg), ratio(b.agent, b.pg)) })
+	slices.SortFunc(pairs, func(a, b restorePair) int { return cmp.Compare(ratio(a.agent, a.pg), ratio(b.agent, b.pg)) })
 	med := pairs[len(pairs)/2]
 	m.pgRestore, m.agentRestore, m.pgRestoreCPU, m.agentRestoreCPU, m.agentRestoreRows = med.pg, med.agent, med.pgCPU, med.agentCPU, med.rows
 	if len(pairs) > 1 {
@@ -350,6 +319,50 @@ func measure(ctx context.Context, pg *harness.Postgres, s3 *harness.S3, agentBin
 	}
 	_, _ = admin.Exec(ctx, "DROP DATABASE "+db+" WITH (FORCE)")
 	return m, nil
+}
+
+// restorePair is one pg_restore and one agent restore of the same dump, back to back.
+type restorePair struct {
+	pg, agent, pgCPU, agentCPU time.Duration
+	rss, rows                  int64
+}
+
+// runRestorePair restores dumpFile with pg_restore -j j into a new database, then
+// key with the agent's restore (download, verify, decompress, restore, ANALYZE, swap).
+func runRestorePair(ctx context.Context, admin *pgx.Conn, env []string, agentBin string, s3 *harness.S3, db, key, dumpFile, j, tmp string) (restorePair, error) {
+	var p restorePair
+	base := db + "_pgrestore"
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+base); err != nil {
+		return p, err
+	}
+	cmd := exec.Command("pg_restore", "--exit-on-error", "-j", j, "-d", base, dumpFile)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stderr, os.Stderr
+	var err error
+	if p.pg, p.pgCPU, _, err = timed(cmd); err != nil {
+		return p, fmt.Errorf("pg_restore: %w", err)
+	}
+	fmt.Printf("   (d) pg_restore -j %s (local file): %7.1fs\n", j, p.pg.Seconds())
+	_, _ = admin.Exec(ctx, "DROP DATABASE "+base+" WITH (FORCE)")
+
+	out := &strings.Builder{}
+	logs := &strings.Builder{}
+	cmd = exec.Command(agentBin, "restore", "--bucket", "bench", "--key", key, "--endpoint", s3.Endpoint, "--path-style", "--jobs", j, "--keep-previous=false")
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(env, "TMPDIR="+tmp), out, logs
+	if p.agent, p.agentCPU, p.rss, err = timed(cmd); err != nil {
+		return p, fmt.Errorf("agent restore: %w: %s", err, out)
+	}
+	if res, err := agent.ParseResult([]byte(out.String())); err == nil {
+		p.rows = res.Rows
+	}
+	fmt.Printf("       agent restore -j %s:          %7.1fs  peak RSS %d MiB (%d rows)  ratio %.2f\n",
+		j, p.agent.Seconds(), p.rss>>10, p.rows, ratio(p.agent, p.pg))
+	// The agent logs the time of each step as "timings: download 2.0s, …".
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if _, after, ok := strings.Cut(line, "agent: timings: "); ok {
+			fmt.Printf("       agent restore steps: %s\n", after)
+		}
+	}
+	return p, nil
 }
 
 func ratio(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }

@@ -16,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"runbook-operator/internal/demo"
 	"runbook-operator/internal/devcluster"
@@ -54,6 +55,66 @@ var _ = Describe("the node agent", func() {
 		}
 		// "/dev/termination-log" in the command was rewritten to the host file.
 		Expect(got.Status.ContainerStatuses[0].State.Terminated.Message).To(Equal("first\nsecond\n"))
+	}, SpecTimeout(2*time.Minute))
+
+	It("reports failed probes as the kubelet does: Warning Unhealthy with the probe's answer, once a minute while unchanged", func(ctx SpecContext) {
+		// A server that answers 503 to every request: the pod never becomes Ready.
+		// The liveness command fails with output but a threshold the spec never reaches.
+		server := `exec /usr/bin/python3 -c '
+import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503); self.end_headers(); self.wfile.write(b"schema: not migrated")
+    def log_message(self, *a): pass
+http.server.HTTPServer((os.environ["POD_IP"], 8080), H).serve_forever()'`
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "e2e-unready", Namespace: ns},
+			Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyAlways,
+				Containers: []corev1.Container{{Name: "web", Image: demo.DemoAppImage,
+					Command: []string{"sh", "-c", server},
+					Ports:   []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1,
+						ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/api/v1/health/", Port: intstr.FromString("http")}}},
+					LivenessProbe: &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1000,
+						ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo cache unreachable; exit 1"}}}},
+				}},
+			},
+		}
+		_, err := clientset.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) {
+			_ = clientset.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{})
+		})
+		// What `kubectl describe pod` lists: the pod's Events.
+		unhealthy := func(g Gomega) map[string]int32 {
+			evs, err := clientset.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+				FieldSelector: "involvedObject.name=" + pod.Name + ",reason=Unhealthy"})
+			g.Expect(err).NotTo(HaveOccurred())
+			counts := map[string]int32{}
+			for _, ev := range evs.Items {
+				g.Expect(ev.Type).To(Equal(corev1.EventTypeWarning))
+				g.Expect(ev.Source.Component).To(Equal("kubelet"))
+				counts[ev.Message] += max(ev.Count, 1)
+			}
+			return counts
+		}
+		// The first probes may also find the port not yet open ("connection refused"),
+		// as the kubelet would: another message, reported once too.
+		want := And(
+			HaveKeyWithValue("Readiness probe failed: HTTP probe failed with statuscode: 503", int32(1)),
+			HaveKeyWithValue("Liveness probe failed: cache unreachable", int32(1)),
+			HaveEach(int32(1)))
+		Eventually(unhealthy).WithContext(ctx).WithTimeout(time.Minute).Should(want)
+		got, err := clientset.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Status.ContainerStatuses).To(HaveLen(1))
+		Expect(got.Status.ContainerStatuses[0].Ready).To(BeFalse())
+		Expect(got.Status.ContainerStatuses[0].RestartCount).To(BeZero())
+		// Probes keep failing every second; the unchanged messages are not repeated
+		// within the minute (the kubelet's spam filter would otherwise mute the pod's
+		// other Warnings after 25).
+		Consistently(unhealthy).WithContext(ctx).WithTimeout(5 * time.Second).Should(want)
 	}, SpecTimeout(2*time.Minute))
 
 	It("serves container logs through the API server (kubectl logs)", func(ctx SpecContext) {

@@ -412,7 +412,7 @@ func relBenchManager(checker healthcheck.Checker) (stop func()) {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controller.SetupWithManager(mgr, controller.Config{
-		AgentImage: devcluster.AgentImage, ProgressInterval: time.Second, ReleaseChecker: checker,
+		AgentImage: devcluster.AgentImage, ProgressInterval: time.Second, Checker: checker,
 	})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

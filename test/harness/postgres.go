@@ -341,9 +341,7 @@ func postgresCredential(rootfs string) (*syscall.Credential, error) {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Split(line, ":")
 			if len(f) > 3 && f[0] == "postgres" {
-				uid, _ := strconv.Atoi(f[2])
-				gid, _ := strconv.Atoi(f[3])
-				return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+				return credential(f[2], f[3])
 			}
 		}
 		return nil, fmt.Errorf("%s has no postgres user", rootfs)
@@ -355,9 +353,21 @@ func postgresCredential(rootfs string) (*syscall.Credential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running as root needs a postgres user to run the server: %w", err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	return credential(u.Uid, u.Gid)
+}
+
+// credential parses a user's ids. An id that does not parse is an error, not 0
+// (root), which running the server as root would mean.
+func credential(uid, gid string) (*syscall.Credential, error) {
+	u, err := strconv.ParseUint(uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgres user id %q: %w", uid, err)
+	}
+	g, err := strconv.ParseUint(gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgres group id %q: %w", gid, err)
+	}
+	return &syscall.Credential{Uid: uint32(u), Gid: uint32(g)}, nil
 }
 
 func freePort() (int, error) {

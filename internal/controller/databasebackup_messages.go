@@ -17,30 +17,8 @@ limitations under the License.
 package controller
 
 import (
-	"context"
-
-	batchv1 "k8s.io/api/batch/v1"
-
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/agent"
-	"runbook-operator/internal/jobs"
 )
-
-// agentResult reads the result of one of the backup's Jobs.
-func (r *DatabaseBackupReconciler) agentResult(ctx context.Context, job *batchv1.Job, succeeded bool) (agent.Result, error) {
-	return readAgentResult(ctx, r.APIReader, job, succeeded)
-}
-
-// backupFailure explains a failed Job of a backup for a person: a timeout, the agent's
-// own error message (scrubbed of secrets by the agent), or where to look.
-func backupFailure(b *opsv1alpha1.DatabaseBackup, job *batchv1.Job, cond *batchv1.JobCondition, res agent.Result, resErr error) (reason, msg string) {
-	timeout := jobs.DefaultBackupTimeout
-	if b.Spec.Timeout != nil {
-		timeout = b.Spec.Timeout.Duration
-	}
-	return agentJobFailure(job, cond, res, resErr, timeout,
-		"; nothing is kept from it. Raise spec.timeout or find what slows the dump, then create a new DatabaseBackup", "")
-}
 
 func (r *DatabaseBackupReconciler) event(b *opsv1alpha1.DatabaseBackup, eventType, reason, action, note string) {
 	if r.Recorder != nil {

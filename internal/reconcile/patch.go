@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package reconcile
 
 import (
 	"context"
@@ -26,24 +26,25 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// statusPatch writes an object's status as a merge patch against the last state it
+// StatusPatch writes an object's status as a merge patch against the last state it
 // read or wrote, with the resourceVersion as precondition: a reconcile that acted on a
 // stale cache gets a conflict instead of overwriting newer status (which matters
 // for the object key and the database lock, both decided once).
-type statusPatch struct {
+type StatusPatch struct {
 	c    client.Client
 	base client.Object
-	// done stops further patches (the object is about to disappear).
-	done bool
+	// Done stops further patches (the object is about to disappear).
+	Done bool
 }
 
-func newStatusPatch(c client.Client, obj client.Object) *statusPatch {
-	return &statusPatch{c: c, base: obj.DeepCopyObject().(client.Object)}
+// NewStatusPatch starts patching obj's status from its state now.
+func NewStatusPatch(c client.Client, obj client.Object) *StatusPatch {
+	return &StatusPatch{c: c, base: obj.DeepCopyObject().(client.Object)}
 }
 
-// Patch writes what changed since the last Patch (or since newStatusPatch), if anything.
-func (p *statusPatch) Patch(ctx context.Context, obj client.Object) error {
-	if p.done {
+// Patch writes what changed since the last Patch (or since NewStatusPatch), if anything.
+func (p *StatusPatch) Patch(ctx context.Context, obj client.Object) error {
+	if p.Done {
 		return nil
 	}
 	diff, err := client.MergeFrom(p.base).Data(obj)
@@ -63,15 +64,35 @@ func (p *statusPatch) Patch(ctx context.Context, obj client.Object) error {
 	return err
 }
 
-// conflictRequeue turns a write conflict (a stale cache) into a quiet, quick retry.
-func conflictRequeue(err error) (ctrl.Result, error) {
+// Finish is Reconcile's deferred last write: it patches obj and, when that fails,
+// joins the error to the reconcile's (a conflict becomes a quick, quiet retry).
+//
+//	defer p.Finish(ctx, obj, &res, &retErr)
+func (p *StatusPatch) Finish(ctx context.Context, obj client.Object, res *ctrl.Result, retErr *error) {
+	if err := p.Patch(ctx, obj); err != nil {
+		*res, *retErr = ConflictRequeue(errors.Join(*retErr, err))
+	}
+}
+
+// conflictRetry is how soon a reconcile that hit a write conflict runs again.
+const conflictRetry = 200 * time.Millisecond
+
+// ConflictRequeue turns a write conflict (a stale cache) into a quiet, quick retry;
+// any other error is returned for a retry with backoff.
+func ConflictRequeue(err error) (ctrl.Result, error) {
 	if err == nil {
 		return ctrl.Result{}, nil
 	}
-	if apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(err)) || isJoinedConflict(err) {
-		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	if IsConflict(err) {
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return ctrl.Result{}, err
+}
+
+// IsConflict reports whether err is a write conflict, wrapped or joined (every joined
+// error a conflict).
+func IsConflict(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsConflict(errors.Unwrap(err)) || isJoinedConflict(err)
 }
 
 func isJoinedConflict(err error) bool {

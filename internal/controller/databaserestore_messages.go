@@ -22,8 +22,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/agent"
-	"runbook-operator/internal/jobs"
 )
 
 // Messages of the DatabaseRestore controller. They name objects, databases and S3
@@ -56,14 +54,6 @@ func partialAdvice(rs *opsv1alpha1.DatabaseRestore) string {
 		return "In InPlace mode the database may have been dropped and be incomplete: check it, and restore again before relying on it"
 	}
 	return "In Swap mode the live database is replaced only by the final rename, so it is most likely unchanged: a database named <name>_pre_restore_<timestamp> exists only if the swap happened"
-}
-
-// restoreFailure explains a failed restore Job for a person: a timeout, the agent's own
-// error message, or where to look, with what a stopped restore may have left behind.
-func restoreFailure(rs *opsv1alpha1.DatabaseRestore, job *batchv1.Job, cond *batchv1.JobCondition, res agent.Result, resErr error) (reason, msg string) {
-	advice := ". " + partialAdvice(rs)
-	return agentJobFailure(job, cond, res, resErr, jobs.DefaultRestoreTimeout,
-		advice+". Raise spec.timeout in a new DatabaseRestore", advice)
 }
 
 // restoredMessage describes a successful restore from the agent's result.

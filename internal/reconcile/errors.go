@@ -14,13 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package jobstep is the Job step every reconciler shares: create a Job under a
-// deterministic name, adopt it after a restart, refuse one owned by someone else,
-// notice it was deleted before it finished, read its container's termination result
-// and explain a failure in one sentence. Outcomes are typed errors that decide the
-// object's conditions (Flux's internal/error): a Stalling error needs a person, a
-// Waiting error requeues quietly, any other error is retried with backoff.
-package jobstep
+package reconcile
 
 import (
 	"errors"
@@ -28,18 +22,22 @@ import (
 	"time"
 )
 
-// Stalling says the object cannot progress without a person: the reconciler sets
-// Stalled=True with Reason and Message and does not requeue.
+// Stalling says the object cannot progress without a person (or a change elsewhere):
+// Apply sets Stalled=True with Reason and Message (and observedGeneration) and
+// requeues only after After (zero: only when a watch fires). After is for stops that
+// clear when the cluster changes in a way no watch sees.
 type Stalling struct {
 	Reason  string
 	Message string
+	After   time.Duration
 }
 
 func (e *Stalling) Error() string { return e.Message }
 
 // Waiting says the object waits for something outside the controller (a Job running,
-// a foreign Job giving up its name): the reconciler sets Reconciling=True with Reason
-// and Message and requeues after After (zero: only when a watch fires).
+// a foreign Job giving up its name, a deadline): Apply sets Reconciling=True with
+// Reason and Message (none when Message is empty) and requeues after After (zero:
+// only when a watch fires). Stalled is not set.
 type Waiting struct {
 	Reason  string
 	Message string
@@ -47,6 +45,22 @@ type Waiting struct {
 }
 
 func (e *Waiting) Error() string { return e.Message }
+
+// CreateFailed says the API server refused to create a child object (quota,
+// admission, RBAC): a retry with backoff, and Apply says so in a condition (Reason
+// CreateFailed), not only in the log.
+type CreateFailed struct {
+	// What names the object in the message: "Job backup-x", "DatabaseBackup y for the
+	// run of …".
+	What string
+	Err  error
+}
+
+func (e *CreateFailed) Error() string {
+	return fmt.Sprintf("Could not create %s: %v", e.What, e.Err)
+}
+
+func (e *CreateFailed) Unwrap() error { return e.Err }
 
 // Stall returns a *Stalling with a formatted message.
 func Stall(reason, format string, args ...any) error {
@@ -57,6 +71,9 @@ func Stall(reason, format string, args ...any) error {
 func Wait(reason string, after time.Duration, format string, args ...any) error {
 	return &Waiting{Reason: reason, Message: fmt.Sprintf(format, args...), After: after}
 }
+
+// Requeue returns a *Waiting that touches no condition: look again after d.
+func Requeue(d time.Duration) error { return &Waiting{After: d} }
 
 // AsStalling reports whether err is (or wraps) a *Stalling.
 func AsStalling(err error) (*Stalling, bool) {
@@ -70,4 +87,11 @@ func AsWaiting(err error) (*Waiting, bool) {
 	var w *Waiting
 	ok := errors.As(err, &w)
 	return w, ok
+}
+
+// AsCreateFailed reports whether err is (or wraps) a *CreateFailed.
+func AsCreateFailed(err error) (*CreateFailed, bool) {
+	var c *CreateFailed
+	ok := errors.As(err, &c)
+	return c, ok
 }

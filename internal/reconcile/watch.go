@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package reconcile
 
 import (
 	"context"
@@ -22,24 +22,24 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// requestsFor is the body of a watch's map function: it lists list in namespace
+// RequestsFor is the body of a watch's map function: it lists list in namespace
 // (with opts, from the cache and without copies) and returns a request for every
 // item that match accepts. A failed list is logged and wakes none.
-func requestsFor[T client.Object](ctx context.Context, c client.Reader, list client.ObjectList, namespace string, match func(T) bool, opts ...client.ListOption) []reconcile.Request {
+func RequestsFor[T client.Object](ctx context.Context, c client.Reader, list client.ObjectList, namespace string, match func(T) bool, opts ...client.ListOption) []ctrl.Request {
 	opts = append([]client.ListOption{client.InNamespace(namespace), client.UnsafeDisableDeepCopy}, opts...)
 	if err := c.List(ctx, list, opts...); err != nil {
 		log.FromContext(ctx).Error(err, "listing objects to wake", "list", fmt.Sprintf("%T", list))
 		return nil
 	}
-	var reqs []reconcile.Request
+	var reqs []ctrl.Request
 	_ = apimeta.EachListItem(list, func(o runtime.Object) error {
 		if item, ok := o.(T); ok && match(item) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(item)})
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(item)})
 		}
 		return nil
 	})

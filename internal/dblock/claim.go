@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package dblock
 
 import (
 	"context"
@@ -25,13 +25,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/dblock"
 )
 
-// databaseClaimants lists every backup and restore of the database behind the connection
+// The client half of the lock, shared by the backup and restore reconcilers: list the
+// claimants as the decision sees them, take the Lease after the decision, give it up.
+
+// IndexBackupDatabase indexes DatabaseBackups by their connection Secret's name, so the
+// lock lists only the backups of one database (the manager registers the index).
+const IndexBackupDatabase = "spec.database.secretRef.name"
+
+// Claimants lists every backup and restore of the database behind the connection
 // Secret in the namespace, as the database lock sees them. Backups and restores use
 // the same listing (same index, same cache) so they reach the same decision.
-func databaseClaimants(ctx context.Context, c client.Reader, namespace, secret string) ([]dblock.Claimant, error) {
+func Claimants(ctx context.Context, c client.Reader, namespace, secret string) ([]Claimant, error) {
 	var backups opsv1alpha1.DatabaseBackupList
 	if err := c.List(ctx, &backups, client.InNamespace(namespace),
 		client.MatchingFields{IndexBackupDatabase: secret},
@@ -42,40 +48,40 @@ func databaseClaimants(ctx context.Context, c client.Reader, namespace, secret s
 	if err := c.List(ctx, &restores, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	out := make([]dblock.Claimant, 0, len(backups.Items)+len(restores.Items))
+	out := make([]Claimant, 0, len(backups.Items)+len(restores.Items))
 	for i := range backups.Items {
-		out = append(out, dblock.FromBackup(&backups.Items[i]))
+		out = append(out, FromBackup(&backups.Items[i]))
 	}
 	for i := range restores.Items {
 		if restores.Items[i].Spec.Database.SecretRef.Name == secret {
-			out = append(out, dblock.FromRestore(&restores.Items[i]))
+			out = append(out, FromRestore(&restores.Items[i]))
 		}
 	}
 	return out, nil
 }
 
-// leaseRecheck is how soon a claimant that lost the Lease race looks again (rare: the
+// LeaseRecheck is how soon a claimant that lost the Lease race looks again (rare: the
 // cached decision granted it, but another claimant wrote the Lease first).
-const leaseRecheck = time.Second
+const LeaseRecheck = time.Second
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update;delete
 
-// databaseLock takes the database's Lease for the claimant after the cached decision d,
+// Take takes the database's Lease for the claimant after the cached decision d,
 // before anything runs: it is granted when it already holds the Lease (a restarted
 // manager continuing, whatever the cache says) or when d grants it and its write of
 // the Lease succeeds. Otherwise msg says what it waits for. reader reads from the API
 // server.
-func databaseLock(ctx context.Context, c client.Client, reader client.Reader, kind string, obj client.Object, secret string,
-	d dblock.Decision) (granted bool, msg string, err error) {
-	me := dblock.Identity(kind, obj.GetName(), string(obj.GetUID()))
+func Take(ctx context.Context, c client.Client, reader client.Reader, kind string, obj client.Object, secret string,
+	d Decision) (granted bool, msg string, err error) {
+	me := Identity(kind, obj.GetName(), string(obj.GetUID()))
 	if !d.Granted {
-		holder, err := dblock.Holder(ctx, reader, obj.GetNamespace(), secret)
+		holder, err := Holder(ctx, reader, obj.GetNamespace(), secret)
 		if err != nil || holder != me {
 			return false, d.Message, err
 		}
 		return true, "", nil
 	}
-	granted, holder, err := dblock.Acquire(ctx, c, reader, obj.GetNamespace(), secret, me,
+	granted, holder, err := Acquire(ctx, c, reader, obj.GetNamespace(), secret, me,
 		func(ctx context.Context, id string) (bool, error) {
 			return claimantAlive(ctx, reader, obj.GetNamespace(), id)
 		})
@@ -83,34 +89,34 @@ func databaseLock(ctx context.Context, c client.Client, reader client.Reader, ki
 		return granted, "", err
 	}
 	who := "another backup or restore"
-	if k, n, _, perr := dblock.ParseIdentity(holder); perr == nil {
+	if k, n, _, perr := ParseIdentity(holder); perr == nil {
 		who = k + " " + n
 	}
 	return false, fmt.Sprintf("Waiting for %s which holds the lock of database Secret %s", who, secret), nil
 }
 
-// releaseDatabaseLock gives up the claimant's Lease, if it holds it.
-func releaseDatabaseLock(ctx context.Context, c client.Client, reader client.Reader, kind string, obj client.Object, secret string) error {
-	return dblock.Release(ctx, c, reader, obj.GetNamespace(), secret, dblock.Identity(kind, obj.GetName(), string(obj.GetUID())))
+// Give gives up the claimant's Lease, if it holds it.
+func Give(ctx context.Context, c client.Client, reader client.Reader, kind string, obj client.Object, secret string) error {
+	return Release(ctx, c, reader, obj.GetNamespace(), secret, Identity(kind, obj.GetName(), string(obj.GetUID())))
 }
 
 // claimantAlive reports whether the Lease holder id still exists (same UID) and is
 // not Done, read from the API server.
 func claimantAlive(ctx context.Context, reader client.Reader, namespace, id string) (bool, error) {
-	kind, name, uid, err := dblock.ParseIdentity(id)
+	kind, name, uid, err := ParseIdentity(id)
 	if err != nil {
 		return false, nil // not ours to honour
 	}
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	var obj client.Object
-	var state func() dblock.State
+	var state func() State
 	switch kind {
-	case kindBackup:
+	case KindBackup:
 		b := &opsv1alpha1.DatabaseBackup{}
-		obj, state = b, func() dblock.State { return dblock.BackupState(b) }
-	case kindRestore:
+		obj, state = b, func() State { return BackupState(b) }
+	case KindRestore:
 		rs := &opsv1alpha1.DatabaseRestore{}
-		obj, state = rs, func() dblock.State { return dblock.RestoreState(rs) }
+		obj, state = rs, func() State { return RestoreState(rs) }
 	default:
 		return false, nil
 	}
@@ -120,10 +126,11 @@ func claimantAlive(ctx context.Context, reader client.Reader, namespace, id stri
 		}
 		return false, err
 	}
-	return string(obj.GetUID()) == uid && state() != dblock.Done, nil
+	return string(obj.GetUID()) == uid && state() != Done, nil
 }
 
+// Kinds of claimant, in identities and Claimant.Kind.
 const (
-	kindBackup  = "DatabaseBackup"
-	kindRestore = "DatabaseRestore"
+	KindBackup  = "DatabaseBackup"
+	KindRestore = "DatabaseRestore"
 )

@@ -14,20 +14,16 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controller
+package progress
 
 import (
 	"strings"
 	"time"
-
-	"runbook-operator/internal/progress"
 )
 
-// humanBytes formats a size for messages: 9.0 MiB.
-func humanBytes(n int64) string { return progress.Human(n) }
-
-// humanDuration formats a duration without zero units: 1h, 45m, 1h30m, 90s → 1m30s.
-func humanDuration(d time.Duration) string {
+// Duration formats a duration for messages without zero units: 1h, 45m, 1h30m,
+// 90s → 1m30s.
+func Duration(d time.Duration) string {
 	s := d.Round(time.Second).String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -38,10 +34,8 @@ func humanDuration(d time.Duration) string {
 	return s
 }
 
-func secondsDuration(s int64) time.Duration { return time.Duration(s) * time.Second }
-
-// short abbreviates a checksum for messages.
-func short(sha string) string {
+// Short abbreviates a checksum for messages ("unknown" when empty).
+func Short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12] + "…"
 	}

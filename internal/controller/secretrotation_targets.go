@@ -135,7 +135,7 @@ func (r *SecretRotationReconciler) stalledRollout(ctx context.Context, dep *apps
 	}
 	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
 	if err != nil {
-		return nil
+		return err // the API server validated it: not reached
 	}
 	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(dep.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {

@@ -153,7 +153,7 @@ func (r *SecretRotationReconciler) stalledRollout(ctx context.Context, dep *apps
 		return err
 	}
 	why := rotation.StalledPods(pods.Items, events.Items, ann, rec.Version, now, stallAfter)
-	return rotationStalled(opsv1alpha1.ReasonRolloutStalled, fmt.Sprintf("Deployment %s does not finish its restart for Secret version %s: %s. Meanwhile %s and the old pods keep serving. Fix what the probe answers: the rotation continues once the pods are Ready", dep.Name, rec.Version, why, rotation.Holds(rec)))
+	return rotationStalled(opsv1alpha1.ReasonRolloutStalled, fmt.Sprintf("Deployment %s does not finish its restart for Secret version %s: %s. Meanwhile %s, and the old pods keep serving with the values they started with. Fix what the probe answers: the rotation continues once the pods are Ready", dep.Name, rec.Version, why, rotation.Holds(rec)))
 }
 
 func ignoreForbidden(err error) error {

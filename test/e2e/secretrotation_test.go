@@ -341,6 +341,30 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		Expect(res.LeakedKey).To(HaveEach(BeFalse()), "no row is left under the leaked key")
 		Expect(res.OldTokenWithNewList).To(BeFalse(), "a token made with the leaked key is refused after the drop")
 	})
+
+	It("an emergency that drops what the data needs (dropUnreadable) stalls naming the new pods and what their readiness probe answers, and is not Idle", func(ctx SpecContext) {
+		Eventually(func() error {
+			sr := fetchRotation(ctx)
+			sr.Spec.Reencrypt, sr.Spec.DropUnreadable = nil, true
+			sr.Spec.RotateRequest, sr.Spec.Mode = "breach-without-reencrypt", opsv1alpha1.RotationImmediate
+			return k8sClient.Update(ctx, sr)
+		}).WithContext(ctx).Should(Succeed())
+		start := time.Now()
+		var stalled metav1.Condition
+		Eventually(func(g Gomega) {
+			sr := fetchRotation(ctx)
+			stalled = conditionIn(sr.Status.Conditions, opsv1alpha1.ConditionStalled)
+			g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(stalled.Reason).To(Equal(opsv1alpha1.ReasonRolloutStalled))
+			g.Expect(sr.Status.Phase).To(Equal(opsv1alpha1.RotationPhaseFailed))
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		GinkgoWriter.Printf("stalled after %s: %s\n", time.Since(start).Round(time.Second), stalled.Message)
+		Expect(stalled.Message).To(SatisfyAll(
+			ContainSubstring("Deployment "+rotationWeb+" does not finish its restart"),
+			MatchRegexp(rotationWeb+`-[a-z0-9]+-[a-z0-9]+ \(for [0-9m]+s\): Readiness probe failed: .*503`),
+			ContainSubstring("the Secret holds the new values only")))
+		Expect(eventsAbout(ctx, "SecretRotation", rotationName)).To(ContainElement(ContainSubstring("RolloutStalled")))
+	})
 })
 
 // reencryptCommand is the app's re-encryption command. The devcluster's node agent

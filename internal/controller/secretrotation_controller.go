@@ -294,6 +294,9 @@ func (r *SecretRotationReconciler) start(ctx context.Context, sr *opsv1alpha1.Se
 		}
 		return ctrl.Result{}, err
 	}
+	if why := rotation.UnacknowledgedLoss(&sr.Spec, d.Mode, d.Keys); why != "" {
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonInvalidSpec, why)
+	}
 	values, err := newValues(sr, d.Keys, sources)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -31,6 +31,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/rotation"
+	"runbook-operator/internal/secretgen"
 )
 
 // The emergency sequence (mode Immediate with spec.reencrypt): the specs play the
@@ -39,6 +40,13 @@ import (
 
 func reencrypting(sr *opsv1alpha1.SecretRotation) {
 	sr.Spec.Reencrypt = &opsv1alpha1.Reencrypt{Command: []string{"python", "manage.py", "reencrypt"}}
+}
+
+func mustFernet() string {
+	GinkgoHelper()
+	k, err := secretgen.Fernet()
+	Expect(err).NotTo(HaveOccurred())
+	return k
 }
 
 // reencryptJobs lists the SecretRotation's reencrypt Jobs.
@@ -187,6 +195,26 @@ var _ = Describe("SecretRotation emergency with re-encryption", func() {
 		rollOut(ctx, ns, "web", currentVersion(ctx, sr))
 		Eventually(rotationPhase(ctx, sr)).Should(Equal(opsv1alpha1.RotationPhaseIdle))
 		Expect(rotationCondition(ctx, sr, opsv1alpha1.ConditionStalled)()).To(HavePrefix("False"))
+	})
+
+	It("stops, writing nothing, an Immediate rotation of a Fernet key stored before the API server refused it without reencrypt or dropUnreadable", func() {
+		f0 := mustFernet()
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "saas-app", Namespace: ns,
+				Labels:      map[string]string{opsv1alpha1.LabelSecretRotation: "old-rule"},
+				Annotations: map[string]string{opsv1alpha1.AnnotationRotateRequest: "before", opsv1alpha1.AnnotationRotatedAt: time.Now().UTC().Format(time.RFC3339)}},
+			Data: map[string][]byte{"FIELD_ENCRYPTION_KEYS": []byte(f0)},
+		}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		sr := newRotation(ns, "old-rule", func(sr *opsv1alpha1.SecretRotation) {
+			sr.Spec.Keys = sr.Spec.Keys[1:] // Fernet only
+			sr.Spec.Mode, sr.Spec.RotateRequest = opsv1alpha1.RotationImmediate, "breach"
+		})
+		storedWithoutRule(ctx, "secretrotations.ops.runbook.dev", []string{"spec"}, []string{"x-kubernetes-validations"}, unstructuredOf(sr, "SecretRotation"))
+		Eventually(rotationCondition(ctx, sr, opsv1alpha1.ConditionStalled)).Should(SatisfyAll(
+			HavePrefix("True InvalidSpec"), ContainSubstring("mode Immediate would drop the old values of Fernet key FIELD_ENCRYPTION_KEYS"), ContainSubstring("nothing was written")))
+		Consistently(secretData(ctx, ns, "saas-app"), time.Second).Should(Equal(map[string]string{"FIELD_ENCRYPTION_KEYS": f0}))
+		Expect(rotationPhase(ctx, sr)()).NotTo(Equal(opsv1alpha1.RotationPhaseIdle))
 	})
 
 	It("says which new pods do not become Ready and what their probe answers, instead of waiting for the progress deadline", func() {

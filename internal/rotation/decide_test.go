@@ -293,3 +293,25 @@ func TestHoldsAndEmergencyOutcomeSayWhatTheSecretHolds(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestUnacknowledgedLossStopsAnEmergencyStoredBeforeTheRule(t *testing.T) {
+	im, all := opsv1alpha1.RotationImmediate, []string{"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY"}
+	for _, tc := range []struct {
+		what string
+		spec *opsv1alpha1.SecretRotationSpec
+		mode opsv1alpha1.RotationMode
+		keys []string
+		stop bool
+	}{
+		{"Immediate of a Fernet key, neither reencrypt nor dropUnreadable", spec(), im, all, true},
+		{"with reencrypt", spec(func(s *opsv1alpha1.SecretRotationSpec) { s.Reencrypt = &opsv1alpha1.Reencrypt{Command: []string{"x"}} }), im, all, false},
+		{"loss acknowledged", spec(func(s *opsv1alpha1.SecretRotationSpec) { s.DropUnreadable = true }), im, all, false},
+		{"the Django key only", spec(), im, []string{"DJANGO_SECRET_KEY"}, false},
+		{"two phases", spec(), opsv1alpha1.RotationTwoPhase, all, false},
+	} {
+		got := UnacknowledgedLoss(tc.spec, tc.mode, tc.keys)
+		if (got != "") != tc.stop || tc.stop && !strings.Contains(got, "FIELD_ENCRYPTION_KEY") {
+			t.Errorf("%s: %q", tc.what, got)
+		}
+	}
+}

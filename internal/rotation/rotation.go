@@ -170,3 +170,19 @@ func NextValues(spec *opsv1alpha1.SecretRotationSpec, keys []string, sources map
 	}
 	return out, nil
 }
+
+// UnacknowledgedLoss says why an Immediate rotation of keys must not start: it would
+// drop old Fernet values at once (no spec.reencrypt) without spec.dropUnreadable
+// acknowledging that data encrypted with them becomes unreadable. The API server
+// refuses such a spec; this catches one stored before that rule. "" when it may start.
+func UnacknowledgedLoss(spec *opsv1alpha1.SecretRotationSpec, mode opsv1alpha1.RotationMode, keys []string) string {
+	if mode != opsv1alpha1.RotationImmediate || spec.Reencrypt != nil || spec.DropUnreadable {
+		return ""
+	}
+	for _, k := range spec.Keys {
+		if k.Generator == opsv1alpha1.GeneratorFernet && slices.Contains(keys, k.Key) {
+			return fmt.Sprintf("mode Immediate would drop the old values of Fernet key %s, and data encrypted with them could no longer be read: set reencrypt.command (e.g. [python, manage.py, reencrypt]) to re-encrypt it first, or dropUnreadable: true to accept the loss; nothing was written", k.Key)
+		}
+	}
+	return ""
+}

@@ -367,11 +367,10 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 	})
 })
 
-// reencryptCommand is the app's re-encryption command. The devcluster's node agent
-// maps a container's first word to the image's programs, but a command run through
-// /bin/sh (as the reencrypt Job's is) is looked up on the host, where the interpreter
-// with Django (the image's Python) is Debian's /usr/bin/python3.
-var reencryptCommand = []string{"/usr/bin/python3", "manage.py", "reencrypt"}
+// reencryptCommand is the app's re-encryption command as a runbook writes it: through
+// the Job's /bin/sh, `python` is the image's Python (the devcluster's saas image puts
+// it first on PATH).
+var reencryptCommand = []string{"python", "manage.py", "reencrypt"}
 
 // fernetVerdict is what cryptography.fernet says of the stored ciphertexts.
 type fernetVerdict struct {

@@ -98,13 +98,24 @@ func run() error {
 	k := sha256.Sum256([]byte(digest.String() + " " + *tag))
 	dir := filepath.Join(cache, "out", hex.EncodeToString(k[:])[:16])
 	out := ociimage.Outputs{Layout: filepath.Join(dir, "oci"), DockerArchive: filepath.Join(dir, "docker-archive.tar")}
-	if _, err := os.Stat(out.DockerArchive); err != nil {
+	if _, err := os.Stat(out.DockerArchive); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now) // used: kept by PruneCache
+	} else {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 		if err := ociimage.Write(img, *tag, out); err != nil {
 			return err
 		}
+	}
+	// Each commit's image is a new output of a few hundred megabytes, each new
+	// runtime file system a new layer: keep the latest few.
+	if err := ociimage.PruneCache(filepath.Join(cache, "out"), 3); err != nil {
+		return err
+	}
+	if err := ociimage.PruneCache(spec.LayerCache, 3); err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "imagebuild: %s %s in %s\n", *tag, digest, time.Since(start).Round(time.Second))
 	fmt.Printf("oci:%s\ndocker-archive:%s\n", out.Layout, out.DockerArchive)

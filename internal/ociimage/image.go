@@ -23,6 +23,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -95,7 +97,9 @@ type Spec struct {
 	// time of any file in it.
 	Epoch time.Time
 	// LayerCache is a directory of compressed layers by diff ID, so the runtime
-	// file system's layer is compressed once per content.
+	// file system's layer is compressed once per content (the file system
+	// changes when hack/rootfs.sh's inputs do; the cache is pruned with
+	// PruneCache).
 	LayerCache string
 }
 
@@ -108,9 +112,13 @@ func (s Spec) Image() (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime file system layer: %w", err)
 	}
-	bins, err := cachedLayer(s.LayerCache, func(w io.Writer) error {
-		return WriteFiles(w, []File{{Path: ManagerPath, Source: s.Manager, Mode: 0o755}, {Path: AgentPath, Source: s.Agent, Mode: 0o755}}, s.Epoch)
-	})
+	// The binaries change with every commit: compressed each time (a few
+	// seconds), not cached.
+	bins, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return pipe(func(w io.Writer) error {
+			return WriteFiles(w, []File{{Path: ManagerPath, Source: s.Manager, Mode: 0o755}, {Path: AgentPath, Source: s.Agent, Mode: 0o755}}, s.Epoch)
+		}), nil
+	}, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, fmt.Errorf("binaries layer: %w", err)
 	}
@@ -147,17 +155,15 @@ func cachedLayer(cache string, write func(io.Writer) error) (v1.Layer, error) {
 	path := filepath.Join(cache, diffID.Algorithm+"-"+diffID.Hex+".tar.gz")
 	if l, err := tarball.LayerFromFile(path, tarball.WithMediaType(types.OCILayer)); err == nil {
 		if got, err := l.DiffID(); err == nil && got == diffID {
+			now := time.Now()
+			_ = os.Chtimes(path, now, now) // used: kept by PruneCache
 			return l, nil
 		}
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(write(pw)) }()
-		return pr, nil
-	}, tarball.WithMediaType(types.OCILayer))
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return pipe(write), nil }, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +185,13 @@ func cachedLayer(cache string, write func(io.Writer) error) (v1.Layer, error) {
 	return l, nil
 }
 
+// pipe returns what write writes, as it writes it.
+func pipe(write func(io.Writer) error) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	return pr
+}
+
 func writeFileAtomic(path string, r io.Reader) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
@@ -197,4 +210,31 @@ func writeFileAtomic(path string, r io.Reader) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// PruneCache removes from dir (a layer or output cache) all but the keep
+// entries most recently modified: each new file system or image adds one, of
+// tens of megabytes.
+func PruneCache(dir string, keep int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	type aged struct {
+		name string
+		mod  time.Time
+	}
+	var all []aged
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && !strings.HasPrefix(e.Name(), ".tmp-") {
+			all = append(all, aged{e.Name(), fi.ModTime()})
+		}
+	}
+	slices.SortFunc(all, func(a, b aged) int { return b.mod.Compare(a.mod) })
+	for _, a := range all[min(keep, len(all)):] {
+		if err := os.RemoveAll(filepath.Join(dir, a.name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

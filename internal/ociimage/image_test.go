@@ -90,12 +90,7 @@ func image(t *testing.T) v1.Image {
 		}
 		// The runtime file system's layer is cached with make image's
 		// (hack/rootfs.sh's cache), keyed by its content.
-		out, err := exec.Command("bash", filepath.Join(repo, "hack/rootfs.sh"), "--print").Output()
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.cache = filepath.Join(filepath.Dir(filepath.Dir(strings.Fields(string(out))[0])), "image", "layers")
+		built.cache = filepath.Join(filepath.Dir(filepath.Dir(fs.Image)), "image", "layers")
 		// The epoch is later than any file of the tree, as a commit's time is.
 		built.epoch = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 		built.img, built.err = spec().Image()
@@ -132,27 +127,6 @@ func TestImageIsReproducible(t *testing.T) {
 	}
 	if d1 != d2 {
 		t.Fatalf("two builds of the same inputs: %s and %s", d1, d2)
-	}
-	// The outputs too, byte for byte.
-	sums := make([]string, 2)
-	for i, img := range []v1.Image{one, two} {
-		out := ociimage.Outputs{DockerArchive: filepath.Join(t.TempDir(), "image.tar")}
-		if err := ociimage.Write(img, ref, out); err != nil {
-			t.Fatal(err)
-		}
-		sums[i] = fileSHA256(t, out.DockerArchive)
-	}
-	if sums[0] != sums[1] {
-		t.Fatalf("two docker archives of the same image: %s and %s", sums[0], sums[1])
-	}
-	// Another epoch is another image (the times are in it).
-	s.Epoch = s.Epoch.Add(time.Second)
-	three, err := s.Image()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d3, _ := three.Digest(); d3 == d1 {
-		t.Fatalf("another SOURCE_DATE_EPOCH gave the same digest %s", d3)
 	}
 }
 
@@ -351,7 +325,7 @@ func TestImageIsTheTestedFileSystem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[rel] = entry{Mode: 0o755, Size: fi.Size(), SHA256: fileSHA256(t, bin), ModTime: min(fi.ModTime().Unix(), built.epoch.Unix())}
+		want[rel] = entry{Mode: 0o755, Size: fi.Size(), SHA256: fileSHA256(t, bin), ModTime: built.epoch.Unix()}
 	}
 	if len(want) < 5000 {
 		t.Fatalf("the runtime file system has %d entries: not the debootstrap tree?", len(want))

@@ -146,7 +146,8 @@ type File struct {
 }
 
 // WriteFiles writes files as an uncompressed layer tar to w, in the order
-// given, owned by root, with times clamped to epoch.
+// given, owned by root, with epoch as their time (they are built fresh: their
+// own times say nothing).
 func WriteFiles(w io.Writer, files []File, epoch time.Time) error {
 	tw := tar.NewWriter(w)
 	for _, f := range files {
@@ -164,6 +165,7 @@ func WriteFiles(w io.Writer, files []File, epoch time.Time) error {
 		h.Name = strings.TrimPrefix(f.Path, "/")
 		h.Mode = int64(f.Mode.Perm())
 		h.Uid, h.Gid = 0, 0
+		h.ModTime = epoch
 		normalize(h, epoch)
 		if err := tw.WriteHeader(h); err != nil {
 			return err

@@ -164,8 +164,8 @@ func TestWriteFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := headers(t, b.Bytes())
-	if len(hs) != 1 || hs[0].Name != "manager" || hs[0].Mode != 0o755 || hs[0].Uid != 0 || hs[0].Gid != 0 || hs[0].Size != 2 {
-		t.Fatalf("headers %+v, want manager 0755 root-owned of 2 bytes", hs)
+	if len(hs) != 1 || hs[0].Name != "manager" || hs[0].Mode != 0o755 || hs[0].Uid != 0 || hs[0].Gid != 0 || hs[0].Size != 2 || !hs[0].ModTime.Equal(epoch) {
+		t.Fatalf("headers %+v, want manager 0755 root-owned of 2 bytes at the epoch", hs)
 	}
 }
 
@@ -202,5 +202,30 @@ func TestConfigFile(t *testing.T) {
 	}
 	if cf.OS != "linux" || cf.Architecture != "amd64" || !cf.Created.Equal(time.Unix(1767225600, 0)) {
 		t.Errorf("platform %s/%s created %v", cf.OS, cf.Architecture, cf.Created)
+	}
+}
+
+func TestPruneCache(t *testing.T) {
+	dir := t.TempDir()
+	for i, name := range []string{"old", "newest", "middle", ".tmp-being-written"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := epoch.Add(time.Duration(map[int]int{0: 1, 1: 3, 2: 2, 3: 0}[i]) * time.Hour)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := PruneCache(dir, 2); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{".tmp-being-written", "middle", "newest"}; !slices.Equal(left, want) {
+		t.Fatalf("left %q, want %q", left, want)
 	}
 }

@@ -102,7 +102,7 @@ func run() error {
 		now := time.Now()
 		_ = os.Chtimes(dir, now, now) // used: kept by PruneCache
 	} else {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}
 		if err := ociimage.Write(img, *tag, out); err != nil {

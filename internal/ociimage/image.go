@@ -160,7 +160,7 @@ func cachedLayer(cache string, write func(io.Writer) error) (v1.Layer, error) {
 			return l, nil
 		}
 	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	if err := os.MkdirAll(cache, 0o750); err != nil {
 		return nil, err
 	}
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return pipe(write), nil }, tarball.WithMediaType(types.OCILayer))
@@ -199,11 +199,11 @@ func writeFileAtomic(path string, r io.Reader) error {
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {

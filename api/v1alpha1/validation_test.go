@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -350,6 +351,21 @@ func TestSamplesAreAccepted(t *testing.T) {
 	}
 }
 
+// defaulted is one field the API server defaults: its path in the spec, the value
+// read back, and the default the CRD declares.
+type defaulted struct {
+	field     string
+	got, want any
+}
+
+// value is *p, or nil for a field left unset.
+func value[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
 func TestDefaultsAreApplied(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -361,42 +377,60 @@ func TestDefaultsAreApplied(t *testing.T) {
 		rot opsv1alpha1.SecretRotation
 		inc opsv1alpha1.Incident
 	)
-	cases := []struct {
+	for _, tc := range []struct {
 		kind, spec string
 		into       client.Object
-		ok         func() bool
+		defaults   func() []defaulted
 	}{
-		{"DatabaseBackup", backupSpec, &b, func() bool {
-			return b.Spec.Format == opsv1alpha1.BackupFormatCustom && b.Spec.Compression == opsv1alpha1.CompressionZstd &&
-				b.Spec.Timeout.Duration.String() == "1h0m0s" && b.Spec.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
-				b.Spec.Destination.S3.Region == "us-east-1"
+		{"DatabaseBackup", backupSpec, &b, func() []defaulted {
+			return []defaulted{
+				{"format", b.Spec.Format, opsv1alpha1.BackupFormatCustom},
+				{"compression", b.Spec.Compression, opsv1alpha1.CompressionZstd},
+				{"timeout", b.Spec.Timeout.Duration.String(), "1h0m0s"},
+				{"deletionPolicy", b.Spec.DeletionPolicy, opsv1alpha1.DeletionPolicyRetain},
+				{"destination.s3.region", b.Spec.Destination.S3.Region, "us-east-1"},
+			}
 		}},
-		{"BackupSchedule", scheduleSpec(""), &s, func() bool {
-			return s.Spec.TimeZone == "UTC" && s.Spec.MissedRunPolicy == opsv1alpha1.MissedRunRunOnce &&
-				s.Spec.Retention.KeepLast != nil && *s.Spec.Retention.KeepLast == 7 &&
-				s.Spec.Retention.KeepFailed != nil && *s.Spec.Retention.KeepFailed == 3 &&
-				s.Spec.Template.Spec.Compression == opsv1alpha1.CompressionZstd
+		{"BackupSchedule", scheduleSpec(""), &s, func() []defaulted {
+			return []defaulted{
+				{"timeZone", s.Spec.TimeZone, "UTC"},
+				{"missedRunPolicy", s.Spec.MissedRunPolicy, opsv1alpha1.MissedRunRunOnce},
+				{"retention.keepLast", value(s.Spec.Retention.KeepLast), int32(7)},
+				{"retention.keepFailed", value(s.Spec.Retention.KeepFailed), int32(3)},
+				{"template.spec.compression", s.Spec.Template.Spec.Compression, opsv1alpha1.CompressionZstd},
+			}
 		}},
-		{"DatabaseRestore", restoreSpec, &r, func() bool {
-			return r.Spec.Mode == opsv1alpha1.RestoreModeSwap && r.Spec.KeepPrevious != nil && *r.Spec.KeepPrevious &&
-				r.Spec.Timeout.Duration.String() == "2h0m0s"
+		{"DatabaseRestore", restoreSpec, &r, func() []defaulted {
+			return []defaulted{
+				{"mode", r.Spec.Mode, opsv1alpha1.RestoreModeSwap},
+				{"keepPrevious", value(r.Spec.KeepPrevious), true},
+				{"timeout", r.Spec.Timeout.Duration.String(), "2h0m0s"},
+			}
 		}},
-		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() bool {
-			c := rel.Spec.Components[0]
-			return c.Replicas != nil && *c.Replicas == 1 && rel.Spec.Rollback.Automatic != nil && *rel.Spec.Rollback.Automatic && rel.Spec.RevisionHistoryLimit == 10 &&
-				rel.Spec.Backup.Enabled != nil && *rel.Spec.Backup.Enabled && rel.Spec.Backup.DeletionPolicy == opsv1alpha1.DeletionPolicyRetain &&
-				rel.Spec.Verify.FailureThreshold == 3 && rel.Spec.Verify.Window.Duration.String() == "2m0s" &&
-				rel.Spec.Verify.ProgressDeadline.Duration.String() == "10m0s"
+		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() []defaulted {
+			return []defaulted{
+				{"components[0].replicas", value(rel.Spec.Components[0].Replicas), int32(1)},
+				{"rollback.automatic", value(rel.Spec.Rollback.Automatic), true},
+				{"revisionHistoryLimit", rel.Spec.RevisionHistoryLimit, int32(10)},
+				{"backup.enabled", value(rel.Spec.Backup.Enabled), true},
+				{"backup.deletionPolicy", rel.Spec.Backup.DeletionPolicy, opsv1alpha1.DeletionPolicyRetain},
+				{"verify.failureThreshold", rel.Spec.Verify.FailureThreshold, int32(3)},
+				{"verify.window", rel.Spec.Verify.Window.Duration.String(), "2m0s"},
+				{"verify.progressDeadline", rel.Spec.Verify.ProgressDeadline.Duration.String(), "10m0s"},
+			}
 		}},
-		{"SecretRotation", rotationSpec, &rot, func() bool {
-			return rot.Spec.Interval.Duration.String() == "2160h0m0s" && rot.Spec.Keys[0].KeepPrevious != nil && *rot.Spec.Keys[0].KeepPrevious == 1 &&
-				rot.Spec.Keys[0].Alphabet == opsv1alpha1.AlphabetAlphanumeric && rot.Spec.Mode == opsv1alpha1.RotationTwoPhase
+		{"SecretRotation", rotationSpec, &rot, func() []defaulted {
+			return []defaulted{
+				{"interval", rot.Spec.Interval.Duration.String(), "2160h0m0s"},
+				{"keys[0].keepPrevious", value(rot.Spec.Keys[0].KeepPrevious), int32(1)},
+				{"keys[0].alphabet", rot.Spec.Keys[0].Alphabet, opsv1alpha1.AlphabetAlphanumeric},
+				{"mode", rot.Spec.Mode, opsv1alpha1.RotationTwoPhase},
+			}
 		}},
-		{"Incident", incidentSpec, &inc, func() bool {
-			return inc.Spec.Response != nil && inc.Spec.Response.CaptureEvidence
+		{"Incident", incidentSpec, &inc, func() []defaulted {
+			return []defaulted{{"response.captureEvidence", inc.Spec.Response != nil && inc.Spec.Response.CaptureEvidence, true}}
 		}},
-	}
-	for _, tc := range cases {
+	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			u := obj(t, tc.kind, "defaults", tc.spec)
 			u.SetNamespace(ns)
@@ -406,8 +440,10 @@ func TestDefaultsAreApplied(t *testing.T) {
 			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "defaults"}, tc.into); err != nil {
 				t.Fatal(err)
 			}
-			if !tc.ok() {
-				t.Errorf("%s defaults not applied: %+v", tc.kind, tc.into)
+			for _, d := range tc.defaults() {
+				if !reflect.DeepEqual(d.got, d.want) {
+					t.Errorf("%s spec.%s = %#v, want the default %#v", tc.kind, d.field, d.got, d.want)
+				}
 			}
 		})
 	}

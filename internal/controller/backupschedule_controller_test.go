@@ -266,8 +266,13 @@ var _ = Describe("BackupSchedule", func() {
 	})
 
 	It("stalls naming spec.timeZone on a zone of IANA shape that the zone database lacks", func() {
+		// The API server refuses the zone now (its zone database lacks it too); the
+		// manager's own database can be older than the API server's, so the schedule
+		// is stored as the CRD without that rule let it through (storedWithoutRule checks
+		// that the API server refuses it again afterwards).
 		s := newSchedule(ns, "badtz", func(s *opsv1alpha1.BackupSchedule) { s.Spec.TimeZone = "Mars/Olympus_Mons" })
-		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		storedWithoutRule(ctx, "backupschedules.ops.runbook.dev", []string{"spec", "timeZone"},
+			[]string{"x-kubernetes-validations"}, unstructuredOf(s, "BackupSchedule"))
 		Eventually(scheduledCondition(ctx, s, opsv1alpha1.ConditionStalled)).Should(And(
 			HaveField("Status", metav1.ConditionTrue), HaveField("Message", ContainSubstring(`spec.timeZone: unknown time zone "Mars/Olympus_Mons"`))))
 		Expect(kstatusOf(getSchedule(ctx, s))).To(Equal(status.FailedStatus))

@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -43,16 +44,12 @@ import (
 // Conditions: Ready=False, Reconciling=True (WaitingForDatabaseLock or JobCreated),
 // BackupSucceeded=Unknown.
 func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv1alpha1.DatabaseBackup, p *reconcile.StatusPatch) (ctrl.Result, error) {
-	all, err := dblock.Claimants(ctx, r.Client, b.Namespace, b.Spec.Database.SecretRef.Name)
+	claim, err := dblock.Claim(ctx, r.Client, r.APIReader, dblock.FromBackup(b), b)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	d := dblock.Decide(dblock.FromBackup(b), all)
-	granted, waitMsg, err := dblock.Take(ctx, r.Client, r.APIReader, dblock.KindBackup, b, b.Spec.Database.SecretRef.Name, d)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if !granted {
+	if !claim.Granted {
+		waitMsg := claim.Message
 		prev := conditions.Get(b, opsv1alpha1.ConditionReconciling)
 		b.Status.Phase = opsv1alpha1.BackupPhasePending
 		conditions.MarkReconciling(b, opsv1alpha1.ReasonWaitingForLock, waitMsg)
@@ -60,10 +57,8 @@ func (r *DatabaseBackupReconciler) reconcilePending(ctx context.Context, b *opsv
 		if prev == nil || prev.Message != waitMsg {
 			r.event(b, corev1.EventTypeNormal, opsv1alpha1.ReasonWaitingForLock, "Wait", waitMsg)
 		}
-		if d.Granted { // lost the Lease race: the holder's status may not wake us
-			return ctrl.Result{RequeueAfter: dblock.LeaseRecheck}, nil
-		}
-		return ctrl.Result{RequeueAfter: waitingRecheck}, nil
+		// Soon after a lost Lease race (the holder may not wake us), else the safety net.
+		return ctrl.Result{RequeueAfter: cmp.Or(claim.Recheck, waitingRecheck)}, nil
 	}
 
 	if b.Status.Key == "" {

@@ -61,19 +61,14 @@ func (r *DatabaseRestoreReconciler) reconcilePending(ctx context.Context, rs *op
 	if msg != "" {
 		return r.wait(rs, opsv1alpha1.ReasonWaitingForWorkloads, msg), nil
 	}
-	all, err := dblock.Claimants(ctx, r.Client, rs.Namespace, rs.Spec.Database.SecretRef.Name)
+	claim, err := dblock.Claim(ctx, r.Client, r.APIReader, dblock.FromRestore(rs), rs)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	d := dblock.Decide(dblock.FromRestore(rs), all)
-	granted, waitMsg, err := dblock.Take(ctx, r.Client, r.APIReader, dblock.KindRestore, rs, rs.Spec.Database.SecretRef.Name, d)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if !granted {
-		res := r.wait(rs, opsv1alpha1.ReasonWaitingForLock, waitMsg)
-		if d.Granted { // lost the Lease race: the holder's status may not wake us
-			res.RequeueAfter = dblock.LeaseRecheck
+	if !claim.Granted {
+		res := r.wait(rs, opsv1alpha1.ReasonWaitingForLock, claim.Message)
+		if claim.Recheck > 0 { // lost the Lease race: the holder's status may not wake us
+			res.RequeueAfter = claim.Recheck
 		}
 		return res, nil
 	}

@@ -19,6 +19,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -131,7 +132,7 @@ func nextProgress(prev *opsv1alpha1.Progress, r progress.Report, now time.Time) 
 	t := metav1.NewTime(now.UTC().Truncate(time.Second))
 	n := &opsv1alpha1.Progress{
 		BytesDone: r.BytesDone, BytesExpected: r.BytesExpected, Phase: truncate(r.Phase, 32),
-		TablesDone: int32(r.TablesDone), TablesTotal: int32(r.TablesTotal), LastUpdateTime: &t, LastProgressTime: &t,
+		TablesDone: tableCount(r.TablesDone), TablesTotal: tableCount(r.TablesTotal), LastUpdateTime: &t, LastProgressTime: &t,
 	}
 	// 99 at most while the Job runs, even after the agent's final line: only
 	// finishProgress, once the Job succeeded, says 100.
@@ -150,6 +151,18 @@ func nextProgress(prev *opsv1alpha1.Progress, r progress.Report, now time.Time) 
 		n.LastProgressTime = prev.LastProgressTime
 	}
 	return n
+}
+
+// tableCount bounds a table count read from the agent's log to what status holds:
+// a line that says more than int32 tables (or fewer than none) is not trusted to wrap.
+func tableCount(n int) int32 {
+	if n < 0 {
+		return 0
+	}
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(n)
 }
 
 // finishProgress finalises the progress of a Job that ended: 100% when it

@@ -95,6 +95,38 @@ func Take(ctx context.Context, c client.Client, reader client.Reader, kind strin
 	return false, fmt.Sprintf("Waiting for %s which holds the lock of database Secret %s", who, secret), nil
 }
 
+// Claimed is what Claim found: whether the claimant holds the lock and, if not, what
+// it waits for and how soon to look again.
+type Claimed struct {
+	Granted bool
+	// Message says what the claimant waits for ("" when granted).
+	Message string
+	// Recheck is LeaseRecheck when the cached decision granted the lock but another
+	// claimant wrote the Lease first: the holder's status may not wake the loser.
+	// Zero otherwise: the holder's status change wakes the waiting claimants.
+	Recheck time.Duration
+}
+
+// Claim is what the backup and restore reconcilers do before anything runs: list
+// the database's claimants, decide from them, and take the Lease after that decision
+// (Claimants, Decide, Take). obj is the claimant me as an object.
+func Claim(ctx context.Context, c client.Client, reader client.Reader, me Claimant, obj client.Object) (Claimed, error) {
+	all, err := Claimants(ctx, c, me.Namespace, me.Secret)
+	if err != nil {
+		return Claimed{}, err
+	}
+	d := Decide(me, all)
+	granted, msg, err := Take(ctx, c, reader, me.Kind, obj, me.Secret, d)
+	if err != nil || granted {
+		return Claimed{Granted: granted}, err
+	}
+	claimed := Claimed{Message: msg}
+	if d.Granted {
+		claimed.Recheck = LeaseRecheck
+	}
+	return claimed, nil
+}
+
 // Give gives up the claimant's Lease, if it holds it.
 func Give(ctx context.Context, c client.Client, reader client.Reader, kind string, obj client.Object, secret string) error {
 	return Release(ctx, c, reader, obj.GetNamespace(), secret, Identity(kind, obj.GetName(), string(obj.GetUID())))
@@ -103,10 +135,9 @@ func Give(ctx context.Context, c client.Client, reader client.Reader, kind strin
 // claimantAlive reports whether the Lease holder id still exists (same UID) and is
 // not Done, read from the API server.
 func claimantAlive(ctx context.Context, reader client.Reader, namespace, id string) (bool, error) {
-	kind, name, uid, err := ParseIdentity(id)
-	if err != nil {
-		return false, nil // not ours to honour
-	}
+	// A holder that is not kind/name/uid has no kind: it is not ours to honour
+	// (the default case below), like a kind this operator does not know.
+	kind, name, uid, _ := ParseIdentity(id)
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	var obj client.Object
 	var state func() State

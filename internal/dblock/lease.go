@@ -127,7 +127,8 @@ func Holder(ctx context.Context, reader client.Reader, namespace, secret string)
 	return ptr.Deref(lease.Spec.HolderIdentity, ""), nil
 }
 
-// ParseIdentity splits an identity into kind, name and UID.
+// ParseIdentity splits an identity into kind, name and UID; all three are empty when
+// id is not kind/name/uid.
 func ParseIdentity(id string) (kind, name, uid string, err error) {
 	parts := strings.SplitN(id, "/", 3)
 	if len(parts) != 3 {

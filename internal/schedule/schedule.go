@@ -14,9 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package schedule reads 5-field cron expressions in a time zone and decides, from
-// the last handled run and the current time, whether a run is due, late or missed.
-// It is pure: the caller brings the clock.
+// Package schedule is BackupSchedule's pure core. schedule.go reads 5-field cron
+// expressions in a time zone and decides, from the last handled run and the current
+// time, whether a run is due, late or missed (Due); run.go decides what the schedule
+// does about it (Decide: create, skip, wait) with the words for status and events;
+// backups.go builds a run's DatabaseBackup and summarises the backups into status and
+// retention's input. Nothing here talks to the API server: the caller brings the
+// clock, the backups and the client.
 package schedule
 
 import (
@@ -76,8 +80,8 @@ const (
 	Skip
 )
 
-// Decision is what to do now.
-type Decision struct {
+// Due is which scheduled times are due now.
+type Due struct {
 	// Run is the scheduled time to run now, or zero.
 	Run time.Time
 	// Latest is the newest scheduled time not after now and after last, or zero: the
@@ -96,8 +100,8 @@ type Decision struct {
 // handled (or the schedule's creation time). A run is on time when now is at most
 // MaxLateness (or one interval, if shorter) after it. RunOnce runs the newest due time
 // even when late, once; Skip runs only on time.
-func (s *Schedule) Due(last, now time.Time, p Policy) Decision {
-	d := Decision{Next: s.Next(now)}
+func (s *Schedule) Due(last, now time.Time, p Policy) Due {
+	d := Due{Next: s.Next(now)}
 	count := 0
 	for t := s.Next(last); !t.After(now); t = s.Next(t) {
 		d.Latest = t

@@ -152,10 +152,9 @@ docker-push: ## Push the image.
 	$(CONTAINER_TOOL) push $(IMG)
 
 .PHONY: build-installer
-build-installer: manifests ## Write dist/install.yaml with CRDs, RBAC and the manager.
+build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, the manager Deployment with image IMG (config/ untouched).
 	mkdir -p dist
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default > dist/install.yaml
+	hack/build-installer.sh $(IMG) > dist/install.yaml.tmp && mv dist/install.yaml.tmp dist/install.yaml
 
 ##@ Deployment
 
@@ -170,9 +169,8 @@ uninstall: manifests ## Remove the CRDs from the cluster.
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 .PHONY: deploy
-deploy: manifests ## Deploy the manager (image IMG) into the cluster.
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+deploy: manifests ## Deploy the manager (image IMG) into the cluster: what build-installer writes.
+	hack/build-installer.sh $(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the cluster.

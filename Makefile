@@ -50,13 +50,13 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: verify
-verify: manifests generate ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
+verify: manifests generate build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	@if ! go mod tidy -diff >/dev/null; then echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit:"; go mod tidy -diff; exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config internal cmd)" ]; then \
-		echo "generated files are out of date; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config internal cmd; git --no-pager diff --stat; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config internal cmd dist)" ]; then \
+		echo "generated files are out of date; run 'make manifests generate build-installer' and commit:"; \
+		git status --porcelain -- api config internal cmd dist; git --no-pager diff --stat; exit 1; fi
 	@echo "verify: tree clean"
 
 .PHONY: lint

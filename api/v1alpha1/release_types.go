@@ -220,6 +220,7 @@ type Component struct {
 	// image overrides the release's image for this component.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$')`,message="image must be an image reference: [registry[:port]/]repository[:tag][@digest], the repository in lower case, no spaces, e.g. registry.example.com/saas/backend:v2.4.0"
 	Image string `json:"image,omitempty"`
 
 	// command overrides the image's entrypoint, e.g. `[gunicorn]`.
@@ -448,6 +449,7 @@ type ReleaseSpec struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$')`,message="image must be an image reference: [registry[:port]/]repository[:tag][@digest], the repository in lower case, no spaces, e.g. registry.example.com/saas/backend:v2.4.0"
 	Image string `json:"image"`
 
 	// imagePullSecrets for the application's pods.
@@ -566,7 +568,8 @@ type RevisionRecord struct {
 	// +optional
 	Migrated bool `json:"migrated,omitempty"`
 
-	// retry is the value of the ops.runbook.dev/retry annotation the revision ran with.
+	// retry is the value of the ops.runbook.dev/retry annotation that ran the revision
+	// again after it failed or was rolled back; empty when it ran for a spec change.
 	// +optional
 	Retry string `json:"retry,omitempty"`
 
@@ -698,6 +701,12 @@ type ReleaseStatus struct {
 	// progress of the current revision's pipeline; empty once it ended.
 	// +optional
 	Progress *ReleaseProgress `json:"progress,omitempty"`
+
+	// observedRetry is the value of the ops.runbook.dev/retry annotation when the latest
+	// revision started: a failed revision runs again once the annotation differs from
+	// it (or, for a revision that ran as a retry, from its history entry's retry).
+	// +optional
+	ObservedRetry *string `json:"observedRetry,omitempty"`
 
 	// history of revisions, newest first, at most revisionHistoryLimit entries.
 	// +optional

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -176,6 +177,11 @@ func invalidCases() []invalidCase {
 		{"DatabaseRestore", "timeout not a duration", restoreSpec + "timeout: 2 hours", "spec.timeout"},
 		// Release
 		{"Release", "no components", `{version: v1, image: x, components: []}`, "spec.components"},
+		{"Release", "image with a space", `{version: v1, image: "registry.example.com/x/static app:1.0", components: [{name: web}]}`, `spec.image: Invalid value: "registry.example.com/x/static app:1.0": image must be an image reference`},
+		{"Release", "image with a leading space", `{version: v1, image: " saas:1.1.0", components: [{name: web}]}`, "spec.image: Invalid value"},
+		{"Release", "image repository in capitals", `{version: v1, image: "registry.example.com/SaaS/backend:v1", components: [{name: web}]}`, "spec.image: Invalid value"},
+		{"Release", "image with an empty tag", `{version: v1, image: "saas:", components: [{name: web}]}`, "spec.image: Invalid value"},
+		{"Release", "component image with a space", `{version: v1, image: saas:1.0.0, components: [{name: web, image: "static app:1.0"}]}`, `spec.components[0].image: Invalid value: "static app:1.0": image must be an image reference`},
 		{"Release", "version missing", `{image: x, components: [{name: backend}]}`, "spec.version: Required"},
 		{"Release", "component name with capitals", `{version: v1, image: x, components: [{name: Backend}]}`, "spec.components[0].name"},
 		{"Release", "duplicate component names", `{version: v1, image: x, components: [{name: web}, {name: web}]}`, "spec.components[1]: Duplicate value"},
@@ -529,6 +535,7 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
 		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
 		{"Release", "IANA port names with digits and dashes", `{version: v1, image: x, components: [{name: web, ports: [{name: h2c, containerPort: 8000}, {name: 8080-tcp, containerPort: 8080}, {name: http-metrics-ab, containerPort: 9090}, {name: x, containerPort: 9091}]}]}`},
+		{"Release", "image references of every form", `{version: v1, image: "registry.example.com:5000/saas/static_app-x.y:1.0.0-rc.1_b@sha256:` + strings.Repeat("ab", 32) + `", components: [{name: a, image: saas}, {name: b, image: "localhost/saas:latest"}, {name: c, image: "[::1]:5000/saas__x/web--y:V1"}]}`},
 		{"Release", "env names a Pod accepts", releaseSpec + "env: [{name: my.env-name, value: a}, {name: 'Odd Name!', value: b}, {name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}, {name: B, value: ''}]"},
 	} {
 		t.Run(tc.kind+"/"+tc.what, func(t *testing.T) {
@@ -541,10 +548,9 @@ func TestValidValuesAreAccepted(t *testing.T) {
 	}
 }
 
-// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
-// port and env var names against the functions Kubernetes validates a Pod with, so
-// that the Release accepts exactly the names its Deployments can carry.
-func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+// releaseCRD is the generated Release CRD as YAML data.
+func releaseCRD(t *testing.T) map[string]any {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "ops.runbook.dev_releases.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -553,6 +559,14 @@ func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
 	if err := yaml.Unmarshal(data, &crd); err != nil {
 		t.Fatal(err)
 	}
+	return crd
+}
+
+// TestNamePatternsAgreeWithPodValidation checks the generated CRD's patterns for
+// port and env var names against the functions Kubernetes validates a Pod with, so
+// that the Release accepts exactly the names its Deployments can carry.
+func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
+	crd := releaseCRD(t)
 	field := func(path ...string) *regexp.Regexp {
 		var node any = crd
 		for _, p := range path {
@@ -605,4 +619,40 @@ func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
 		}
 	}
 	t.Logf("%d port names and %d env names agree with Pod validation", len(ports), len(envs))
+}
+
+// referencePattern is github.com/distribution/reference v0.6.0's ReferenceRegexp
+// (reference.ReferenceRegexp.String()), the grammar the container runtimes parse an
+// image reference with. It is copied, not imported: the module is not a dependency.
+const referencePattern = `^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[(?:[a-fA-F0-9:]+)\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$`
+
+// TestImageRulesAreTheReferenceGrammar checks that the CEL rule of the release's image
+// and of each component's is the image reference grammar, and what it accepts.
+func TestImageRulesAreTheReferenceGrammar(t *testing.T) {
+	crd := releaseCRD(t)
+	spec := crd["spec"].(map[string]any)["versions"].([]any)[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"].(map[string]any)["properties"].(map[string]any)["spec"].(map[string]any)
+	props := spec["properties"].(map[string]any)
+	component := props["components"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
+	want := "self.matches(r'" + referencePattern + "')"
+	for name, field := range map[string]any{"spec.image": props["image"], "spec.components[].image": component["image"]} {
+		rules, _ := field.(map[string]any)["x-kubernetes-validations"].([]any)
+		if len(rules) != 1 || rules[0].(map[string]any)["rule"] != want {
+			t.Errorf("%s: rules %v, want the reference grammar", name, rules)
+		}
+	}
+	re := regexp.MustCompile(referencePattern)
+	digest := "@sha256:" + strings.Repeat("0f", 32)
+	// Each agrees with reference.Parse (checked when the rule was written).
+	valid := []string{"saas", "saas:1.0.0", "saas:1.0.0-broken", "registry.example.com/saas/backend:v2.4.0",
+		"registry.example.com:5000/saas/backend" + digest, "localhost:5000/a/b/c:Tag_1.x", "[2001:db8::1]:5000/app:v1",
+		"a.b__c-d---e/f:" + strings.Repeat("t", 128)}
+	invalid := []string{"registry.example.com/x/static app:1.0", " saas:1.1.0", "saas:1.1.0 ", "Saas:1",
+		"saas:", "saas:-1", "saas@sha256:abc", "/saas", "saas/", "a.b._c",
+		"saas:" + strings.Repeat("t", 129), "http://registry.example.com/saas", ""}
+	for _, ref := range append(valid, invalid...) {
+		ok := slices.Contains(valid, ref)
+		if got := re.MatchString(ref); got != ok {
+			t.Errorf("%q: matches %v, want %v", ref, got, ok)
+		}
+	}
 }

@@ -1186,6 +1186,11 @@ func (in *ReleaseStatus) DeepCopyInto(out *ReleaseStatus) {
 		*out = new(ReleaseProgress)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.ObservedRetry != nil {
+		in, out := &in.ObservedRetry, &out.ObservedRetry
+		*out = new(string)
+		**out = **in
+	}
 	if in.History != nil {
 		in, out := &in.History, &out.History
 		*out = make([]RevisionRecord, len(*in))

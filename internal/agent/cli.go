@@ -61,6 +61,10 @@ type Options struct {
 	Jobs           int
 	NoOwner        bool
 	Analyze        bool
+
+	// check
+	// StatementTimeout bounds each query of the check (statement_timeout).
+	StatementTimeout time.Duration
 }
 
 const usage = `agent: the runbook-operator data-plane binary.
@@ -70,7 +74,7 @@ Usage:
   agent restore --bucket B --key K [--sha256 HEX] [--mode swap|inplace] [--confirm-inplace]
                 [--target-database NAME] [--keep-previous=true] [--jobs N]
   agent verify  --bucket B --key K [--sha256 HEX]
-  agent check
+  agent check   [--connect-timeout 10s] [--statement-timeout 10s]
   agent delete  --bucket B --key K
 
 Every command accepts --termination-log PATH. Connection settings come from PGHOST,
@@ -126,7 +130,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if needObject {
 			res.Bucket, res.Key, res.Location = o.Bucket, o.Key, "s3://"+o.Bucket+"/"+o.Key
 		}
-		env := &env{o: o, log: logw, start: start}
+		env := &env{o: o, log: logw, out: scrub.Writer(stdout), start: start}
 		if cmd == "backup" || cmd == "restore" {
 			env.meter = env.startMeter(ctx, cmd)
 		}
@@ -183,7 +187,11 @@ func recordFailure(ctx context.Context, err error, scrub *Scrubber, res *Result)
 
 // registerFlags declares cmd's flags; ok is false for an unknown command.
 func registerFlags(fs *flag.FlagSet, cmd string, o *Options) (needObject, ok bool) {
-	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 30*time.Second, "how long to retry connecting to PostgreSQL")
+	connectTimeout := 30 * time.Second
+	if cmd == "check" {
+		connectTimeout = DefaultCheckConnectTimeout
+	}
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", connectTimeout, "how long to retry connecting to PostgreSQL")
 	switch cmd {
 	case "backup", "restore", "verify", "delete":
 		needObject = true
@@ -193,6 +201,7 @@ func registerFlags(fs *flag.FlagSet, cmd string, o *Options) (needObject, ok boo
 		fs.StringVar(&o.Region, "region", "", "S3 region (default AWS_REGION, else us-east-1)")
 		fs.BoolVar(&o.PathStyle, "path-style", false, "use path-style bucket addressing")
 	case "check":
+		fs.DurationVar(&o.StatementTimeout, "statement-timeout", 10*time.Second, "statement_timeout of each query of the check")
 	default:
 		return false, false
 	}
@@ -264,6 +273,7 @@ func defaultJobs() int {
 type env struct {
 	o     Options
 	log   io.Writer
+	out   io.Writer // stdout, scrubbed: a report for people before the JSON line (check)
 	start time.Time
 	ph    phases // restore and verify: time per step
 	meter *meter // backup and restore: progress lines (nil: none)

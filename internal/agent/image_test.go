@@ -25,7 +25,10 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +36,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"runbook-operator/internal/agent"
 	"runbook-operator/test/harness"
@@ -201,15 +207,23 @@ func TestImageRunsLikeAJob(t *testing.T) {
 	}
 }
 
+// imageServer is a server the image tests run against, and its major.
+type imageServer struct {
+	name  string
+	p     *harness.Postgres
+	major string
+}
+
+// imageServers are the machine's PostgreSQL 15 and PostgreSQL 17 in server-17.
+func imageServers() []imageServer {
+	return []imageServer{{"PostgreSQL15", pg, "15"}, {"PostgreSQL17", imageEnv.pg17, "17"}}
+}
+
 // TestImageRoundTrip backs up, swap-restores and verifies a PostgreSQL 15 and a
 // PostgreSQL 17 server, each with the client tools of its own major.
 func TestImageRoundTrip(t *testing.T) {
 	image(t)
-	for _, tc := range []struct {
-		name  string
-		p     *harness.Postgres
-		major string
-	}{{"PostgreSQL15", pg, "15"}, {"PostgreSQL17", imageEnv.pg17, "17"}} {
+	for _, tc := range imageServers() {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := "img" + tc.major
@@ -392,4 +406,110 @@ func TestImageManifestlessNewerDumpIsRefused(t *testing.T) {
 		t.Errorf("result %+v: want a permanent failure with the server's own tools", r.res)
 	}
 	untouched(t, "imgnomanifest", before)
+}
+
+// TestImageCheck: the image's own client (psql, libpq, of the server's major) holds
+// an idle session, one idle in a transaction that locks a table, a pg_sleep and a
+// query waiting for the lock on PostgreSQL 15 and 17; `agent check` in the image
+// reports them, its counts by state equal what the image's psql reads from
+// pg_stat_activity, and no query text shows.
+func TestImageCheck(t *testing.T) {
+	image(t)
+	for _, tc := range imageServers() {
+		t.Run(tc.name, func(t *testing.T) {
+			db := "imgcheck" + tc.major
+			copyOn(t, tc.p, db)
+			psql := "/usr/lib/postgresql/" + tc.major + "/bin/psql"
+			h := holdSessionsWithPsql(t, tc.p, db, psql)
+			time.Sleep(time.Second) // ages worth comparing
+			r := checkSessions(t, h, func() agentRun { return runInImage(t, jobEnv(tc.p, db), "check") })
+			if !strings.HasPrefix(r.res.ServerVersion, tc.major+".") {
+				t.Errorf("server version %q, want %s", r.res.ServerVersion, tc.major)
+			}
+			// The same counts, read by the image's psql (its own session left out, as
+			// the agent leaves out its own).
+			jail := harness.Jail{Root: imageEnv.fs.Image}
+			out, err := jail.Command(context.Background(), jobEnv(tc.p, db), psql, "-X", "-At", "-c",
+				`SELECT state, count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1 ORDER BY 1`).CombinedOutput()
+			if err != nil {
+				t.Fatalf("psql: %v %s", err, out)
+			}
+			var got []string
+			for _, state := range slices.Sorted(maps.Keys(r.res.Check.Connections.ByState)) {
+				got = append(got, fmt.Sprintf("%s|%d", state, r.res.Check.Connections.ByState[state]))
+			}
+			if want := strings.Split(strings.TrimSpace(string(out)), "\n"); !slices.Equal(got, want) {
+				t.Errorf("agent's counts by state %q, the image's psql's %q", got, want)
+			}
+		})
+	}
+}
+
+// holdSessionsWithPsql is holdSessions with the image's psql as the clients: four
+// sessions on db (whose app.users it locks), watched from the postgres database.
+func holdSessionsWithPsql(t *testing.T, p *harness.Postgres, db, psql string) heldSessions {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := heldSessions{started: time.Now(), literal: "literal-" + fmt.Sprint(time.Now().UnixNano()), onDatabase: 4}
+	admin, err := pgx.Connect(ctx, p.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jail := harness.Jail{Root: imageEnv.fs.Image}
+	var cmds []*exec.Cmd
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", db)
+		cancel()
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+		_ = admin.Close(context.Background())
+	})
+	// start runs psql with args; input, when not nil, is written to its stdin, which
+	// stays open so that psql keeps its session.
+	start := func(input *string, args ...string) {
+		cmd := jail.Command(ctx, jobEnv(p, db), psql, append([]string{"-X", "-q"}, args...)...)
+		if input != nil {
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = in.Close() })
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(in, *input); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	pidOf := func(condition string, args ...any) uint32 {
+		t.Helper()
+		for i := 0; ; i++ {
+			var pid int
+			err := admin.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'psql' AND `+condition, append([]any{db}, args...)...).Scan(&pid)
+			if err == nil {
+				return uint32(pid)
+			}
+			if !errors.Is(err, pgx.ErrNoRows) || i == 500 {
+				t.Fatalf("no psql session with %s: %v", condition, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	txn := "BEGIN;\nLOCK TABLE app.users IN ACCESS EXCLUSIVE MODE;\nSELECT 'in a transaction " + h.literal + "';\n"
+	start(&txn)
+	h.idleInTxn = pidOf("state = 'idle in transaction'")
+	idle := "SELECT 'idle " + h.literal + "';\n"
+	start(&idle)
+	pidOf("state = 'idle'")
+	start(nil, "-c", "SELECT pg_sleep(600), 'sleeping "+h.literal+"'")
+	h.sleeper = pidOf("wait_event = 'PgSleep'")
+	h.sleeperSeen = time.Now()
+	start(nil, "-c", "SELECT count(*), 'waiting "+h.literal+"' FROM app.users")
+	pidOf("wait_event_type = 'Lock'")
+	return h
 }

@@ -68,12 +68,8 @@ type Result struct {
 	Verified bool     `json:"verified,omitempty"`
 	Problems []string `json:"problems,omitempty"`
 
-	// Check.
-	Connected         bool           `json:"connected,omitempty"`
-	Connections       map[string]int `json:"connections,omitempty"` // pg_stat_activity by state
-	MaxConnections    int            `json:"maxConnections,omitempty"`
-	DatabaseSizeBytes int64          `json:"databaseSizeBytes,omitempty"`
-	LatencyMillis     float64        `json:"latencyMillis,omitempty"`
+	// Check is what `agent check` found (see DatabaseCheck).
+	Check *DatabaseCheck `json:"check,omitempty"`
 
 	// Delete.
 	Deleted []string `json:"deleted,omitempty"`
@@ -101,7 +97,12 @@ func (r Result) Marshal() []byte {
 		b, _ = json.Marshal(r)
 	}
 	if len(b) > MaxResultBytes {
-		r.Problems, r.Connections = nil, nil
+		r.Problems = nil
+		if r.Check != nil {
+			c := *r.Check
+			c.Problems = nil
+			r.Check = &c
+		}
 		r.Error = truncate(r.Error, 300)
 		b, _ = json.Marshal(r)
 	}

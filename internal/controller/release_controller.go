@@ -80,6 +80,11 @@ type ReleaseReconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// maxStepsPerReconcile bounds the steps one reconcile takes (each recorded in status
+// before the next): a whole pipeline whose Jobs and rollout are already done fits, and
+// a step that keeps advancing without waiting cannot spin the reconcile forever.
+const maxStepsPerReconcile = 16
+
 // Reconcile takes as many pipeline steps as can be taken now, writing status after
 // each, then brings the workloads to the templates the steps call for.
 func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
@@ -109,7 +114,7 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, nil
 	}
 	var err error
-	for range 16 {
+	for range maxStepsPerReconcile {
 		d := release.Next(s.input())
 		var advanced bool
 		advanced, err = r.step(ctx, s, d)
@@ -123,8 +128,6 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if s.holdsWorkloads() {
 		if serr := r.syncWorkloads(ctx, s, false); serr != nil {
 			err = errors.Join(err, serr)
-		} else if err == nil {
-			err = r.completeRollback(s, "") // a rollback whose writes an earlier reconcile did not make
 		}
 	}
 	r.observeComponents(ctx, s)

@@ -33,10 +33,10 @@ import (
 
 // A revision that failed its rollout or verification may ask for two more objects:
 // the DatabaseRestore of its pre-deploy backup (rollback.restoreDatabase) and an
-// Incident (rollback.openIncident). rollBack decides them and names them in the
-// revision's history entry; the next reconcile (the pinned revision) creates each
-// exactly once, after that decision is in status: a manager killed anywhere between
-// the two finds the name recorded and the object either there or not yet created.
+// Incident (rollback.openIncident). decideRollback decides them and names them in the
+// revision's history entry; StepFollowUps creates each exactly once, after that
+// decision is in status: a manager killed anywhere between the two finds the name
+// recorded and the object either there or not yet created.
 
 // decideFollowUps records in the revision's history entry the Incident to open and,
 // when restore names a backup, the DatabaseRestore to create.
@@ -56,52 +56,30 @@ func (r *ReleaseReconciler) decideFollowUps(s *releaseScope, restore release.Res
 	}
 }
 
-// followUps creates the objects the pinned revision's history entry names and not yet
-// created, then reports the DatabaseRestore's progress in the DatabaseRestored condition.
-func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) error {
+// createFollowUps creates the objects the pinned revision's history entry names and
+// not yet created (StepFollowUps): the DatabaseRestore once the stable templates are
+// written, the Incident at once.
+func (r *ReleaseReconciler) createFollowUps(ctx context.Context, s *releaseScope) error {
 	rec := s.record()
 	if rec == nil {
 		return nil
 	}
 	rel := s.rel
-	if f := rec.DatabaseRestore; f != nil {
-		if !f.Created && rel.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack {
-			return nil // the stable templates first: completeRollback's write brings us back
+	if f := rec.DatabaseRestore; f != nil && !f.Created && rel.Status.Phase != opsv1alpha1.ReleasePhaseRollingBack {
+		want := release.DatabaseRestore(rel, rec.Revision, rec.Backup)
+		if err := controllerutil.SetControllerReference(rel, want, r.Scheme()); err != nil {
+			return err
 		}
-		if !f.Created {
-			want := release.DatabaseRestore(rel, rec.Revision, rec.Backup)
-			if err := controllerutil.SetControllerReference(rel, want, r.Scheme()); err != nil {
-				return err
-			}
-			created, err := r.createOnce(ctx, want)
-			if err != nil { // said in the condition, not only in the log; retried with backoff
-				conditions.Set(rel, opsv1alpha1.ConditionDatabaseRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonCreateFailed,
-					fmt.Sprintf("Could not create DatabaseRestore %s (retried): %v", f.Name, err))
-				return err
-			}
-			f.Created = true
-			if created {
-				r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRestoringDatabase, "RestoreDatabase",
-					fmt.Sprintf("Created DatabaseRestore %s of pre-deploy backup %s: the release is quiesced while it restores", f.Name, rec.Backup))
-			}
+		created, err := r.createOnce(ctx, want)
+		if err != nil { // said in the condition, not only in the log; retried with backoff
+			conditions.Set(rel, opsv1alpha1.ConditionDatabaseRestored, metav1.ConditionUnknown, opsv1alpha1.ReasonCreateFailed,
+				fmt.Sprintf("Could not create DatabaseRestore %s (retried): %v", f.Name, err))
+			return err
 		}
-		rs := &opsv1alpha1.DatabaseRestore{}
-		if err := r.getLive(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: f.Name}, rs); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return err
-			}
-			rs = nil
-		}
-		prev := conditions.Get(rel, opsv1alpha1.ConditionDatabaseRestored)
-		if c, ok := release.RestoreState(f, rs, prev); ok {
-			if prev == nil || prev.Status != c.Status {
-				typ := corev1.EventTypeNormal
-				if c.Status == metav1.ConditionFalse {
-					typ = corev1.EventTypeWarning
-				}
-				r.event(rel, typ, c.Reason, "RestoreDatabase", c.Message)
-			}
-			conditions.Set(rel, c.Type, c.Status, c.Reason, c.Message)
+		f.Created = true
+		if created {
+			r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRestoringDatabase, "RestoreDatabase",
+				fmt.Sprintf("Created DatabaseRestore %s of pre-deploy backup %s: the release is quiesced while it restores", f.Name, rec.Backup))
 		}
 	}
 	if f := rec.Incident; f != nil && !f.Created {
@@ -117,6 +95,35 @@ func (r *ReleaseReconciler) followUps(ctx context.Context, s *releaseScope) erro
 			r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonIncidentOpened, "OpenIncident",
 				fmt.Sprintf("Opened %s Incident %s: %s", inc.Spec.Severity, inc.Name, inc.Spec.Title))
 		}
+	}
+	return nil
+}
+
+// reportRestore reports the progress of the DatabaseRestore the pinned revision's
+// rollback created in the DatabaseRestored condition.
+func (r *ReleaseReconciler) reportRestore(ctx context.Context, s *releaseScope) error {
+	rec := s.record()
+	if rec == nil || rec.DatabaseRestore == nil || !rec.DatabaseRestore.Created {
+		return nil
+	}
+	rel, f := s.rel, rec.DatabaseRestore
+	rs := &opsv1alpha1.DatabaseRestore{}
+	if err := r.getLive(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: f.Name}, rs); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		rs = nil
+	}
+	prev := conditions.Get(rel, opsv1alpha1.ConditionDatabaseRestored)
+	if c, ok := release.RestoreState(f, rs, prev); ok {
+		if prev == nil || prev.Status != c.Status {
+			typ := corev1.EventTypeNormal
+			if c.Status == metav1.ConditionFalse {
+				typ = corev1.EventTypeWarning
+			}
+			r.event(rel, typ, c.Reason, "RestoreDatabase", c.Message)
+		}
+		conditions.Set(rel, c.Type, c.Status, c.Reason, c.Message)
 	}
 	return nil
 }

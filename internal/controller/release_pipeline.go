@@ -45,11 +45,18 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		if err := r.pruneRemovedComponents(ctx, s); err != nil {
 			return false, err
 		}
+		if release.Reverted(&rel.Status, s.revision) {
+			r.recordRevert(s)
+		}
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
 		conditions.MarkReady(rel, opsv1alpha1.ReasonDeployed, fmt.Sprintf("Revision %s (%s) is deployed", s.revision, rel.Spec.Version))
 		return false, nil
+	case release.StepRollingBack:
+		return false, r.writeRollback(ctx, s)
+	case release.StepFollowUps:
+		return true, r.createFollowUps(ctx, s)
 	case release.StepPinned:
-		if err := r.followUps(ctx, s); err != nil {
+		if err := r.reportRestore(ctx, s); err != nil {
 			return false, err
 		}
 		msg := d.Why
@@ -85,6 +92,48 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 	return false, fmt.Errorf("unknown step %q", d.Step)
 }
 
+func historyLimit(rel *opsv1alpha1.Release) int32 {
+	if rel.Spec.RevisionHistoryLimit == 0 {
+		return 10
+	}
+	return rel.Spec.RevisionHistoryLimit
+}
+
+// recordRevert records in history that the spec went back to the stable revision
+// while a later one had failed or was in progress (a GitOps revert): the stable
+// revision's entry moves to the front, the one in progress is superseded and its
+// progress dropped, so that every component runs the stable templates again.
+func (r *ReleaseReconciler) recordRevert(s *releaseScope) {
+	rel := s.rel
+	var last string // the revision reverted from
+	if p := rel.Status.Progress; p != nil {
+		last = p.Revision
+	} else if len(rel.Status.History) > 0 {
+		last = rel.Status.History[0].Revision
+	}
+	rec := opsv1alpha1.RevisionRecord{Revision: s.revision, Version: rel.Spec.Version, Image: rel.Spec.Image}
+	first := ""
+	if old := s.record(); old != nil {
+		rec = *old.DeepCopy()
+		if old.StartTime != nil {
+			first = "; first deployed " + old.StartTime.UTC().Format(time.RFC3339)
+		}
+	}
+	why := "revision " + last
+	if lastRec := release.Find(rel.Status.History, last); lastRec != nil {
+		why = fmt.Sprintf("revision %s (%s) ended %s", last, lastRec.Version, lastRec.Result)
+		if lastRec.Result == opsv1alpha1.RevisionInProgress {
+			why = fmt.Sprintf("revision %s (%s) was in progress", last, lastRec.Version)
+		}
+	}
+	msg := fmt.Sprintf("Reverted to revision %s (%s), the stable revision, by the spec after %s; nothing to migrate, every component runs its templates%s",
+		s.revision, rel.Spec.Version, why, first)
+	rec.StartTime, rec.CompletionTime, rec.Retry, rec.Message = s.nowTime(), s.nowTime(), "", truncate(msg, 1024)
+	rel.Status.History = release.Revert(rel.Status.History, rec, historyLimit(rel))
+	rel.Status.Progress = nil
+	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonDeployed, "Revert", msg)
+}
+
 func stalledReason(rel *opsv1alpha1.Release) string {
 	if c := conditions.Get(rel, opsv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
 		return c.Reason
@@ -106,18 +155,18 @@ func (r *ReleaseReconciler) start(ctx context.Context, s *releaseScope) (bool, e
 		return false, err
 	}
 	revert := release.IsRevert(rel.Status.History, s.revision)
+	retry := rel.Annotations[opsv1alpha1.AnnotationRetry]
 	rec := opsv1alpha1.RevisionRecord{
-		Revision: s.revision, Version: rel.Spec.Version, Image: rel.Spec.Image,
-		StartTime: s.nowTime(), Retry: rel.Annotations[opsv1alpha1.AnnotationRetry],
+		Revision: s.revision, Version: rel.Spec.Version, Image: rel.Spec.Image, StartTime: s.nowTime(),
+	}
+	if release.IsRetry(&rel.Status, s.revision, retry) {
+		rec.Retry = retry // only the entry the annotation ran again says so
 	}
 	if rel.Spec.Migrations == nil {
 		rec.Migrated = true // nothing to migrate: a later revert needs no migrations either
 	}
-	limit := rel.Spec.RevisionHistoryLimit
-	if limit == 0 {
-		limit = 10
-	}
-	rel.Status.History = release.Start(rel.Status.History, rec, limit)
+	rel.Status.History = release.Start(rel.Status.History, rec, historyLimit(rel))
+	rel.Status.ObservedRetry = &retry
 	rel.Status.Progress = &opsv1alpha1.ReleaseProgress{Revision: s.revision, Revert: revert}
 	if !revert {
 		rel.Status.MigrationPlan = ""

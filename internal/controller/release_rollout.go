@@ -54,14 +54,17 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 	if err := r.syncWorkloads(ctx, s, false); err != nil {
 		return false, err
 	}
-	c := rel.Spec.Components[p.RolledOut]
+	c := &rel.Spec.Components[p.RolledOut]
 	d := &appsv1.Deployment{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)}, d); err != nil {
+	// From the API server when the cache has not seen it: the Deployment syncWorkloads
+	// just created is not an error.
+	if err := r.getLive(ctx, client.ObjectKey{Namespace: rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)}, d); err != nil {
 		return false, err
 	}
 	ok, msg := release.Available(d, s.revision)
 	if ok {
 		p.RolledOut++
+		p.FailedChecks, p.LastCheckTime = 0, nil // the next component's (or verification's) checks count afresh
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonRollingOut, "Rollout", "Component "+c.Name+" rolled out: "+msg)
 		if int(p.RolledOut) == len(rel.Spec.Components) {
 			done := fmt.Sprintf("Every component runs revision %s (%s)", s.revision, rel.Spec.Version)
@@ -71,17 +74,84 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 		return true, nil
 	}
 	deadline := p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify))
+	round, err := r.rolloutRound(ctx, s, c, !s.now.Before(deadline))
+	if err != nil {
+		return false, err
+	}
+	v := rel.Spec.Verify
+	if round.failed != "" && p.FailedChecks >= release.FailureThreshold(v) {
+		why := fmt.Sprintf("%d consecutive health checks of component %s's new pods failed while it rolled out (verify.failureThreshold): %s",
+			p.FailedChecks, c.Name, round.failed)
+		conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionFalse, opsv1alpha1.ReasonHealthCheckFailed, why)
+		return r.decideRollback(s, opsv1alpha1.ReasonHealthCheckFailed, why)
+	}
 	if s.now.Before(deadline) {
-		markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
-		return false, &reconcile.Waiting{After: min(deadline.Sub(s.now)+time.Second, time.Minute)}
+		after := min(deadline.Sub(s.now)+time.Second, time.Minute)
+		if !round.next.IsZero() { // a pod turning unready wakes nothing: check on time
+			after = min(after, max(round.next.Sub(s.now), 10*time.Millisecond))
+		}
+		switch {
+		case round.failed != "":
+			markReleaseReconciling(rel, opsv1alpha1.ReasonHealthCheckFailed, fmt.Sprintf("Rolling out component %s: %s; health check failed (%d of %d): %s",
+				c.Name, msg, p.FailedChecks, release.FailureThreshold(v), round.failed))
+		case round.made || p.FailedChecks == 0: // between rounds a failure's message stays
+			markReleaseReconciling(rel, opsv1alpha1.ReasonRollingOut, fmt.Sprintf("Rolling out component %s: %s", c.Name, msg))
+		}
+		return false, &reconcile.Waiting{After: after}
 	}
 	why := fmt.Sprintf("Component %s did not become available within %s (verify.progressDeadline): %s",
 		c.Name, release.ProgressDeadline(rel.Spec.Verify), msg)
 	if problem := r.podProblem(ctx, s, c.Name); problem != "" {
 		why += "; " + problem
 	}
+	if round.failed != "" {
+		why += "; health check: " + round.failed
+	}
 	conditions.Set(rel, opsv1alpha1.ConditionRolledOut, metav1.ConditionFalse, opsv1alpha1.ReasonProgressDeadline, why)
-	return false, r.rollBack(ctx, s, "rollout", opsv1alpha1.ReasonProgressDeadline, why)
+	return r.decideRollback(s, opsv1alpha1.ReasonProgressDeadline, why)
+}
+
+// rolloutCheck is what a rollout's round of health checks found.
+type rolloutCheck struct {
+	failed string    // the first unhealthy pod and its answer
+	made   bool      // a round was made now
+	next   time.Time // when the next round is due (zero: no checks)
+}
+
+// rolloutRound checks component c's new pods that run but are not Ready the same way
+// verification checks pods (verify.path on the first port, every verify.interval, a
+// refusal from a starting pod counting for nothing), so that a revision whose pods
+// answer errors, and so never become Ready when the health path is their readiness
+// probe, is rolled back after verify.failureThreshold rounds instead of at
+// verify.progressDeadline. A round with an unhealthy pod counts one failure, a round
+// where one answered 2xx clears the count. force makes a round whatever the spacing.
+func (r *ReleaseReconciler) rolloutRound(ctx context.Context, s *releaseScope, c *opsv1alpha1.Component, force bool) (rolloutCheck, error) {
+	p, v := s.rel.Status.Progress, s.rel.Spec.Verify
+	if v == nil || v.Path == "" || len(c.Ports) == 0 {
+		return rolloutCheck{}, nil
+	}
+	interval := release.Interval(v)
+	if next := r.nextRound(s, interval); !force && s.now.Before(next) {
+		return rolloutCheck{next: next}, nil
+	}
+	pods, err := r.revisionPods(ctx, s, c.Name)
+	if err != nil {
+		return rolloutCheck{}, err
+	}
+	pods = release.RunningNotReady(pods)
+	if len(pods) == 0 { // none to check yet; pods starting to run wake nothing either
+		return rolloutCheck{next: s.now.Add(interval)}, nil
+	}
+	checkedAt := r.Clock.Now()
+	round := r.checkPods(ctx, v.Path, c.Ports[0].ContainerPort, pods)
+	r.roundMade(s, checkedAt)
+	switch {
+	case round.failed != "":
+		p.FailedChecks++
+	case round.counted > 0:
+		p.FailedChecks = 0
+	}
+	return rolloutCheck{failed: round.failed, made: true, next: checkedAt.Add(interval)}, nil
 }
 
 // podProblem names a pod of the new revision that cannot run, or "".
@@ -121,14 +191,15 @@ func (r *ReleaseReconciler) revisionPods(ctx context.Context, s *releaseScope, c
 	return pods.Items, nil
 }
 
-// rollBack ends a revision that failed in its rollout or verification: with a stable
-// revision and rollback.automatic, every component goes back to the stable templates
-// at once (written in reverse order without waiting); otherwise the release fails and
-// stays as it is. Either way it is Stalled until the spec or the retry annotation
-// changes. The returned error is the stall.
+// decideRollback ends a revision that failed in its rollout or verification, recording
+// what follows and changing no workload: with a stable revision and
+// rollback.automatic, the rollback (phase RollingBack, RolledBack=Unknown), which
+// StepRollingBack writes once this is in status (advanced); otherwise the release
+// fails and stays as it is (the returned stall). Either way the revision is pinned
+// until the spec or the retry annotation changes, and its follow-ups are named.
 //
-// Conditions: RolledBack, Stalled, Ready.
-func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step, reason, why string) error {
+// Conditions: RolledBack=Unknown, or Stalled and Ready.
+func (r *ReleaseReconciler) decideRollback(s *releaseScope, reason, why string) (bool, error) {
 	rel := s.rel
 	rb := release.PlanRollback(&rel.Spec, &rel.Status, s.revision)
 	kept := release.KeptMessage(rb.KeptMigrations)
@@ -141,7 +212,7 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 		r.decideFollowUps(s, release.RestorePlan{})
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseFailed
 		r.event(rel, corev1.EventTypeWarning, reason, "Release", msg)
-		return &reconcile.Stalling{Reason: reason, Message: msg}
+		return false, &reconcile.Stalling{Reason: reason, Message: msg}
 	}
 	restore := release.PlanRestore(&rel.Spec, &rel.Status, s.revision) // reads the progress cleared below
 	switch {
@@ -154,36 +225,29 @@ func (r *ReleaseReconciler) rollBack(ctx context.Context, s *releaseScope, step,
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
 	rel.Status.Progress = nil
 	r.endRevision(s, opsv1alpha1.RevisionRolledBack, msg)
-	r.decideFollowUps(s, restore) // created by the next reconcile, once this is in status
-	// The decision, recorded even when the writes below do not happen (a crash, a
-	// refused write): completeRollback finishes it once they have been made.
+	r.decideFollowUps(s, restore) // created by StepFollowUps, once this is in status
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionUnknown, reason, msg)
-	if err := r.syncWorkloads(ctx, s, true); err != nil {
-		rel.Status.Phase = opsv1alpha1.ReleasePhaseRollingBack
-		return err // retried: the status already says every component goes back
-	}
-	return r.completeRollback(s, step)
+	return true, nil
 }
 
-// completeRollback marks a decided rollback (phase RollingBack, RolledBack=Unknown)
-// done once the stable templates are written: by rollBack itself, or by a later
-// reconcile (a new manager) when rollBack's writes did not happen. step is the failed
-// step for the metric ("": told by the condition's reason). It returns the stall, or
-// nil when no rollback waits to be completed.
+// writeRollback carries out a decided rollback (phase RollingBack, RolledBack=Unknown):
+// every component goes back to the stable templates at once, written last to first
+// without waiting, and the rollback is complete. A refused write is retried; the
+// status already says every component goes back.
 //
 // Conditions: RolledBack=True, Stalled.
-func (r *ReleaseReconciler) completeRollback(s *releaseScope, step string) error {
+func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) error {
+	if err := r.syncWorkloads(ctx, s, true); err != nil {
+		return err
+	}
 	rel := s.rel
 	c := conditions.Get(rel, opsv1alpha1.ConditionRolledBack)
-	if rel.Status.Phase != opsv1alpha1.ReleasePhaseRollingBack || c == nil || c.Status != metav1.ConditionUnknown {
-		return nil
+	if c == nil { // not written by decideRollback (an older manager's status): say it anyway
+		c = &metav1.Condition{Reason: opsv1alpha1.ReasonRolledBack, Message: "Rolled back to revision " + rel.Status.StableRevision}
 	}
-	switch {
-	case step != "":
-	case c.Reason == opsv1alpha1.ReasonProgressDeadline:
+	step := "verify" // the step that failed, for the metric
+	if ro := conditions.Get(rel, opsv1alpha1.ConditionRolledOut); ro != nil && ro.Status == metav1.ConditionFalse {
 		step = "rollout"
-	default:
-		step = "verify"
 	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRolledBack
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)

@@ -52,15 +52,8 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonVerifying, "Verify", msg)
 		return true, nil
 	}
-	key := rel.Namespace + "/" + rel.Name
-	if p.LastCheckTime != nil {
-		var exact time.Time
-		if t, ok := r.lastChecks.Load(key); ok {
-			exact = t.(time.Time)
-		}
-		if next := release.NextCheck(p.LastCheckTime, exact, interval); s.now.Before(next) {
-			return false, &reconcile.Waiting{After: next.Sub(s.now)}
-		}
+	if next := r.nextRound(s, interval); s.now.Before(next) {
+		return false, &reconcile.Waiting{After: next.Sub(s.now)}
 	}
 	// The round is stamped with the clock when its checks start, not the reconcile's
 	// start: a reconcile slow to get here would otherwise make the next round early.
@@ -69,15 +62,14 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 	if err != nil {
 		return false, err
 	}
-	p.LastCheckTime = &metav1.Time{Time: checkedAt}
-	r.lastChecks.Store(key, checkedAt)
+	r.roundMade(s, checkedAt)
 	switch {
 	case failed != "":
 		p.FailedChecks++
 		if p.FailedChecks >= release.FailureThreshold(v) {
 			why := fmt.Sprintf("%d consecutive health checks failed (verify.failureThreshold): %s", p.FailedChecks, failed)
 			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonHealthCheckFailed, why)
-			return false, r.rollBack(ctx, s, "verify", opsv1alpha1.ReasonHealthCheckFailed, why)
+			return r.decideRollback(s, opsv1alpha1.ReasonHealthCheckFailed, why)
 		}
 		msg := fmt.Sprintf("Health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonHealthCheckFailed, msg)
@@ -121,31 +113,13 @@ func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (fa
 		if v.Path == "" || len(c.Ports) == 0 {
 			continue
 		}
-		counted, starting := 0, []string{}
-		for i := range pods {
-			pod := &pods[i]
-			if !pod.DeletionTimestamp.IsZero() {
-				continue
-			}
-			addr, aerr := r.PodAddress(pod, c.Ports[0].ContainerPort)
-			if aerr != nil {
-				errs = append(errs, aerr.Error())
-				continue
-			}
-			res := r.Checker.Check(ctx, "http://"+addr+v.Path)
-			switch release.PodVerdict(pod, res) {
-			case release.VerdictUncheckable:
-				errs = append(errs, res.Err.Error())
-			case release.VerdictUnhealthy:
-				return fmt.Sprintf("pod %s: %s", pod.Name, res.Detail), "", nil
-			case release.VerdictStarting:
-				starting = append(starting, pod.Name)
-			case release.VerdictHealthy:
-				counted++
-			}
+		round := r.checkPods(ctx, v.Path, c.Ports[0].ContainerPort, pods)
+		if round.failed != "" {
+			return round.failed, "", nil
 		}
-		if counted == 0 && len(starting) > 0 {
-			errs = append(errs, fmt.Sprintf("no pod of component %s serves yet (not Ready, refusing connections: %s)", c.Name, strings.Join(starting, ", ")))
+		errs = append(errs, round.errs...)
+		if round.counted == 0 && len(round.starting) > 0 {
+			errs = append(errs, fmt.Sprintf("no pod of component %s serves yet (not Ready, refusing connections: %s)", c.Name, strings.Join(round.starting, ", ")))
 		}
 	}
 	if v.URL != "" {
@@ -161,4 +135,57 @@ func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (fa
 		return "", truncate(strings.Join(errs, "; "), 512), nil
 	}
 	return "", "", nil
+}
+
+// podRound is what checking a component's pods found.
+type podRound struct {
+	failed   string   // the first unhealthy pod and its answer
+	counted  int      // pods that answered 2xx
+	starting []string // pods not Ready that refuse connections: they count for nothing
+	errs     []string // checks that could not be made
+}
+
+// checkPods checks pods on port and path, each as release.PodVerdict counts it, and
+// stops at the first unhealthy one. Pods being deleted are not checked.
+func (r *ReleaseReconciler) checkPods(ctx context.Context, path string, port int32, pods []corev1.Pod) podRound {
+	var round podRound
+	for i := range pods {
+		pod := &pods[i]
+		if !pod.DeletionTimestamp.IsZero() {
+			continue
+		}
+		addr, err := r.PodAddress(pod, port)
+		if err != nil {
+			round.errs = append(round.errs, err.Error())
+			continue
+		}
+		res := r.Checker.Check(ctx, "http://"+addr+path)
+		switch release.PodVerdict(pod, res) {
+		case release.VerdictUncheckable:
+			round.errs = append(round.errs, res.Err.Error())
+		case release.VerdictUnhealthy:
+			round.failed = fmt.Sprintf("pod %s: %s", pod.Name, res.Detail)
+			return round
+		case release.VerdictStarting:
+			round.starting = append(round.starting, pod.Name)
+		case release.VerdictHealthy:
+			round.counted++
+		}
+	}
+	return round
+}
+
+// nextRound is when the next round of checks of the revision is due (zero: now).
+func (r *ReleaseReconciler) nextRound(s *releaseScope, interval time.Duration) time.Time {
+	var exact time.Time
+	if t, ok := r.lastChecks.Load(s.rel.Namespace + "/" + s.rel.Name); ok {
+		exact = t.(time.Time)
+	}
+	return release.NextCheck(s.rel.Status.Progress.LastCheckTime, exact, interval)
+}
+
+// roundMade records that a round of checks started at checkedAt.
+func (r *ReleaseReconciler) roundMade(s *releaseScope, checkedAt time.Time) {
+	s.rel.Status.Progress.LastCheckTime = &metav1.Time{Time: checkedAt}
+	r.lastChecks.Store(s.rel.Namespace+"/"+s.rel.Name, checkedAt)
 }

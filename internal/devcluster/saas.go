@@ -79,9 +79,29 @@ func BuildSaaSImages(srcRoot, outDir string) (map[string]string, error) {
 				return nil, fmt.Errorf("release %s: %w", tag, err)
 			}
 		}
+		if err := imagePrograms(dir); err != nil {
+			return nil, fmt.Errorf("release %s: %w", tag, err)
+		}
 		tags[tag] = dir
 	}
 	return tags, nil
+}
+
+// imagePrograms gives the image folder dir the programs the real image has on its
+// PATH beside bin/celery: `python` and `python3` are Debian's Python (the one with
+// Django), whatever the host's PATH would find first, so that a command run through a
+// shell (a migration plan's `python manage.py migrate --plan`) finds it.
+func imagePrograms(dir string) error {
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	for _, name := range []string{"python", "python3"} {
+		if err := os.Symlink(Python, filepath.Join(bin, name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyTree copies the files of src into dst, keeping modes, skipping FROM files and
@@ -115,7 +135,8 @@ func copyTree(src, dst string) error {
 
 // SaaSImages maps the image "saas" under any registry prefix to the release folders
 // of BuildSaaSImages: `python manage.py ...`, `gunicorn saas.wsgi`, `celery -A saas
-// worker|beat` run with Debian's Python in the tag's folder.
+// worker|beat` run with Debian's Python in the tag's folder, whose bin/ (python,
+// python3, celery) starts the containers' PATH.
 func SaaSImages(tags map[string]string) nodeagent.ImageMap {
 	cmds := map[string]string{
 		"python": Python, "python3": Python, "/usr/bin/python": Python, "/usr/local/bin/python": Python,
@@ -125,7 +146,7 @@ func SaaSImages(tags map[string]string) nodeagent.ImageMap {
 	}
 	var m nodeagent.ImageMap
 	for _, img := range []string{SaaSImage, "*/" + SaaSImage} {
-		m = append(m, nodeagent.ImageMapping{Image: img, Commands: cmds, Tags: tags, WorkDir: SaaSWorkDir})
+		m = append(m, nodeagent.ImageMapping{Image: img, Commands: cmds, Tags: tags, WorkDir: SaaSWorkDir, Path: []string{"bin"}})
 	}
 	return m
 }

@@ -40,6 +40,11 @@ func TestBuildSaaSImages(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(dir, "bin/celery")); err != nil || fi.Mode()&0o100 == 0 {
 			t.Errorf("release %s: bin/celery is not an executable: %v", tag, err)
 		}
+		for _, name := range []string{"python", "python3"} {
+			if target, err := os.Readlink(filepath.Join(dir, "bin", name)); err != nil || target != Python {
+				t.Errorf("release %s: bin/%s is not Debian's Python: %q %v", tag, name, target, err)
+			}
+		}
 	}
 	slices.Sort(names)
 	if want := []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"}; !reflect.DeepEqual(names, want) {
@@ -123,6 +128,9 @@ func TestSaaSImages(t *testing.T) {
 		}
 		if root != tt.wantRoot || !reflect.DeepEqual(argv, tt.want) {
 			t.Errorf("%s %v: %q in %s, want %q in %s", tt.image, tt.command, argv, root, tt.want, tt.wantRoot)
+		}
+		if got := mp.PathDirs(root); !reflect.DeepEqual(got, []string{tt.wantRoot + "/bin"}) {
+			t.Errorf("%s: PATH starts with %v, want the image's bin", tt.image, got)
 		}
 	}
 }

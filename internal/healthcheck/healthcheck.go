@@ -27,12 +27,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Result of one check. Err set means the check could not be made; otherwise Healthy
-// says whether the target answered 2xx, and Detail what it answered. Refused says the
+// says whether the target answered 2xx, and Detail what it answered (the status, and
+// for an answer other than 2xx its body's first line). Refused says the
 // target refused (or reset) the connection: nothing listens there (yet).
 type Result struct {
 	Healthy bool
@@ -72,7 +76,39 @@ func (h HTTP) Check(ctx context.Context, url string) Result {
 		return Result{Err: fmt.Errorf("GET %s: %w", url, err)}
 	}
 	defer resp.Body.Close()
-	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	return Result{Healthy: ok, Detail: fmt.Sprintf("GET %s: %s", url, resp.Status)}
+	detail := fmt.Sprintf("GET %s: %s", url, resp.Status)
+	if line := FirstLine(body, maxBodyLine); !ok && line != "" {
+		detail += ": " + line // what the app says is wrong, e.g. its failing dependency
+	}
+	return Result{Healthy: ok, Detail: detail}
+}
+
+// maxBodyLine is how much of an unhealthy answer's body a Result's Detail keeps.
+const maxBodyLine = 300
+
+// FirstLine is the first non-blank line of body, trimmed and cut to max bytes (on a
+// rune boundary, "…" marking the cut), with control characters dropped.
+func FirstLine(body []byte, max int) string {
+	for _, l := range strings.Split(string(body), "\n") {
+		l = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) || r == utf8.RuneError {
+				return -1
+			}
+			return r
+		}, l)
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if len(l) <= max {
+			return l
+		}
+		cut := max
+		for cut > 0 && !utf8.RuneStart(l[cut]) {
+			cut--
+		}
+		return l[:cut] + "…"
+	}
+	return ""
 }

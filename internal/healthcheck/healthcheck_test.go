@@ -33,6 +33,9 @@ func TestHTTPTellsUnhealthyFromUncheckable(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 		case "/slow":
 			time.Sleep(2 * time.Second)
+		case "/schema":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("\n  {\"status\": \"error\", \"checks\": {\"schema\": \"ProgrammingError: column x does not exist\"}}\nsecond line\n"))
 		default:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
@@ -56,6 +59,8 @@ func TestHTTPTellsUnhealthyFromUncheckable(t *testing.T) {
 	}{
 		{"2xx is healthy", srv.URL + "/ok", true, false, false, "200 OK"},
 		{"503 is unhealthy", srv.URL + "/bad", false, false, false, "503"},
+		{"503 says its body's first line", srv.URL + "/schema", false, false, false,
+			`503 Service Unavailable: {"status": "error", "checks": {"schema": "ProgrammingError: column x does not exist"}}`},
 		{"refused connection is unhealthy and says refused", closed, false, false, true, "connection refused"},
 		{"timeout is a checker error", srv.URL + "/slow", false, true, false, ""},
 	}
@@ -66,5 +71,25 @@ func TestHTTPTellsUnhealthyFromUncheckable(t *testing.T) {
 				t.Fatalf("got %+v", r)
 			}
 		})
+	}
+}
+
+func TestFirstLineKeepsTheFirstNonBlankLineCut(t *testing.T) {
+	cases := []struct {
+		body string
+		max  int
+		want string
+	}{
+		{"", 6, ""},
+		{"\n \r\n\tschema: broken\r\nmore", 20, "schema: broken"},
+		{"abcdefghij", 6, "abcdef…"},
+		{"abcdé\x00fgh", 6, "abcdé…"},
+		{"abcdéfgh", 5, "abcd…"},
+		{"ab\x1b[31mc", 20, "ab[31mc"},
+	}
+	for _, c := range cases {
+		if got := FirstLine([]byte(c.body), c.max); got != c.want {
+			t.Errorf("FirstLine(%q) = %q, want %q", c.body, got, c.want)
+		}
 	}
 }

@@ -15,7 +15,8 @@ limitations under the License.
 */
 
 // Package jobs builds the Jobs that run the agent (cmd/agent): backup, verify,
-// delete and restore. Builders are pure functions of the spec: no client.
+// delete, restore and an Incident's database check. Builders are pure functions of
+// the spec: no client.
 // Every agent Job shares one hardened pod (agentPod); credentials reach it only as
 // secretKeyRef environment variables, never as arguments.
 package jobs
@@ -40,7 +41,7 @@ const (
 	// ContainerName is the agent container's name in every agent Job.
 	ContainerName = "agent"
 
-	// LabelComponent says which agent command a Job runs (backup, verify, delete, restore).
+	// LabelComponent says which agent command a Job runs (backup, verify, delete, restore, db-check).
 	LabelComponent = "app.kubernetes.io/component"
 	// LabelManagedBy marks the operator's Jobs.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
@@ -235,7 +236,7 @@ type JobOptions struct {
 	Name, Namespace string
 	// Owner is the controlling object (garbage-collects the Job with it).
 	Owner metav1.OwnerReference
-	// Component labels the Job and its pod: backup, verify, delete, restore.
+	// Component labels the Job and its pod: backup, verify, delete, restore, db-check.
 	Component string
 	// ActiveDeadline bounds the Job's run time; nil means no deadline.
 	ActiveDeadline *metav1.Duration

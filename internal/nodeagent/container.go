@@ -151,7 +151,6 @@ func (w *podWorker) prepare(ctx context.Context, init bool, idx int, c corev1.Co
 		logPath:  filepath.Join(w.dir, c.Name+".log"),
 		start:    metav1.NewTime(time.Now().Truncate(time.Second)),
 	}
-	p.env = ContainerEnv(pod, &c, env, EnvContext{PodIP: w.ip, PodDir: w.dir, TerminationLog: p.termPath})
 	mapping, root, err := mapping.ForImage(c.Image)
 	var pullErr *ErrImagePull
 	if errors.As(err, &pullErr) {
@@ -161,6 +160,7 @@ func (w *podWorker) prepare(ctx context.Context, init bool, idx int, c corev1.Co
 		return nil, nil
 	}
 	p.mapping = mapping
+	p.env = ContainerEnv(pod, &c, env, EnvContext{PodIP: w.ip, PodDir: w.dir, TerminationLog: p.termPath, Path: mapping.PathDirs(root)})
 	argv, err := mapping.Argv(c.Command, c.Args, exec.LookPath)
 	if err != nil {
 		return nil, w.startError(err, p.start)

@@ -289,11 +289,13 @@ type EnvContext struct {
 	PodIP          string
 	PodDir         string
 	TerminationLog string
+	// Path are folders put before the host PATH (the image's own, ImageMapping.Path).
+	Path []string
 }
 
-// ContainerEnv returns the full process environment: the host PATH, the variables the
-// node agent provides (HOSTNAME, POD_IP, POD_NAME, POD_NAMESPACE, HOME and TMPDIR in
-// the pod folder, RUNBOOK_TERMINATION_LOG, RUNBOOK_IMAGE, RUNBOOK_IMAGE_TAG), then the
+// ContainerEnv returns the full process environment: PATH (the image's folders, then
+// the host's), the variables the node agent provides (HOSTNAME, POD_IP, POD_NAME,
+// POD_NAMESPACE, HOME and TMPDIR in the pod folder, RUNBOOK_TERMINATION_LOG, RUNBOOK_IMAGE, RUNBOOK_IMAGE_TAG), then the
 // container's resolved env, which wins. Values naming the terminationMessagePath are
 // rewritten to the host file.
 func ContainerEnv(pod *corev1.Pod, c *corev1.Container, env []EnvVar, ec EnvContext) []string {
@@ -305,6 +307,7 @@ func ContainerEnv(pod *corev1.Pod, c *corev1.Container, env []EnvVar, ec EnvCont
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
+	path = strings.Join(append(slices.Clone(ec.Path), path), string(os.PathListSeparator))
 	vars := []EnvVar{
 		{"PATH", path},
 		{"HOSTNAME", hostname},

@@ -41,6 +41,25 @@ type ImageMapping struct {
 	// WorkDir is the image's WORKDIR ("/app"): a container workingDir, command or arg
 	// naming it, or a path below it, is rewritten to the tag's folder.
 	WorkDir string
+	// Path are the folders the image's PATH starts with (its ENV PATH), before the
+	// host's: a relative folder is relative to the tag's folder ("bin"). A shell in
+	// the container finds the image's programs (`python`) there, as in the real image.
+	Path []string
+}
+
+// PathDirs are the host folders of mp.Path for an image whose tag folder is root.
+func (mp ImageMapping) PathDirs(root string) []string {
+	var out []string
+	for _, d := range mp.Path {
+		if !filepath.IsAbs(d) {
+			if root == "" {
+				continue
+			}
+			d = filepath.Join(root, d)
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // ErrImagePull is returned by ForImage for a tag the mapping does not have.

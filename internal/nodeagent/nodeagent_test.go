@@ -224,7 +224,7 @@ func TestContainerEnvAndTerminationPathRewrite(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "job-1", Namespace: "demo"}}
 	c := &corev1.Container{Image: "runbook-operator:v1"}
 	env := ContainerEnv(pod, c, []EnvVar{{"RESULT", "/dev/termination-log"}, {"POD_NAME", "override"}},
-		EnvContext{PodIP: "198.19.1.9", PodDir: "/state/p", TerminationLog: "/state/p/c/termination-log"})
+		EnvContext{PodIP: "198.19.1.9", PodDir: "/state/p", TerminationLog: "/state/p/c/termination-log", Path: []string{"/img/1.0.0/bin"}})
 	m := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -237,6 +237,9 @@ func TestContainerEnvAndTerminationPathRewrite(t *testing.T) {
 		"POD_IP": "198.19.1.9", "POD_NAME": "override", "HOSTNAME": "job-1",
 		TerminationLogEnv: "/state/p/c/termination-log", "RESULT": "/state/p/c/termination-log",
 		"RUNBOOK_IMAGE_TAG": "v1",
+	}
+	if !strings.HasPrefix(m["PATH"], "/img/1.0.0/bin:") || len(m["PATH"]) <= len("/img/1.0.0/bin:") {
+		t.Errorf("PATH = %q, want the image's folder before the host's", m["PATH"])
 	}
 	for k, v := range want {
 		if m[k] != v {

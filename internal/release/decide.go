@@ -30,6 +30,13 @@ type Step string
 const (
 	// StepSteady: the spec asks for the stable revision; only direct changes apply.
 	StepSteady Step = "Steady"
+	// StepRollingBack: a failed revision's rollback is decided and recorded (phase
+	// RollingBack, RolledBack=Unknown); every component is written back to the stable
+	// templates, then the rollback is complete.
+	StepRollingBack Step = "RollingBack"
+	// StepFollowUps: the failed revision's history entry names a DatabaseRestore or an
+	// Incident not created yet; each is created once.
+	StepFollowUps Step = "FollowUps"
 	// StepPinned: the spec asks for a revision that failed; it is not run again until
 	// the spec changes or the retry annotation gets a new value.
 	StepPinned Step = "Pinned"
@@ -66,39 +73,88 @@ type Decision struct {
 	Why  string
 }
 
-// Next names the step the release takes now.
+// Next names the step the release takes now: first what holds the pipeline (a failed
+// revision, the stable revision, a quiescing restore, spec.paused), then the
+// pipeline's next step.
+//
+// The whole state machine, in the order Next tries it:
+//
+//	failed revision:  RollingBack → FollowUps → Pinned (until the spec or retry changes)
+//	no pipeline:      Steady | Quiesced | Paused
+//	pipeline:         Start → Backup → Plan → Migrate → PreDeploy → Rollout → Verify → Finish
+//
+// Rollout and Verify end a failing revision by recording the rollback (or the
+// failure); the revision is then pinned and RollingBack and FollowUps carry it out.
 func Next(in Input) Decision {
+	if d, ok := prelude(in); ok {
+		return d
+	}
+	return nextPipelineStep(in, progressOf(in))
+}
+
+// progressOf is the pipeline's progress for the spec's revision, or nil when none
+// runs for it: the spec moved on, or a retry was asked for (Start begins afresh).
+func progressOf(in Input) *opsv1alpha1.ReleaseProgress {
+	p := in.Status.Progress
+	rec := Find(in.Status.History, in.Revision)
+	if p != nil && (p.Revision != in.Revision || rec == nil || RetryBaseline(rec, in.Status) != in.Retry) {
+		return nil
+	}
+	return p
+}
+
+// prelude decides the steps that hold the pipeline: a pinned revision (its rollback
+// and follow-ups first), the stable revision, a quiesced or paused release.
+func prelude(in Input) (Decision, bool) {
 	st, spec := in.Status, in.Spec
 	rec := Find(st.History, in.Revision)
-	p := st.Progress
-	if p != nil && (p.Revision != in.Revision || rec == nil || rec.Retry != in.Retry) {
-		p = nil // the spec moved on, or a retry was asked for: Start begins afresh
-	}
 	if why, ok := pinnedWhy(rec, in); ok {
-		return Decision{StepPinned, why}
+		return failedStep(rec, in, why), true
 	}
-	if p == nil && st.StableRevision == in.Revision {
-		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}
+	switch {
+	case progressOf(in) == nil && st.StableRevision == in.Revision:
+		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}, true
+	case in.Quiesced != "":
+		return Decision{StepQuiesced, fmt.Sprintf("DatabaseRestore %s holds the release's workloads; no pipeline starts until it finishes", in.Quiesced)}, true
+	case spec.Paused:
+		return Decision{StepPaused, "spec.paused is true"}, true
 	}
-	if in.Quiesced != "" {
-		return Decision{StepQuiesced, fmt.Sprintf("DatabaseRestore %s holds the release's workloads; no pipeline starts until it finishes", in.Quiesced)}
+	return Decision{}, false
+}
+
+// failedStep is the step of a pinned revision: its decided rollback is written while
+// the controller holds the workloads (not paused, not quiesced), then its follow-ups
+// are created, then it stays pinned.
+func failedStep(rec *opsv1alpha1.RevisionRecord, in Input, why string) Decision {
+	holds := in.Quiesced == "" && !in.Spec.Paused
+	switch {
+	case in.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack && holds:
+		return Decision{StepRollingBack, fmt.Sprintf("revision %s (%s) is rolled back: every component goes back to the templates of revision %s (%s)",
+			in.Revision, in.Spec.Version, in.Status.StableRevision, in.Status.StableVersion)}
+	case PendingFollowUps(rec, in.Status.Phase):
+		return Decision{StepFollowUps, fmt.Sprintf("revision %s (%s) failed and its rollback asks for objects not created yet", in.Revision, in.Spec.Version)}
 	}
-	if spec.Paused {
-		return Decision{StepPaused, "spec.paused is true"}
-	}
+	return Decision{StepPinned, why}
+}
+
+// PendingFollowUps reports whether rec names a follow-up not created yet that may be
+// created now: the DatabaseRestore only once the stable templates are written (not
+// while the phase is RollingBack), the Incident at once.
+func PendingFollowUps(rec *opsv1alpha1.RevisionRecord, phase opsv1alpha1.ReleasePhase) bool {
+	restore := rec.DatabaseRestore != nil && !rec.DatabaseRestore.Created && phase != opsv1alpha1.ReleasePhaseRollingBack
+	incident := rec.Incident != nil && !rec.Incident.Created
+	return restore || incident
+}
+
+// nextPipelineStep names the pipeline's next step for the spec's revision; p is its
+// progress (nil: not started).
+func nextPipelineStep(in Input, p *opsv1alpha1.ReleaseProgress) Decision {
+	spec := in.Spec
 	if p == nil {
 		return Decision{StepStart, fmt.Sprintf("the spec asks for revision %s (%s)", in.Revision, spec.Version)}
 	}
-	if !p.Revert && BackupEnabled(spec) && !p.BackedUp {
-		return Decision{StepBackup, "a pre-deploy backup is taken before migrations"}
-	}
-	if m := spec.Migrations; m != nil && !p.Revert {
-		if len(m.PlanCommand) > 0 && !p.Planned {
-			return Decision{StepPlan, "the migration plan is recorded before migrations run"}
-		}
-		if rec := Find(st.History, in.Revision); rec == nil || !rec.Migrated {
-			return Decision{StepMigrate, "migrations run with the new image"}
-		}
+	if d, ok := databaseStep(in, p); ok {
+		return d
 	}
 	if int(p.PreDeployDone) < len(spec.PreDeploy) {
 		return Decision{StepPreDeploy, fmt.Sprintf("pre-deploy Job %s runs", spec.PreDeploy[p.PreDeployDone].Name)}
@@ -118,12 +174,33 @@ func Next(in Input) Decision {
 	return Decision{StepFinish, fmt.Sprintf("revision %s (%s) is rolled out and verified", in.Revision, spec.Version)}
 }
 
+// databaseStep names the backup, plan or migration step still to run, if any: none
+// for a revert (its migrations ran before).
+func databaseStep(in Input, p *opsv1alpha1.ReleaseProgress) (Decision, bool) {
+	spec := in.Spec
+	if p.Revert {
+		return Decision{}, false
+	}
+	if BackupEnabled(spec) && !p.BackedUp {
+		return Decision{StepBackup, "a pre-deploy backup is taken before migrations"}, true
+	}
+	if m := spec.Migrations; m != nil {
+		if len(m.PlanCommand) > 0 && !p.Planned {
+			return Decision{StepPlan, "the migration plan is recorded before migrations run"}, true
+		}
+		if rec := Find(in.Status.History, in.Revision); rec == nil || !rec.Migrated {
+			return Decision{StepMigrate, "migrations run with the new image"}, true
+		}
+	}
+	return Decision{}, false
+}
+
 // pinnedWhy says why the spec's revision is not run (again), if it is pinned.
 func pinnedWhy(rec *opsv1alpha1.RevisionRecord, in Input) (string, bool) {
 	switch {
 	case rec == nil || !pinned(rec):
 		return "", false
-	case rec.Retry == in.Retry:
+	case RetryBaseline(rec, in.Status) == in.Retry:
 		return fmt.Sprintf("revision %s (%s) ended %s and is not retried while the spec asks for it; change the spec or the %s annotation to run it again",
 			in.Revision, in.Spec.Version, rec.Result, opsv1alpha1.AnnotationRetry), true
 	case rec.DatabaseRestore != nil:
@@ -133,6 +210,26 @@ func pinnedWhy(rec *opsv1alpha1.RevisionRecord, in Input) (string, bool) {
 			in.Revision, in.Spec.Version, rec.DatabaseRestore.Name, opsv1alpha1.AnnotationRetry), true
 	}
 	return "", false
+}
+
+// RetryBaseline is the retry annotation value rec's revision ran with: the one that
+// retried it (rec.Retry), else the one when the latest revision started. A pinned
+// revision runs again when the annotation differs from it. (A status written before
+// observedRetry existed kept the value in every history entry.)
+func RetryBaseline(rec *opsv1alpha1.RevisionRecord, st *opsv1alpha1.ReleaseStatus) string {
+	if rec.Retry != "" || st.ObservedRetry == nil {
+		return rec.Retry
+	}
+	return *st.ObservedRetry
+}
+
+// IsRetry reports whether starting revision now, with the retry annotation at retry,
+// runs it again because the annotation changed: it failed, was rolled back or is in
+// progress, and retry differs from the value it ran with. Its history entry then
+// records retry.
+func IsRetry(st *opsv1alpha1.ReleaseStatus, revision, retry string) bool {
+	rec := Find(st.History, revision)
+	return rec != nil && (pinned(rec) || rec.Result == opsv1alpha1.RevisionInProgress) && RetryBaseline(rec, st) != retry
 }
 
 func pinned(rec *opsv1alpha1.RevisionRecord) bool {
@@ -188,6 +285,23 @@ func Start(history []opsv1alpha1.RevisionRecord, rec opsv1alpha1.RevisionRecord,
 	return out
 }
 
+// Revert returns the history after the spec went back to the stable revision while
+// a later one failed or was in progress: the stable revision's record (rec, from
+// history or made anew) at the front as Succeeded, any InProgress record Superseded,
+// at most limit entries kept. Nothing is rolled out for it: the stable templates run.
+func Revert(history []opsv1alpha1.RevisionRecord, rec opsv1alpha1.RevisionRecord, limit int32) []opsv1alpha1.RevisionRecord {
+	out := Start(history, rec, limit)
+	out[0].Result = opsv1alpha1.RevisionSucceeded
+	return out
+}
+
+// Reverted reports whether the stable revision the spec asks for is not what history
+// and progress say happened last: a later revision is at the front of history (it
+// failed, or is in progress) or progress belongs to one. Revert records it.
+func Reverted(st *opsv1alpha1.ReleaseStatus, revision string) bool {
+	return (len(st.History) > 0 && st.History[0].Revision != revision) || (st.Progress != nil && st.Progress.Revision != revision)
+}
+
 // ComponentRevisions says which revision's template each component (in spec order)
 // runs now: during a rollout the components already rolled out and the one rolling
 // out run the new revision and the rest the stable one; otherwise all run the stable
@@ -241,16 +355,26 @@ func KeptMessage(kept []string) string {
 	return "; migrations kept applied: " + strings.Join(kept, ", ")
 }
 
-// AppliedMigrations reads the unapplied entries of a Django `showmigrations --plan`
-// output ("[ ]  app.0002_name"): those the migration Job applies.
+// AppliedMigrations reads the migrations a plan says the migration Job applies: the
+// unapplied entries of Django's `showmigrations --plan` ("[ ]  app.0002_name"), or
+// the migrations `migrate --plan` lists under "Planned operations:" (each
+// "app.0002_name" at the start of a line, its operations indented below it).
 func AppliedMigrations(plan string) []string {
 	var out []string
-	for _, l := range strings.Split(plan, "\n") {
-		l = strings.TrimSpace(l)
+	planned := false
+	for _, raw := range strings.Split(plan, "\n") {
+		l := strings.TrimSpace(raw)
 		if rest, ok := strings.CutPrefix(l, "[ ]"); ok {
 			if name := strings.TrimSpace(rest); name != "" && len(out) < 200 {
 				out = append(out, name)
 			}
+			continue
+		}
+		switch {
+		case l == "Planned operations:":
+			planned = true
+		case planned && l != "" && l == raw && strings.Contains(l, ".") && !strings.ContainsAny(l, " \t") && len(out) < 200:
+			out = append(out, l)
 		}
 	}
 	return out

@@ -17,6 +17,7 @@ limitations under the License.
 package release
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,9 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 	inProgress := []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress}}
 	migrated := []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress, Migrated: true}}
 	prog := func(p opsv1alpha1.ReleaseProgress) *opsv1alpha1.ReleaseProgress { p.Revision = rev; return &p }
+	rolledBack := func(incident, restore *opsv1alpha1.FollowUp) []opsv1alpha1.RevisionRecord {
+		return []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack, Incident: incident, DatabaseRestore: restore}, {Revision: "stable"}}
+	}
 	cases := []struct {
 		name     string
 		status   opsv1alpha1.ReleaseStatus
@@ -106,6 +110,32 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 		{"quiesced starts nothing", opsv1alpha1.ReleaseStatus{}, "", "restore-1", false, StepQuiesced},
 		{"paused between steps", opsv1alpha1.ReleaseStatus{History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "", "", true, StepPaused},
 		{"pinned wins over quiesced", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionFailed}}}, "", "r", false, StepPinned},
+		{"a decided rollback is written back", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "", "", false, StepRollingBack},
+		{"a decided rollback waits while quiesced", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "", "r", false, StepPinned},
+		{"a decided rollback waits while paused", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "", "", true, StepPinned},
+		{"the rollback before its follow-ups", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack,
+			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i"}, &opsv1alpha1.FollowUp{Name: "r"})}, "", "", false, StepRollingBack},
+		{"the Incident while the rollback waits (paused)", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack,
+			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i"}, nil)}, "", "", true, StepFollowUps},
+		{"no DatabaseRestore before the stable templates are written", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack,
+			History: rolledBack(nil, &opsv1alpha1.FollowUp{Name: "r"})}, "", "", true, StepPinned},
+		{"follow-ups once rolled back", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRolledBack,
+			History: rolledBack(nil, &opsv1alpha1.FollowUp{Name: "r"})}, "", "", false, StepFollowUps},
+		{"follow-ups of a failed first deploy", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseFailed,
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionFailed, Incident: &opsv1alpha1.FollowUp{Name: "i"}}}}, "", "", false, StepFollowUps},
+		{"pinned once every follow-up is created", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRolledBack,
+			History: rolledBack(&opsv1alpha1.FollowUp{Name: "i", Created: true}, &opsv1alpha1.FollowUp{Name: "r", Created: true})}, "", "", false, StepPinned},
+		{"a retry does not wait for a rollback's writes", opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseRollingBack, History: rolledBack(nil, nil)}, "2", "", false, StepStart},
+		{"a revision started while the annotation had a value is pinned with it", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "x", "", false, StepPinned},
+		{"and runs again once it changes", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "y", "", false, StepStart},
+		{"a retried revision is pinned with the value that retried it", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack, Retry: "y"}}}, "y", "", false, StepPinned},
+		{"a pipeline goes on while the annotation keeps the value it started with", opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"),
+			History: inProgress, Progress: prog(opsv1alpha1.ReleaseProgress{})}, "x", "", false, StepBackup},
+		{"a status from before observedRetry keeps the value in every entry", opsv1alpha1.ReleaseStatus{
+			History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack, Retry: "x"}}}, "x", "", false, StepPinned},
 		{"stale progress of another revision restarts", opsv1alpha1.ReleaseStatus{Progress: &opsv1alpha1.ReleaseProgress{Revision: "other"}}, "", "", false, StepStart},
 	}
 	for _, c := range cases {
@@ -156,9 +186,18 @@ func TestComponentRevisionsDuringRolloutAndAfterRollback(t *testing.T) {
 }
 
 func TestAppliedMigrationsReadsDjangoPlan(t *testing.T) {
-	got := AppliedMigrations("Planned operations:\n[X]  auth.0001_initial\n[ ]  orders.0002_status\n [ ] orders.0003_index\n")
-	if len(got) != 2 || got[0] != "orders.0002_status" || got[1] != "orders.0003_index" {
-		t.Fatalf("got %v", got)
+	cases := []struct{ name, plan, want string }{
+		{"showmigrations --plan", "[X]  auth.0001_initial\n[ ]  orders.0002_status\n [ ] orders.0003_index\n", "orders.0002_status orders.0003_index"},
+		{"migrate --plan", "Planned operations:\nsubscriptions.0002_subscription_seats\n    Add field seats to subscription\n" +
+			"subscriptions.0003_subscription_currency\n    Add field currency to subscription\n    Raw SQL operation -> UPDATE a.b SET c = 1\n",
+			"subscriptions.0002_subscription_seats subscriptions.0003_subscription_currency"},
+		{"migrate --plan with nothing to do", "Planned operations:\n  No planned migration operations.\n", ""},
+		{"neither", "Operations to perform:\n  Apply all migrations: auth\n", ""},
+	}
+	for _, c := range cases {
+		if got := strings.Join(AppliedMigrations(c.plan), " "); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 
@@ -174,5 +213,54 @@ func TestDurationErrorNamesTheField(t *testing.T) {
 	spec.Verify.Interval = &d
 	if err := DurationError(&spec); err == nil || err.Error()[:21] != "spec.verify.interval:" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRevertRecordsTheStableRevisionFirst(t *testing.T) {
+	hist := []opsv1alpha1.RevisionRecord{
+		{Revision: "new", Result: opsv1alpha1.RevisionInProgress},
+		{Revision: "failed", Result: opsv1alpha1.RevisionFailed},
+		{Revision: "stable", Result: opsv1alpha1.RevisionSucceeded, Migrated: true, AppliedMigrations: []string{"a.0001"}},
+	}
+	st := &opsv1alpha1.ReleaseStatus{History: hist, StableRevision: "stable"}
+	if !Reverted(st, "stable") {
+		t.Fatal("a later revision at the front of history is not seen as reverted from")
+	}
+	got := Revert(hist, opsv1alpha1.RevisionRecord{Revision: "stable", Message: "reverted"}, 10)
+	var order []string
+	for _, h := range got {
+		order = append(order, h.Revision+" "+string(h.Result))
+	}
+	want := "stable Succeeded,new Superseded,failed Failed"
+	if strings.Join(order, ",") != want || got[0].Message != "reverted" || !got[0].Migrated || len(got[0].AppliedMigrations) != 1 {
+		t.Fatalf("history %v (%+v), want %s with the stable entry's migrations", order, got[0], want)
+	}
+	if Reverted(&opsv1alpha1.ReleaseStatus{History: got, StableRevision: "stable"}, "stable") {
+		t.Fatal("a recorded revert is seen again")
+	}
+	if !Reverted(&opsv1alpha1.ReleaseStatus{History: got, Progress: &opsv1alpha1.ReleaseProgress{Revision: "new"}}, "stable") {
+		t.Fatal("progress of a later revision is not seen")
+	}
+}
+
+func TestIsRetryOnlyForARevisionRunAgain(t *testing.T) {
+	st := &opsv1alpha1.ReleaseStatus{ObservedRetry: ptr.To("x"), History: []opsv1alpha1.RevisionRecord{
+		{Revision: "failed", Result: opsv1alpha1.RevisionFailed}, {Revision: "running", Result: opsv1alpha1.RevisionInProgress},
+		{Revision: "older", Result: opsv1alpha1.RevisionSucceeded}}}
+	cases := []struct {
+		revision, retry string
+		want            bool
+	}{
+		{"new", "x", false},    // a new revision: the annotation's value is not its retry
+		{"new", "y", false},    // nor when it changed with the spec
+		{"failed", "x", false}, // the same value: not a retry (it would be pinned)
+		{"failed", "y", true},
+		{"running", "y", true}, // a pipeline the annotation starts afresh
+		{"older", "y", false},  // a revert to an older revision, whatever the annotation
+	}
+	for _, c := range cases {
+		if got := IsRetry(st, c.revision, c.retry); got != c.want {
+			t.Errorf("IsRetry(%s, %s) = %v, want %v", c.revision, c.retry, got, c.want)
+		}
 	}
 }

@@ -72,6 +72,20 @@ func PodReady(pod *corev1.Pod) bool {
 	return false
 }
 
+// RunningNotReady are the pods a rollout checks: running, not Ready, not being
+// deleted. A pod the readiness probe keeps out (the app's health path answering 503)
+// never makes its component available; checking it as verification does tells a
+// revision that answers errors from one still starting.
+func RunningNotReady(pods []corev1.Pod) []corev1.Pod {
+	var out []corev1.Pod
+	for _, pod := range pods {
+		if pod.Status.Phase == corev1.PodRunning && !PodReady(&pod) && pod.DeletionTimestamp.IsZero() {
+			out = append(out, pod)
+		}
+	}
+	return out
+}
+
 // Verdict is what one pod's health check counts for in a verification round.
 type Verdict string
 

@@ -164,3 +164,31 @@ func TestWindowStartNeverShortensTheWindow(t *testing.T) {
 		})
 	}
 }
+
+func TestRunningNotReadyIsWhatARolloutChecks(t *testing.T) {
+	pod := func(name string, phase corev1.PodPhase, ready corev1.ConditionStatus, deleting bool) corev1.Pod {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: phase}}
+		if ready != "" {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}
+		}
+		if deleting {
+			p.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		}
+		return p
+	}
+	pods := []corev1.Pod{
+		pod("running-unready", corev1.PodRunning, corev1.ConditionFalse, false),
+		pod("running-no-condition", corev1.PodRunning, "", false),
+		pod("ready", corev1.PodRunning, corev1.ConditionTrue, false),
+		pod("pending", corev1.PodPending, corev1.ConditionFalse, false),
+		pod("deleting", corev1.PodRunning, corev1.ConditionFalse, true),
+		pod("failed", corev1.PodFailed, corev1.ConditionFalse, false),
+	}
+	var got []string
+	for _, p := range RunningNotReady(pods) {
+		got = append(got, p.Name)
+	}
+	if len(got) != 2 || got[0] != "running-unready" || got[1] != "running-no-condition" {
+		t.Fatalf("RunningNotReady = %v", got)
+	}
+}

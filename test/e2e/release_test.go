@@ -92,9 +92,12 @@ func setReleaseTag(ctx context.Context, tag string) {
 
 // servedVersions GETs the health endpoint of every running web pod and returns the
 // versions they report.
-func servedVersions(ctx context.Context) []string {
+func servedVersions(ctx context.Context) []string { return servedVersionsOf(ctx, releaseName) }
+
+// servedVersionsOf is servedVersions of Release name.
+func servedVersionsOf(ctx context.Context, name string) []string {
 	pods, err := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{
-		LabelSelector: opsv1alpha1.LabelRelease + "=" + releaseName + "," + opsv1alpha1.LabelComponent + "=web"})
+		LabelSelector: opsv1alpha1.LabelRelease + "=" + name + "," + opsv1alpha1.LabelComponent + "=web"})
 	if err != nil {
 		return nil
 	}

@@ -29,6 +29,8 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +42,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"runbook-operator/internal/ociimage"
 	"runbook-operator/test/harness"
@@ -391,5 +396,40 @@ func TestDockerfileAgrees(t *testing.T) {
 	// hack/rootfs.sh reads the same list.
 	if !regexp.MustCompile(`(?m)^LIST=` + regexp.QuoteMeta(ociimage.PackageList) + `$`).MatchString(read("hack/rootfs.sh")) {
 		t.Errorf("hack/rootfs.sh does not read %s", ociimage.PackageList)
+	}
+}
+
+// TestPushToARegistry: Push (make image-push) sends the layout's image to a
+// registry that then serves the same digest. The registry is go-containerregistry's
+// own in-memory one on loopback (no other registry is reachable here): it checks
+// the push protocol and the content, not a real registry's authentication.
+func TestPushToARegistry(t *testing.T) {
+	img := image(t)
+	dir := t.TempDir()
+	out := ociimage.Outputs{Layout: filepath.Join(dir, "oci")}
+	if err := ociimage.Write(img, ref, out); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	target := strings.TrimPrefix(srv.URL, "http://") + "/runbook-operator:test"
+	if err := ociimage.Push(context.Background(), out.Layout, target); err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	if got, err := pulled.Digest(); err != nil || got != want {
+		t.Fatalf("the registry serves %s (%v), want %s", got, err, want)
+	}
+	cf, err := pulled.ConfigFile()
+	if err != nil || cf.Config.User != ociimage.User {
+		t.Fatalf("pulled config user %q (%v)", cf.Config.User, err)
 	}
 }

@@ -285,7 +285,7 @@ func imageEntries(t *testing.T, img v1.Image) map[string]entry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := strings.TrimSuffix(h.Name, "/")
+		path := strings.TrimSuffix(h.Name, "/")
 		e := entry{Mode: h.FileInfo().Mode(), UID: h.Uid, GID: h.Gid, ModTime: h.ModTime.Unix()}
 		switch h.Typeflag {
 		case tar.TypeSymlink:
@@ -293,7 +293,7 @@ func imageEntries(t *testing.T, img v1.Image) map[string]entry {
 		case tar.TypeLink:
 			target, ok := got[h.Linkname]
 			if !ok {
-				t.Fatalf("%s: hard link to %s, not in the image before it", name, h.Linkname)
+				t.Fatalf("%s: hard link to %s, not in the image before it", path, h.Linkname)
 			}
 			e = target
 		case tar.TypeReg:
@@ -304,7 +304,7 @@ func imageEntries(t *testing.T, img v1.Image) map[string]entry {
 			}
 			e.Size, e.SHA256 = n, hex.EncodeToString(hash.Sum(nil))
 		}
-		got[name] = e
+		got[path] = e
 	}
 }
 

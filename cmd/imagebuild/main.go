@@ -72,7 +72,8 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cache := filepath.Join(cacheDir(), "image")
+	// hack/rootfs.sh's cache (<cache>/rootfs/image-<key>), beside the file system.
+	cache := filepath.Join(filepath.Dir(filepath.Dir(filepath.Clean(*rootfs))), "image")
 	start := time.Now()
 	bin, err := os.MkdirTemp("", "imagebuild-")
 	if err != nil {
@@ -126,16 +127,4 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "imagebuild: pushed %s@%s\n", *tag, digest)
 	}
 	return nil
-}
-
-// cacheDir is hack/rootfs.sh's and hack/test-binaries.sh's cache.
-func cacheDir() string {
-	if d := os.Getenv("RUNBOOK_TOOLS_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "runbook-operator")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "runbook-operator")
 }

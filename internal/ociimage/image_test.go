@@ -166,6 +166,10 @@ func TestSkopeoReadsTheImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// docker load tags the image with the archive's RepoTags.
+	if tags := dockerArchiveTags(t, out.DockerArchive); !slices.Equal(tags, []string{ref}) {
+		t.Errorf("docker archive tagged %q, want %q", tags, ref)
+	}
 	for _, target := range []string{"oci:" + out.Layout, "docker-archive:" + out.DockerArchive} {
 		t.Run(strings.SplitN(target, ":", 2)[0], func(t *testing.T) {
 			var info struct {
@@ -210,6 +214,30 @@ func TestSkopeoReadsTheImage(t *testing.T) {
 				t.Errorf("config user %q entrypoint %q workdir %q env %q", c.User, c.Entrypoint, c.WorkingDir, c.Env)
 			}
 		})
+	}
+}
+
+func dockerArchiveTags(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := tar.NewReader(f)
+	for {
+		h, err := r.Next()
+		if err != nil {
+			t.Fatalf("no manifest.json in %s: %v", path, err)
+		}
+		if h.Name != "manifest.json" {
+			continue
+		}
+		var m []struct{ RepoTags []string }
+		if err := json.NewDecoder(r).Decode(&m); err != nil || len(m) != 1 {
+			t.Fatalf("manifest.json: %v (%d images)", err, len(m))
+		}
+		return m[0].RepoTags
 	}
 }
 

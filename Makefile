@@ -35,7 +35,7 @@ help: ## Display this help.
 
 .PHONY: manifests
 manifests: ## Generate CRDs and the manager ClusterRole from the markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./internal/controller/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./internal/controller/..." paths="./internal/dblock/..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods.

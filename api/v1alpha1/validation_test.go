@@ -229,9 +229,36 @@ func invalidCases() []invalidCase {
 		{"Incident", "title missing", `{severity: P1}`, "spec.title: Required"},
 		{"Incident", "title over 200 characters", `{severity: P1, title: ` + strings.Repeat("x", 201) + `}`, "spec.title: Too long"},
 		{"Incident", "rollback without a release", incidentSpec + "response: {rollback: true}", "need spec.releaseRef"},
-		{"Incident", "notifier type not in enum", incidentSpec + "notify: [{type: Email, urlSecretRef: {name: s, key: k}}]", "spec.notify[0].type: Unsupported value"},
-		{"Incident", "more than 5 notifiers", incidentSpec + "notify: " + many(6, `{type: Webhook, urlSecretRef: {name: s, key: k%d}}`), "spec.notify: Too many"},
-		{"Incident", "diagnostic without command", incidentSpec + "response: {diagnostics: [{name: check, command: []}]}", "spec.response.diagnostics[0].command"},
+		{"Incident", "notifier type not in enum", incidentSpec + "notify: [{name: n, type: Email, secretRef: {name: s, key: k}}]", "spec.notify[0].type: Unsupported value"},
+		{"Incident", "more than 10 notifiers", incidentSpec + "notify: " + many(11, `{name: n%d, type: Webhook, secretRef: {name: s, key: k}}`), "spec.notify: Too many"},
+		{"Incident", "diagnostic without command", incidentSpec + "releaseRef: {name: saas}\nresponse: {diagnostics: [{name: check, command: []}]}", "spec.response.diagnostics[0].command"},
+		// Issue 22: the response clock, notifiers and actions.
+		{"Incident", "severity in lowercase", `{severity: p1, title: t}`, "spec.severity: Unsupported value"},
+		{"Incident", "notifier without a Secret reference", incidentSpec + "notify: [{name: oncall, type: PagerDuty}]", "spec.notify[0].secretRef: Required"},
+		{"Incident", "notifier Secret reference without a key", incidentSpec + "notify: [{name: oncall, type: Slack, secretRef: {name: s}}]", "spec.notify[0].secretRef.key: Required"},
+		{"Incident", "notifier without a name", incidentSpec + "notify: [{type: Slack, secretRef: {name: s, key: k}}]", "spec.notify[0].name: Required"},
+		{"Incident", "two notifiers of one name", incidentSpec + "notify: [{name: a, type: Slack, secretRef: {name: s, key: k}}, {name: a, type: Webhook, secretRef: {name: s, key: k}}]", "spec.notify[1]: Duplicate value"},
+		{"Incident", "url on a Slack notifier", incidentSpec + "notify: [{name: a, type: Slack, secretRef: {name: s, key: k}, url: 'https://example.com/x'}]", "notify[].url is PagerDuty's endpoint only"},
+		{"Incident", "PagerDuty url not http(s)", incidentSpec + "notify: [{name: a, type: PagerDuty, secretRef: {name: s, key: k}, url: 'ftp://example.com/x'}]", "spec.notify[0].url"},
+		{"Incident", "holiday that is not a date", incidentSpec + "responseClock: {holidays: [2026-12-25, Christmas]}", "spec.responseClock.holidays[1]"},
+		{"Incident", "holiday on February 30", incidentSpec + "responseClock: {holidays: ['2027-02-30']}", "spec.responseClock.holidays[0]"},
+		{"Incident", "holiday with a time", incidentSpec + "responseClock: {holidays: ['2026-12-25T00:00:00Z']}", "spec.responseClock.holidays[0]"},
+		{"Incident", "timeZone with a space", incidentSpec + "responseClock: {timeZone: Europe Berlin}", "spec.responseClock.timeZone"},
+		{"Incident", "timeZone in lowercase", incidentSpec + "responseClock: {timeZone: europe/berlin}", "spec.responseClock.timeZone"},
+		{"Incident", "timeZone Local", incidentSpec + "responseClock: {timeZone: Local}", "timeZone Local is the manager's own zone"},
+		{"Incident", "timeZone not in the zone database", incidentSpec + "responseClock: {timeZone: Europe/Atlantis}", "timeZone is not in the API server's IANA time zone database"},
+		{"Incident", "more than 10 diagnostics", incidentSpec + "releaseRef: {name: saas}\nresponse: {diagnostics: " + many(11, `{name: d%d, command: [x]}`) + "}", "spec.response.diagnostics: Too many"},
+		{"Incident", "diagnostics without a release", incidentSpec + "response: {diagnostics: [{name: check, command: [x]}]}", "need spec.releaseRef"},
+		{"Incident", "isolate without a release", incidentSpec + "response: {isolate: {}}", "need spec.releaseRef"},
+		{"Incident", "takeOffline without a release", incidentSpec + "response: {takeOffline: {restoreOnResolve: true}}", "need spec.releaseRef"},
+		{"Incident", "diagnostic timeout above an hour", incidentSpec + "releaseRef: {name: saas}\nresponse: {diagnostics: [{name: check, command: [x], timeout: 2h}]}", "timeout must be between 10s and 1h"},
+		{"Incident", "escalationInterval of 10 seconds", incidentSpec + "responseClock: {escalationInterval: 10s}", "escalationInterval must be between 1m and 24h"},
+		{"Incident", "escalationInterval Go cannot hold", incidentSpec + "responseClock: {escalationInterval: 3000000h}", "spec.responseClock.escalationInterval"},
+		{"Incident", "acknowledgementTimeout of a month", incidentSpec + "responseClock: {acknowledgementTimeout: 720h}", "acknowledgementTimeout must be between 1m and 168h"},
+		{"Incident", "isolation source selecting nothing", incidentSpec + "releaseRef: {name: saas}\nresponse: {isolate: {allowFrom: [{name: admin}]}}", "an isolation source needs podLabels, namespaceLabels or both"},
+		{"Incident", "isolation source label key with a space", incidentSpec + "releaseRef: {name: saas}\nresponse: {isolate: {allowFrom: [{name: admin, podLabels: {'my role': admin}}]}}", "podLabels keys must be Kubernetes label keys"},
+		{"Incident", "isolation source label value too long", incidentSpec + "releaseRef: {name: saas}\nresponse: {isolate: {allowFrom: [{name: admin, podLabels: {role: " + strings.Repeat("a", 64) + "}}]}}", "spec.response.isolate.allowFrom[0].podLabels.role"},
+		{"Incident", "more than 20 rotateSecrets", incidentSpec + "response: {rotateSecrets: " + many(21, `r%d`) + "}", "spec.response.rotateSecrets: Too many"},
 		// Issue 10: durations Go cannot hold, or far outside what the field is for. Before
 		// these bounds "3000000h" was stored and stopped the manager's informer.
 		{"DatabaseBackup", "timeout Go cannot hold", backupSpec + "timeout: 3000000h", "spec.timeout"},
@@ -434,7 +461,11 @@ func TestDefaultsAreApplied(t *testing.T) {
 			}
 		}},
 		{"Incident", incidentSpec, &inc, func() []defaulted {
-			return []defaulted{{"response.captureEvidence", inc.Spec.Response != nil && inc.Spec.Response.CaptureEvidence, true}}
+			r := inc.Spec.Response
+			return []defaulted{
+				{"response.captureEvidence", r != nil && r.CaptureEvidence, true},
+				{"response.isolate, takeOffline, rollback left out", r != nil && r.Isolate == nil && r.TakeOffline == nil && !r.Rollback, true},
+			}
 		}},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -533,6 +564,21 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"DatabaseBackup", "timeout of 1h30m", backupSpec + "timeout: 1h30m"},
 		{"Release", "verify window of zero", releaseSpec + "verify: {url: 'http://saas.example/health', window: 0s, interval: 1s}"},
 		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
+		{"Incident", "every response action and clock setting", incidentSpec + `releaseRef: {name: saas}
+response:
+  captureEvidence: true
+  isolate: {allowFrom: [{name: admin, podLabels: {app.kubernetes.io/name: admin-shell}}, {name: monitoring, namespaceLabels: {kubernetes.io/metadata.name: monitoring}}], keepIsolation: true}
+  takeOffline: {restoreOnResolve: true}
+  rollback: true
+  rotateSecrets: [saas-app, saas-db]
+  diagnostics: [{name: sessions, command: [python, manage.py, shell, -c, 'print(1)'], timeout: 1h}]
+notify:
+- {name: oncall, type: PagerDuty, secretRef: {name: s, key: routing-key}, url: 'http://127.0.0.1:9/v2/enqueue'}
+- {name: chat, type: Slack, secretRef: {name: s, key: slack-url}}
+- {name: boss, type: Webhook, secretRef: {name: s, key: url}, escalation: true}
+responseClock: {timeZone: America/New_York, holidays: ['2026-12-25', '2027-01-01', '2028-02-29'], escalationInterval: 1m, acknowledgementTimeout: 168h}
+acknowledgedBy: alice
+`},
 		{"DatabaseRestore", "quiesce deployments with dotted names", restoreSpec + "quiesce: {deployments: [saas-web, saas.worker]}"},
 		{"Release", "IANA port names with digits and dashes", `{version: v1, image: x, components: [{name: web, ports: [{name: h2c, containerPort: 8000}, {name: 8080-tcp, containerPort: 8080}, {name: http-metrics-ab, containerPort: 9090}, {name: x, containerPort: 9091}]}]}`},
 		{"Release", "image references of every form", `{version: v1, image: "registry.example.com:5000/saas/static_app-x.y:1.0.0-rc.1_b@sha256:` + strings.Repeat("ab", 32) + `", components: [{name: a, image: saas}, {name: b, image: "localhost/saas:latest"}, {name: c, image: "[::1]:5000/saas__x/web--y:V1"}]}`},
@@ -619,6 +665,31 @@ func TestNamePatternsAgreeWithPodValidation(t *testing.T) {
 		}
 	}
 	t.Logf("%d port names and %d env names agree with Pod validation", len(ports), len(envs))
+}
+
+// An Incident's nested defaults: the escalation interval once a responseClock is given,
+// and a diagnostic's timeout.
+func TestIncidentNestedDefaults(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	u := obj(t, "Incident", "nested-defaults", incidentSpec+"releaseRef: {name: saas}\nresponse: {diagnostics: [{name: check, command: [x]}]}\nresponseClock: {timeZone: Europe/Berlin}")
+	u.SetNamespace(ns)
+	if err := k8s.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	var inc opsv1alpha1.Incident
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(u), &inc); err != nil {
+		t.Fatal(err)
+	}
+	if got := inc.Spec.ResponseClock.EscalationInterval; got == nil || got.Duration.String() != "30m0s" {
+		t.Errorf("responseClock.escalationInterval defaulted to %v, want 30m", got)
+	}
+	if got := inc.Spec.Response.Diagnostics[0].Timeout; got == nil || got.Duration.String() != "5m0s" {
+		t.Errorf("diagnostics[0].timeout defaulted to %v, want 5m", got)
+	}
+	if !inc.Spec.Response.CaptureEvidence {
+		t.Error("captureEvidence should default to true when response is given without it")
+	}
 }
 
 // referencePattern is github.com/distribution/reference v0.6.0's ReferenceRegexp

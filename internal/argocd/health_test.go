@@ -91,7 +91,10 @@ func TestHealthScripts(t *testing.T) {
 		{"rotated", "SecretRotation", conds(1, "Ready", "True", "Rotated 2 keys"), "Healthy", "Rotated 2 keys"},
 		{"rotation failed", "SecretRotation", conds(1, "Stalled", "True", "generator failed"), "Degraded", "generator failed"},
 
-		{"open incident", "Incident", "spec: {severity: P1, title: checkout down}\n" + conds(1, "Ready", "False", "") + "  phase: Open\n", "Degraded", "Open: P1 checkout down"},
+		{"open incident within its deadline", "Incident", "spec: {severity: P1, title: checkout down}\n" + conds(1, "Ready", "False", "") + "  phase: Open\n  responseDeadline: '2026-12-07T11:00:00Z'\n", "Progressing", "Open, awaiting acknowledgement (respond by 2026-12-07T11:00:00Z): P1 checkout down"},
+		{"open incident past its deadline", "Incident", "spec: {severity: P1, title: checkout down}\n" + conds(1, "Ready", "False", "", "Escalated", "True", "Unacknowledged past the deadline; escalation 2") + "  phase: Open\n", "Degraded", "escalation 2: P1 checkout down"},
+		{"acknowledged incident past its deadline", "Incident", "spec: {severity: P1, title: checkout down}\n" + conds(1, "Ready", "False", "", "Escalated", "False", "") + "  phase: Acknowledged\n  acknowledgement: {by: alice}\n", "Progressing", "Acknowledged by alice: P1"},
+		{"stalled incident", "Incident", "spec: {severity: P1, title: checkout down}\n" + conds(1, "Stalled", "True", "spec.responseClock.timeZone is not a zone") + "  phase: Open\n", "Degraded", "timeZone"},
 		{"mitigated incident", "Incident", "spec: {severity: P1, title: checkout down}\n" + conds(1, "Ready", "False", "") + "  phase: Mitigated\n", "Progressing", "Mitigated"},
 		{"resolved incident", "Incident", "spec: {severity: P2, title: slow}\n" + conds(1, "Ready", "True", "") + "  phase: Resolved\n", "Healthy", "Resolved"},
 	} {

@@ -66,6 +66,7 @@ type Reconcilers struct {
 	Restore  *DatabaseRestoreReconciler
 	Schedule *BackupScheduleReconciler
 	Rotation *SecretRotationReconciler
+	Incident *IncidentReconciler
 }
 
 // NewReconcilers builds every reconciler for mgr from cfg.
@@ -88,6 +89,8 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 			Recorder: mgr.GetEventRecorder("backupschedule-controller"), Clock: clk},
 		Rotation: &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("secretrotation-controller"), Clock: clk},
+		Incident: &IncidentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr)},
 	}
 	if rs.Release.Checker == nil {
 		rs.Release.Checker = healthcheck.HTTP{}
@@ -101,7 +104,7 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 // SetupWithManager registers every reconciler with the manager.
 func (rs *Reconcilers) SetupWithManager(mgr ctrl.Manager) error {
 	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
-		rs.Schedule, rs.Backup, rs.Restore, rs.Release, rs.Rotation,
+		rs.Schedule, rs.Backup, rs.Restore, rs.Release, rs.Rotation, rs.Incident,
 	} {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return err

@@ -131,6 +131,7 @@ func startManager() {
 	rs.Schedule.Clock = testClock
 	rs.Rotation.Clock = rotationTestClock
 	rs.Release.Clock = releaseTestClock
+	setIncidentTestHooks(rs.Incident)
 	Expect(rs.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,6 +1,9 @@
 # One image for the manager and the agent that backup, restore and verify Jobs run.
-# It cannot be built on the development machines of this project (no container engine
-# and no base images are reachable there); this is the Dockerfile as it would ship.
+# For users with a container engine. The project builds the same image without one
+# (make image: cmd/imagebuild, from hack/rootfs.sh's debootstrap of the same package
+# list); internal/ociimage's TestDockerfileAgrees checks both give the same package
+# list, binaries, build flags, user, entrypoint and working directory. This file
+# itself cannot be built here (no container engine, no base images reachable).
 ARG GO_IMAGE=golang:1.26-trixie
 ARG BASE_IMAGE=debian:trixie-slim
 
@@ -35,5 +38,6 @@ RUN apt-get update \
 COPY --from=tools /out/usr/lib/postgresql/ /usr/lib/postgresql/
 COPY --from=builder /out/manager /manager
 COPY --from=builder /out/agent /agent
+WORKDIR /
 USER 65532:65532
 ENTRYPOINT ["/manager"]

@@ -50,13 +50,13 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: verify
-verify: manifests generate ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
+verify: manifests generate build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	@if ! go mod tidy -diff >/dev/null; then echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit:"; go mod tidy -diff; exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config internal cmd)" ]; then \
-		echo "generated files are out of date; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config internal cmd; git --no-pager diff --stat; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config internal cmd dist)" ]; then \
+		echo "generated files are out of date; run 'make manifests generate build-installer' and commit:"; \
+		git status --porcelain -- api config internal cmd dist; git --no-pager diff --stat; exit 1; fi
 	@echo "verify: tree clean"
 
 .PHONY: lint
@@ -125,6 +125,24 @@ build: ## Build the manager and agent binaries into bin/.
 run: manifests ## Run the manager against the cluster in ~/.kube/config.
 	go run ./cmd/manager --metrics-secure=false --agent-image=$(IMG)
 
+# make image: the image built without a container engine (cmd/imagebuild), from the
+# runtime file system hack/rootfs.sh builds and the binaries built as the Dockerfile
+# builds them. Written into the cache (keyed by content); the paths are printed.
+IMAGE_SOURCE ?= https://github.com/runbook-operator/runbook-operator
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+IMAGEBUILD = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./cmd/imagebuild --rootfs "$$(hack/rootfs.sh | head -1)" --tag $(IMG) \
+	--source $(IMAGE_SOURCE) --revision "$(IMAGE_REVISION)" --version "$(IMAGE_VERSION)"
+
+.PHONY: image
+image: ## Build the OCI image (linux/amd64) with no container engine: prints oci:DIR and docker-archive:FILE.
+	$(IMAGEBUILD)
+
+.PHONY: image-push
+image-push: ## Build the image and push it to IMG (credentials of docker/podman login).
+	$(IMAGEBUILD) --push
+
 .PHONY: docker-build
 docker-build: ## Build the image (manager, agent, PostgreSQL client tools 13-17).
 	$(CONTAINER_TOOL) build -t $(IMG) .
@@ -134,10 +152,9 @@ docker-push: ## Push the image.
 	$(CONTAINER_TOOL) push $(IMG)
 
 .PHONY: build-installer
-build-installer: manifests ## Write dist/install.yaml with CRDs, RBAC and the manager.
+build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, the manager Deployment with image IMG (config/ untouched).
 	mkdir -p dist
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default > dist/install.yaml
+	hack/build-installer.sh $(IMG) > dist/install.yaml.tmp && mv dist/install.yaml.tmp dist/install.yaml
 
 ##@ Deployment
 
@@ -152,9 +169,8 @@ uninstall: manifests ## Remove the CRDs from the cluster.
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 .PHONY: deploy
-deploy: manifests ## Deploy the manager (image IMG) into the cluster.
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+deploy: manifests ## Deploy the manager (image IMG) into the cluster: what build-installer writes.
+	hack/build-installer.sh $(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the cluster.

@@ -16,6 +16,8 @@ limitations under the License.
 
 package v1alpha1
 
+import "runbook-operator/internal/names"
+
 // Condition types shared by every kind. They follow kstatus: Ready summarises,
 // Reconciling is True while work is in flight, Stalled is True only for terminal
 // states that need a person.
@@ -189,6 +191,16 @@ const (
 	ReasonChangedDuringRotation = "ChangedDuringRotation"
 	// ReasonRestarted: every target runs the current values.
 	ReasonRestarted = "Restarted"
+	// ReasonReencrypting: the reencrypt Job of an emergency rotation is running.
+	ReasonReencrypting = "Reencrypting"
+	// ReasonReencryptFailed: the reencrypt Job failed; the old Fernet values stay
+	// decrypt-only.
+	ReasonReencryptFailed = "ReencryptFailed"
+	// ReasonDroppingOldValues: the data is re-encrypted; the old values are dropped
+	// and the targets restart once more.
+	ReasonDroppingOldValues = "DroppingOldValues"
+	// ReasonRolloutStalled: a restarted target's new pods run but do not become Ready.
+	ReasonRolloutStalled = "RolloutStalled"
 )
 
 // LabelSecretRotation is set on every Secret a SecretRotation manages, with the
@@ -217,21 +229,19 @@ const (
 	AnnotationRotationPhaseStarted = "ops.runbook.dev/rotation-phase-started"
 	// AnnotationRotationKeys lists the keys the rotation in progress changes.
 	AnnotationRotationKeys = "ops.runbook.dev/rotation-keys"
+	// AnnotationRotationDecryptOnly lists the keys whose old values an emergency
+	// rotation keeps decrypt-only until the data is re-encrypted.
+	AnnotationRotationDecryptOnly = "ops.runbook.dev/rotation-decrypt-only"
+	// AnnotationRotationReencryptedBy names the Job that re-encrypted the data in the
+	// last emergency rotation.
+	AnnotationRotationReencryptedBy = "ops.runbook.dev/rotation-reencrypted-by"
 )
 
 // SecretVersionAnnotation is the pod-template annotation through which a
-// SecretRotation restarts a Deployment: its value is the Secret's version.
+// SecretRotation restarts a Deployment: its value is the Secret's version. The name
+// part of an annotation key holds at most 63 characters: a longer "secret.<name>" is
+// cut and ends with a hash of the whole (names.LabelValue), so two Secrets whose names
+// share their first 56 characters still get different keys.
 func SecretVersionAnnotation(secretName string) string {
-	name := "secret." + secretName
-	if len(name) > 63 {
-		name = name[:63]
-		for len(name) > 0 && !isAlnum(name[len(name)-1]) {
-			name = name[:len(name)-1]
-		}
-	}
-	return "ops.runbook.dev/" + name
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	return "ops.runbook.dev/" + names.LabelValue("secret."+secretName)
 }

@@ -70,10 +70,75 @@ const (
 	// then promotes it and restarts them again: nothing breaks mid-rollout.
 	RotationTwoPhase RotationMode = "TwoPhase"
 	// RotationImmediate is an emergency rotation after a suspected leak: the new value
-	// becomes current at once and every previous value is dropped, so sessions, tokens
-	// and ciphertexts made with the old value stop validating. One restart per target.
+	// becomes current at once. Sessions and tokens signed with the old values stop
+	// validating at once; the old Fernet values are kept decrypt-only until
+	// spec.reencrypt re-encrypted the data with the new one, then dropped.
 	RotationImmediate RotationMode = "Immediate"
 )
+
+// RestartTargetKind is a kind of workload a SecretRotation restarts.
+// +kubebuilder:validation:Enum=Deployment;Release
+type RestartTargetKind string
+
+const (
+	// RestartDeployment is an apps/v1 Deployment.
+	RestartDeployment RestartTargetKind = "Deployment"
+	// RestartRelease is a Release: every component Deployment, in its order.
+	RestartRelease RestartTargetKind = "Release"
+)
+
+// RestartTarget names a workload restarted when the Secret changes.
+type RestartTarget struct {
+	// kind of the workload: Deployment or Release.
+	// +required
+	Kind RestartTargetKind `json:"kind"`
+
+	// name of the workload in the SecretRotation's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// Reencrypt is the re-encryption step of an emergency rotation: a Job that runs
+// command with the app's image and environment after every target encrypts with the
+// new Fernet values, before the leaked ones are dropped.
+type Reencrypt struct {
+	// command re-encrypts every value encrypted with an old Fernet key with the newest
+	// one (MultiFernet.rotate), e.g. [python, manage.py, reencrypt]. It must be
+	// idempotent: after a failure it runs again when its Job is deleted. Its output
+	// (stdout and stderr, the last 4 KiB) is recorded in status.reencryption.output and
+	// must hold no secret.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command"`
+
+	// deployment whose pod template (image, env, envFrom, volumes, service account)
+	// the Job copies. Default: the first restart target's Deployment (a Release's
+	// first component).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Deployment string `json:"deployment,omitempty"`
+
+	// container of that pod template whose image and environment the Job uses.
+	// Default: the first container.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Container string `json:"container,omitempty"`
+
+	// timeout stops the Job after this long (Go duration). Default: 1h.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule=`(oldSelf.hasValue() && oldSelf.value() == self) || !self.matches(r'^([0-9]+(\.[0-9]+)?(s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))`,message="reencrypt.timeout must be between 1m and 24h",optionalOldSelf=true
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([0-9]+(\.[0-9]+)?(s|m|h))+$')`,message="reencrypt.timeout is a duration in hours, minutes or seconds, e.g. 30m or 2h"
+	// +kubebuilder:validation:MaxLength=32
+	Timeout *Duration `json:"timeout,omitempty"`
+}
 
 // RotatedKey is one key of the Secret and how its new value is made.
 // +kubebuilder:validation:XValidation:rule="has(self.generator) != has(self.copyFrom)",message="each key needs exactly one of generator or copyFrom"
@@ -151,6 +216,8 @@ type RotatedKey struct {
 }
 
 // SecretRotationSpec rotates keys of one Secret on an interval or on request.
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'Immediate' || has(self.reencrypt) || (has(self.dropUnreadable) && self.dropUnreadable) || !self.keys.exists(k, has(k.generator) && k.generator == 'Fernet')",message="mode Immediate drops the old Fernet values, and data encrypted with them could no longer be read: set reencrypt.command (e.g. [python, manage.py, reencrypt]) to re-encrypt it with the new value before they are dropped, or dropUnreadable: true to accept the loss"
+// +kubebuilder:validation:XValidation:rule="!has(self.reencrypt) || has(self.reencrypt.deployment) || (has(self.restartTargets) && size(self.restartTargets) > 0)",message="reencrypt needs a Deployment whose image and environment its Job uses: set reencrypt.deployment, or list a restart target"
 // +kubebuilder:validation:XValidation:rule="self.keys.all(k, !has(k.previousKey) || self.keys.all(o, o.key != k.previousKey))",message="a previousKey must not be another rotated key"
 // +kubebuilder:validation:XValidation:rule="self.keys.all(k, !has(k.previousKey) || self.keys.exists_one(o, has(o.previousKey) && o.previousKey == k.previousKey))",message="each previousKey belongs to one key only"
 type SecretRotationSpec struct {
@@ -173,9 +240,9 @@ type SecretRotationSpec struct {
 	// +optional
 	// +kubebuilder:default="2160h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1h') && duration(self) <= duration('17520h'))",message="interval must be between 1h and 17520h (2 years)",optionalOldSelf=true
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^([0-9]+(\.[0-9]+)?(s|m|h))+$')`,message="interval is a duration in hours, minutes or seconds (Go syntax), e.g. 168h for a week or 2160h for 90 days"
+	// +kubebuilder:validation:XValidation:rule=`(oldSelf.hasValue() && oldSelf.value() == self) || !self.matches(r'^([0-9]+(\.[0-9]+)?(s|m|h))+$') || (duration(self) >= duration('1h') && duration(self) <= duration('17520h'))`,message="interval must be between 1h and 17520h (2 years)",optionalOldSelf=true
 	Interval *Duration `json:"interval,omitempty"`
 
 	// rotateRequest rotates now when changed to a new value, e.g. a timestamp.
@@ -185,11 +252,24 @@ type SecretRotationSpec struct {
 
 	// mode of the rotation a rotateRequest change asks for: TwoPhase (publish, then
 	// promote, a restart of every target each) or Immediate (an emergency after a
-	// suspected leak: one phase, every previous value dropped, old sessions invalid).
-	// Scheduled rotations are always TwoPhase. Default: TwoPhase.
+	// suspected leak: the new values are current at once and old sessions invalid;
+	// the old Fernet values stay decrypt-only until reencrypt re-encrypted the data,
+	// then they are dropped). Scheduled rotations are always TwoPhase. Default: TwoPhase.
 	// +optional
 	// +kubebuilder:default=TwoPhase
 	Mode RotationMode `json:"mode,omitempty"`
+
+	// reencrypt is the re-encryption Job of an Immediate rotation of Fernet keys,
+	// run after every target encrypts with the new value and before the leaked
+	// value is dropped, so that no data is lost.
+	// +optional
+	Reencrypt *Reencrypt `json:"reencrypt,omitempty"`
+
+	// dropUnreadable acknowledges that an Immediate rotation without reencrypt drops
+	// the old Fernet values at once, and that data encrypted with them can no longer
+	// be read by anyone. Default: false.
+	// +optional
+	DropUnreadable bool `json:"dropUnreadable,omitempty"`
 
 	// restartTargets are restarted (pod template stamped) once per phase of each
 	// rotation, in order, one at a time: Deployments, or every component Deployment of
@@ -197,8 +277,7 @@ type SecretRotationSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
-	// +kubebuilder:validation:XValidation:rule="self.all(t, t.kind != 'StatefulSet')",message="a SecretRotation restarts Deployments and Releases, not StatefulSets"
-	RestartTargets []WorkloadReference `json:"restartTargets,omitempty"`
+	RestartTargets []RestartTarget `json:"restartTargets,omitempty"`
 
 	// suspend stops scheduled rotations; rotateRequest still works. Default: false.
 	// +optional
@@ -206,7 +285,7 @@ type SecretRotationSpec struct {
 }
 
 // RotationPhase is where a SecretRotation is.
-// +kubebuilder:validation:Enum=Pending;Publishing;Promoting;Replacing;Idle;Failed
+// +kubebuilder:validation:Enum=Pending;Publishing;Promoting;Replacing;Reencrypting;Dropping;Idle;Blocked;Failed
 type RotationPhase string
 
 const (
@@ -217,10 +296,20 @@ const (
 	// RotationPhasePromoting: the new values are current; targets restart again.
 	RotationPhasePromoting RotationPhase = "Promoting"
 	// RotationPhaseReplacing: a one-phase rotation (Immediate, or keys that hold one
-	// value only); targets restart.
+	// value only); targets restart. In an Immediate rotation with reencrypt the old
+	// Fernet values are kept decrypt-only.
 	RotationPhaseReplacing RotationPhase = "Replacing"
+	// RotationPhaseReencrypting: every target encrypts with the new Fernet values;
+	// the reencrypt Job re-encrypts the data written under the old ones.
+	RotationPhaseReencrypting RotationPhase = "Reencrypting"
+	// RotationPhaseDropping: the data is re-encrypted; the old Fernet values are
+	// dropped and targets restart once more.
+	RotationPhaseDropping RotationPhase = "Dropping"
 	// RotationPhaseIdle: no rotation in progress; every target runs the current values.
 	RotationPhaseIdle RotationPhase = "Idle"
+	// RotationPhaseBlocked: no rotation in progress, and one cannot start (a missing
+	// target, bad input); the Stalled condition says why.
+	RotationPhaseBlocked RotationPhase = "Blocked"
 	// RotationPhaseFailed: the rotation stopped (a target did not roll out, bad input);
 	// the Secret holds values every running pod accepts.
 	RotationPhaseFailed RotationPhase = "Failed"
@@ -241,7 +330,7 @@ const (
 // a Release has its own entry).
 type RestartTargetStatus struct {
 	// kind of the target as named in spec.restartTargets.
-	Kind WorkloadKind `json:"kind"`
+	Kind RestartTargetKind `json:"kind"`
 	// name of the target in spec.restartTargets.
 	Name string `json:"name"`
 	// deployment restarted for it (a Release's component Deployment, or the target).
@@ -251,6 +340,37 @@ type RestartTargetStatus struct {
 	Version string `json:"version,omitempty"`
 	// state in the current phase.
 	State TargetRestartState `json:"state"`
+}
+
+// ReencryptionState is where a re-encryption Job is.
+// +kubebuilder:validation:Enum=Running;Succeeded;Failed
+type ReencryptionState string
+
+const (
+	ReencryptionRunning   ReencryptionState = "Running"
+	ReencryptionSucceeded ReencryptionState = "Succeeded"
+	ReencryptionFailed    ReencryptionState = "Failed"
+)
+
+// ReencryptionStatus is the re-encryption Job of an emergency rotation.
+type ReencryptionStatus struct {
+	// job is the Job's name.
+	Job string `json:"job"`
+	// version is the Secret version the Job ran with (new values current, old Fernet
+	// values decrypt-only).
+	// +optional
+	Version string `json:"version,omitempty"`
+	// state: Running, Succeeded or Failed.
+	State ReencryptionState `json:"state"`
+	// output is the end of the command's output (stdout and stderr), or why it failed.
+	// +optional
+	Output string `json:"output,omitempty"`
+	// startTime is when the Job was created.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// completionTime is when it succeeded or failed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 }
 
 // SecretRotationStatus is what the controller observed of the rotation.
@@ -273,7 +393,8 @@ type SecretRotationStatus struct {
 	// +optional
 	CurrentVersionHash string `json:"currentVersionHash,omitempty"`
 
-	// phase: Pending, Publishing, Promoting, Replacing, Idle or Failed.
+	// phase: Pending, Publishing, Promoting, Replacing, Reencrypting, Dropping, Idle,
+	// Blocked or Failed.
 	// +optional
 	Phase RotationPhase `json:"phase,omitempty"`
 
@@ -285,6 +406,11 @@ type SecretRotationStatus struct {
 	// +optional
 	// +listType=atomic
 	Targets []RestartTargetStatus `json:"targets,omitempty"`
+
+	// reencryption is the re-encryption Job of the emergency rotation in progress or
+	// last done.
+	// +optional
+	Reencryption *ReencryptionStatus `json:"reencryption,omitempty"`
 
 	// lastRotateRequest is the rotateRequest last acted on.
 	// +optional

@@ -223,7 +223,14 @@ func invalidCases() []invalidCase {
 		{"SecretRotation", "previousKey that is another rotated key", `{secretName: app, keys: [{key: A, generator: Fernet, previousKey: B}, {key: B, generator: Fernet}]}`, "a previousKey must not be another rotated key"},
 		{"SecretRotation", "two keys sharing a previousKey", `{secretName: app, keys: [{key: A, generator: Fernet, previousKey: P}, {key: B, generator: Fernet, previousKey: P}]}`, "each previousKey belongs to one key only"},
 		{"SecretRotation", "mode not in enum", rotationSpec + "mode: Later", "spec.mode: Unsupported value"},
-		{"SecretRotation", "StatefulSet restart target", rotationSpec + "restartTargets: [{kind: StatefulSet, name: db}]", "restarts Deployments and Releases, not StatefulSets"},
+		// The enum's message lists exactly the kinds a SecretRotation restarts.
+		{"SecretRotation", "StatefulSet restart target", rotationSpec + "restartTargets: [{kind: StatefulSet, name: db}]", `spec.restartTargets[0].kind: Unsupported value: "StatefulSet": supported values: "Deployment", "Release"`},
+		{"SecretRotation", "interval in words", rotationSpec + "interval: weekly", "interval is a duration in hours, minutes or seconds (Go syntax), e.g. 168h for a week"},
+		{"SecretRotation", "Immediate rotation of a Fernet key without reencrypt", `{secretName: app, mode: Immediate, keys: [{key: F, generator: Fernet}]}`, "mode Immediate drops the old Fernet values, and data encrypted with them could no longer be read: set reencrypt.command"},
+		{"SecretRotation", "reencrypt without a Deployment to copy", `{secretName: app, mode: Immediate, keys: [{key: F, generator: Fernet}], reencrypt: {command: [python, manage.py, reencrypt]}}`, "reencrypt needs a Deployment whose image and environment its Job uses"},
+		{"SecretRotation", "reencrypt without a command", `{secretName: app, keys: [{key: F, generator: Fernet}], reencrypt: {command: [], deployment: web}}`, "spec.reencrypt.command"},
+		{"SecretRotation", "reencrypt timeout in words", `{secretName: app, keys: [{key: F, generator: Fernet}], reencrypt: {command: [x], deployment: web, timeout: soon}}`, "reencrypt.timeout is a duration in hours, minutes or seconds"},
+		{"SecretRotation", "reencrypt timeout of two days", `{secretName: app, keys: [{key: F, generator: Fernet}], reencrypt: {command: [x], deployment: web, timeout: 48h}}`, "reencrypt.timeout must be between 1m and 24h"},
 		// Incident
 		{"Incident", "severity P4", `{severity: P4, title: t}`, "spec.severity: Unsupported value"},
 		{"Incident", "title missing", `{severity: P1}`, "spec.title: Required"},
@@ -564,6 +571,9 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"DatabaseBackup", "timeout of 1h30m", backupSpec + "timeout: 1h30m"},
 		{"Release", "verify window of zero", releaseSpec + "verify: {url: 'http://saas.example/health', window: 0s, interval: 1s}"},
 		{"SecretRotation", "interval of a year", rotationSpec + "interval: 8760h"},
+		{"SecretRotation", "Immediate of a Fernet key with reencrypt", `{secretName: app, mode: Immediate, keys: [{key: F, generator: Fernet}], restartTargets: [{kind: Deployment, name: web}], reencrypt: {command: [python, manage.py, reencrypt]}}`},
+		{"SecretRotation", "Immediate of a Fernet key, loss acknowledged", `{secretName: app, mode: Immediate, dropUnreadable: true, keys: [{key: F, generator: Fernet}]}`},
+		{"SecretRotation", "Immediate of a Django key only", `{secretName: app, mode: Immediate, keys: [{key: K, generator: DjangoSecretKey}]}`},
 		{"Incident", "every response action and clock setting", incidentSpec + `releaseRef: {name: saas}
 response:
   captureEvidence: true

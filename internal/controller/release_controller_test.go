@@ -127,6 +127,12 @@ func releaseCondition(ctx context.Context, rel *opsv1alpha1.Release, t string) f
 // finishAppJob plays the Job's pod (container "app" exiting with code and message)
 // and the Job controller.
 func finishAppJob(ctx context.Context, job *batchv1.Job, exitCode int32, message string) {
+	finishJobContainer(ctx, job, release.ContainerName, exitCode, message)
+}
+
+// finishJobContainer plays the Job's pod (its container exiting with code and
+// message) and the Job controller.
+func finishJobContainer(ctx context.Context, job *batchv1.Job, container string, exitCode int32, message string) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: job.Name + "-", Namespace: job.Namespace,
@@ -138,7 +144,7 @@ func finishAppJob(ctx context.Context, job *batchv1.Job, exitCode int32, message
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	now := metav1.Now()
 	pod.Status = corev1.PodStatus{Phase: map[bool]corev1.PodPhase{true: corev1.PodSucceeded, false: corev1.PodFailed}[exitCode == 0],
-		ContainerStatuses: []corev1.ContainerStatus{{Name: release.ContainerName, Image: job.Spec.Template.Spec.Containers[0].Image,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: container, Image: job.Spec.Template.Spec.Containers[0].Image,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Message: message, StartedAt: now, FinishedAt: now}}}}}
 	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
 	if exitCode == 0 {

@@ -110,7 +110,7 @@ func BenchmarkRotationControllerShare(b *testing.B) {
 		}},
 	}
 	for _, d := range deps {
-		sr.Spec.RestartTargets = append(sr.Spec.RestartTargets, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadDeployment, Name: d})
+		sr.Spec.RestartTargets = append(sr.Spec.RestartTargets, opsv1alpha1.RestartTarget{Kind: opsv1alpha1.RestartDeployment, Name: d})
 	}
 	if err := c.Create(ctx, sr); err != nil {
 		b.Fatal(err)

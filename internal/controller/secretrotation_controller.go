@@ -24,6 +24,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +44,7 @@ import (
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/names"
 	"runbook-operator/internal/reconcile"
+	"runbook-operator/internal/rotation"
 )
 
 // copyFromPoll is how often a SecretRotation with copyFrom keys reads its sources
@@ -67,6 +69,9 @@ type SecretRotationReconciler struct {
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	Clock     clock.Clock
+	// StallAfter is how long a restarted pod may run without becoming Ready before
+	// the rotation stops with RolloutStalled (0: rotation.StallAfter).
+	StallAfter time.Duration
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=secretrotations,verbs=get;list;watch
@@ -75,6 +80,10 @@ type SecretRotationReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=secretrotations/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=events,verbs=list
 
 // rotationStalled is an outcome that needs a person (or a change elsewhere): the
 // rotation does not go on, a condition says why. Stops clear when the cluster changes
@@ -139,32 +148,35 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 	}
 	// Hand-edited keys are never overwritten blindly.
 	for _, k := range sr.Spec.Keys {
-		if l := layoutOf(k); l.Present(secret.Data) {
-			if _, err := l.Read(secret.Data, valueCheck(k)); err != nil {
+		if l := rotation.LayoutOf(k); l.Present(secret.Data) {
+			if _, err := l.Read(secret.Data, rotation.ValueCheck(k)); err != nil {
 				return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, fmt.Sprintf("Secret %s: %v; nothing was changed. Fix or delete the key (a deleted key is generated again)", sr.Spec.SecretName, err))
 			}
 		}
 	}
-	rec := readRecord(secret)
-	if rec.phase != "" {
-		return r.continueRotation(ctx, sr, secret, rec, now)
-	}
-	if !exists || missingKeys(sr, secret) != nil || secret.Labels[opsv1alpha1.LabelSecretRotation] != names.LabelValue(sr.Name) {
-		return r.writeInitial(ctx, sr, secret, exists, sources, now)
-	}
+	rec := rotation.ReadRecord(secret.Annotations)
 	var changed []string
 	for _, k := range sr.Spec.Keys {
 		if k.CopyFrom != nil {
-			if v, _ := layoutOf(k).Read(secret.Data, nil); v.Current != sources[k.Key] {
+			if v, _ := rotation.LayoutOf(k).Read(secret.Data, nil); v.Current != sources[k.Key] {
 				changed = append(changed, k.Key)
 			}
 		}
 	}
-	why, mode, keys := trigger(sr, rec, now, changed)
-	if why == "" {
-		return r.idle(ctx, sr, rec, now)
+	d := rotation.Next(rotation.Input{
+		Spec: &sr.Spec, Record: rec, Now: now,
+		Exists: exists, Labelled: secret.Labels[opsv1alpha1.LabelSecretRotation] == names.LabelValue(sr.Name),
+		Missing: rotation.MissingKeys(&sr.Spec, secret.Data), SourceChanged: changed,
+	})
+	switch d.Step {
+	case rotation.StepContinue:
+		return r.continueRotation(ctx, sr, secret, rec, now)
+	case rotation.StepWriteInitial:
+		return r.writeInitial(ctx, sr, secret, exists, sources, now)
+	case rotation.StepStart:
+		return r.start(ctx, sr, secret, rec, d, sources, now)
 	}
-	return r.start(ctx, sr, secret, rec, why, mode, keys, sources, now)
+	return r.idle(ctx, sr, rec, now)
 }
 
 // readSources reads every copyFrom value (uncached): a missing Secret or key stops
@@ -197,32 +209,12 @@ func (r *SecretRotationReconciler) readSources(ctx context.Context, sr *opsv1alp
 	return out, nil
 }
 
-func missingKeys(sr *opsv1alpha1.SecretRotation, s *corev1.Secret) []string {
-	var out []string
-	for _, k := range sr.Spec.Keys {
-		if !layoutOf(k).Present(s.Data) {
-			out = append(out, k.Key)
-		}
-	}
-	return out
-}
-
-// newValues makes the next value of each key: generated, or copied from its source.
+// newValues makes the next value of each key (rotation.NextValues); a generator that
+// fails stops the rotation before anything is written.
 func newValues(sr *opsv1alpha1.SecretRotation, keys []string, sources map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, k := range sr.Spec.Keys {
-		if !slices.Contains(keys, k.Key) {
-			continue
-		}
-		if k.CopyFrom != nil {
-			out[k.Key] = sources[k.Key]
-			continue
-		}
-		v, err := generate(k)
-		if err != nil {
-			return nil, rotationStalled(opsv1alpha1.ReasonGeneratorFailed, fmt.Sprintf("generating key %s: %v", k.Key, err))
-		}
-		out[k.Key] = v
+	out, err := rotation.NextValues(&sr.Spec, keys, sources)
+	if err != nil {
+		return nil, rotationStalled(opsv1alpha1.ReasonGeneratorFailed, err.Error())
 	}
 	return out, nil
 }
@@ -230,7 +222,7 @@ func newValues(sr *opsv1alpha1.SecretRotation, keys []string, sources map[string
 // writeInitial creates the Secret or writes its missing keys, and labels it. Nothing
 // restarts: no running pod can have used a value that did not exist.
 func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, exists bool, sources map[string]string, now time.Time) (ctrl.Result, error) {
-	missing := missingKeys(sr, secret)
+	missing := rotation.MissingKeys(&sr.Spec, secret.Data)
 	values, err := newValues(sr, missing, sources)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -240,7 +232,7 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 	}
 	for _, k := range sr.Spec.Keys {
 		if v, ok := values[k.Key]; ok {
-			for key, val := range layoutOf(k).Write(keyring.Initial(v)) {
+			for key, val := range rotation.LayoutOf(k).Write(keyring.Initial(v)) {
 				secret.Data[key] = val
 			}
 		}
@@ -249,16 +241,16 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 		secret.Labels = map[string]string{}
 	}
 	secret.Labels[opsv1alpha1.LabelSecretRotation] = names.LabelValue(sr.Name)
-	rec := readRecord(secret)
+	rec := rotation.ReadRecord(secret.Annotations)
 	if _, ok := secret.Annotations[opsv1alpha1.AnnotationRotateRequest]; !ok {
 		// Adopting a Secret (or creating one) is not a request to rotate.
-		rec.request = sr.Spec.RotateRequest
+		rec.Request = sr.Spec.RotateRequest
 	}
-	if rec.rotatedAt.IsZero() {
-		rec.rotatedAt = now
+	if rec.RotatedAt.IsZero() {
+		rec.RotatedAt = now
 	}
-	rec.version = keyring.Version(secret.Data, managedKeys(sr))
-	rec.write(secret)
+	rec.Version = keyring.Version(secret.Data, rotation.ManagedKeys(&sr.Spec))
+	secret.Annotations = rec.Write(secret.Annotations)
 	if exists {
 		err = r.Update(ctx, secret)
 	} else {
@@ -270,11 +262,11 @@ func (r *SecretRotationReconciler) writeInitial(ctx context.Context, sr *opsv1al
 	var note string
 	switch {
 	case !exists:
-		note = fmt.Sprintf("Created Secret %s with generated keys %s (version %s)", secret.Name, strings.Join(missing, ", "), rec.version)
+		note = fmt.Sprintf("Created Secret %s with generated keys %s (version %s)", secret.Name, strings.Join(missing, ", "), rec.Version)
 	case len(missing) > 0:
-		note = fmt.Sprintf("Wrote missing keys %s of Secret %s (version %s)", strings.Join(missing, ", "), secret.Name, rec.version)
+		note = fmt.Sprintf("Wrote missing keys %s of Secret %s (version %s)", strings.Join(missing, ", "), secret.Name, rec.Version)
 	default:
-		note = fmt.Sprintf("Adopted Secret %s; its next rotation is due %s", secret.Name, rec.rotatedAt.Add(interval(sr)).UTC().Format(time.RFC3339))
+		note = fmt.Sprintf("Adopted Secret %s; its next rotation is due %s", secret.Name, rec.RotatedAt.Add(rotation.Interval(&sr.Spec)).UTC().Format(time.RFC3339))
 	}
 	r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonCreated, "Create", note)
 	conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonCreated, note)
@@ -295,108 +287,121 @@ func secretWriteError(err error, name string) error {
 
 // start begins a rotation: the targets must exist, then the new values and the record
 // of the rotation are written to the Secret in one update.
-func (r *SecretRotationReconciler) start(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, rec rotationRecord, why string, mode opsv1alpha1.RotationMode, keys []string, sources map[string]string, now time.Time) (ctrl.Result, error) {
+func (r *SecretRotationReconciler) start(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, rec rotation.Record, d rotation.Decision, sources map[string]string, now time.Time) (ctrl.Result, error) {
 	if _, missing, err := r.resolveTargets(ctx, sr); err != nil || missing != "" {
 		if err == nil {
-			err = rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target %s does not exist; the rotation (%s) did not start and nothing was written", missing, why))
+			err = rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target %s does not exist; the rotation (%s) did not start and nothing was written", missing, d.Why))
 		}
 		return ctrl.Result{}, err
 	}
-	values, err := newValues(sr, keys, sources)
+	if why := rotation.UnacknowledgedLoss(&sr.Spec, d.Mode, d.Keys); why != "" {
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonInvalidSpec, why)
+	}
+	values, err := newValues(sr, d.Keys, sources)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	phase, err := startRotation(sr, secret.Data, mode, keys, values)
+	phase, decryptOnly, err := rotation.Start(&sr.Spec, secret.Data, d.Mode, d.Keys, values)
 	if err != nil {
 		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, err.Error())
 	}
-	rec.phase, rec.mode, rec.keys, rec.phaseStarted = phase, mode, keys, time.Now()
-	rec.request = sr.Spec.RotateRequest
-	rec.version = keyring.Version(secret.Data, managedKeys(sr))
-	rec.write(secret)
+	rec.Phase, rec.Mode, rec.Keys, rec.DecryptOnly, rec.PhaseStarted = phase, d.Mode, d.Keys, decryptOnly, time.Now()
+	rec.ReencryptedBy = ""
+	rec.Request = sr.Spec.RotateRequest
+	rec.Version = keyring.Version(secret.Data, rotation.ManagedKeys(&sr.Spec))
+	secret.Annotations = rec.Write(secret.Annotations)
 	// An update with the resourceVersion read: if another writer got there first
 	// nothing is written and the next reconcile starts from what it wrote.
 	if err := r.Update(ctx, secret); err != nil {
 		return ctrl.Result{}, secretWriteError(err, secret.Name)
 	}
-	r.event(sr, corev1.EventTypeNormal, "RotationStarted", "Rotate", fmt.Sprintf("Rotating %s of Secret %s because %s: %s (version %s)", strings.Join(keys, ", "), secret.Name, why, phaseSummary(phase, mode), rec.version))
-	log.FromContext(ctx).Info("rotation started", "secret", secret.Name, "keys", keys, "phase", phase, "mode", mode, "version", rec.version)
+	sr.Status.Reencryption = nil
+	r.event(sr, corev1.EventTypeNormal, "RotationStarted", "Rotate", fmt.Sprintf("Rotating %s of Secret %s because %s: %s (version %s)", strings.Join(d.Keys, ", "), secret.Name, d.Why, rotation.PhaseSummary(rec), rec.Version))
+	log.FromContext(ctx).Info("rotation started", "secret", secret.Name, "keys", d.Keys, "phase", phase, "mode", d.Mode, "version", rec.Version, "decryptOnly", decryptOnly)
 	return r.continueRotation(ctx, sr, secret, rec, now)
 }
 
 // continueRotation restarts the targets of the phase in progress; when all run its
-// version it promotes (after Publishing) or finishes.
-func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, rec rotationRecord, now time.Time) (ctrl.Result, error) {
-	if v := keyring.Version(secret.Data, managedKeys(sr)); v != rec.version {
-		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonChangedDuringRotation, fmt.Sprintf("the managed keys of Secret %s changed during the %s phase (version %s, expected %s); nothing more was written. Delete the annotation %s from the Secret to start over", secret.Name, rec.phase, v, rec.version, opsv1alpha1.AnnotationRotationPhase))
+// version it takes the next step (rotation.AfterRollout): promote, re-encrypt, or
+// finish.
+func (r *SecretRotationReconciler) continueRotation(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, rec rotation.Record, now time.Time) (ctrl.Result, error) {
+	if v := keyring.Version(secret.Data, rotation.ManagedKeys(&sr.Spec)); v != rec.Version {
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonChangedDuringRotation, fmt.Sprintf("the managed keys of Secret %s changed during the %s phase (version %s, expected %s); nothing more was written. Delete the annotation %s from the Secret to start over", secret.Name, rec.Phase, v, rec.Version, opsv1alpha1.AnnotationRotationPhase))
 	}
 	r.setRecordStatus(sr, rec)
-	sr.Status.Phase = rec.phase
+	sr.Status.Phase = rec.Phase
 	targets, missing, err := r.resolveTargets(ctx, sr)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if missing != "" {
-		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target %s does not exist; the %s phase stopped and the Secret holds values every running pod accepts", missing, rec.phase))
+		return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target %s does not exist; the %s phase stopped and %s", missing, rec.Phase, rotation.Holds(rec)))
 	}
-	done, err := r.restartTargets(ctx, sr, targets, rec.version)
+	done, err := r.restartTargets(ctx, sr, targets, rec, now)
 	sr.Status.Targets = targets
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	msg := phaseSummary(rec.phase, rec.mode)
+	msg := rotation.PhaseSummary(rec)
 	if !done {
-		conditions.MarkReconciling(sr, phaseReason(rec), fmt.Sprintf("%s; restarting %s", msg, targetProgress(targets)))
-		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, opsv1alpha1.ReasonRollingOut, "Restarting "+targetProgress(targets))
+		conditions.MarkReconciling(sr, rotation.PhaseReason(rec), fmt.Sprintf("%s; restarting %s", msg, rotation.Progress(targets)))
+		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, opsv1alpha1.ReasonRollingOut, "Restarting "+rotation.Progress(targets))
 		return ctrl.Result{RequeueAfter: rolloutPoll}, nil
 	}
 	finished := rec
 	defer func() {
 		// Once per phase: only the reconcile whose write ended it gets here with
 		// the phase's start still recorded.
-		if !finished.phaseStarted.IsZero() && readRecord(secret).phase != finished.phase {
-			metrics.RecordRotationPhase(sr.Namespace, secret.Name, string(finished.phase), time.Since(finished.phaseStarted))
+		if !finished.PhaseStarted.IsZero() && rotation.ReadRecord(secret.Annotations).Phase != finished.Phase {
+			metrics.RecordRotationPhase(sr.Namespace, secret.Name, string(finished.Phase), time.Since(finished.PhaseStarted))
 		}
 	}()
-	if rec.phase == opsv1alpha1.RotationPhasePublishing {
-		if err := promote(sr, secret.Data, rec.keys); err != nil {
+	switch rotation.AfterRollout(rec).Step {
+	case rotation.StepPromote:
+		if err := rotation.Promote(&sr.Spec, secret.Data, rec.Keys); err != nil {
 			return ctrl.Result{}, rotationStalled(opsv1alpha1.ReasonUnparseable, err.Error())
 		}
-		rec.phase, rec.phaseStarted = opsv1alpha1.RotationPhasePromoting, time.Now()
-		rec.version = keyring.Version(secret.Data, managedKeys(sr))
-		rec.write(secret)
+		rec.Phase, rec.PhaseStarted = opsv1alpha1.RotationPhasePromoting, time.Now()
+		rec.Version = keyring.Version(secret.Data, rotation.ManagedKeys(&sr.Spec))
+		secret.Annotations = rec.Write(secret.Annotations)
 		if err := r.Update(ctx, secret); err != nil {
 			return ctrl.Result{}, secretWriteError(err, secret.Name)
 		}
-		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonPromoting, "Promote", fmt.Sprintf("Every target accepts the new values of %s; promoted them to current (version %s), restarting the targets again", strings.Join(rec.keys, ", "), rec.version))
+		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonPromoting, "Promote", fmt.Sprintf("Every target accepts the new values of %s; promoted them to current (version %s), restarting the targets again", strings.Join(rec.Keys, ", "), rec.Version))
 		return r.continueRotation(ctx, sr, secret, rec, now)
+	case rotation.StepReencrypt:
+		return r.reencrypt(ctx, sr, secret, rec, targets, now)
 	}
-	// Finished: the record goes idle on the Secret first, then status follows.
-	mode, keys := rec.mode, rec.keys
-	rec.phase, rec.keys = "", nil
-	rec.rotatedAt = now
-	rec.rotations++
-	rec.write(secret)
+	return r.finish(ctx, sr, secret, rec, now)
+}
+
+// finish records the rotation as done: the record goes idle on the Secret first, then
+// status follows.
+func (r *SecretRotationReconciler) finish(ctx context.Context, sr *opsv1alpha1.SecretRotation, secret *corev1.Secret, rec rotation.Record, now time.Time) (ctrl.Result, error) {
+	mode, keys := rec.Mode, rec.Keys
+	rec.Phase, rec.Keys, rec.DecryptOnly = "", nil, nil
+	rec.RotatedAt = now
+	rec.Rotations++
+	secret.Annotations = rec.Write(secret.Annotations)
 	if err := r.Update(ctx, secret); err != nil {
 		return ctrl.Result{}, secretWriteError(err, secret.Name)
 	}
 	metrics.SecretRotations.WithLabelValues(sr.Namespace, secret.Name, string(mode)).Inc()
-	note := fmt.Sprintf("Rotated %s of Secret %s (version %s); every target runs it", strings.Join(keys, ", "), secret.Name, rec.version)
 	if mode == opsv1alpha1.RotationImmediate {
-		note = fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid", strings.Join(keys, ", "), secret.Name, rec.version)
+		note := fmt.Sprintf("Emergency rotation of %s of Secret %s done (version %s): %s", strings.Join(keys, ", "), secret.Name, rec.Version, rotation.EmergencyOutcome(rec))
 		r.event(sr, corev1.EventTypeWarning, opsv1alpha1.ReasonEmergencyRotation, "Rotate", note)
 	} else {
-		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonRotated, "Rotate", note)
+		r.event(sr, corev1.EventTypeNormal, opsv1alpha1.ReasonRotated, "Rotate", fmt.Sprintf("Rotated %s of Secret %s (version %s); every target runs it", strings.Join(keys, ", "), secret.Name, rec.Version))
 	}
 	return r.idle(ctx, sr, rec, now)
 }
 
 // idle reports a SecretRotation with no rotation in progress and wakes it when the
 // next one is due.
-func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.SecretRotation, rec rotationRecord, now time.Time) (ctrl.Result, error) {
+func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.SecretRotation, rec rotation.Record, now time.Time) (ctrl.Result, error) {
 	r.setRecordStatus(sr, rec)
 	sr.Status.Phase = opsv1alpha1.RotationPhaseIdle
-	metrics.SecretLastRotation.WithLabelValues(sr.Namespace, sr.Spec.SecretName).Set(float64(rec.rotatedAt.Unix()))
+	metrics.SecretLastRotation.WithLabelValues(sr.Namespace, sr.Spec.SecretName).Set(float64(rec.RotatedAt.Unix()))
 	targets, _, err := r.resolveTargets(ctx, sr)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -406,20 +411,20 @@ func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.Sec
 		dep := &appsv1.Deployment{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: targets[i].Deployment}, dep); err == nil {
 			targets[i].Version = dep.Spec.Template.Annotations[ann]
-			targets[i].State = rolloutState(dep)
+			targets[i].State = rotation.RolloutState(dep)
 		}
 	}
 	sr.Status.Targets = targets
 	// Derived from the record on the Secret, so that a status write lost to a
 	// conflict after the rotation finished is written again by the next reconcile.
 	switch {
-	case rec.rotations > 0 && rec.mode == opsv1alpha1.RotationImmediate:
+	case rec.Rotations > 0 && rec.Mode == opsv1alpha1.RotationImmediate:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonEmergencyRotation, fmt.Sprintf(
-			"Emergency rotation %d of Secret %s done at %s (version %s): every previous value was dropped, so sessions, signed tokens and data encrypted with the old values are now invalid",
-			rec.rotations, sr.Spec.SecretName, rec.rotatedAt.UTC().Format(time.RFC3339), rec.version))
-	case rec.rotations > 0:
+			"Emergency rotation %d of Secret %s done at %s (version %s): %s",
+			rec.Rotations, sr.Spec.SecretName, rec.RotatedAt.UTC().Format(time.RFC3339), rec.Version, rotation.EmergencyOutcome(rec)))
+	case rec.Rotations > 0:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonRotated, fmt.Sprintf(
-			"Rotation %d of Secret %s done at %s (version %s); every target runs it", rec.rotations, sr.Spec.SecretName, rec.rotatedAt.UTC().Format(time.RFC3339), rec.version))
+			"Rotation %d of Secret %s done at %s (version %s); every target runs it", rec.Rotations, sr.Spec.SecretName, rec.RotatedAt.UTC().Format(time.RFC3339), rec.Version))
 	case conditions.Get(sr, opsv1alpha1.ConditionRotated) == nil:
 		conditions.Set(sr, opsv1alpha1.ConditionRotated, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, fmt.Sprintf("Secret %s holds every managed key", sr.Spec.SecretName))
 	}
@@ -429,12 +434,12 @@ func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.Sec
 	if sr.Spec.Suspend {
 		sr.Status.NextRotationTime = nil
 	} else {
-		at := rec.rotatedAt.Add(interval(sr))
+		at := rec.RotatedAt.Add(rotation.Interval(&sr.Spec))
 		sr.Status.NextRotationTime = &metav1.Time{Time: at}
 		next = at.UTC().Format(time.RFC3339)
 		after = max(at.Sub(now), time.Second)
 	}
-	conditions.MarkReady(sr, opsv1alpha1.ReasonRotated, fmt.Sprintf("Secret %s is at version %s; next rotation %s", sr.Spec.SecretName, rec.version, next))
+	conditions.MarkReady(sr, opsv1alpha1.ReasonRotated, fmt.Sprintf("Secret %s is at version %s; next rotation %s", sr.Spec.SecretName, rec.Version, next))
 	for _, k := range sr.Spec.Keys {
 		if k.CopyFrom != nil && (after == 0 || after > copyFromPoll) {
 			after = copyFromPoll
@@ -443,71 +448,37 @@ func (r *SecretRotationReconciler) idle(ctx context.Context, sr *opsv1alpha1.Sec
 	return ctrl.Result{RequeueAfter: after}, nil
 }
 
-func (r *SecretRotationReconciler) setRecordStatus(sr *opsv1alpha1.SecretRotation, rec rotationRecord) {
+func (r *SecretRotationReconciler) setRecordStatus(sr *opsv1alpha1.SecretRotation, rec rotation.Record) {
 	st := &sr.Status
-	st.CurrentVersionHash = rec.version
-	st.Mode = rec.mode
-	st.Rotations = rec.rotations
-	st.LastRotateRequest = rec.request
-	if !rec.rotatedAt.IsZero() {
-		st.LastRotationTime = &metav1.Time{Time: rec.rotatedAt}
+	st.CurrentVersionHash = rec.Version
+	st.Mode = rec.Mode
+	st.Rotations = rec.Rotations
+	st.LastRotateRequest = rec.Request
+	if !rec.RotatedAt.IsZero() {
+		st.LastRotationTime = &metav1.Time{Time: rec.RotatedAt}
 	}
 }
 
 // markStopped records a stop: Stalled with its reason, and the phase Failed while a
-// rotation is in progress (Pending before the first write).
+// rotation is in progress, Blocked when none is (Pending before the first write).
 func (r *SecretRotationReconciler) markStopped(sr *opsv1alpha1.SecretRotation, reason, msg string) {
 	switch sr.Status.Phase {
-	case opsv1alpha1.RotationPhasePublishing, opsv1alpha1.RotationPhasePromoting, opsv1alpha1.RotationPhaseReplacing:
+	case opsv1alpha1.RotationPhasePublishing, opsv1alpha1.RotationPhasePromoting, opsv1alpha1.RotationPhaseReplacing,
+		opsv1alpha1.RotationPhaseReencrypting, opsv1alpha1.RotationPhaseDropping:
 		sr.Status.Phase = opsv1alpha1.RotationPhaseFailed
+	case opsv1alpha1.RotationPhaseIdle:
+		sr.Status.Phase = opsv1alpha1.RotationPhaseBlocked
 	case "":
 		sr.Status.Phase = opsv1alpha1.RotationPhasePending
 	}
-	if reason == opsv1alpha1.ReasonRolloutFailed || reason == opsv1alpha1.ReasonTargetMissing {
+	switch reason {
+	case opsv1alpha1.ReasonRolloutFailed, opsv1alpha1.ReasonTargetMissing, opsv1alpha1.ReasonRolloutStalled:
 		conditions.Set(sr, opsv1alpha1.ConditionRestarted, metav1.ConditionFalse, reason, msg)
 	}
 	if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c == nil || c.Message != msg {
 		r.event(sr, corev1.EventTypeWarning, reason, "Rotate", msg)
 	}
 	conditions.MarkStalled(sr, reason, msg)
-}
-
-func phaseReason(rec rotationRecord) string {
-	switch rec.phase {
-	case opsv1alpha1.RotationPhasePublishing:
-		return opsv1alpha1.ReasonPublishing
-	case opsv1alpha1.RotationPhasePromoting:
-		return opsv1alpha1.ReasonPromoting
-	}
-	if rec.mode == opsv1alpha1.RotationImmediate {
-		return opsv1alpha1.ReasonEmergencyRotation
-	}
-	return opsv1alpha1.ReasonReplacing
-}
-
-func phaseSummary(phase opsv1alpha1.RotationPhase, mode opsv1alpha1.RotationMode) string {
-	switch {
-	case mode == opsv1alpha1.RotationImmediate:
-		return "Emergency rotation (Immediate): the new values are current and every previous value is dropped; sessions and tokens signed with the old values are invalid"
-	case phase == opsv1alpha1.RotationPhasePublishing:
-		return "Phase 1 of 2 (Publishing): the new values are accepted but not yet used"
-	case phase == opsv1alpha1.RotationPhasePromoting:
-		return "Phase 2 of 2 (Promoting): the new values are current, the previous ones still accepted"
-	}
-	return "One phase (Replacing): the new values replace the old ones"
-}
-
-func targetProgress(ts []opsv1alpha1.RestartTargetStatus) string {
-	done := 0
-	current := ""
-	for _, t := range ts {
-		if t.State == opsv1alpha1.TargetRolledOut {
-			done++
-		} else if current == "" {
-			current = " (now Deployment " + t.Deployment + ")"
-		}
-	}
-	return fmt.Sprintf("%d of %d targets rolled out%s", done, len(ts), current)
 }
 
 func (r *SecretRotationReconciler) event(sr *opsv1alpha1.SecretRotation, eventType, reason, action, note string) {
@@ -521,6 +492,7 @@ func (r *SecretRotationReconciler) event(sr *opsv1alpha1.SecretRotation, eventTy
 func (r *SecretRotationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.SecretRotation{}).
+		Owns(&batchv1.Job{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfSecret)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfTarget)).
 		Watches(&opsv1alpha1.Release{}, handler.EnqueueRequestsFromMapFunc(r.rotationsOfTarget)).
@@ -541,8 +513,8 @@ func (r *SecretRotationReconciler) rotationsOfSecret(ctx context.Context, o clie
 // those naming the Release).
 func (r *SecretRotationReconciler) rotationsOfTarget(ctx context.Context, o client.Object) []ctrl.Request {
 	return reconcile.RequestsFor(ctx, r, &opsv1alpha1.SecretRotationList{}, o.GetNamespace(), func(sr *opsv1alpha1.SecretRotation) bool {
-		return slices.ContainsFunc(sr.Spec.RestartTargets, func(t opsv1alpha1.WorkloadReference) bool {
-			return t.Name == o.GetName() || t.Kind == opsv1alpha1.WorkloadRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
+		return slices.ContainsFunc(sr.Spec.RestartTargets, func(t opsv1alpha1.RestartTarget) bool {
+			return t.Name == o.GetName() || t.Kind == opsv1alpha1.RestartRelease && strings.HasPrefix(o.GetName(), t.Name+"-")
 		})
 	})
 }

@@ -19,13 +19,16 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/rotation"
 )
 
 // Restart targets are Deployments: each named Deployment, and every component
@@ -40,7 +43,7 @@ func (r *SecretRotationReconciler) resolveTargets(ctx context.Context, sr *opsv1
 	for _, t := range sr.Spec.RestartTargets {
 		var names []string
 		switch t.Kind {
-		case opsv1alpha1.WorkloadRelease:
+		case opsv1alpha1.RestartRelease:
 			rel := &opsv1alpha1.Release{}
 			if err := r.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: t.Name}, rel); err != nil {
 				if apierrors.IsNotFound(err) {
@@ -51,7 +54,7 @@ func (r *SecretRotationReconciler) resolveTargets(ctx context.Context, sr *opsv1
 			for _, c := range rel.Spec.Components {
 				names = append(names, opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name))
 			}
-		case opsv1alpha1.WorkloadDeployment:
+		case opsv1alpha1.RestartDeployment:
 			names = []string{t.Name}
 		default:
 			return nil, "", rotationStalled(opsv1alpha1.ReasonInvalidSpec, fmt.Sprintf("restart target %s %s: only Deployments and Releases can be restarted by a SecretRotation", t.Kind, t.Name))
@@ -60,7 +63,7 @@ func (r *SecretRotationReconciler) resolveTargets(ctx context.Context, sr *opsv1
 			dep := &appsv1.Deployment{}
 			if err := r.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: n}, dep); err != nil {
 				if apierrors.IsNotFound(err) {
-					if t.Kind == opsv1alpha1.WorkloadRelease {
+					if t.Kind == opsv1alpha1.RestartRelease {
 						return nil, fmt.Sprintf("Deployment %s of Release %s", n, t.Name), nil
 					}
 					return nil, "Deployment " + n, nil
@@ -73,18 +76,20 @@ func (r *SecretRotationReconciler) resolveTargets(ctx context.Context, sr *opsv1
 	return out, "", nil
 }
 
-// restartTargets moves the targets of a phase towards version: the first target not
-// yet rolled out to it is stamped (if it is not already) and waited for; the ones after
-// it wait. done is true when every target runs version. A target whose rollout failed
-// is an error naming it.
-func (r *SecretRotationReconciler) restartTargets(ctx context.Context, sr *opsv1alpha1.SecretRotation, targets []opsv1alpha1.RestartTargetStatus, version string) (done bool, err error) {
+// restartTargets moves the targets of a phase towards the record's version: the first
+// target not yet rolled out to it is stamped (if it is not already) and waited for; the
+// ones after it wait. done is true when every target runs the version. A target whose
+// rollout failed, or whose new pods run without becoming Ready (rotation.StalledPods),
+// is a stop naming it.
+func (r *SecretRotationReconciler) restartTargets(ctx context.Context, sr *opsv1alpha1.SecretRotation, targets []opsv1alpha1.RestartTargetStatus, rec rotation.Record, now time.Time) (done bool, err error) {
+	version := rec.Version
 	ann := opsv1alpha1.SecretVersionAnnotation(sr.Spec.SecretName)
 	for i := range targets {
 		t := &targets[i]
 		dep := &appsv1.Deployment{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: sr.Namespace, Name: t.Deployment}, dep); err != nil {
 			if apierrors.IsNotFound(err) {
-				return false, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target Deployment %s disappeared during the rotation; the Secret holds values every running pod accepts. Recreate it, or remove it from spec.restartTargets", t.Deployment))
+				return false, rotationStalled(opsv1alpha1.ReasonTargetMissing, fmt.Sprintf("restart target Deployment %s disappeared during the rotation; %s. Recreate it, or remove it from spec.restartTargets", t.Deployment, rotation.Holds(rec)))
 			}
 			return false, err
 		}
@@ -105,36 +110,55 @@ func (r *SecretRotationReconciler) restartTargets(ctx context.Context, sr *opsv1
 			r.event(sr, corev1.EventTypeNormal, "Restarting", "Restart", fmt.Sprintf("Restarting Deployment %s (target %d of %d) for Secret version %s", t.Deployment, i+1, len(targets), version))
 			return false, nil
 		}
-		switch rolloutState(dep) {
+		switch rotation.RolloutState(dep) {
 		case opsv1alpha1.TargetRolledOut:
 			t.State = opsv1alpha1.TargetRolledOut
 			continue
 		case opsv1alpha1.TargetFailed:
 			t.State = opsv1alpha1.TargetFailed
-			return false, rotationStalled(opsv1alpha1.ReasonRolloutFailed, fmt.Sprintf("Deployment %s did not roll out with Secret version %s (progress deadline exceeded); the rotation stopped before the next step and the Secret holds values every running pod accepts. Fix the Deployment: the rotation continues once it rolls out", t.Deployment, version))
+			return false, rotationStalled(opsv1alpha1.ReasonRolloutFailed, fmt.Sprintf("Deployment %s did not roll out with Secret version %s (progress deadline exceeded); the rotation stopped before the next step and %s. Fix the Deployment: the rotation continues once it rolls out", t.Deployment, version, rotation.Holds(rec)))
 		default:
 			t.State = opsv1alpha1.TargetRollingOut
-			return false, nil
+			return false, r.stalledRollout(ctx, dep, ann, rec, now)
 		}
 	}
 	return true, nil
 }
 
-// rolloutState says whether every pod of dep runs its current template, as `kubectl
-// rollout status` decides it.
-func rolloutState(dep *appsv1.Deployment) opsv1alpha1.TargetRestartState {
-	for _, c := range dep.Status.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
-			return opsv1alpha1.TargetFailed
-		}
+// stalledRollout is a stop when the Deployment's new pods run without becoming Ready
+// (rotation.StalledPods), naming them and their readiness probe's answer, instead of
+// a silent wait for the progress deadline; nil otherwise. Pods and events are read
+// from the API server (neither is cached).
+func (r *SecretRotationReconciler) stalledRollout(ctx context.Context, dep *appsv1.Deployment, ann string, rec rotation.Record, now time.Time) error {
+	if r.APIReader == nil || dep.Spec.Selector == nil {
+		return nil
 	}
-	want := int32(1)
-	if dep.Spec.Replicas != nil {
-		want = *dep.Spec.Replicas
+	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil {
+		return err // the API server validated it: not reached
 	}
-	st := dep.Status
-	if dep.Generation <= st.ObservedGeneration && st.UpdatedReplicas == want && st.Replicas == want && st.AvailableReplicas == want {
-		return opsv1alpha1.TargetRolledOut
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(dep.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return client.IgnoreNotFound(ignoreForbidden(err))
 	}
-	return opsv1alpha1.TargetRollingOut
+	stallAfter := r.StallAfter
+	if stallAfter <= 0 {
+		stallAfter = rotation.StallAfter
+	}
+	if rotation.StalledPods(pods.Items, nil, ann, rec.Version, now, stallAfter) == "" {
+		return nil
+	}
+	var events corev1.EventList
+	if err := r.APIReader.List(ctx, &events, client.InNamespace(dep.Namespace)); err != nil && !apierrors.IsForbidden(err) {
+		return err
+	}
+	why := rotation.StalledPods(pods.Items, events.Items, ann, rec.Version, now, stallAfter)
+	return rotationStalled(opsv1alpha1.ReasonRolloutStalled, fmt.Sprintf("Deployment %s does not finish its restart for Secret version %s: %s. Meanwhile %s, and the old pods keep serving with the values they started with. Fix what the probe answers: the rotation continues once the pods are Ready", dep.Name, rec.Version, why, rotation.Holds(rec)))
+}
+
+func ignoreForbidden(err error) error {
+	if apierrors.IsForbidden(err) {
+		return nil
+	}
+	return err
 }

@@ -69,10 +69,10 @@ web server, the worker and beat in turn.`, KeysSecret)
 				{Key: "DJANGO_SECRET_KEY", Generator: opsv1alpha1.GeneratorDjangoSecretKey, PreviousKey: "DJANGO_SECRET_KEY_FALLBACKS"},
 				{Key: "FIELD_ENCRYPTION_KEY", Generator: opsv1alpha1.GeneratorFernet},
 			},
-			RestartTargets: []opsv1alpha1.WorkloadReference{
-				{Kind: opsv1alpha1.WorkloadDeployment, Name: WorkerName},
-				{Kind: opsv1alpha1.WorkloadDeployment, Name: BeatName},
-				{Kind: opsv1alpha1.WorkloadDeployment, Name: AppName},
+			RestartTargets: []opsv1alpha1.RestartTarget{
+				{Kind: opsv1alpha1.RestartDeployment, Name: WorkerName},
+				{Kind: opsv1alpha1.RestartDeployment, Name: BeatName},
+				{Kind: opsv1alpha1.RestartDeployment, Name: AppName},
 			},
 		},
 	}

@@ -21,54 +21,17 @@ package keyring
 // `check --deploy` for Django secret keys. Both are installed by .ci/run.
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"runbook-operator/internal/keyring/fernettest"
 	"runbook-operator/internal/secretgen"
 )
 
 const python = "/usr/bin/python3"
-
-type fernetCheck struct {
-	Encrypt string `json:"encrypt"`
-	Decrypt string `json:"decrypt"`
-	// want is whether the token must decrypt.
-	want bool
-	what string
-}
-
-func runFernet(t *testing.T, keys []string, checks []fernetCheck) {
-	t.Helper()
-	in, _ := json.Marshal(map[string]any{"keys": keys, "checks": checks})
-	cmd := exec.Command(python, filepath.Join("testdata", "fernet_consumer.py"))
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cryptography.fernet refused the keys: %v\n%s", err, stderr.String())
-	}
-	var res struct {
-		Keys    int    `json:"keys"`
-		Results []bool `json:"results"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatal(err)
-	}
-	if res.Keys != len(keys) || len(res.Results) != len(checks) {
-		t.Fatalf("consumer checked %d keys and %d tokens, want %d and %d", res.Keys, len(res.Results), len(keys), len(checks))
-	}
-	for i, c := range checks {
-		if res.Results[i] != c.want {
-			t.Errorf("%s: decrypted %v, want %v", c.what, res.Results[i], c.want)
-		}
-	}
-}
 
 func fernetKey(t *testing.T) string {
 	k, err := secretgen.Fernet()
@@ -103,15 +66,15 @@ func TestFernetConsumerAcceptsEveryKeyAndPhase(t *testing.T) {
 	}
 	emerg := Emergency(fernetKey(t))
 	before, published, promoted := field(old), field(pub), field(prom)
-	runFernet(t, append(keys, before, published, promoted, field(later), field(emerg)), []fernetCheck{
-		{Encrypt: before, Decrypt: published, want: true, what: "old token, after publish"},
-		{Encrypt: before, Decrypt: promoted, want: true, what: "old token, after promote"},
-		{Encrypt: published, Decrypt: before, want: true, what: "written by a published pod, read by a pod not yet restarted"},
-		{Encrypt: promoted, Decrypt: published, want: true, what: "written by a promoted pod, read by a pod still on the published list"},
-		{Encrypt: before, Decrypt: field(later), want: false, what: "old token, two rotations later with keepPrevious 1"},
-		{Encrypt: promoted, Decrypt: field(later), want: true, what: "previous token, one rotation later"},
-		{Encrypt: before, Decrypt: field(emerg), want: false, what: "old token, after an emergency rotation"},
-		{Encrypt: promoted, Decrypt: field(emerg), want: false, what: "current token, after an emergency rotation"},
+	fernettest.Run(t, append(keys, before, published, promoted, field(later), field(emerg)), []fernettest.Check{
+		{Encrypt: before, Decrypt: published, Want: true, What: "old token, after publish"},
+		{Encrypt: before, Decrypt: promoted, Want: true, What: "old token, after promote"},
+		{Encrypt: published, Decrypt: before, Want: true, What: "written by a published pod, read by a pod not yet restarted"},
+		{Encrypt: promoted, Decrypt: published, Want: true, What: "written by a promoted pod, read by a pod still on the published list"},
+		{Encrypt: before, Decrypt: field(later), Want: false, What: "old token, two rotations later with keepPrevious 1"},
+		{Encrypt: promoted, Decrypt: field(later), Want: true, What: "previous token, one rotation later"},
+		{Encrypt: before, Decrypt: field(emerg), Want: false, What: "old token, after an emergency rotation"},
+		{Encrypt: promoted, Decrypt: field(emerg), Want: false, What: "current token, after an emergency rotation"},
 	})
 }
 

@@ -40,7 +40,7 @@ var (
 	// Secret to the last target rolled out.
 	SecretRotationPhaseDuration = registered.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "runbook_secret_rotation_phase_duration_seconds",
-		Help:    "Duration of a rotation phase (Publishing, Promoting, Replacing) from the Secret write to every target rolled out, in seconds.",
+		Help:    "Duration of a rotation phase (Publishing, Promoting, Replacing, Reencrypting, Dropping) from the Secret write to every target rolled out, in seconds.",
 		Buckets: stepBuckets,
 	}, []string{"namespace", "secret", "phase"})
 )

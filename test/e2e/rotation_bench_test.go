@@ -223,7 +223,7 @@ var _ = Describe("Rotation benchmark: a Release of three components on the devcl
 			StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
 				"dbname": benchDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
 		})).To(Succeed())
-		sr := djangoKeysRotation(benchRotation, benchSecret, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadRelease, Name: benchRelease})
+		sr := djangoKeysRotation(benchRotation, benchSecret, opsv1alpha1.RestartTarget{Kind: opsv1alpha1.RestartRelease, Name: benchRelease})
 		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: benchRelease, Namespace: ns}}
 		Expect(yaml.Unmarshal([]byte(benchReleaseYAML()), &rel.Spec)).To(Succeed())
 		Expect(k8sClient.Create(ctx, rel)).To(Succeed())

@@ -26,7 +26,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -34,6 +37,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -149,7 +153,7 @@ func rotate(ctx context.Context, request string, mode opsv1alpha1.RotationMode, 
 // djangoKeysRotation is a SecretRotation (two-phase, the default) of the Django app's
 // keys in Secret secret: DJANGO_SECRET_KEY with its fallbacks and FIELD_ENCRYPTION_KEY
 // as a MultiFernet list, restarting targets.
-func djangoKeysRotation(name, secret string, targets ...opsv1alpha1.WorkloadReference) *opsv1alpha1.SecretRotation {
+func djangoKeysRotation(name, secret string, targets ...opsv1alpha1.RestartTarget) *opsv1alpha1.SecretRotation {
 	return &opsv1alpha1.SecretRotation{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: opsv1alpha1.SecretRotationSpec{
@@ -173,7 +177,7 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		By("creating database " + rotationDB + " and the SecretRotation that writes the app's keys")
 		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+rotationDB+" WITH (FORCE)")
 		execSQL(ctx, "postgres", "CREATE DATABASE "+rotationDB)
-		sr := djangoKeysRotation(rotationName, rotationSecret, opsv1alpha1.WorkloadReference{Kind: opsv1alpha1.WorkloadDeployment, Name: rotationWeb})
+		sr := djangoKeysRotation(rotationName, rotationSecret, opsv1alpha1.RestartTarget{Kind: opsv1alpha1.RestartDeployment, Name: rotationWeb})
 		Expect(k8sClient.Create(ctx, sr)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) {
 			_ = k8sClient.Delete(ctx, sr)
@@ -194,12 +198,12 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		deleteJob(migrate.Name)
 		Eventually(jobCondition(ctx, migrate.Name)).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Equal(batchv1.JobComplete))
 
-		By("deploying the app (gunicorn) with 2 replicas and a readiness probe that needs the database (not the health endpoint: it also decrypts the oldest field, which an emergency rotation makes unreadable on purpose)")
+		By("deploying the app (gunicorn) with 2 replicas and its health endpoint as readiness probe, as a user would: it decrypts the oldest and newest encrypted field, so a pod that cannot read the data is never Ready")
 		labels := map[string]string{"app": rotationWeb}
 		web := saasContainer("gunicorn", "saas.wsgi")
 		web.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8000}}
 		web.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: "/api/v1/subscriptions/", Port: intstr.FromString("http")}}, PeriodSeconds: 1}
+			Path: "/api/v1/health/", Port: intstr.FromString("http")}}, PeriodSeconds: 1}
 		dep := &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: rotationWeb, Namespace: ns},
 			Spec: appsv1.DeploymentSpec{
@@ -255,20 +259,225 @@ var _ = Describe("SecretRotation of the Django app on the devcluster", Ordered, 
 		Expect(s.Data["DJANGO_SECRET_KEY_FALLBACKS"]).To(HaveLen(50))
 	})
 
-	It("after a breach (Immediate) drops the old keys: the field encrypted before no longer reads, the old session is invalid", func(ctx SpecContext) {
-		took, _ := rotate(ctx, "breach", opsv1alpha1.RotationImmediate, 2)
-		GinkgoWriter.Printf("emergency rotation of 1 Deployment (2 replicas): %s\n", took.Round(time.Millisecond))
+	It("after a breach (Immediate) re-encrypts with the app's reencrypt command: every row reads with the new key only, the old session and tokens are refused, the Service answers throughout", func(ctx SpecContext) {
+		pods := webPods(ctx, 2, fetchRotation(ctx).Status.CurrentVersionHash)
+		By("writing rows under the Fernet key about to leak (Acme is under the key before it)")
+		ids := []string{orgID}
+		for i := range 5 {
+			code, body, _ := appCall(ctx, pods[i%2], http.MethodPost, "/api/v1/organizations/", map[string]string{"name": fmt.Sprintf("Leak %d", i), "tax_id": fmt.Sprintf("LEAK-%d", i)}, nil)
+			Expect(code).To(Equal(http.StatusCreated), "%v", body)
+			ids = append(ids, fmt.Sprint(body["id"]))
+		}
+		s := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rotationSecret}, s)).To(Succeed())
+		oldKeys := strings.Split(string(s.Data["FIELD_ENCRYPTION_KEY"]), ",")
+		leaked := oldKeys[0]
+
+		By("serving the app through a Service, and asking its health (which decrypts the oldest and newest row) through its ready endpoints throughout")
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: rotationWeb, Namespace: ns}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": rotationWeb}, Ports: []corev1.ServicePort{{Name: "http", Port: 8000, TargetPort: intstr.FromString("http")}}}}
+		Expect(k8sClient.Create(ctx, svc)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, svc) })
+		poll := serviceProbe(ctx, rotationWeb, "/api/v1/health/")
+		Eventually(func() int64 { return poll.ok.Load() }).WithContext(ctx).WithTimeout(time.Minute).Should(BeNumerically(">", 3), "the Service has ready endpoints")
+		okBefore, failedBefore := poll.ok.Load(), poll.failed.Load()
+
+		By("asking for an emergency rotation with the app's reencrypt command")
+		Eventually(func() error {
+			sr := fetchRotation(ctx)
+			sr.Spec.Reencrypt = &opsv1alpha1.Reencrypt{Command: reencryptCommand}
+			return k8sClient.Update(ctx, sr)
+		}).WithContext(ctx).Should(Succeed())
+		took, phases := rotate(ctx, "breach", opsv1alpha1.RotationImmediate, 2)
+		poll.stop()
+		GinkgoWriter.Printf("emergency rotation with re-encryption of 1 Deployment (2 replicas): %s, phases seen %v; health through the Service: %d answers 200, %d not\n",
+			took.Round(time.Millisecond), phases, poll.ok.Load()-okBefore, poll.failed.Load()-failedBefore)
+		Expect(poll.failed.Load()-failedBefore).To(BeZero(), "the Service answered something other than 200 during the rotation: %s", poll.lastFailure())
+		Expect(poll.ok.Load() - okBefore).To(BeNumerically(">", 10))
+		Expect(phases).To(ContainElement(opsv1alpha1.RotationPhaseReplacing))
+
 		sr := fetchRotation(ctx)
 		Expect(sr.Status.Mode).To(Equal(opsv1alpha1.RotationImmediate))
-		pods := webPods(ctx, 2, sr.Status.CurrentVersionHash)
-		for _, p := range pods {
-			code, body, _ := appCall(ctx, p, http.MethodGet, "/api/v1/organizations/"+orgID+"/", nil, nil)
-			Expect(code).To(Equal(http.StatusInternalServerError), "%v", body)
+		Expect(sr.Status.Reencryption).NotTo(BeNil())
+		Expect(sr.Status.Reencryption.State).To(Equal(opsv1alpha1.ReencryptionSucceeded))
+		Expect(sr.Status.Reencryption.Output).To(Equal("re-encrypted 6 values with the newest key"), "the app's own output")
+		Expect(eventsAbout(ctx, "SecretRotation", rotationName)).To(ContainElement(ContainSubstring("re-encrypted 6 values with the newest key")))
+		Expect(eventsAbout(ctx, "SecretRotation", rotationName)).To(ContainElement(ContainSubstring("re-encrypted the data with the new values before the old ones were dropped")))
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rotationSecret}, s)).To(Succeed())
+		newKeys := strings.Split(string(s.Data["FIELD_ENCRYPTION_KEY"]), ",")
+		Expect(newKeys).To(HaveLen(1), "the leaked value is dropped")
+		Expect(newKeys[0]).NotTo(BeElementOf(oldKeys))
+		Expect(s.Data["DJANGO_SECRET_KEY_FALLBACKS"]).To(BeEmpty())
+
+		By("reading every row through the app's new pods: decrypted by the new key, the only one")
+		for _, p := range webPods(ctx, 2, sr.Status.CurrentVersionHash) {
+			code, body, _ := appCall(ctx, p, http.MethodGet, "/api/v1/health/", nil, nil)
+			Expect(code).To(Equal(http.StatusOK), "%v", body)
+			for i, id := range ids {
+				code, body, _ = appCall(ctx, p, http.MethodGet, "/api/v1/organizations/"+id+"/", nil, nil)
+				Expect(code).To(Equal(http.StatusOK), "%v", body)
+				Expect(body).To(HaveKeyWithValue("tax_id", map[bool]string{true: "DE123456789", false: fmt.Sprintf("LEAK-%d", i-1)}[i == 0]))
+				Expect(body).To(HaveKeyWithValue("tax_id_key", BeNumerically("==", 0)))
+			}
 			code, _, _ = appCall(ctx, p, http.MethodGet, "/api/v1/session/", nil, session)
-			Expect(code).To(Equal(http.StatusUnauthorized))
-			code, body, _ = appCall(ctx, p, http.MethodPost, "/api/v1/organizations/", map[string]string{"name": "Beta " + p.Name, "tax_id": "FR1"}, nil)
-			Expect(code).To(Equal(http.StatusCreated), "new data is written with the new key: %v", body)
+			Expect(code).To(Equal(http.StatusUnauthorized), "the session signed with the old Django key is refused")
 		}
-		Expect(eventsAbout(ctx, "SecretRotation", rotationName)).To(ContainElement(ContainSubstring("are now invalid")))
+
+		By("checking the stored ciphertexts and the old tokens with Python's cryptography itself")
+		conn := restoreConn(ctx, rotationDB)
+		defer func() { _ = conn.Close(context.Background()) }()
+		rows, err := conn.Query(ctx, "SELECT tax_id FROM organizations_organization WHERE tax_id <> '' ORDER BY id")
+		Expect(err).NotTo(HaveOccurred())
+		var tokens []string
+		for rows.Next() {
+			var t string
+			Expect(rows.Scan(&t)).To(Succeed())
+			tokens = append(tokens, t)
+		}
+		Expect(rows.Err()).NotTo(HaveOccurred())
+		Expect(tokens).To(HaveLen(6))
+		res := fernetVerdicts(ctx, tokens, newKeys[0], leaked, oldKeys[len(oldKeys)-1])
+		Expect(res.NewKey).To(HaveEach(BeTrue()), "every row decrypts with the new key alone")
+		Expect(res.LeakedKey).To(HaveEach(BeFalse()), "no row is left under the leaked key")
+		Expect(res.OldTokenWithNewList).To(BeFalse(), "a token made with the leaked key is refused after the drop")
+	})
+
+	It("an emergency that drops what the data needs (dropUnreadable) stalls naming the new pods and what their readiness probe answers, and is not Idle", func(ctx SpecContext) {
+		Eventually(func() error {
+			sr := fetchRotation(ctx)
+			sr.Spec.Reencrypt, sr.Spec.DropUnreadable = nil, true
+			sr.Spec.RotateRequest, sr.Spec.Mode = "breach-without-reencrypt", opsv1alpha1.RotationImmediate
+			return k8sClient.Update(ctx, sr)
+		}).WithContext(ctx).Should(Succeed())
+		start := time.Now()
+		var stalled metav1.Condition
+		Eventually(func(g Gomega) {
+			sr := fetchRotation(ctx)
+			stalled = conditionIn(sr.Status.Conditions, opsv1alpha1.ConditionStalled)
+			g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(stalled.Reason).To(Equal(opsv1alpha1.ReasonRolloutStalled))
+			g.Expect(sr.Status.Phase).To(Equal(opsv1alpha1.RotationPhaseFailed))
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		GinkgoWriter.Printf("stalled after %s: %s\n", time.Since(start).Round(time.Second), stalled.Message)
+		Expect(stalled.Message).To(SatisfyAll(
+			ContainSubstring("Deployment "+rotationWeb+" does not finish its restart"),
+			MatchRegexp(rotationWeb+`-[a-z0-9]+-[a-z0-9]+ \(for [0-9m]+s\): Readiness probe failed: .*503`),
+			ContainSubstring("the Secret holds the new values only")))
+		Expect(eventsAbout(ctx, "SecretRotation", rotationName)).To(ContainElement(ContainSubstring("RolloutStalled")))
 	})
 })
+
+// reencryptCommand is the app's re-encryption command as a runbook writes it: through
+// the Job's /bin/sh, `python` is the image's Python (the devcluster's saas image puts
+// it first on PATH).
+var reencryptCommand = []string{"python", "manage.py", "reencrypt"}
+
+// fernetVerdict is what cryptography.fernet says of the stored ciphertexts.
+type fernetVerdict struct {
+	NewKey, LeakedKey   []bool
+	OldTokenWithNewList bool
+}
+
+// fernetVerdicts decrypts tokens with the new key alone and with the leaked key alone,
+// and a token the leaked key makes now with the new key list, in Debian's python3.
+func fernetVerdicts(ctx context.Context, tokens []string, newKey, leaked, older string) fernetVerdict {
+	GinkgoHelper()
+	script := `
+import json, sys
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+req = json.load(sys.stdin)
+def ok(key, token):
+    try:
+        Fernet(key.encode()).decrypt(token.encode())
+        return True
+    except InvalidToken:
+        return False
+new, leaked = req["new"], req["leaked"]
+old_token = MultiFernet([Fernet(leaked.encode()), Fernet(req["older"].encode())]).encrypt(b"made with the leaked key").decode()
+json.dump({"NewKey": [ok(new, t) for t in req["tokens"]], "LeakedKey": [ok(leaked, t) for t in req["tokens"]],
+           "OldTokenWithNewList": ok(new, old_token)}, sys.stdout)
+`
+	in, _ := json.Marshal(map[string]any{"tokens": tokens, "new": newKey, "leaked": leaked, "older": older})
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-c", script)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	Expect(err).NotTo(HaveOccurred())
+	var v fernetVerdict
+	Expect(json.Unmarshal(out, &v)).To(Succeed())
+	return v
+}
+
+// serviceWatch asks one path of a Service through its ready endpoints (its
+// EndpointSlices, what kube-proxy would route to), round robin, until stopped.
+type serviceWatch struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	last       string
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+func (w *serviceWatch) stop() { w.cancel(); <-w.done }
+
+func (w *serviceWatch) lastFailure() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+func serviceProbe(parent context.Context, service, path string) *serviceWatch {
+	ctx, cancel := context.WithCancel(parent)
+	w := &serviceWatch{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer GinkgoRecover()
+		defer close(w.done)
+		c := &http.Client{Timeout: 5 * time.Second}
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			slices, err := clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+			if err != nil {
+				continue
+			}
+			var ready []string
+			for _, sl := range slices.Items {
+				for _, e := range sl.Endpoints {
+					if e.Conditions.Ready != nil && *e.Conditions.Ready && len(e.Addresses) > 0 {
+						ready = append(ready, e.Addresses[0])
+					}
+				}
+			}
+			if len(ready) == 0 {
+				w.failed.Add(1)
+				w.mu.Lock()
+				w.last = "no ready endpoint"
+				w.mu.Unlock()
+				continue
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(ready[i%len(ready)], "8000")+path, nil)
+			resp, err := c.Do(req)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil && resp.StatusCode == http.StatusOK {
+				w.ok.Add(1)
+				_ = resp.Body.Close()
+				continue
+			}
+			w.failed.Add(1)
+			w.mu.Lock()
+			if err != nil {
+				w.last = err.Error()
+			} else {
+				b, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				w.last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}

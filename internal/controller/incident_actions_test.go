@@ -144,6 +144,23 @@ var _ = Describe("Incident actions", func() {
 		Expect(evidenceBundle(ctx, failed)).To(ContainSubstring("the database check did not run to its end: Database check Job " + fjob.Name + " timed out"))
 		Eventually(actionState(ctx, failed, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
 
+		By("a manager stopped after deciding the evidence, before the check Job existed: the next one creates it")
+		decided := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "decided", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP1, Title: "Checkout returns 500", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "shop"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: true}}}
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, decided)).To(Succeed())
+			now := metav1.Now()
+			decided.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(decided.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionEvidence, State: opsv1alpha1.ActionRunning, StartTime: &now}}}
+			Expect(k8sClient.Status().Update(ctx, decided)).To(Succeed())
+		})
+		djob := getJob(ctx, ns, jobs.CheckJobName(decided))
+		terminatedPod(ctx, djob, 0, checkResult())
+		finishJob(ctx, djob)
+		Eventually(condStatus(ctx, decided, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(evidenceBundle(ctx, decided)).To(ContainSubstring(`database "shop" on db:5432: connected`))
+
 		By("a release without spec.database: no check Job")
 		newRelease("plain", false)
 		plain := newIncident("nodb", opsv1alpha1.IncidentResponse{CaptureEvidence: true}, "plain")

@@ -16,6 +16,8 @@ limitations under the License.
 
 package v1alpha1
 
+import "strings"
+
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
 	// name of the object, in the same namespace as the referring object.
@@ -129,9 +131,11 @@ type WorkloadReference struct {
 	Name string `json:"name"`
 }
 
-// AnnotationQuiescedBy is set on a Release by a DatabaseRestore while it holds the
-// release's components at zero replicas; the value is the DatabaseRestore's name (same
-// namespace). The contract between the two controllers:
+// AnnotationQuiescedBy is set on a Release by the object that holds the release's
+// components at zero replicas: a DatabaseRestore (the value is its name, same
+// namespace) or an Incident's takeOffline (`Incident/<name>`); QuiescedByWords names
+// the holder for messages. The contract between the holder and the Release controller
+// (written for the restore; an Incident follows it the same way):
 //
 //   - The restore records every component Deployment's replica count in its
 //     status.quiescedWorkloads first, then sets this annotation, then scales the
@@ -151,3 +155,12 @@ type WorkloadReference struct {
 //   - Once the annotation is gone the Release reconciler resumes as usual, including
 //     any pipeline that a spec change asked for in the meantime.
 const AnnotationQuiescedBy = "ops.runbook.dev/quiesced-by"
+
+// QuiescedByWords names the holder an AnnotationQuiescedBy value records, for
+// messages: `<Kind>/<name>` reads "<Kind> <name>"; a bare name is a DatabaseRestore's.
+func QuiescedByWords(v string) string {
+	if kind, name, ok := strings.Cut(v, "/"); ok {
+		return kind + " " + name
+	}
+	return "DatabaseRestore " + v
+}

@@ -333,6 +333,7 @@ const (
 	TimelineAckExpired       = "AcknowledgementExpired"
 	TimelineEscalated        = "Escalated"
 	TimelineEvidenceCaptured = "EvidenceCaptured"
+	TimelineDatabaseChecked  = "DatabaseChecked"
 	TimelineIsolated         = "Isolated"
 	TimelineIsolationLifted  = "IsolationLifted"
 	TimelineTakenOffline     = "TakenOffline"
@@ -375,6 +376,9 @@ const (
 	ConditionSecretsRotated = "SecretsRotated"
 	// ConditionDiagnosed reports the diagnostic Jobs.
 	ConditionDiagnosed = "Diagnosed"
+	// ConditionDatabaseChecked reports the evidence's database check (agent check):
+	// False when the check could not run or did not reach the database.
+	ConditionDatabaseChecked = "DatabaseChecked"
 )
 
 // TimelineEntry is one thing that happened during an incident.

@@ -79,17 +79,25 @@ const (
 	// writes spec.restartedAt into it; another controller (SecretRotation) restarts a
 	// Release by setting spec.restartedAt, never by editing the Deployments.
 	AnnotationRestartedAt = "ops.runbook.dev/restartedAt"
+	// AnnotationRollback on a Release asks for the revision it names to be rolled back
+	// to the stable revision now, as a failed verification would: honoured while that
+	// revision is rolling out or verifying, ignored otherwise (a value naming an older
+	// revision does nothing). An Incident's rollback sets it; a person may too.
+	AnnotationRollback = "ops.runbook.dev/rollback"
 )
 
 // Condition reasons of the Release controller.
 const (
-	ReasonMigrationFailed  = "MigrationFailed"
-	ReasonPreDeployFailed  = "PreDeployFailed"
-	ReasonCheckerError     = "CheckerError"
-	ReasonRevisionPinned   = "RevisionPinned"
-	ReasonQuiescedBy       = "QuiescedByRestore"
-	ReasonDeployed         = "Deployed"
-	ReasonWorkloadConflict = "WorkloadNameInUse"
+	ReasonMigrationFailed = "MigrationFailed"
+	ReasonPreDeployFailed = "PreDeployFailed"
+	ReasonCheckerError    = "CheckerError"
+	ReasonRevisionPinned  = "RevisionPinned"
+	ReasonQuiescedBy      = "QuiescedByRestore"
+	// ReasonRollbackRequested: the ops.runbook.dev/rollback annotation named the
+	// revision in progress.
+	ReasonRollbackRequested = "RollbackRequested"
+	ReasonDeployed          = "Deployed"
+	ReasonWorkloadConflict  = "WorkloadNameInUse"
 	// ReasonRestoringDatabase: a rollback's DatabaseRestore of the pre-deploy backup runs.
 	ReasonRestoringDatabase = "RestoringDatabase"
 	// ReasonRestoreFailed: a rollback's DatabaseRestore failed or was deleted first.

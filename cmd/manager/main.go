@@ -84,6 +84,8 @@ func main() {
 		"How often a running backup's or restore's status.progress is refreshed from its pod's log.")
 	flag.DurationVar(&cfg.ProgressStallAfter, "progress-stall-after", controller.DefaultProgressStallAfter,
 		"A progress that has not moved for longer is reported as such in the Reconciling message.")
+	flag.StringVar(&cfg.IncidentTimeZone, "incident-time-zone", "UTC",
+		"IANA time zone a P3 Incident's next business day (09:00) is counted in when its spec.responseClock.timeZone is empty.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -61,7 +61,7 @@ func (r *DatabaseRestoreReconciler) resolveWorkloads(ctx context.Context, rs *op
 			return nil, "", err
 		}
 		if by := rel.Annotations[opsv1alpha1.AnnotationQuiescedBy]; by != "" && by != rs.Name {
-			return nil, fmt.Sprintf("Release %s is quiesced by DatabaseRestore %s; waiting until that restore resumes it", rel.Name, by), nil
+			return nil, fmt.Sprintf("Release %s is quiesced by %s; waiting until it resumes it", rel.Name, opsv1alpha1.QuiescedByWords(by)), nil
 		}
 		for _, c := range rel.Spec.Components {
 			name := opsv1alpha1.ComponentDeploymentName(rel.Name, c.Name)
@@ -252,8 +252,14 @@ func (r *DatabaseRestoreReconciler) resume(ctx context.Context, rs *opsv1alpha1.
 // scale sets dep's replicas through the scale subresource (RBAC: deployments/scale
 // patch only, no write access to the Deployment itself).
 func (r *DatabaseRestoreReconciler) scale(ctx context.Context, dep *appsv1.Deployment, replicas int32) error {
+	return scaleDeployment(ctx, r.Client, dep, replicas)
+}
+
+// scaleDeployment sets dep's replicas through the scale subresource (the quiesce
+// contract's holders: DatabaseRestore, Incident's takeOffline).
+func scaleDeployment(ctx context.Context, c client.Client, dep *appsv1.Deployment, replicas int32) error {
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas))
-	return r.SubResource("scale").Patch(ctx, dep, patch, client.WithSubResourceBody(&autoscalingv1.Scale{}))
+	return c.SubResource("scale").Patch(ctx, dep, patch, client.WithSubResourceBody(&autoscalingv1.Scale{}))
 }
 
 // markRelease sets (on) or removes the quiesced-by annotation of spec.quiesce.releaseRef.
@@ -262,27 +268,35 @@ func (r *DatabaseRestoreReconciler) markRelease(ctx context.Context, rs *opsv1al
 	if rs.Spec.Quiesce == nil || rs.Spec.Quiesce.ReleaseRef == nil {
 		return nil
 	}
+	return markQuiesced(ctx, r.Client, r.Client, rs.Namespace, rs.Spec.Quiesce.ReleaseRef.Name, rs.Name, on)
+}
+
+// markQuiesced sets (on) or removes the quiesced-by annotation of Release release to
+// holder (a DatabaseRestore's name, or `Incident/<name>`), reading the Release with
+// reader. It only ever removes holder, and refuses to set it over another holder. A
+// Release that is gone is no error.
+func markQuiesced(ctx context.Context, c client.Client, reader client.Reader, namespace, release, holder string, on bool) error {
 	rel := &opsv1alpha1.Release{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.Quiesce.ReleaseRef.Name}, rel); err != nil {
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: release}, rel); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	cur, has := rel.Annotations[opsv1alpha1.AnnotationQuiescedBy]
 	switch {
-	case on && cur == rs.Name, !on && cur != rs.Name:
+	case on && cur == holder, !on && cur != holder:
 		return nil
 	case on && has:
-		return fmt.Errorf("release %s is quiesced by DatabaseRestore %s", rel.Name, cur)
+		return fmt.Errorf("release %s is quiesced by %s", rel.Name, opsv1alpha1.QuiescedByWords(cur))
 	}
 	before := rel.DeepCopy()
 	if on {
 		if rel.Annotations == nil {
 			rel.Annotations = map[string]string{}
 		}
-		rel.Annotations[opsv1alpha1.AnnotationQuiescedBy] = rs.Name
+		rel.Annotations[opsv1alpha1.AnnotationQuiescedBy] = holder
 	} else {
 		delete(rel.Annotations, opsv1alpha1.AnnotationQuiescedBy)
 	}
-	return client.IgnoreNotFound(r.Patch(ctx, rel, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
+	return client.IgnoreNotFound(c.Patch(ctx, rel, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 
 // workloadCounts lists workloads with their recorded counts: "saas-web (3 replicas),

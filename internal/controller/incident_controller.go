@@ -38,6 +38,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/clock"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/notify"
 	"runbook-operator/internal/reconcile"
@@ -62,6 +63,8 @@ type IncidentReconciler struct {
 	Sender *notify.Sender
 	// Logs reads pods' log tails for the evidence (nil: none readable, said so).
 	Logs PodLogs
+	// Agent runs the evidence's database check Job (agent check).
+	Agent jobs.Agent
 }
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch
@@ -119,6 +122,9 @@ func (r *IncidentReconciler) reconcile(ctx context.Context, req ctrl.Request, p 
 	incident.PruneNotifiers(&inc.Spec, &inc.Status)
 	results := r.deliver(ctx, s)
 	retryIn := r.recordDeliveries(ctx, s, results)
+	if s.retryIn > 0 && (retryIn == 0 || s.retryIn < retryIn) {
+		retryIn = s.retryIn
+	}
 	r.summarise(s)
 	metrics.Incidents.Observe(inc.Namespace, inc.Name, string(inc.Spec.Severity), inc.Status.ResolvedAt == nil)
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
@@ -172,6 +178,8 @@ type incidentScope struct {
 	notifierProblems []string
 	// quiet: record without events (they were emitted for a version that conflicted).
 	quiet bool
+	// retryIn: a step that could not be done now (an undo) is tried again this soon.
+	retryIn time.Duration
 }
 
 // step performs one decision on status, with its timeline entry and event; false
@@ -273,9 +281,13 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 	}
 	switch {
 	case action == incident.ActionEvidence:
-		return always(r.captureEvidence)
+		return r.captureEvidence
 	case action == incident.ActionIsolate:
 		return always(r.isolate)
+	case action == incident.ActionTakeOffline:
+		return r.takeOffline
+	case action == incident.ActionRollback:
+		return r.rollback
 	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):
 		return r.diagnose
 	}
@@ -285,8 +297,13 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 // undo performs a resolution's undo (StepUndo); false when it cannot be done now.
 func (r *IncidentReconciler) undo(ctx context.Context, s *incidentScope, d incident.Decision) bool {
 	rec := incident.FindAction(&s.inc.Status, d.Action)
-	if rec == nil || d.Action != incident.ActionIsolate {
-		return false // bringing components back comes with takeOffline
+	switch {
+	case rec == nil:
+		return false
+	case d.Action == incident.ActionTakeOffline:
+		return r.bringBack(ctx, s, rec)
+	case d.Action != incident.ActionIsolate:
+		return false
 	}
 	before := rec.State
 	r.liftIsolation(ctx, s, rec)

@@ -77,15 +77,18 @@ const (
 // captureEvidence reads the release's pods (statuses, restarts, log tails including
 // the previous containers'), the events about its objects and its workloads'
 // history, redacts them, and stores the bundle in ConfigMaps owned by the incident.
-// The action was recorded Running before; this records how it ended. Nothing in the
-// cluster is changed besides the ConfigMaps.
-func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord) {
+// When the release has spec.database, the agent's database check runs first as a Job
+// (see databaseCheck) and its report is a section of the bundle. The action was
+// recorded Running before; this records how it ended. Nothing in the cluster is
+// changed besides the ConfigMaps (and the check Job). It reports whether rec changed.
+func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord) bool {
 	inc := s.inc
-	fail := func(format string, args ...any) {
+	fail := func(format string, args ...any) bool {
 		msg := fmt.Sprintf(format, args...)
 		rec.State, rec.CompletionTime, rec.Message = opsv1alpha1.ActionFailed, ptrTime(s.now), cutMessage(msg)
 		conditions.Set(inc, opsv1alpha1.ConditionEvidenceCaptured, "False", opsv1alpha1.ReasonFailed, cutMessage(msg))
 		r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineFailed, "evidence/failed", corev1.EventTypeWarning, "EvidenceFailed", msg)
+		return true
 	}
 	var sections []evidence.Section
 	var secretValues []string
@@ -94,18 +97,27 @@ func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentSco
 		rel := &opsv1alpha1.Release{}
 		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: inc.Namespace, Name: ref.Name}, rel); err != nil {
 			if apierrors.IsNotFound(err) {
-				fail("spec.releaseRef: Release %s does not exist; no evidence captured", ref.Name)
-				return
+				return fail("spec.releaseRef: Release %s does not exist; no evidence captured", ref.Name)
 			}
-			fail("cannot read Release %s: %v", ref.Name, err)
-			return
+			return fail("cannot read Release %s: %v", ref.Name, err)
+		}
+		var check *evidence.Section
+		if rel.Spec.Database != nil {
+			sec, done, changed := r.databaseCheck(ctx, s, rec, rel)
+			if !done {
+				return changed
+			}
+			check = &sec
 		}
 		secs, values, sum, err := r.releaseEvidence(ctx, inc, rel)
 		if err != nil {
-			fail("reading the release's objects: %v", err)
-			return
+			return fail("reading the release's objects: %v", err)
 		}
 		sections, secretValues, summary = secs, values, sum
+		if check != nil {
+			sections = append(sections, *check)
+			summary = append(summary, "the database check")
+		}
 	}
 	sections = append(sections, evidence.Section{Name: "incident", Content: fmt.Sprintf("%s/%s %s %q opened %s\n%s\n", inc.Namespace, inc.Name, inc.Spec.Severity, inc.Spec.Title,
 		inc.Status.OpenedAt.UTC().Format(time.RFC3339), inc.Spec.Description)})
@@ -114,12 +126,10 @@ func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentSco
 	var names []string
 	for _, cm := range incident.EvidenceConfigMaps(inc, pieces, bundle.SHA256) {
 		if err := controllerutil.SetControllerReference(inc, cm, r.Scheme()); err != nil {
-			fail("owning ConfigMap %s: %v", cm.Name, err)
-			return
+			return fail("owning ConfigMap %s: %v", cm.Name, err)
 		}
 		if err := r.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-			fail("storing ConfigMap %s: %v", cm.Name, err)
-			return
+			return fail("storing ConfigMap %s: %v", cm.Name, err)
 		}
 		names = append(names, cm.Name)
 	}
@@ -128,6 +138,7 @@ func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentSco
 	rec.State, rec.CompletionTime, rec.Message, rec.Object = opsv1alpha1.ActionSucceeded, ptrTime(s.now), cutMessage(msg), names[0]
 	conditions.Set(inc, opsv1alpha1.ConditionEvidenceCaptured, "True", opsv1alpha1.ReasonSucceeded, cutMessage(msg))
 	r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineSucceeded, "evidence", corev1.EventTypeNormal, "EvidenceCaptured", msg)
+	return true
 }
 
 // releaseEvidence reads the release's pods, logs, events and workloads.

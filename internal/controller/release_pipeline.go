@@ -82,9 +82,14 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		return r.migrate(ctx, s)
 	case release.StepPreDeploy:
 		return r.preDeploy(ctx, s)
-	case release.StepRollout:
-		return r.rollout(ctx, s)
-	case release.StepVerify:
+	case release.StepRollout, release.StepVerify:
+		if rel.Annotations[opsv1alpha1.AnnotationRollback] == s.revision {
+			return r.decideRollback(s, opsv1alpha1.ReasonRollbackRequested,
+				fmt.Sprintf("a rollback was requested (annotation %s=%s)", opsv1alpha1.AnnotationRollback, s.revision))
+		}
+		if d.Step == release.StepRollout {
+			return r.rollout(ctx, s)
+		}
 		return r.verify(ctx, s)
 	case release.StepFinish:
 		return r.finish(ctx, s)

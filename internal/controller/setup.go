@@ -22,6 +22,7 @@ limitations under the License.
 package controller
 
 import (
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,6 +57,25 @@ type Config struct {
 	Checker healthcheck.Checker
 	// PodAddress gives the host:port a Release's pod port is reached at (nil: the pod IP).
 	PodAddress func(pod *corev1.Pod, port int32) (string, error)
+	// IncidentTimeZone is the IANA zone a P3 Incident's next business day is counted
+	// in when its spec.responseClock.timeZone is empty ("": UTC).
+	IncidentTimeZone string
+}
+
+// IncidentZone loads cfg.IncidentTimeZone ("" and "UTC": UTC). "Local" is refused:
+// the manager's own zone would differ between pods.
+func (cfg Config) IncidentZone() (*time.Location, error) {
+	switch cfg.IncidentTimeZone {
+	case "", "UTC":
+		return time.UTC, nil
+	case "Local":
+		return nil, fmt.Errorf("incident time zone: Local is the manager's own zone, not an IANA name; give one such as Europe/Berlin or UTC")
+	}
+	loc, err := time.LoadLocation(cfg.IncidentTimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("incident time zone %q is not in the manager's time zone database: give an IANA name such as Europe/Berlin or UTC", cfg.IncidentTimeZone)
+	}
+	return loc, nil
 }
 
 // Reconcilers is every reconciler the manager runs, each built from the Config. A
@@ -76,6 +96,10 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 		return nil, err
 	}
 	clk := clock.Or(cfg.Clock)
+	zone, err := cfg.IncidentZone()
+	if err != nil {
+		return nil, err
+	}
 	agent := jobs.Agent{Image: cfg.AgentImage, ServiceAccount: cfg.AgentServiceAccount,
 		ProgressInterval: agentProgressInterval(cfg.ProgressInterval)}
 	rs := &Reconcilers{
@@ -90,7 +114,7 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 		Rotation: &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("secretrotation-controller"), Clock: clk},
 		Incident: &IncidentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr)},
+			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr), Agent: agent, Zone: zone},
 	}
 	if rs.Release.Checker == nil {
 		rs.Release.Checker = healthcheck.HTTP{}

@@ -115,7 +115,7 @@ func prelude(in Input) (Decision, bool) {
 	case progressOf(in) == nil && st.StableRevision == in.Revision:
 		return Decision{StepSteady, fmt.Sprintf("revision %s (%s) is deployed", in.Revision, spec.Version)}, true
 	case in.Quiesced != "":
-		return Decision{StepQuiesced, fmt.Sprintf("DatabaseRestore %s holds the release's workloads; no pipeline starts until it finishes", in.Quiesced)}, true
+		return Decision{StepQuiesced, fmt.Sprintf("%s holds the release's workloads at zero (annotation %s); no pipeline starts until it lets them go", opsv1alpha1.QuiescedByWords(in.Quiesced), opsv1alpha1.AnnotationQuiescedBy)}, true
 	case spec.Paused:
 		return Decision{StepPaused, "spec.paused is true"}, true
 	}

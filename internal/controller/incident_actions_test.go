@@ -1,0 +1,294 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/agent"
+	"runbook-operator/internal/incident"
+	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/release"
+)
+
+// evidenceBundle reads the incident's evidence ConfigMaps and joins their pieces.
+func evidenceBundle(ctx context.Context, inc *opsv1alpha1.Incident) string {
+	GinkgoHelper()
+	got := getIncident(ctx, inc)
+	Expect(got.Status.Evidence).NotTo(BeNil())
+	var pieces []string
+	for _, name := range got.Status.Evidence.ConfigMaps {
+		var cm corev1.ConfigMap
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, &cm)).To(Succeed())
+		pieces = append(pieces, cm.Data[incident.EvidenceKey])
+	}
+	bundle := strings.Join(pieces, "")
+	Expect(evidenceSum(bundle)).To(Equal(got.Status.Evidence.SHA256))
+	return bundle
+}
+
+// actionState is the state of the incident's action, "" before it is decided.
+func actionState(ctx context.Context, inc *opsv1alpha1.Incident, action string) func() opsv1alpha1.IncidentActionState {
+	return func() opsv1alpha1.IncidentActionState {
+		st := getIncident(ctx, inc).Status
+		if rec := incident.FindAction(&st, action); rec != nil {
+			return rec.State
+		}
+		return ""
+	}
+}
+
+// checkResult is `agent check`'s JSON result for a reachable database.
+func checkResult() string {
+	started := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	b, err := json.Marshal(agent.Result{Command: "check", Database: "shop", ServerVersion: "17.2", Check: &agent.DatabaseCheck{
+		Server: "db:5432", Connected: true, ConnectMillis: 3.1, LatencyMillis: 0.4, ServerStartedAt: &started,
+		Connections: &agent.ConnectionCounts{Total: 97, Database: 95, Max: 100, Reserved: 3, ByState: map[string]int{"active": 40, "idle in transaction": 55}},
+	}})
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+var _ = Describe("Incident actions", func() {
+	var ctx context.Context
+	var ns string
+
+	BeforeEach(func() {
+		ctx = context.Background()
+		ns = newNamespace(ctx)
+		incidentClock.SetNow(time.Now())
+	})
+
+	newRelease := func(name string, db bool) *opsv1alpha1.Release {
+		GinkgoHelper()
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: opsv1alpha1.ReleaseSpec{
+			Version: "1.0.0", Image: "example.com/" + name + ":1.0.0", Components: []opsv1alpha1.Component{{Name: "web"}}}}
+		if db {
+			rel.Spec.Database = &opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: name + "-db"}}
+			rel.Spec.Backup = &opsv1alpha1.ReleaseBackup{Enabled: ptr.To(false)}
+		}
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		return rel
+	}
+	newIncident := func(name string, response opsv1alpha1.IncidentResponse, rel string) *opsv1alpha1.Incident {
+		GinkgoHelper()
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP1, Title: "Checkout returns 500", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: rel}, Response: &response}}
+		Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+		return inc
+	}
+
+	It("runs the database check once as an agent Job before the evidence is stored, across a restart, puts its report in the bundle, and records a failed check while the other actions go on", func() {
+		createSecrets(ctx, ns, "shop-db")
+		newRelease("shop", true)
+		inc := newIncident("dbcheck", opsv1alpha1.IncidentResponse{CaptureEvidence: true, Isolate: &opsv1alpha1.IsolateAction{}}, "shop")
+		job := getJob(ctx, ns, jobs.CheckJobName(inc))
+		got := getIncident(ctx, inc)
+		Expect(metav1.IsControlledBy(job, got)).To(BeTrue())
+		Expect(job.Spec.Template.Spec.Containers[0].Args[:3]).To(HaveExactElements("check", "--connect-timeout", agent.DefaultCheckConnectTimeout.String()))
+		Eventually(func() string {
+			st := getIncident(ctx, inc).Status
+			return incident.FindAction(&st, incident.ActionEvidence).Object
+		}).Should(Equal(job.Name), "the Job is recorded once created")
+		Consistently(actionState(ctx, inc, incident.ActionIsolate), "1s").Should(BeEmpty(), "nothing changes the pods before the evidence is stored")
+
+		By("the manager stops while the check runs, and the check ends meanwhile")
+		uid := job.UID
+		restartManager(func() {
+			terminatedPod(ctx, job, 0, checkResult())
+			finishJob(ctx, job)
+		})
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(getJob(ctx, ns, job.Name).UID).To(Equal(uid), "the check ran once")
+		bundle := evidenceBundle(ctx, inc)
+		Expect(bundle).To(ContainSubstring("=== database check ==="))
+		Expect(bundle).To(ContainSubstring(`database "shop" on db:5432: connected in 3.1 ms, SELECT 1 in 0.4 ms, PostgreSQL 17.2`))
+		Expect(bundle).To(ContainSubstring("connections: 97 of 100 (3 reserved"))
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionDatabaseChecked)()).To(HavePrefix("True"))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "evidence/db-check")).To(BeTrue())
+		Eventually(actionState(ctx, inc, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+
+		By("a check Job that times out: a timeline entry and a condition, the evidence stored without it, the other actions run")
+		failed := newIncident("dbfail", opsv1alpha1.IncidentResponse{CaptureEvidence: true, Isolate: &opsv1alpha1.IsolateAction{}}, "shop")
+		fjob := getJob(ctx, ns, jobs.CheckJobName(failed))
+		failJob(ctx, fjob, batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline")
+		Eventually(condStatus(ctx, failed, opsv1alpha1.ConditionDatabaseChecked), "10s").Should(And(HavePrefix("False"), ContainSubstring("timed out")))
+		Eventually(condStatus(ctx, failed, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(incident.HasEntry(&getIncident(ctx, failed).Status, "evidence/db-check/failed")).To(BeTrue())
+		Expect(evidenceBundle(ctx, failed)).To(ContainSubstring("the database check did not run to its end: Database check Job " + fjob.Name + " timed out"))
+		Eventually(actionState(ctx, failed, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+
+		By("a manager stopped after deciding the evidence, before the check Job existed: the next one creates it")
+		decided := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "decided", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP1, Title: "Checkout returns 500", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "shop"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: true}}}
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, decided)).To(Succeed())
+			now := metav1.Now()
+			decided.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(decided.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionEvidence, State: opsv1alpha1.ActionRunning, StartTime: &now}}}
+			Expect(k8sClient.Status().Update(ctx, decided)).To(Succeed())
+		})
+		djob := getJob(ctx, ns, jobs.CheckJobName(decided))
+		terminatedPod(ctx, djob, 0, checkResult())
+		finishJob(ctx, djob)
+		Eventually(condStatus(ctx, decided, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(evidenceBundle(ctx, decided)).To(ContainSubstring(`database "shop" on db:5432: connected`))
+
+		By("a release without spec.database: no check Job")
+		newRelease("plain", false)
+		plain := newIncident("nodb", opsv1alpha1.IncidentResponse{CaptureEvidence: true}, "plain")
+		Eventually(condStatus(ctx, plain, opsv1alpha1.ConditionEvidenceCaptured), "10s").Should(HavePrefix("True"))
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobs.CheckJobName(plain)}, &batchv1.Job{})).NotTo(Succeed())
+	})
+
+	It("takes the release offline through the quiesce contract: counts recorded first, a restart between deciding and scaling scales once from the recorded counts, the Release controller leaves them down, and resolution puts them back", func() {
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, replicas: 3}
+- {name: worker, replicas: 1}
+`)
+		replicas := func(name string) func() int32 {
+			return func() int32 {
+				if d := getDeployment(ctx, ns, name)(); d != nil {
+					return ptr.Deref(d.Spec.Replicas, -1)
+				}
+				return -1
+			}
+		}
+		rollOutRevision(ctx, ns, "saas-web", revisionOf(rel), 0)
+		rollOutRevision(ctx, ns, "saas-worker", revisionOf(rel), 0)
+		Eventually(replicas("saas-web"), "20s").Should(Equal(int32(3)))
+		Eventually(replicas("saas-worker"), "20s").Should(Equal(int32(1)))
+
+		By("the manager decided (counts recorded) and scaled saas-web, then stopped before the rest")
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "offline", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP0, Title: "Data breach", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "saas"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: false, TakeOffline: &opsv1alpha1.TakeOfflineAction{RestoreOnResolve: true}}}}
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+			now := metav1.Now()
+			inc.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(inc.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionTakeOffline, State: opsv1alpha1.ActionRunning, StartTime: &now,
+					Replicas: map[string]int32{"saas-web": 3, "saas-worker": 1}, Object: "Release/saas"}}}
+			Expect(k8sClient.Status().Update(ctx, inc)).To(Succeed())
+			d := getDeployment(ctx, ns, "saas-web")()
+			d.Spec.Replicas = ptr.To[int32](0)
+			Expect(k8sClient.Update(ctx, d)).To(Succeed())
+		})
+		Eventually(actionState(ctx, inc, incident.ActionTakeOffline), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		Expect(replicas("saas-web")()).To(BeZero())
+		Expect(replicas("saas-worker")()).To(BeZero())
+		got := getIncident(ctx, inc)
+		rec := incident.FindAction(&got.Status, incident.ActionTakeOffline)
+		Expect(rec.Replicas).To(Equal(map[string]int32{"saas-web": 3, "saas-worker": 1}), "the counts decided before, not the zeros found after")
+		Expect(rec.Message).To(And(ContainSubstring("saas-web (3 replicas), saas-worker (1 replica)"), ContainSubstring("kubectl annotate release saas "+opsv1alpha1.AnnotationQuiescedBy+"-")))
+		Expect(getRelease(ctx, rel).Annotations).To(HaveKeyWithValue(opsv1alpha1.AnnotationQuiescedBy, "Incident/offline"))
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline)()).To(HavePrefix("True"))
+		Expect(incident.HasEntry(&got.Status, "taken-offline")).To(BeTrue())
+
+		By("the Release controller says who holds it and leaves the replicas down")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.0.1", "saas:1.0.1" })
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionReconciling), "10s").Should(ContainSubstring("Incident offline holds the release's workloads"))
+		Consistently(func() int32 { return replicas("saas-web")() + replicas("saas-worker")() }, "2s").Should(BeZero())
+
+		By("resolved with restoreOnResolve: the recorded counts are put back and the annotation removed, once")
+		editIncident(ctx, inc, func(i *opsv1alpha1.Incident) { i.Spec.Resolution = "credentials revoked" })
+		Eventually(actionState(ctx, inc, incident.ActionTakeOffline), "10s").Should(Equal(opsv1alpha1.ActionUndone))
+		Expect(getRelease(ctx, rel).Annotations).NotTo(HaveKey(opsv1alpha1.AnnotationQuiescedBy))
+		Eventually(replicas("saas-worker")).Should(Equal(int32(1)))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "brought-back")).To(BeTrue())
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline)()).To(HavePrefix("False Resolved"))
+	})
+
+	It("does not take offline a release another object holds, and says which", func() {
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, replicas: 2}
+`)
+		Eventually(getDeployment(ctx, ns, "saas-web"), "20s").ShouldNot(BeNil())
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Annotations = map[string]string{opsv1alpha1.AnnotationQuiescedBy: "restore-1"}
+		})
+		inc := newIncident("held", opsv1alpha1.IncidentResponse{TakeOffline: &opsv1alpha1.TakeOfflineAction{}}, "saas")
+		Eventually(condStatus(ctx, inc, opsv1alpha1.ConditionTakenOffline), "10s").Should(And(HavePrefix("False"), ContainSubstring("held at zero by DatabaseRestore restore-1")))
+		Expect(incident.HasEntry(&getIncident(ctx, inc).Status, "taken-offline/failed")).To(BeTrue())
+		Expect(ptr.Deref(getDeployment(ctx, ns, "saas-web")().Spec.Replicas, 0)).To(Equal(int32(2)))
+	})
+
+	It("rolls the release back through the Release's rollback annotation: the revision recorded first, a restart between deciding and asking asks once, and a release on its stable revision is left alone", func() {
+		rel := createRelease(ctx, ns, `
+version: "1.0.0"
+image: saas:1.0.0
+components:
+- {name: web, replicas: 1}
+`)
+		rev1 := revisionOf(rel)
+		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }, "20s").Should(Equal(rev1))
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.1.0", "saas:1.1.0" })
+		rev2 := revisionOf(getRelease(ctx, rel))
+		Eventually(templateRevision(ctx, ns, "saas-web"), "20s").Should(Equal(rev2 + " saas:1.1.0"))
+
+		By("the manager decided to roll back revision " + rev2 + " and stopped before asking")
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP1, Title: "Payments failing after 1.1.0", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "saas"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: false, Rollback: true}}}
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+			now := metav1.Now()
+			inc.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(inc.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionRollback, State: opsv1alpha1.ActionRunning, StartTime: &now, Revision: rev2, Object: "Release/saas"}}}
+			Expect(k8sClient.Status().Update(ctx, inc)).To(Succeed())
+		})
+		Eventually(actionState(ctx, inc, incident.ActionRollback), "20s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		got := getRelease(ctx, rel)
+		Expect(got.Annotations).To(HaveKeyWithValue(opsv1alpha1.AnnotationRollback, rev2))
+		Expect(release.Find(got.Status.History, rev2).Result).To(Equal(opsv1alpha1.RevisionRolledBack))
+		Expect(release.Find(got.Status.History, rev2).Message).To(ContainSubstring("a rollback was requested"))
+		Eventually(templateRevision(ctx, ns, "saas-web"), "20s").Should(Equal(rev1+" saas:1.0.0"), "the Release put the stable templates back")
+		st := getIncident(ctx, inc).Status
+		rec := incident.FindAction(&st, incident.ActionRollback)
+		Expect(rec.Revision).To(Equal(rev2))
+		Expect(rec.Message).To(And(ContainSubstring("rolled back from revision "+rev2), ContainSubstring(opsv1alpha1.AnnotationRetry)))
+		Expect(incident.HasEntry(&st, "rolled-back")).To(BeTrue())
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionRolledBack)()).To(HavePrefix("True"))
+
+		By("a second incident finds the release on its stable revision and changes nothing")
+		again := newIncident("again", opsv1alpha1.IncidentResponse{Rollback: true}, "saas")
+		Eventually(actionState(ctx, again, incident.ActionRollback), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		st = getIncident(ctx, again).Status
+		Expect(incident.FindAction(&st, incident.ActionRollback).Message).To(ContainSubstring("nothing to roll back"))
+		Expect(incident.FindAction(&st, incident.ActionRollback).Revision).To(BeEmpty())
+	})
+})

@@ -288,6 +288,8 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 		return r.takeOffline
 	case action == incident.ActionRollback:
 		return r.rollback
+	case strings.HasPrefix(action, incident.ActionRotatePrefix):
+		return r.rotateSecret
 	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):
 		return r.diagnose
 	}

@@ -163,8 +163,12 @@ type IncidentResponse struct {
 	// +optional
 	Rollback bool `json:"rollback,omitempty"`
 
-	// rotateSecrets names SecretRotations to rotate now, in one phase, dropping the
-	// previous values (they may have leaked).
+	// rotateSecrets names SecretRotations (in the incident's namespace) to rotate now:
+	// an emergency rotation (the SecretRotation's mode Immediate and a rotateRequest
+	// derived from the incident's UID, so it is asked for once). The SecretRotation
+	// decides re-encryption: its reencrypt or dropUnreadable is required for Fernet
+	// keys, and the API server refuses the rotation otherwise (the action then fails
+	// with that message). Each is recorded with the resulting version hash.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=20
@@ -493,6 +497,12 @@ type IncidentActionRecord struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Revision string `json:"revision,omitempty"`
+
+	// rotateRequest is the SecretRotation's spec.rotateRequest this action set
+	// (rotateSecrets), recorded before it is set so that a restart asks once.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	RotateRequest string `json:"rotateRequest,omitempty"`
 
 	// versionHash is the SecretRotation's version hash after the rotation.
 	// +optional

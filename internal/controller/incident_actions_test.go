@@ -291,4 +291,69 @@ components:
 		Expect(incident.FindAction(&st, incident.ActionRollback).Message).To(ContainSubstring("nothing to roll back"))
 		Expect(incident.FindAction(&st, incident.ActionRollback).Revision).To(BeEmpty())
 	})
+
+	It("rotates the named SecretRotations as an emergency rotation: the request recorded first and set once across a restart, the version hash recorded, a refused rotation and a missing SecretRotation reported while the others go on", func() {
+		newRelease("shop", false)
+		session := newRotation(ns, "session-key", func(sr *opsv1alpha1.SecretRotation) {
+			sr.Spec.Keys = sr.Spec.Keys[:1] // SECRET_KEY only: no Fernet key, no target
+		})
+		Expect(k8sClient.Create(ctx, session)).To(Succeed())
+		fernet := newRotation(ns, "field-keys", func(sr *opsv1alpha1.SecretRotation) {
+			sr.Spec.SecretName = "saas-fields" // a Fernet key without reencrypt or dropUnreadable
+		})
+		Expect(k8sClient.Create(ctx, fernet)).To(Succeed())
+		Eventually(rotationPhase(ctx, session), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
+		Eventually(rotationPhase(ctx, fernet), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
+		before := fetchRotation(ctx, session).Status
+
+		By("the manager decided the rotation of session-key (request recorded) and stopped before setting it")
+		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "leak", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
+			Severity: opsv1alpha1.SeverityP0, Title: "Secrets leaked in a log", ReleaseRef: &opsv1alpha1.LocalObjectReference{Name: "shop"},
+			Response: &opsv1alpha1.IncidentResponse{CaptureEvidence: false, Isolate: &opsv1alpha1.IsolateAction{},
+				RotateSecrets: []string{"session-key", "field-keys", "gone"}}}}
+		var request string
+		restartManager(func() {
+			Expect(k8sClient.Create(ctx, inc)).To(Succeed())
+			request = incident.RotateRequest(inc.UID)
+			now := metav1.Now()
+			inc.Status = opsv1alpha1.IncidentStatus{Phase: opsv1alpha1.IncidentPhaseOpen, OpenedAt: &now, ResponseDeadline: &now, DedupKey: incident.DedupKey(inc.UID),
+				Actions: []opsv1alpha1.IncidentActionRecord{{Name: incident.ActionRotatePrefix + "session-key", State: opsv1alpha1.ActionRunning, StartTime: &now,
+					RotateRequest: request, Object: "SecretRotation/session-key"}}}
+			Expect(k8sClient.Status().Update(ctx, inc)).To(Succeed())
+		})
+		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"session-key"), "20s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		sr := fetchRotation(ctx, session)
+		Expect(sr.Spec.Mode).To(Equal(opsv1alpha1.RotationImmediate))
+		Expect(sr.Spec.RotateRequest).To(Equal(request))
+		Expect(sr.Status.LastRotateRequest).To(Equal(request))
+		Expect(sr.Status.Rotations).To(Equal(before.Rotations+1), "rotated once")
+		Expect(sr.Status.CurrentVersionHash).NotTo(Equal(before.CurrentVersionHash))
+		st := getIncident(ctx, inc).Status
+		rec := incident.FindAction(&st, incident.ActionRotatePrefix+"session-key")
+		Expect(rec.VersionHash).To(Equal(sr.Status.CurrentVersionHash))
+		Expect(rec.RotateRequest).To(Equal(request))
+		Expect(rec.Message).To(And(ContainSubstring("to version "+sr.Status.CurrentVersionHash), ContainSubstring("set it back to TwoPhase")))
+		Expect(incident.HasEntry(&st, "secret-rotated/session-key")).To(BeTrue())
+
+		By("the SecretRotation's admission rule refuses an Immediate rotation of Fernet keys without reencrypt: the action fails with its message")
+		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"field-keys"), "10s").Should(Equal(opsv1alpha1.ActionFailed))
+		st = getIncident(ctx, inc).Status
+		Expect(incident.FindAction(&st, incident.ActionRotatePrefix+"field-keys").Message).To(And(
+			ContainSubstring("SecretRotation field-keys refused the emergency rotation"), ContainSubstring("set reencrypt.command")))
+		Expect(incident.HasEntry(&st, "secret-rotated/field-keys/failed")).To(BeTrue())
+		f := fetchRotation(ctx, fernet)
+		Expect(f.Spec.RotateRequest).To(BeEmpty())
+		Expect(f.Spec.Mode).To(Equal(opsv1alpha1.RotationTwoPhase))
+
+		By("a SecretRotation that does not exist is named in the timeline and the condition; the isolation still ran")
+		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"gone"), "10s").Should(Equal(opsv1alpha1.ActionFailed))
+		st = getIncident(ctx, inc).Status
+		Expect(incident.FindAction(&st, incident.ActionRotatePrefix+"gone").Message).To(ContainSubstring("SecretRotation gone does not exist in namespace " + ns))
+		Expect(incident.HasEntry(&st, "secret-rotated/gone/failed")).To(BeTrue())
+		Expect(condStatus(ctx, inc, opsv1alpha1.ConditionSecretsRotated)()).To(HavePrefix("False"))
+		Eventually(actionState(ctx, inc, incident.ActionIsolate), "10s").Should(Equal(opsv1alpha1.ActionSucceeded))
+
+		By("the request is not set again: the SecretRotation rotated once")
+		Consistently(func() int64 { return fetchRotation(ctx, session).Status.Rotations }, "3s").Should(Equal(before.Rotations + 1))
+	})
 })

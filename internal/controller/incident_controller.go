@@ -238,10 +238,9 @@ func (r *IncidentReconciler) step(ctx context.Context, s *incidentScope, d incid
 }
 
 // action starts or continues an action: it is named in status.actions first (the
-// patch after this step records it), then carried out on the next step. Evidence
-// capture, isolation and diagnostics are carried out; the other actions are recorded
-// Pending (decided, not started) until this version carries them out, so a later
-// version picks them up.
+// patch after this step records it), then carried out on the next step. An action
+// this version has no performer for is recorded Pending (decided, not started), so a
+// later version picks it up.
 func (r *IncidentReconciler) action(ctx context.Context, s *incidentScope, d incident.Decision) bool {
 	st := &s.inc.Status
 	rec := incident.FindAction(st, d.Action)
@@ -288,6 +287,8 @@ func (r *IncidentReconciler) performer(action string) func(context.Context, *inc
 		return r.takeOffline
 	case action == incident.ActionRollback:
 		return r.rollback
+	case strings.HasPrefix(action, incident.ActionRotatePrefix):
+		return r.rotateSecret
 	case strings.HasPrefix(action, incident.ActionDiagnosticPrefix):
 		return r.diagnose
 	}

@@ -271,3 +271,10 @@ func undo(spec *opsv1alpha1.IncidentSpec, st *opsv1alpha1.IncidentStatus) (strin
 func DedupKey(uid types.UID) string {
 	return "runbook-incident-" + string(uid)
 }
+
+// RotateRequest is the rotateRequest an incident sets on the SecretRotations it
+// rotates: derived from its UID alone, so a restart sets the same value and the
+// SecretRotation, which rotates on a changed value, rotates once.
+func RotateRequest(uid types.UID) string {
+	return "incident-" + string(uid)
+}

@@ -160,3 +160,17 @@ func TestDedupKeyIsStableAndWithinPagerDutysLimit(t *testing.T) {
 		t.Fatalf("dedup key %q does not carry the UID", first)
 	}
 }
+
+func TestRotateRequestIsStablePerIncidentAndDiffersBetweenIncidents(t *testing.T) {
+	uid := "6c1f2a9e-0d4b-4a57-9f1e-2b8c3d4e5f60"
+	first, again := RotateRequest(types.UID(uid)), RotateRequest(types.UID(strings.Clone(uid)))
+	if first != again {
+		t.Fatalf("RotateRequest changed for the same UID: %q then %q", first, again)
+	}
+	if other := RotateRequest("0b5d6e7f-1a2b-4c3d-8e9f-a0b1c2d3e4f5"); other == first {
+		t.Fatalf("two incidents share the rotateRequest %q", first)
+	}
+	if !strings.Contains(first, uid) {
+		t.Fatalf("RotateRequest %q does not name the incident's UID", first)
+	}
+}

@@ -1,0 +1,117 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/incident"
+)
+
+// incidentRotationPoll is how often a requested emergency rotation is looked at until
+// the SecretRotation finished it (the incident does not watch SecretRotations).
+const incidentRotationPoll = 2 * time.Second
+
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=secretrotations,verbs=get;patch
+
+// rotateSecret asks one SecretRotation (rotateSecrets/<name>) for an emergency
+// rotation: spec.mode Immediate and spec.rotateRequest set to a value derived from the
+// incident's UID, recorded in the action first (rec.RotateRequest) so that a restart
+// sets the same value and the SecretRotation rotates once. The SecretRotation's own
+// admission rules decide re-encryption: a refused patch fails the action with the API
+// server's message. The action ends when the SecretRotation's status shows that
+// request done (Idle) or stopped (Failed), with its version hash (never a value). It
+// reports whether rec changed.
+func (r *IncidentReconciler) rotateSecret(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord) bool {
+	inc := s.inc
+	name := strings.TrimPrefix(rec.Name, incident.ActionRotatePrefix)
+	fail := func(why string) bool {
+		r.actionFailed(s, rec, opsv1alpha1.ConditionSecretsRotated, opsv1alpha1.TimelineSecretRotated, "secret-rotated/"+name+"/failed", why)
+		return true
+	}
+	sr := &opsv1alpha1.SecretRotation{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, sr); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fail(fmt.Sprintf("spec.response.rotateSecrets: SecretRotation %s does not exist in namespace %s; nothing was rotated", name, inc.Namespace))
+		}
+		return fail(fmt.Sprintf("cannot read SecretRotation %s: %v; nothing was rotated", name, err))
+	}
+	if rec.RotateRequest == "" { // decide: the request, recorded before it is set
+		rec.RotateRequest, rec.Object = incident.RotateRequest(inc.UID), "SecretRotation/"+name
+		rec.Message = cutMessage(fmt.Sprintf("asking SecretRotation %s for an emergency rotation of Secret %s (mode Immediate, rotateRequest %s)", name, sr.Spec.SecretName, rec.RotateRequest))
+		return true
+	}
+	st := &sr.Status
+	if st.LastRotateRequest == rec.RotateRequest {
+		switch st.Phase {
+		case opsv1alpha1.RotationPhaseIdle:
+			return r.rotated(s, rec, sr)
+		case opsv1alpha1.RotationPhaseFailed, opsv1alpha1.RotationPhaseBlocked:
+			why := "see its Stalled condition"
+			if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c != nil && c.Message != "" {
+				why = c.Message
+			}
+			return fail(fmt.Sprintf("the emergency rotation of SecretRotation %s stopped (%s): %s", name, st.Phase, why))
+		}
+	} else if sr.Spec.RotateRequest != rec.RotateRequest || sr.Spec.Mode != opsv1alpha1.RotationImmediate {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := &opsv1alpha1.SecretRotation{}
+			if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, cur); err != nil {
+				return err
+			}
+			before := cur.DeepCopy()
+			cur.Spec.Mode, cur.Spec.RotateRequest = opsv1alpha1.RotationImmediate, rec.RotateRequest
+			return r.Patch(ctx, cur, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		})
+		if err != nil {
+			return fail(fmt.Sprintf("SecretRotation %s refused the emergency rotation (mode Immediate, rotateRequest %s): %v; nothing was rotated", name, rec.RotateRequest, err))
+		}
+	}
+	s.retryIn = min(s.retryIn, incidentRotationPoll)
+	if s.retryIn == 0 {
+		s.retryIn = incidentRotationPoll
+	}
+	return false // the SecretRotation rotates; looked at again shortly
+}
+
+// rotated records a finished emergency rotation: the version hash, the condition
+// (True only while no other rotation of this incident failed) and the timeline entry.
+func (r *IncidentReconciler) rotated(s *incidentScope, rec *opsv1alpha1.IncidentActionRecord, sr *opsv1alpha1.SecretRotation) bool {
+	msg := fmt.Sprintf("SecretRotation %s rotated Secret %s at once (mode Immediate, rotateRequest %s) to version %s: sessions and tokens signed with the old values no longer validate. A rotation cannot be undone; spec.mode stays Immediate for the SecretRotation's next rotateRequest, set it back to TwoPhase for planned rotations",
+		sr.Name, sr.Spec.SecretName, rec.RotateRequest, sr.Status.CurrentVersionHash)
+	rec.State, rec.CompletionTime, rec.VersionHash, rec.Message = opsv1alpha1.ActionSucceeded, ptrTime(s.now), sr.Status.CurrentVersionHash, cutMessage(msg)
+	failed := false
+	for _, o := range s.inc.Status.Actions {
+		failed = failed || (strings.HasPrefix(o.Name, incident.ActionRotatePrefix) && o.State == opsv1alpha1.ActionFailed)
+	}
+	if !failed {
+		conditions.Set(s.inc, opsv1alpha1.ConditionSecretsRotated, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, cutMessage(msg))
+	}
+	r.record(s, opsv1alpha1.TimelineSecretRotated, opsv1alpha1.TimelineSucceeded, "secret-rotated/"+sr.Name, corev1.EventTypeWarning, "SecretRotated", msg)
+	return true
+}

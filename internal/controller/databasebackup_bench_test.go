@@ -34,8 +34,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 )
@@ -187,4 +192,30 @@ func benchScheme() *runtime.Scheme {
 	_ = clientgoscheme.AddToScheme(s)
 	_ = opsv1alpha1.AddToScheme(s)
 	return s
+}
+
+// benchManager starts envtest and an in-process manager (no metrics, no probes, the
+// managed-Secrets cache) for the benchmarks that run one reconciler in this process;
+// stop ends the API server. Add the reconciler, then start the manager.
+func benchManager(b *testing.B) (c client.Client, mgr ctrl.Manager, stop func()) {
+	b.Helper()
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop = func() { _ = env.Stop() }
+	s := benchScheme()
+	if c, err = client.New(cfg, client.Options{Scheme: s}); err != nil {
+		stop()
+		b.Fatal(err)
+	}
+	mgr, err = ctrl.NewManager(cfg, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache:      cache.Options{ByObject: ManagedSecretsCache()},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // run once per b.N tried
+	if err != nil {
+		stop()
+		b.Fatal(err)
+	}
+	return c, mgr, stop
 }

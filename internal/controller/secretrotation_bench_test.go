@@ -19,7 +19,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,12 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/clock"
@@ -48,23 +42,8 @@ import (
 //	KUBEBUILDER_ASSETS=$(hack/test-binaries.sh --print) go test ./internal/controller \
 //	    -run '^$' -bench RotationControllerShare -benchtime 5x
 func BenchmarkRotationControllerShare(b *testing.B) {
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	s := benchScheme()
-	c, err := client.New(cfg, client.Options{Scheme: s})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: s, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache:      cache.Options{ByObject: ManagedSecretsCache()},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // run once per b.N tried
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, mgr, stop := benchManager(b)
+	defer stop()
 	r := &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clock.Real{}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		b.Fatal(err)

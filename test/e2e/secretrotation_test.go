@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -457,10 +459,18 @@ func serviceProbe(parent context.Context, service, path string) *serviceWatch {
 				w.mu.Unlock()
 				continue
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(ready[i%len(ready)], "8000")+path, nil)
+			addr := ready[i%len(ready)]
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(addr, "8000")+path, nil)
 			resp, err := c.Do(req)
 			if ctx.Err() != nil {
 				return
+			}
+			// A connection refused by an endpoint that is no longer ready by now was
+			// a pod leaving between our read of the EndpointSlices and the request (the
+			// same propagation lag kube-proxy has): no request reached a server. One
+			// still listed ready that refuses counts as a failure.
+			if err != nil && errors.Is(err, syscall.ECONNREFUSED) && !stillReady(ctx, service, addr) {
+				continue
 			}
 			if err == nil && resp.StatusCode == http.StatusOK {
 				w.ok.Add(1)
@@ -480,4 +490,20 @@ func serviceProbe(parent context.Context, service, path string) *serviceWatch {
 		}
 	}()
 	return w
+}
+
+// stillReady says whether addr is still a ready endpoint of the Service.
+func stillReady(ctx context.Context, service, addr string) bool {
+	slices, err := clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	if err != nil {
+		return true // cannot tell: count the refusal
+	}
+	for _, sl := range slices.Items {
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready != nil && *e.Conditions.Ready && len(e.Addresses) > 0 && e.Addresses[0] == addr {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -117,6 +117,15 @@ var _ = Describe("Release rollback evidence", func() {
 		By("within the bound the failing pods stay")
 		Consistently(templateRevision(ctx, ns, "saas-web")).WithTimeout(3 * time.Second).Should(Equal(rev2 + " saas:1.1.0"))
 		Expect(getRelease(ctx, rel).Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseRollingBack))
+		decided := getRelease(ctx, rel).Status.History[0].CompletionTime
+
+		By("a manager restarted while the rollback waits neither opens a second Incident nor starts the bound over nor skips it")
+		restartManager(nil)
+		Consistently(templateRevision(ctx, ns, "saas-web")).WithTimeout(2 * time.Second).Should(Equal(rev2 + " saas:1.1.0"))
+		got := getRelease(ctx, rel)
+		Expect(got.Status.Phase).To(Equal(opsv1alpha1.ReleasePhaseRollingBack))
+		Expect(got.Status.History[0].CompletionTime).To(Equal(decided), "the bound counts from the recorded decision")
+		Expect(incidentsOf(ctx, ns)()).To(HaveLen(1))
 
 		By("past the bound (the reconciler's clock moves on; the annotation wakes it) the rollback is written")
 		releaseClockOffset.Store(int64(release.EvidenceWait + 2*time.Second))

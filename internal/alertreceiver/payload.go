@@ -76,7 +76,7 @@ func Decode(r io.Reader) (*Message, error) {
 	var m Message
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: not JSON of a webhook payload: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: not JSON of a webhook payload: %w", ErrMalformed, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: more than one JSON value in the body", ErrMalformed)

@@ -17,6 +17,8 @@ limitations under the License.
 package alertreceiver
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,7 +48,37 @@ func load(t *testing.T, name string) *Message {
 
 // fixtures are the documented shape (docs/configuration.md's webhook_config) and what
 // Alertmanager 0.25 really posted (captured by TestRealAlertmanager).
-var fixtures = []string{"documented-firing.json", "documented-resolved.json"}
+var fixtures = []string{"documented-firing.json", "documented-resolved.json", "alertmanager-0.25-firing.json", "alertmanager-0.25-resolved.json"}
+
+// TestAlertmanager025Fixture: what Alertmanager 0.25 posted has no field the
+// upstream types lack, and maps to the Incident the e2e expects.
+func TestAlertmanager025Fixture(t *testing.T) {
+	for _, name := range []string{"alertmanager-0.25-firing.json", "alertmanager-0.25-resolved.json"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var m Message
+		if err := dec.Decode(&m); err != nil {
+			t.Errorf("%s has a field Message lacks: %v", name, err)
+		}
+	}
+	m := load(t, "alertmanager-0.25-firing.json")
+	inc := NewIncident(m, "shop", 1, Options{ReleaseLabel: DefaultReleaseLabel})
+	if inc.Spec.Severity != opsv1alpha1.SeverityP1 || inc.Spec.Title != "Backups of shop/orders are failing" || inc.Spec.ReleaseRef.Name != "saas" {
+		t.Errorf("spec %+v", inc.Spec)
+	}
+	es := Entries(m, time.Now())
+	if len(es) != 1 || es[0].Key != "alert/firing/c58563e7fe732ad8/2026-12-07T13:35:15Z" {
+		t.Errorf("entries %+v", es)
+	}
+	r := load(t, "alertmanager-0.25-resolved.json")
+	if !Record(inc, m, time.Now()) || !Record(inc, r, time.Now()) || countType(inc, TimelineAlertsResolved) != 1 {
+		t.Errorf("timeline %+v", inc.Status.Timeline)
+	}
+}
 
 func TestDecodeFixtures(t *testing.T) {
 	for _, name := range fixtures {

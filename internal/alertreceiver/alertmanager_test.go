@@ -98,11 +98,15 @@ receivers:
   webhook_configs:
   - url: %s%s
     send_resolved: true
+    max_alerts: 100
     http_config:
       authorization:
         type: Bearer
-        credentials: %s
-`, srv.URL, Path, testToken)
+        credentials_file: %s
+`, srv.URL, Path, filepath.Join(dir, "token"))
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

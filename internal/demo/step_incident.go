@@ -259,23 +259,34 @@ func (e *Env) showEvidence(ctx context.Context, inc *opsv1alpha1.Incident) error
 
 	rev := inc.Labels[opsv1alpha1.LabelRevision]
 	sections := evidenceSections(bundle)
+	// The running pods (the Jobs' finished pods are in the bundle too) and, of the
+	// failed revision, its web pods.
+	var running []string
 	var failing []string
-	for _, l := range strings.Split(sections["pods"], "\n") {
-		if strings.HasPrefix(l, "pod ") && strings.Contains(l, "revision="+rev) {
-			failing = append(failing, strings.Fields(l)[1])
+	lines := strings.Split(sections["pods"], "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "pod ") || !strings.Contains(l, " phase=Running ") {
+			continue
+		}
+		running = append(running, l)
+		for j := i + 1; j < len(lines) && strings.HasPrefix(lines[j], "  "); j++ {
+			running = append(running, lines[j])
+		}
+		if name := strings.Fields(l)[1]; strings.Contains(l, " revision="+rev+" ") && strings.HasPrefix(name, ReleaseName+"-web-") {
+			failing = append(failing, name)
 		}
 	}
 	if len(failing) == 0 {
-		return fmt.Errorf("the evidence lists no pod of the failed revision %s", rev)
+		return fmt.Errorf("the evidence lists no web pod of the failed revision %s", rev)
 	}
-	e.Out.Say("The pods it read, and the Deployments' templates then (the failed revision %s still ran):", rev)
-	e.Out.Block(sections["pods"] + grep(sections["workloads"], "deployment "))
+	e.Out.Say("The running pods it read, and the Deployments' templates then (the failed revision %s still ran; the Jobs' finished pods are in the bundle too):", rev)
+	e.Out.Block(strings.Join(running, "\n") + "\n" + grep(sections["workloads"], "deployment "))
 	log := sections["logs/"+failing[0]+"/"+"app"]
 	e.Out.Say("The end of failing pod %s's log, as read before the rollback replaced it:", failing[0])
 	e.Out.Block(lastLines(or(log, "(empty)"), 6))
 	e.Out.Say("The database check (agent check), run after the pods were read:")
 	e.Out.Block(lastLines(sections["database check"], 8))
-	e.Out.Check("the evidence holds %d pod(s) of the failed revision and their logs, read before the rollback", len(failing))
+	e.Out.Check("the evidence holds the %d web pod(s) of the failed revision and their logs, read before the rollback", len(failing))
 	return nil
 }
 

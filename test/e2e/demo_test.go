@@ -64,7 +64,7 @@ func TestDemo(t *testing.T) {
 		"RolledBack  ",
 		"✓ 8. Respond to the incident the bad release opened: an Incident",
 		"✓ the ConfigMaps concatenated hash to status.evidence.sha256",
-		"of the failed revision and their logs, read before the rollback",
+		"web pod(s) of the failed revision and their logs, read before the rollback",
 		"✓ PagerDuty got the trigger: severity warning (P2)",
 		"✓ PagerDuty got acknowledge with the same dedup_key and routing key",
 		"✓ PagerDuty got resolve; the Incident is Resolved",

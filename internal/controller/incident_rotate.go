@@ -24,10 +24,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
@@ -60,11 +57,8 @@ func (r *IncidentReconciler) rotateSecret(ctx context.Context, s *incidentScope,
 		return true
 	}
 	sr := &opsv1alpha1.SecretRotation{}
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, sr); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fail(fmt.Sprintf("spec.response.rotateSecrets: SecretRotation %s does not exist in namespace %s; nothing was rotated", name, inc.Namespace))
-		}
-		return fail(fmt.Sprintf("cannot read SecretRotation %s: %v; nothing was rotated", name, err))
+	if why := r.readAsked(ctx, inc, "spec.response.rotateSecrets", "SecretRotation", name, sr, "nothing was rotated"); why != "" {
+		return fail(why)
 	}
 	if rec.RotateRequest == "" { // decide: the request, recorded before it is set
 		var keys []string
@@ -92,27 +86,10 @@ func (r *IncidentReconciler) rotateSecret(ctx context.Context, s *incidentScope,
 			}
 			return fail(fmt.Sprintf("the emergency rotation of SecretRotation %s stopped (%s): %s", name, st.Phase, why))
 		}
-	} else if sr.Annotations[opsv1alpha1.AnnotationEmergencyRotation] != rec.RotateRequest {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur := &opsv1alpha1.SecretRotation{}
-			if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, cur); err != nil {
-				return err
-			}
-			before := cur.DeepCopy()
-			if cur.Annotations == nil {
-				cur.Annotations = map[string]string{}
-			}
-			cur.Annotations[opsv1alpha1.AnnotationEmergencyRotation] = rec.RotateRequest
-			return r.Patch(ctx, cur, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		})
-		if err != nil {
-			return fail(fmt.Sprintf("annotating SecretRotation %s with %s=%s: %v; nothing was rotated", name, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest, err))
-		}
+	} else if err := r.ask(ctx, sr, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest); err != nil {
+		return fail(fmt.Sprintf("annotating SecretRotation %s with %s=%s: %v; nothing was rotated", name, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest, err))
 	}
-	s.retryIn = min(s.retryIn, incidentRotationPoll)
-	if s.retryIn == 0 {
-		s.retryIn = incidentRotationPoll
-	}
+	s.lookAgainIn(incidentRotationPoll)
 	return false // the SecretRotation rotates; looked at again shortly
 }
 

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -162,3 +163,36 @@ var _ = Describe("Incident evidence events", func() {
 		Expect(pages).To(Equal(2))
 	})
 })
+
+func TestKeepLatestKeepsTheNewestOldestFirst(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	ev := func(name string, last, created time.Time) corev1.Event {
+		return corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(created)}, LastTimestamp: metav1.NewTime(last)}
+	}
+	names := func(evs []corev1.Event) string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		what  string
+		in    []corev1.Event
+		limit int
+		want  string
+	}{
+		{"fewer than the limit: all, oldest first", []corev1.Event{ev("b", t0.Add(time.Minute), t0), ev("a", t0, t0)}, 3, "a b"},
+		{"the newest by lastTimestamp, not by creation", []corev1.Event{ev("old", t0, t0.Add(time.Hour)), ev("new", t0.Add(2*time.Minute), t0), ev("mid", t0.Add(time.Minute), t0)}, 2, "mid new"},
+		{"no lastTimestamp: the creation time", []corev1.Event{ev("x", time.Time{}, t0.Add(3*time.Minute)), ev("y", t0.Add(time.Minute), t0)}, 1, "x"},
+		{"the same time: by name, as a namespace list", []corev1.Event{ev("c", t0, t0), ev("a", t0, t0), ev("b", t0, t0)}, 2, "b c"},
+		{"none", nil, 2, ""},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			got := keepLatest(tc.in, tc.limit)
+			if names(got) != tc.want {
+				t.Fatalf("got %q, want %q", names(got), tc.want)
+			}
+		})
+	}
+}

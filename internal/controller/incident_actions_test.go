@@ -381,4 +381,32 @@ components:
 		Expect(fetchRotation(ctx, session).Status.Rotations).To(Equal(before.Rotations + 2))
 		Expect(fetchRotation(ctx, session).Spec).To(Equal(fetchedSpec))
 	})
+
+	It("waits for a SecretRotation that cannot start the emergency rotation, saying why, and records it once the cause is fixed", func() {
+		blocked := newRotation(ns, "blocked", func(sr *opsv1alpha1.SecretRotation) {
+			sr.Spec.Keys = sr.Spec.Keys[:1]
+			sr.Spec.RestartTargets = []opsv1alpha1.RestartTarget{{Kind: opsv1alpha1.RestartDeployment, Name: "not-there"}}
+		})
+		Expect(k8sClient.Create(ctx, blocked)).To(Succeed())
+		Eventually(rotationPhase(ctx, blocked), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
+		newRelease("shop", false)
+		inc := newIncident("blocked", opsv1alpha1.IncidentResponse{RotateSecrets: []string{"blocked"}}, "shop")
+		Eventually(func() string {
+			st := getIncident(ctx, inc).Status
+			if rec := incident.FindAction(&st, incident.ActionRotatePrefix+"blocked"); rec != nil {
+				return rec.Message
+			}
+			return ""
+		}, "10s").Should(And(HavePrefix("waiting: SecretRotation blocked is Blocked"), ContainSubstring("restart target Deployment not-there does not exist")))
+		Expect(actionState(ctx, inc, incident.ActionRotatePrefix+"blocked")()).To(Equal(opsv1alpha1.ActionRunning))
+
+		By("the target is taken out of the SecretRotation: it rotates, and the incident records it")
+		Eventually(func() error {
+			cur := fetchRotation(ctx, blocked)
+			cur.Spec.RestartTargets = nil
+			return k8sClient.Update(ctx, cur)
+		}).Should(Succeed())
+		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"blocked"), "90s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		Expect(fetchRotation(ctx, blocked).Status.LastEmergencyRequest).To(Equal(incident.RotateRequest(inc.UID)))
+	})
 })

@@ -80,14 +80,20 @@ func (r *IncidentReconciler) rotateSecret(ctx context.Context, s *incidentScope,
 		case opsv1alpha1.RotationPhaseIdle:
 			return r.rotated(s, rec, sr)
 		case opsv1alpha1.RotationPhaseFailed, opsv1alpha1.RotationPhaseBlocked:
-			why := "see its Stalled condition"
-			if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c != nil && c.Message != "" {
-				why = c.Message
-			}
-			return fail(fmt.Sprintf("the emergency rotation of SecretRotation %s stopped (%s): %s", name, st.Phase, why))
+			return fail(fmt.Sprintf("the emergency rotation of SecretRotation %s stopped (%s): %s", name, st.Phase, stalledWhy(sr)))
 		}
 	} else if err := r.ask(ctx, sr, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest); err != nil {
 		return fail(fmt.Sprintf("annotating SecretRotation %s with %s=%s: %v; nothing was rotated", name, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest, err))
+	} else if st.Phase == opsv1alpha1.RotationPhaseBlocked {
+		// It cannot start (a restart target missing, say): said while waiting, since it
+		// starts by itself once a person fixed the cause.
+		msg := cutMessage(fmt.Sprintf("waiting: SecretRotation %s is Blocked and has not started the emergency rotation: %s. It starts once that is fixed (annotation %s=%s stays set)",
+			name, stalledWhy(sr), opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest))
+		if rec.Message != msg {
+			rec.Message = msg
+			s.lookAgainIn(incidentRotationPoll)
+			return true
+		}
 	}
 	s.lookAgainIn(incidentRotationPoll)
 	return false // the SecretRotation rotates; looked at again shortly
@@ -108,4 +114,12 @@ func (r *IncidentReconciler) rotated(s *incidentScope, rec *opsv1alpha1.Incident
 	}
 	r.record(s, opsv1alpha1.TimelineSecretRotated, opsv1alpha1.TimelineSucceeded, "secret-rotated/"+sr.Name, corev1.EventTypeWarning, "SecretRotated", msg)
 	return true
+}
+
+// stalledWhy is what the SecretRotation's Stalled condition says.
+func stalledWhy(sr *opsv1alpha1.SecretRotation) string {
+	if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c != nil && c.Message != "" {
+		return c.Message
+	}
+	return "see its Stalled condition"
 }

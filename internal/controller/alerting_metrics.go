@@ -40,7 +40,11 @@ func observeScheduleMetrics(s *opsv1alpha1.BackupSchedule) {
 }
 
 // observeReleaseMetrics: the phase, and when a rollout in progress should be Deployed.
+// The rollback counters start at 0, so that the first rollback is an increase.
 func observeReleaseMetrics(rel *opsv1alpha1.Release) {
+	for _, step := range []string{"rollout", "verify"} {
+		metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Add(0)
+	}
 	if rel.Status.Phase != "" {
 		metrics.ReleasePhases.Set(rel.Namespace, rel.Name, 1, rel.Name, string(rel.Status.Phase))
 	}
@@ -55,6 +59,14 @@ func releaseDeployDeadline(rel *opsv1alpha1.Release) time.Time {
 		return time.Time{}
 	}
 	return p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify) + release.Window(rel.Spec.Verify))
+}
+
+// observeRestoreMetrics starts an unfinished restore's outcome counters at 0, so that
+// its failure is an increase (a series first seen at 1 shows no increase()).
+func observeRestoreMetrics(rs *opsv1alpha1.DatabaseRestore) {
+	for _, outcome := range []string{"succeeded", "failed"} {
+		metrics.Restores.WithLabelValues(rs.Namespace, rs.Spec.Database.SecretRef.Name, outcome).Add(0)
+	}
 }
 
 // observeRotationMetrics: when the next scheduled rotation is due (none while suspended).

@@ -69,6 +69,17 @@ func TestAlertingGaugesFollowTheObject(t *testing.T) {
 	if n, got := seriesIn(metrics.ReleasePhase, ns), testutil.ToFloat64(metrics.ReleasePhase.WithLabelValues(ns, "x", "Deployed")); n != 1 || got != 1 {
 		t.Fatalf("release phase: %d series, Deployed %v; want the one current phase", n, got)
 	}
+	for _, step := range []string{"rollout", "verify"} { // the first rollback is an increase from 0
+		if n := seriesIn(metrics.Rollbacks, ns); n != 2 || testutil.ToFloat64(metrics.Rollbacks.WithLabelValues(ns, "x", step)) != 0 {
+			t.Fatalf("rollback counters: %d series in the namespace, want rollout and verify at 0", n)
+		}
+	}
+	rs := &opsv1alpha1.DatabaseRestore{ObjectMeta: meta}
+	rs.Spec.Database.SecretRef.Name = "saas-db"
+	observeRestoreMetrics(rs)
+	if n := seriesIn(metrics.Restores, ns); n != 2 {
+		t.Fatalf("restore counters: %d series, want succeeded and failed at 0", n)
+	}
 	forgetObjectMetrics(req, errors.New("connection refused"), metrics.ReleasePhases) // not a deletion
 	if n := seriesIn(metrics.ReleasePhase, ns); n != 1 {
 		t.Fatal("an error other than NotFound must keep the series")

@@ -61,11 +61,18 @@ func TestAlertingGaugesFollowTheObject(t *testing.T) {
 	if got := testutil.ToFloat64(metrics.ReleaseDeployDeadline.WithLabelValues(ns, "x")); got != float64(t0.Add(12*time.Minute).Unix()) {
 		t.Fatalf("deploy deadline %v, want rollout start + 10m progressDeadline + 2m window (defaults)", got)
 	}
-	rel.Status.Phase, rel.Status.Progress = opsv1alpha1.ReleasePhaseDeployed, nil
+	rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed // progress not yet cleared
 	observeReleaseMetrics(rel)
 	if n := seriesIn(metrics.ReleaseDeployDeadline, ns); n != 0 {
 		t.Fatalf("a Deployed release has no deadline: %d series", n)
 	}
+	rel.Status.Phase, rel.Status.Progress = opsv1alpha1.ReleasePhaseVerifying, nil
+	observeReleaseMetrics(rel)
+	if n := seriesIn(metrics.ReleaseDeployDeadline, ns); n != 0 {
+		t.Fatalf("no rollout in progress, no deadline: %d series", n)
+	}
+	rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed
+	observeReleaseMetrics(rel)
 	if n, got := seriesIn(metrics.ReleasePhase, ns), testutil.ToFloat64(metrics.ReleasePhase.WithLabelValues(ns, "x", "Deployed")); n != 1 || got != 1 {
 		t.Fatalf("release phase: %d series, Deployed %v; want the one current phase", n, got)
 	}

@@ -146,7 +146,9 @@ func Groups(o Options) []Group {
 		}.rule(o),
 		spec{
 			Alert: "RunbookReconcileErrors",
-			Expr: fmt.Sprintf(`sum by (controller) (rate(controller_runtime_reconcile_errors_total{controller=~"%s"}[5m])) > 0`,
+			// namespace: the manager's, where prometheus-operator's scrape puts it (an
+			// alert-opened Incident goes there); empty under a plain scrape config.
+			Expr: fmt.Sprintf(`sum by (namespace, controller) (rate(controller_runtime_reconcile_errors_total{controller=~"%s"}[5m])) > 0`,
 				strings.Join(Controllers, "|")),
 			For:         "15m",
 			Labels:      map[string]string{"severity": warning},

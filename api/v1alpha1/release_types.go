@@ -468,7 +468,7 @@ type QueryCondition struct {
 }
 
 // PrometheusQuery is one PromQL query with the condition a healthy revision meets.
-// +kubebuilder:validation:XValidation:rule=`!self.query.replace('{{revision}}', ”).replace('{{stableRevision}}', ”).replace('{{namespace}}', ”).replace('{{release}}', ”).contains('{{')`,message="query: the placeholders are {{revision}}, {{stableRevision}}, {{namespace}} and {{release}}; another {{...}} is not replaced"
+// +kubebuilder:validation:XValidation:rule=`!self.query.replace('{{revision}}', "").replace('{{stableRevision}}', "").replace('{{namespace}}', "").replace('{{release}}', "").contains('{{')`,message="query: the placeholders are {{revision}}, {{stableRevision}}, {{namespace}} and {{release}}; another {{...}} is not replaced"
 type PrometheusQuery struct {
 	// name of the query, named in conditions, events and history, e.g. `error-rate`.
 	// +required

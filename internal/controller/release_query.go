@@ -37,8 +37,8 @@ import (
 // maxMeasurements bounds status.measurements (newest kept).
 const maxMeasurements = 20
 
-// queryRound evaluates every verify.prometheus query once, at checkedAt, and records
-// each measurement in status.measurements (newest first). Without verify.prometheus
+// queryRound evaluates every verify.prometheus query once and records each
+// measurement (stamped checkedAt) in status.measurements (newest first). Without verify.prometheus
 // the round passes. Prometheus unreachable, answering an error, or its token or CA
 // not readable, is an Error measurement; only a failure to read from the API server
 // other than NotFound is returned (the reconcile is retried).
@@ -62,7 +62,9 @@ func (r *ReleaseReconciler) queryRound(ctx context.Context, s *releaseScope, che
 			ms = append(ms, promcheck.Evaluate(pq, expr, nil, fmt.Errorf("%s", problem)))
 			continue
 		}
-		val, qerr := q.Query(ctx, expr, checkedAt)
+		// Evaluated at Prometheus's own time: the operator's clock may be skewed from
+		// the one that stamped the samples.
+		val, qerr := q.Query(ctx, expr, time.Time{})
 		ms = append(ms, promcheck.Evaluate(pq, expr, val, qerr))
 	}
 	recordMeasurements(s, ms, checkedAt)

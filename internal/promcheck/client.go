@@ -75,7 +75,8 @@ func NewQuerier(t Target) (*Querier, error) {
 // Close closes the client's idle connections (a querier lives for one round).
 func (q *Querier) Close() { q.tr.CloseIdleConnections() }
 
-// Query evaluates query at the given time (an instant query). Warnings are dropped:
+// Query evaluates query at the given time (an instant query; the zero time is
+// Prometheus's now). Warnings are dropped:
 // the value is what the verdict reads.
 func (q *Querier) Query(ctx context.Context, query string, at time.Time) (model.Value, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)

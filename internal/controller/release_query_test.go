@@ -19,12 +19,7 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -36,21 +31,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/promcheck/promtest"
 )
-
-// prometheusBinary is Debian's prometheus 2.42 (.ci/run installs it); PROMETHEUS
-// names another.
-func prometheusBinary() string {
-	GinkgoHelper()
-	bin := os.Getenv("PROMETHEUS")
-	if bin == "" {
-		bin = "/usr/bin/prometheus"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		Fail(fmt.Sprintf("the Release query verification tests need a real Prometheus server at %s (%v): install Debian's package (apt-get install --no-install-recommends prometheus, as .ci/run does) or set PROMETHEUS to its path", bin, err))
-	}
-	return bin
-}
 
 // appMetrics is the application's /metrics as the test sets it: a counter of
 // requests by revision and status code, advanced every 50 ms for each revision that
@@ -98,72 +80,12 @@ func (m *appMetrics) serve(revision string, errorShare float64) {
 	m.serving[revision] = errorShare
 }
 
-// promServer is a Prometheus process on loopback with its own config and storage,
-// scraping one target every second.
-type promServer struct {
-	bin, dir, addr string
-	cmd            *exec.Cmd
-	done           chan struct{}
-}
-
-func startPrometheus(target string) *promServer {
-	GinkgoHelper()
-	bin := prometheusBinary()
-	dir := GinkgoT().TempDir()
-	cfg := fmt.Sprintf("global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}\nscrape_configs:\n- job_name: app\n  static_configs: [{targets: ['%s']}]\n", target)
-	Expect(os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600)).To(Succeed())
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	Expect(l.Close()).To(Succeed())
-	p := &promServer{bin: bin, dir: dir, addr: addr}
-	p.start()
-	DeferCleanup(p.stop)
-	return p
-}
-
-func (p *promServer) start() {
-	GinkgoHelper()
-	p.cmd = exec.Command(p.bin, "--config.file="+filepath.Join(p.dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(p.dir, "data"),
-		"--web.listen-address="+p.addr, "--log.level=warn")
-	p.cmd.Stdout, p.cmd.Stderr = GinkgoWriter, GinkgoWriter
-	Expect(p.cmd.Start()).To(Succeed())
-	p.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.done)
-	Eventually(func() error {
-		res, err := http.Get("http://" + p.addr + "/-/ready")
-		if err != nil {
-			return err
-		}
-		_ = res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("/-/ready: %s", res.Status)
-		}
-		return nil
-	}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "Prometheus did not get ready")
-}
-
-// stop ends the process (SIGTERM, then waits).
-func (p *promServer) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	p.cmd = nil
-}
-
 var _ = Describe("Release verification by Prometheus query", func() {
 	ctx := context.Background()
 
 	It("deploys a revision whose 5xx ratio stays under the threshold, rolls back one above it naming the query, pauses on no data and on Prometheus down, never rolling back for either", func() {
 		app, target := newAppMetrics()
-		prom := startPrometheus(target)
+		prom := promtest.Start(GinkgoT(), promtest.Options{Targets: []string{target}, Log: GinkgoWriter})
 		ns := newNamespace(ctx)
 		spec := func(version, extra string) string {
 			return fmt.Sprintf(`
@@ -176,13 +98,13 @@ verify:
   failureThreshold: 2
   progressDeadline: 1m
   prometheus:
-    address: http://%s
+    address: %s
     errorThreshold: 2%s
     queries:
     - name: error-rate
       query: 'sum(rate(app_http_requests_total{revision="{{revision}}",code=~"5.."}[3s])) / sum(rate(app_http_requests_total{revision="{{revision}}"}[3s]))'
       condition: {op: LessThan, value: "0.05"}
-`, version, version, prom.addr, extra)
+`, version, version, prom.URL, extra)
 		}
 		phase := func(rel *opsv1alpha1.Release) func() string {
 			return func() string { return string(getRelease(ctx, rel).Status.Phase) }
@@ -248,10 +170,10 @@ verify:
 		By("Prometheus stops during 1.3.0's window: an error condition naming Prometheus, not a rollback and not a deploy")
 		rev4 := revisionOf(&opsv1alpha1.Release{Spec: mustSpec(spec("1.3.0", ""))})
 		app.serve(rev4, 0)
-		prom.stop()
+		prom.Stop()
 		Expect(deploy(rel, "1.3.0", "")).To(Equal(rev4))
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionVerified)).WithTimeout(30 * time.Second).Should(
-			HavePrefix("Unknown PrometheusError: Verification paused: Prometheus at http://" + prom.addr + " could not be queried in 2 consecutive rounds"))
+			HavePrefix("Unknown PrometheusError: Verification paused: Prometheus at " + prom.URL + " could not be queried in 2 consecutive rounds"))
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionVerified)()).To(ContainSubstring("connection refused"))
 		Consistently(phase(rel)).WithTimeout(4 * time.Second).Should(Equal("Paused"))
 		got = getRelease(ctx, rel)
@@ -261,7 +183,7 @@ verify:
 		Expect(conditionReason(got, opsv1alpha1.ConditionRolledBack)).To(BeEmpty())
 
 		By("Prometheus back: 1.3.0 is verified and Deployed")
-		prom.start()
+		prom.Start()
 		Eventually(phase(rel)).WithTimeout(30 * time.Second).Should(Equal("Deployed"))
 		Expect(getRelease(ctx, rel).Status.StableRevision).To(Equal(rev4))
 

@@ -464,7 +464,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 				{"timeout", r.Spec.Timeout.Duration.String(), "2h0m0s"},
 			}
 		}},
-		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health}", &rel, func() []defaulted {
+		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health, prometheus: {address: 'http://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}]}}", &rel, func() []defaulted {
 			return []defaulted{
 				{"components[0].replicas", value(rel.Spec.Components[0].Replicas), int32(1)},
 				{"rollback.automatic", value(rel.Spec.Rollback.Automatic), true},
@@ -474,6 +474,9 @@ func TestDefaultsAreApplied(t *testing.T) {
 				{"verify.failureThreshold", rel.Spec.Verify.FailureThreshold, int32(3)},
 				{"verify.window", rel.Spec.Verify.Window.Duration.String(), "2m0s"},
 				{"verify.progressDeadline", rel.Spec.Verify.ProgressDeadline.Duration.String(), "10m0s"},
+				{"verify.prometheus.errorThreshold", rel.Spec.Verify.Prometheus.ErrorThreshold, int32(3)},
+				{"verify.prometheus.onInconclusive", rel.Spec.Verify.Prometheus.OnInconclusive, opsv1alpha1.InconclusivePause},
+				{"verify.prometheus.timeout", rel.Spec.Verify.Prometheus.Timeout.Duration.String(), "10s"},
 			}
 		}},
 		{"SecretRotation", rotationSpec, &rot, func() []defaulted {

@@ -268,3 +268,27 @@ func TestIsRetryOnlyForARevisionRunAgain(t *testing.T) {
 		}
 	}
 }
+
+// With verify.prometheus a revision is finished only after a round of queries: a
+// window of zero (or one that ended before any round) deploys nothing unqueried.
+func TestNextRunsOneQueryRoundBeforeFinishing(t *testing.T) {
+	spec := baseSpec()
+	spec.Verify = &opsv1alpha1.ReleaseVerify{Window: &opsv1alpha1.Duration{}, Prometheus: &opsv1alpha1.PrometheusVerify{Address: "http://prom:9090"}}
+	rev := SnapshotOf(&spec).Revision()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	started := &metav1.Time{Time: now.Add(-time.Second)}
+	for _, tc := range []struct {
+		name string
+		last *metav1.Time
+		want Step
+	}{
+		{"no round yet", nil, StepVerify},
+		{"after a passing round", started, StepFinish},
+	} {
+		st := opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress, Migrated: true}},
+			Progress: &opsv1alpha1.ReleaseProgress{Revision: rev, RolledOut: int32(len(spec.Components)), PreDeployDone: int32(len(spec.PreDeploy)), BackedUp: true, Planned: true, VerifyStartTime: started, LastCheckTime: tc.last}}
+		if got := Next(Input{Spec: &spec, Status: &st, Revision: rev, Now: now}); got.Step != tc.want {
+			t.Errorf("%s: %s (%s), want %s", tc.name, got.Step, got.Why, tc.want)
+		}
+	}
+}

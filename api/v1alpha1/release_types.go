@@ -478,7 +478,7 @@ type PrometheusQuery struct {
 	Name string `json:"name"`
 
 	// query is an instant PromQL query that returns one value (a scalar, or a vector
-	// of one series), e.g. `sum(rate(django_http_responses_total_by_status_view_method_total{revision="{{revision}}",status=~"5.."}[1m])) / sum(rate(django_http_responses_total_by_status_view_method_total{revision="{{revision}}"}[1m]))`.
+	// of one series), e.g. `(sum(rate(django_http_responses_total_by_status_view_method_total{revision="{{revision}}",status=~"5.."}[1m])) or vector(0)) / sum(rate(django_http_responses_total_by_status_view_method_total{revision="{{revision}}"}[1m]))`.
 	// `{{revision}}` and `{{stableRevision}}` are replaced with the revision hashes
 	// (the pods' ops.runbook.dev/revision label), `{{namespace}}` and `{{release}}`
 	// with the Release's; each value is escaped for a double-quoted PromQL string.

@@ -44,6 +44,9 @@ type TB interface {
 type Options struct {
 	// Targets are host:port scraped every second at /metrics (job "app").
 	Targets []string
+	// ScrapeConfigs, when set, is the scrape_configs list as YAML (instead of Targets),
+	// e.g. a kubernetes_sd_configs job.
+	ScrapeConfigs string
 	// CertPEM and KeyPEM, when set, make it serve HTTPS (web.config.file's
 	// tls_server_config).
 	CertPEM, KeyPEM []byte
@@ -87,7 +90,10 @@ func Start(t TB, opts Options) *Server {
 		targets[i] = "'" + a + "'"
 	}
 	cfg := "global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}\n"
-	if len(targets) > 0 {
+	switch {
+	case opts.ScrapeConfigs != "":
+		cfg += "scrape_configs:\n" + opts.ScrapeConfigs
+	case len(targets) > 0:
 		cfg += fmt.Sprintf("scrape_configs:\n- job_name: app\n  static_configs: [{targets: [%s]}]\n", strings.Join(targets, ", "))
 	}
 	s.write("prometheus.yml", []byte(cfg))

@@ -49,8 +49,12 @@ fmt: ## Run gofmt on the code.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: alert-rules
+alert-rules: ## Write config/prometheus's alert rules file and PrometheusRule from internal/alerting.
+	go run ./cmd/alertrules
+
 .PHONY: verify
-verify: manifests generate build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
+verify: manifests generate alert-rules build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	@if ! go mod tidy -diff >/dev/null; then echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit:"; go mod tidy -diff; exit 1; fi
@@ -113,6 +117,10 @@ bench-release: test-binaries ## Release on the devcluster: rollback of a failing
 .PHONY: bench-controller
 bench-controller: test-binaries ## 1,000 DatabaseBackups at once against envtest: time to all Jobs, manager peak memory.
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandBackups -benchtime 1x -v
+
+.PHONY: bench-incident
+bench-incident: test-binaries ## 1,000 open Incidents, each with a webhook notifier, against envtest: time to every notification, manager memory, CPU and reconciles per incident, then a quiet minute's (BENCH_INCIDENTS, BENCH_QUIET).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandIncidents -benchtime 1x -v
 
 ##@ Build
 

@@ -75,7 +75,7 @@ func Binary(t TB) string {
 	if bin == "" {
 		bin = "/usr/bin/prometheus"
 	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(bin); err != nil { //nolint:gosec // the test's own choice of binary
 		t.Fatalf("this test needs a real Prometheus server at %s (%v): install Debian's package (apt-get install --no-install-recommends prometheus, as .ci/run does) or set PROMETHEUS to its path", bin, err)
 	}
 	return bin
@@ -132,7 +132,7 @@ func (s *Server) Start() {
 	if len(s.opts.CertPEM) > 0 {
 		args = append(args, "--web.config.file="+filepath.Join(s.dir, "web.yml"))
 	}
-	s.cmd = exec.Command(s.bin, args...)
+	s.cmd = exec.Command(s.bin, args...) //nolint:gosec // the test's own binary and temporary files
 	out := s.opts.Log
 	if out == nil {
 		out = io.Discard

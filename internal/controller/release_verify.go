@@ -84,16 +84,16 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 	case failed != "":
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
 		p.FailedChecks++
+		what := "health checks"
+		if reason == opsv1alpha1.ReasonQueryFailed {
+			what = "checks"
+		}
 		if p.FailedChecks >= release.FailureThreshold(v) {
-			what := "health checks"
-			if reason == opsv1alpha1.ReasonQueryFailed {
-				what = "checks"
-			}
 			why := fmt.Sprintf("%d consecutive %s failed (verify.failureThreshold): %s", p.FailedChecks, what, failed)
 			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, reason, why)
 			return r.decideRollback(s, reason, why)
 		}
-		msg := fmt.Sprintf("Health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
+		msg := fmt.Sprintf("Failed %s (%d of %d): %s", what, p.FailedChecks, release.FailureThreshold(v), failed)
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, reason, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
 	case checkerErr != "" || queries.Verdict == opsv1alpha1.QueryError:

@@ -93,7 +93,10 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, reason, why)
 			return r.decideRollback(s, reason, why)
 		}
-		msg := fmt.Sprintf("Failed %s (%d of %d): %s", what, p.FailedChecks, release.FailureThreshold(v), failed)
+		msg := fmt.Sprintf("Health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
+		if reason == opsv1alpha1.ReasonQueryFailed {
+			msg = fmt.Sprintf("Check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
+		}
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, reason, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
 	case checkerErr != "" || queries.Verdict == opsv1alpha1.QueryError:

@@ -21,7 +21,7 @@ def serialize(s):
     }
 
 
-# 1.4.0's regression: every third listing fails with a 500 (a bug on a code path
+# 1.5.0's regression: every third listing fails with a 500 (a bug on a code path
 # the health endpoint never takes), so the HTTP health checks pass and only the 5xx
 # ratio that django-prometheus counts (verify.prometheus) shows it.
 _listings = itertools.count(1)

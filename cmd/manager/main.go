@@ -68,6 +68,7 @@ func main() {
 		cfg                        controller.Config
 		alertAddr, alertSecret     string
 		alertKey, alertSeverity    string
+		alertNotify                string
 		alertOpts                  alertreceiver.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
@@ -104,6 +105,8 @@ func main() {
 		"Namespace of an alert group without a common namespace label (empty: such notifications are refused with 400).")
 	flag.StringVar(&alertSeverity, "alert-receiver-default-severity", "P2",
 		"Severity of an alert-opened Incident when no alert has a known severity label (P0-P3).")
+	flag.StringVar(&alertNotify, "alert-receiver-notify", "",
+		"TYPE:SECRET/KEY: every alert-opened Incident notifies a notifier of TYPE (Slack, PagerDuty, Webhook) whose URL is under KEY of the Secret SECRET in the Incident's namespace (empty: none).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -151,7 +154,7 @@ func main() {
 		os.Exit(1)
 	}
 	if alertAddr != "" && alertAddr != "0" {
-		rcv, err := alertReceiver(mgr, alertAddr, alertSecret, alertKey, alertSeverity, alertOpts)
+		rcv, err := alertReceiver(mgr, alertAddr, alertSecret, alertKey, alertSeverity, alertNotify, alertOpts)
 		if err == nil {
 			err = mgr.Add(rcv)
 		}
@@ -177,7 +180,7 @@ func main() {
 }
 
 // alertReceiver builds the Alertmanager webhook receiver from its flags.
-func alertReceiver(mgr ctrl.Manager, addr, secret, key, severity string, opts alertreceiver.Options) (*alertreceiver.Receiver, error) {
+func alertReceiver(mgr ctrl.Manager, addr, secret, key, severity, notify string, opts alertreceiver.Options) (*alertreceiver.Receiver, error) {
 	ns, name, ok := strings.Cut(secret, "/")
 	if !ok || ns == "" || name == "" {
 		return nil, fmt.Errorf("--alert-receiver-token-secret %q: want namespace/name of the Secret holding the bearer token", secret)
@@ -187,6 +190,11 @@ func alertReceiver(mgr ctrl.Manager, addr, secret, key, severity string, opts al
 		return nil, fmt.Errorf("--alert-receiver-default-severity %q: want P0, P1, P2 or P3", severity)
 	}
 	opts.DefaultSeverity = sev
+	n, err := alertreceiver.ParseNotifier(notify)
+	if err != nil {
+		return nil, fmt.Errorf("--alert-receiver-notify %w", err)
+	}
+	opts.Notifier = n
 	return &alertreceiver.Receiver{Addr: addr, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		TokenSecret: types.NamespacedName{Namespace: ns, Name: name}, TokenKey: key, Options: opts,
 		Log: ctrl.Log.WithName("alert-receiver")}, nil

@@ -17,8 +17,13 @@ limitations under the License.
 package alertreceiver
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 )
@@ -69,5 +74,37 @@ func TestNewIncidentNotifier(t *testing.T) {
 	inc := NewIncident(m, "shop", 1, Options{Notifier: n})
 	if len(inc.Spec.Notify) != 1 || inc.Spec.Notify[0] != *n {
 		t.Errorf("notify %+v, want [%+v]", inc.Spec.Notify, *n)
+	}
+}
+
+// TestDevclusterFixture: what Alertmanager 0.25 posted in the e2e (test/e2e/alerts_test.go,
+// E2E_UPDATE_FIXTURES=1) for a group of two alerts Prometheus raised from the shipped
+// RunbookBackupFailing rule has no field the upstream types lack, and maps to the
+// Incident the e2e saw: severity from `warning`, one timeline entry per alert.
+func TestDevclusterFixture(t *testing.T) {
+	const name = "alertmanager-0.25-devcluster-firing.json"
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var strict Message
+	if err := dec.Decode(&strict); err != nil {
+		t.Errorf("%s has a field Message lacks: %v", name, err)
+	}
+	m := load(t, name)
+	ns, err := Namespace(m, Options{})
+	if err != nil || ns != "e2e-alerts-291907" {
+		t.Errorf("namespace %q, %v", ns, err)
+	}
+	inc := NewIncident(m, ns, 1, Options{ReleaseLabel: DefaultReleaseLabel})
+	if inc.Spec.Severity != opsv1alpha1.SeverityP3 || inc.Spec.ReleaseRef != nil ||
+		inc.Spec.Title != "The newest backup of e2e-alerts-291907/billing-db failed (2 alerts)" {
+		t.Errorf("spec %+v", inc.Spec)
+	}
+	es := Entries(m, time.Now())
+	if len(es) != 2 || es[0].Key != "alert/firing/b5d536cef2cedb26/2026-12-07T14:09:25.73Z" || es[1].Key != "alert/firing/fdb40b376b4dba40/2026-12-07T14:09:21.73Z" {
+		t.Errorf("entries %+v", es)
 	}
 }

@@ -122,6 +122,9 @@ notification only: an alert changes nothing by itself.`, name)
 	if err := e.ShowTables(ctx, "incidents"); err != nil {
 		return err
 	}
+	if err := e.otherAlertIncidents(ctx, inc.Name); err != nil {
+		return err
+	}
 	e.Out.Say("What it recorded (kubectl -n %s get incident %s -o yaml shows all of it):", e.Namespace, inc.Name)
 	e.Out.Fields(IncidentFields(inc)...)
 	e.Out.Say("Its timeline:")
@@ -266,4 +269,19 @@ func waitAlertIncident(ctx context.Context, e *Env, name string, m *alertreceive
 		return inc, fmt.Errorf("incident %s with the alert, evidence and a delivered notification: %w (phase %q)", name, err, inc.Status.Phase)
 	}
 	return inc, nil
+}
+
+// otherAlertIncidents says which alert groups opened the namespace's other
+// alert-opened Incidents (the release step's rollback fires RunbookReleaseRolledBack).
+func (e *Env) otherAlertIncidents(ctx context.Context, ours string) error {
+	list := &opsv1alpha1.IncidentList{}
+	if err := e.Client.List(ctx, list, client.InNamespace(e.Namespace), client.HasLabels{alertreceiver.LabelAlertGroup}); err != nil {
+		return err
+	}
+	for _, i := range list.Items {
+		if i.Name != ours {
+			e.Out.Say("%s was opened earlier by the alert group %s: %s.", i.Name, i.Annotations[alertreceiver.AnnotationGroupKey], i.Spec.Title)
+		}
+	}
+	return nil
 }

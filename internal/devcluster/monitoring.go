@@ -64,7 +64,8 @@ const (
 // ScrapeInterval and evaluates the shipped alert rules (internal/alerting, the
 // content of config/prometheus/alerts.rules.yaml) every EvaluationInterval;
 // Alertmanager posts every alert group to the manager's receiver with the token of
-// AlertTokenSecret, and a copy to the Recorder.
+// AlertTokenSecret, and a copy to the Recorder (RunbookIncidentUnacknowledged, about
+// an Incident already open, only to the Recorder).
 type Monitoring struct {
 	// PrometheusURL and AlertmanagerURL are the servers' UIs and APIs.
 	PrometheusURL, AlertmanagerURL string
@@ -213,23 +214,32 @@ scrape_configs:
   static_configs:
   - targets: [%q]
 `, ScrapeInterval, ScrapeInterval, EvaluationInterval, rulesPath, m.AlertmanagerURL[len("http://"):], m.MetricsAddr)
+	// RunbookIncidentUnacknowledged is about an Incident already open: it goes to
+	// people (the recorder), not back to the receiver (README, Alerts).
 	am := fmt.Sprintf(`route:
   receiver: runbook-operator
   group_by: [alertname, namespace]
-  group_wait: %s
+  group_wait: %[1]s
   group_interval: 5s
   repeat_interval: 1h
+  routes:
+  - matchers: ['alertname="RunbookIncidentUnacknowledged"']
+    receiver: on-call
 receivers:
+- name: on-call
+  webhook_configs:
+  - url: %[5]s%[6]s
+    send_resolved: true
 - name: runbook-operator
   webhook_configs:
-  - url: http://%s%s
+  - url: http://%[2]s%[3]s
     send_resolved: true
     max_alerts: 100
     http_config:
       authorization:
         type: Bearer
-        credentials_file: %s
-  - url: %s%s
+        credentials_file: %[4]s
+  - url: %[5]s%[6]s
     send_resolved: true
     max_alerts: 100
 `, AlertGroupWait, m.ReceiverAddr, alertreceiver.Path, tokenPath, m.Recorder.URL, RecorderAlertmanagerPath)

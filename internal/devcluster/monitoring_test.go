@@ -39,6 +39,13 @@ func TestMonitoringConfigs(t *testing.T) {
 			t.Errorf("%s: %v\n%s", strings.Join(check, " "), err, out)
 		}
 	}
+	for alert, want := range map[string]string{"RunbookBackupFailing": "runbook-operator", "RunbookIncidentUnacknowledged": "on-call"} {
+		out, err := exec.Command("/usr/bin/amtool", "config", "routes", "test", "--config.file="+filepath.Join(dir, "alertmanager.yml"),
+			"alertname="+alert, "namespace=demo").Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != want {
+			t.Errorf("%s is routed to %q (%v), want %q", alert, got, err, want)
+		}
+	}
 	root, err := ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +65,7 @@ func TestMonitoringConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"url: http://127.0.0.1:9095/alertmanager", "credentials_file: " + filepath.Join(dir, "alertmanager-token"), rec.URL + RecorderAlertmanagerPath} {
+	for _, want := range []string{"url: http://127.0.0.1:9095/alertmanager", `matchers: ['alertname="RunbookIncidentUnacknowledged"']`, "credentials_file: " + filepath.Join(dir, "alertmanager-token"), rec.URL + RecorderAlertmanagerPath} {
 		if !strings.Contains(string(am), want) {
 			t.Errorf("alertmanager.yml lacks %q:\n%s", want, am)
 		}

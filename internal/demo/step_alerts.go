@@ -55,38 +55,9 @@ manager's metrics every %s and evaluates the operator's shipped alert rules
 manager's webhook receiver with a bearer token, and the receiver opens one Incident
 per group, which captures evidence and notifies whoever is on call (here a local
 receiver of the devcluster).`, mon.PrometheusURL, mon.AlertmanagerURL, devcluster.ScrapeInterval)
-	e.Out.Say("To see it, back up a database that does not exist: a copy of %s naming database %q.", e.DBSecret, alertsDatabase)
-	src := &corev1.Secret{}
-	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.DBSecret}, src); err != nil {
-		return err
-	}
-	data := map[string][]byte{}
-	for k, v := range src.Data {
-		data[k] = v
-	}
-	data["dbname"] = []byte(alertsDatabase)
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: AlertsDBSecret, Namespace: e.Namespace}, Data: data}
-	if err := e.Client.Create(ctx, sec); err != nil {
-		return fmt.Errorf("create Secret %s: %w", AlertsDBSecret, err)
-	}
-	b := &opsv1alpha1.DatabaseBackup{
-		TypeMeta:   metav1.TypeMeta{APIVersion: opsv1alpha1.GroupVersion.String(), Kind: "DatabaseBackup"},
-		ObjectMeta: metav1.ObjectMeta{Name: AlertsBackup, Namespace: e.Namespace},
-		Spec: opsv1alpha1.DatabaseBackupSpec{
-			Database:       opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: AlertsDBSecret}},
-			Destination:    e.Destination("alerts"),
-			DeletionPolicy: opsv1alpha1.DeletionPolicyRetain,
-		},
-	}
-	if err := e.Apply(ctx, b, b.Spec); err != nil {
-		return err
-	}
-	done, err := e.WatchBackup(ctx, AlertsBackup)
+	done, err := failBackup(ctx, e)
 	if err != nil {
 		return err
-	}
-	if done.Status.Phase != opsv1alpha1.BackupPhaseFailed {
-		return fmt.Errorf("backup %s ended %s, want Failed", AlertsBackup, done.Status.Phase)
 	}
 	failedAt := time.Now()
 
@@ -104,11 +75,7 @@ receiver of the devcluster).`, mon.PrometheusURL, mon.AlertmanagerURL, devcluste
 	if err != nil {
 		return err
 	}
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, post.Body, "", "  "); err != nil {
-		return err
-	}
-	e.Out.Block(pretty.String())
+	e.Out.Block(indentJSON(post.Body))
 
 	name := alertreceiver.Name(m.GroupKey, 1)
 	e.Out.Say(`The receiver names the group's Incident from its groupKey (%s), so every post of
@@ -119,6 +86,58 @@ notification only: an alert changes nothing by itself.`, name)
 		return err
 	}
 	e.Out.Observe("Incident %s is %s; backup Failed -> alert posted -> Incident notified in %s", inc.Name, inc.Status.Phase, Round(time.Since(failedAt)))
+	if err := showAlertIncident(ctx, e, inc); err != nil {
+		return err
+	}
+	e.Out.Check("%s fired %s after the backup failed; Alertmanager's post opened Incident %s, which captured evidence and notified the local receiver",
+		alertFiringName, Round(firing.ActiveAt.Sub(done.Status.CompletionTime.Time)), inc.Name)
+	e.Out.Say(`The backup stays Failed, so the alert keeps firing (see it in Prometheus and
+Alertmanager's UIs above); a later backup that completes clears it, Alertmanager posts
+"resolved", and the Incident gets condition ResolutionProposed for a person to confirm.`)
+	return nil
+}
+
+// failBackup backs up a database that does not exist and returns the Failed backup.
+func failBackup(ctx context.Context, e *Env) (*opsv1alpha1.DatabaseBackup, error) {
+	e.Out.Say("To see it, back up a database that does not exist: a copy of %s naming database %q.", e.DBSecret, alertsDatabase)
+	src := &corev1.Secret{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: e.DBSecret}, src); err != nil {
+		return nil, err
+	}
+	data := map[string][]byte{}
+	for k, v := range src.Data {
+		data[k] = v
+	}
+	data["dbname"] = []byte(alertsDatabase)
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: AlertsDBSecret, Namespace: e.Namespace}, Data: data}
+	if err := e.Client.Create(ctx, sec); err != nil {
+		return nil, fmt.Errorf("create Secret %s: %w", AlertsDBSecret, err)
+	}
+	b := &opsv1alpha1.DatabaseBackup{
+		TypeMeta:   metav1.TypeMeta{APIVersion: opsv1alpha1.GroupVersion.String(), Kind: "DatabaseBackup"},
+		ObjectMeta: metav1.ObjectMeta{Name: AlertsBackup, Namespace: e.Namespace},
+		Spec: opsv1alpha1.DatabaseBackupSpec{
+			Database:       opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: AlertsDBSecret}},
+			Destination:    e.Destination("alerts"),
+			DeletionPolicy: opsv1alpha1.DeletionPolicyRetain,
+		},
+	}
+	if err := e.Apply(ctx, b, b.Spec); err != nil {
+		return nil, err
+	}
+	done, err := e.WatchBackup(ctx, AlertsBackup)
+	if err != nil {
+		return nil, err
+	}
+	if done.Status.Phase != opsv1alpha1.BackupPhaseFailed {
+		return nil, fmt.Errorf("backup %s ended %s, want Failed", AlertsBackup, done.Status.Phase)
+	}
+	return done, nil
+}
+
+// showAlertIncident prints the Incident, its timeline, evidence and the notification
+// the local receiver got.
+func showAlertIncident(ctx context.Context, e *Env, inc *opsv1alpha1.Incident) error {
 	if err := e.ShowTables(ctx, "incidents"); err != nil {
 		return err
 	}
@@ -136,24 +155,24 @@ notification only: an alert changes nothing by itself.`, name)
 	}
 	e.Out.Command("kubectl -n %s get configmap %s -o jsonpath='{.data.bundle}'", e.Namespace, cm.Name)
 	e.Out.Block(cm.Data["bundle"])
-	notice, err := mon.Recorder.Wait(ctx, devcluster.RecorderNotifyPath, func(p devcluster.Post) bool {
+	notice, err := e.Monitoring.Recorder.Wait(ctx, devcluster.RecorderNotifyPath, func(p devcluster.Post) bool {
 		return strings.Contains(string(p.Body), `"name":"`+inc.Name+`"`)
 	})
 	if err != nil {
 		return err
 	}
-	pretty.Reset()
-	if err := json.Indent(&pretty, notice.Body, "", "  "); err != nil {
-		return err
-	}
 	e.Out.Say("And the notification the on-call receiver got (notifier %q, from the manager's --alert-receiver-notify):", alertreceiver.NotifierName)
-	e.Out.Block(pretty.String())
-	e.Out.Check("%s fired %s after the backup failed; Alertmanager's post opened Incident %s, which captured evidence and notified the local receiver",
-		alertFiringName, Round(firing.ActiveAt.Sub(done.Status.CompletionTime.Time)), inc.Name)
-	e.Out.Say(`The backup stays Failed, so the alert keeps firing (see it in Prometheus and
-Alertmanager's UIs above); a later backup that completes clears it, Alertmanager posts
-"resolved", and the Incident gets condition ResolutionProposed for a person to confirm.`)
+	e.Out.Block(indentJSON(notice.Body))
 	return nil
+}
+
+// indentJSON is body indented for reading (as it is when it is not JSON).
+func indentJSON(body []byte) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, body, "", "  "); err != nil {
+		return string(body)
+	}
+	return b.String()
 }
 
 // FiringLine describes a Prometheus alert for a reader.
@@ -206,15 +225,14 @@ func waitFiring(ctx context.Context, url, namespace, database string) (promv1.Al
 	prom := promv1.NewAPI(c)
 	var found promv1.Alert
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		res, err := prom.Alerts(ctx)
-		if err != nil {
-			return false, nil // Prometheus answers again soon
-		}
-		for _, a := range res.Alerts {
-			if string(a.Labels["alertname"]) == alertFiringName && string(a.Labels["namespace"]) == namespace &&
-				string(a.Labels["database"]) == database && a.State == promv1.AlertStateFiring {
-				found = a
-				return true, nil
+		res, err := prom.Alerts(ctx) // an error: Prometheus answers again soon
+		if err == nil {
+			for _, a := range res.Alerts {
+				if string(a.Labels["alertname"]) == alertFiringName && string(a.Labels["namespace"]) == namespace &&
+					string(a.Labels["database"]) == database && a.State == promv1.AlertStateFiring {
+					found = a
+					return true, nil
+				}
 			}
 		}
 		return false, nil
@@ -251,7 +269,7 @@ func waitAlertIncident(ctx context.Context, e *Env, name string, m *alertreceive
 	inc := &opsv1alpha1.Incident{}
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: e.Namespace, Name: name}, inc); err != nil {
-			return false, nil
+			return false, client.IgnoreNotFound(err) // not created yet: poll again
 		}
 		hasAlert := false
 		for _, t := range inc.Status.Timeline {

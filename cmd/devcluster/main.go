@@ -1,7 +1,7 @@
 // Command devcluster runs a local Kubernetes for runbook-operator: etcd,
 // kube-apiserver, kube-controller-manager, a node agent that runs pods of the
-// operator's and the demo app's images as host processes, PostgreSQL and an S3
-// server. It stops everything on Ctrl-C or SIGTERM.
+// operator's and the demo app's images as host processes, PostgreSQL, Redis, an S3
+// server, Prometheus and Alertmanager. It stops everything on Ctrl-C or SIGTERM.
 //
 //	go run ./cmd/devcluster --dir .devcluster
 package main

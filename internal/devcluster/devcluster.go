@@ -2,7 +2,7 @@
 // kube-apiserver (through envtest), kube-controller-manager with every controller, a
 // node agent that runs pods of mapped images as host processes (the runbook's Django
 // application among them), a PostgreSQL server, Redis and an S3 server (versitygw),
-// and a "demo" namespace wired to them. `make demo` and
+// Prometheus and Alertmanager (monitoring.go), and a "demo" namespace wired to them. `make demo` and
 // the end-to-end tests use it.
 package devcluster
 

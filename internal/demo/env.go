@@ -51,6 +51,8 @@ type Env struct {
 	// PagerDuty is the local PagerDuty receiver of the release step's Incident
 	// notifier (started on first use, see step_incident.go).
 	PagerDuty *PagerDutyReceiver
+	// Monitoring is the devcluster's Prometheus and Alertmanager (nil without them).
+	Monitoring *devcluster.Monitoring
 
 	mapper meta.RESTMapper
 }
@@ -72,7 +74,7 @@ func NewEnv(c *devcluster.Cluster, out *Printer) (*Env, error) {
 		return nil, err
 	}
 	return &Env{
-		Out: out, Namespace: devcluster.DemoNamespace,
+		Out: out, Namespace: devcluster.DemoNamespace, Monitoring: c.Monitoring,
 		Client: cl, Clientset: c.Client,
 		DBSecret: devcluster.DemoDBSecret, S3Secret: devcluster.DemoS3Secret,
 		Database: devcluster.DemoDatabase, PostgresDSN: c.Postgres.DSN(devcluster.DemoDatabase),

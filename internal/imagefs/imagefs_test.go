@@ -291,8 +291,8 @@ func TestResolve(t *testing.T) {
 		}
 	}
 	for ref, want := range map[string]string{
-		"runbook-operator:v9":  "manifest for runbook-operator:v9 not found: the image layout " + dir + " has the tags dev",
-		"runbook-operator":     "manifest for runbook-operator not found",
+		"runbook-operator:v9": "manifest for runbook-operator:v9 not found: the image layout " + dir + " has the tags dev",
+		"runbook-operator":    "manifest for runbook-operator not found",
 		"runbook-operator@sha256:" + strings.Repeat("0", 64): "has the tags dev",
 	} {
 		_, err := Resolve(dir, ref)

@@ -43,7 +43,7 @@ func TestRunAs(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nnonroot:x:65532:65533::/home/nonroot:/sbin/nologin\n"), 0o644) //nolint:gosec // G306: a test image's file
-	_ = os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\nnonroot:x:65533:\n"), 0o644)                                                   //nolint:gosec // G306: a test image's file
+	_ = os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\nnonroot:x:65533:\n"), 0o644)                                                    //nolint:gosec // G306: a test image's file
 	pod := func(psc *corev1.PodSecurityContext) *corev1.Pod {
 		return &corev1.Pod{Spec: corev1.PodSpec{SecurityContext: psc}}
 	}
@@ -162,7 +162,7 @@ func TestJailRunsInTheImage(t *testing.T) {
 		}
 	}
 	_ = os.WriteFile(filepath.Join(dir, "conf/key"), []byte("value"), 0o644) //nolint:gosec // G306: readable by the container's user
-	_ = os.Chmod(filepath.Join(dir, "data"), 0o777)                           //nolint:gosec // G302: an emptyDir
+	_ = os.Chmod(filepath.Join(dir, "data"), 0o777)                          //nolint:gosec // G302: an emptyDir
 	term := filepath.Join(dir, "term")
 	_ = os.WriteFile(term, nil, 0o600)
 	_ = os.Chown(term, 65532, 65532) // as prepareImage does: the container's user writes it

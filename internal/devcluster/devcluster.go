@@ -58,6 +58,10 @@ type Options struct {
 	// (ENTRYPOINT agent; "/manager" runs ManagerBinary). Empty leaves the image
 	// unmapped.
 	AgentBinary, ManagerBinary string
+	// OperatorImage is the operator's image as an OCI layout (BuildImage, make
+	// image): pods of the operator's image then run from it, chrooted in its
+	// unpacked file system, and AgentBinary and ManagerBinary are unused.
+	OperatorImage string
 	// Images adds mappings; they take precedence over the ones above.
 	Images nodeagent.ImageMap
 	// CRDDirs are installed once the API server is up.
@@ -115,6 +119,19 @@ type Cluster struct {
 	procs             []*HostProcess
 }
 
+// operatorRepos are the repositories of the operator's image: the released one,
+// the short name, and kubebuilder's placeholder ("controller").
+var operatorRepos = []string{"runbook-operator", "ghcr.io/runbook-operator/runbook-operator", "controller"}
+
+// OperatorImages maps the operator's image to the OCI layout at dir.
+func OperatorImages(dir string) nodeagent.ImageMap {
+	var m nodeagent.ImageMap
+	for _, img := range operatorRepos {
+		m = append(m, nodeagent.ImageMapping{Image: img, Layout: dir})
+	}
+	return m
+}
+
 // DefaultImages returns the standard image mappings for the given host programs.
 func DefaultImages(agent, manager string) nodeagent.ImageMap {
 	var m nodeagent.ImageMap
@@ -124,7 +141,7 @@ func DefaultImages(agent, manager string) nodeagent.ImageMap {
 			cmds["/manager"] = manager
 			cmds["manager"] = manager
 		}
-		for _, img := range []string{"runbook-operator", "ghcr.io/runbook-operator/runbook-operator", "controller"} {
+		for _, img := range operatorRepos {
 			m = append(m, nodeagent.ImageMapping{Image: img, Binary: agent, Entrypoints: []string{"/agent", "agent"}, Commands: cmds})
 		}
 	}
@@ -230,6 +247,9 @@ func (c *Cluster) startControlPlane(opts Options, assets string, t0 time.Time) e
 				Path: deathSignalWrapper(c.Dir, assets, "etcd")},
 		},
 	}
+	// Pods get their ServiceAccount's token, the cluster's CA and namespace as a
+	// projected volume, as in any cluster (envtest turns the plugin off).
+	c.env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	// blockOwnerDeletion needs `update` on the owner's finalizers, as on OpenShift.
 	c.env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	if _, err := c.env.Start(); err != nil {
@@ -276,6 +296,10 @@ func (c *Cluster) startNodeAgent(ctx context.Context, opts Options, t0 time.Time
 	agentOpts.NodeName = opts.NodeName
 	agentOpts.Images = images
 	agentOpts.StateDir = filepath.Join(c.Dir, "pods")
+	if agentOpts.ImageCache == "" {
+		agentOpts.ImageCache = ImageCache()
+	}
+	agentOpts.APIServer = c.RESTConfig.Host
 	if agentOpts.FirstPodIP == "" {
 		agentOpts.FirstPodIP, agentOpts.LastPodIP = podNet.first, podNet.last
 	}
@@ -309,7 +333,11 @@ func (c *Cluster) startNodeAgent(ctx context.Context, opts Options, t0 time.Time
 // saas image's tags, built from the application's source.
 func (c *Cluster) images(opts Options) (nodeagent.ImageMap, error) {
 	images := append(nodeagent.ImageMap{}, opts.Images...)
-	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
+	if opts.OperatorImage != "" {
+		images = append(images, OperatorImages(opts.OperatorImage)...)
+	} else {
+		images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
+	}
 	if opts.SaaSSource == "-" {
 		return images, nil
 	}

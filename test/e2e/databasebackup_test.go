@@ -169,6 +169,18 @@ ANALYZE e2e_orders`, seededRows))
 			}
 		}
 		Expect(rows).To(BeEquivalentTo(seededRows))
+
+		By("the dump was made by the image's PostgreSQL 15 client tools, in a pod run from the image")
+		Expect(m.ClientTools).To(Equal("/usr/lib/postgresql/15/bin"))
+		Expect(m.PgDumpVersion).To(HavePrefix("15."))
+		pods, err := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + b.Status.JobName})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pods.Items).NotTo(BeEmpty())
+		evs, err := clientset.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pods.Items[0].Name + ",reason=Started"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(evs.Items).NotTo(BeEmpty())
+		Expect(evs.Items[0].Message).To(MatchRegexp(`chrooted in image sha256:[0-9a-f]{64} as 65532:65532`))
+		GinkgoWriter.Printf("backup %s: clientTools %s, pg_dump %s, server %s\n", b.Name, m.ClientTools, m.PgDumpVersion, m.ServerVersion)
 	}, SpecTimeout(3*time.Minute))
 
 	It("deletes the dump and its manifest from the bucket when a backup with deletionPolicy Delete is deleted", func(ctx SpecContext) {

@@ -111,6 +111,36 @@ func TestWriteVolumeFilesRefusesPathsLeavingTheVolume(t *testing.T) {
 	}
 }
 
+func TestInRootFollowsLinksInsideTheImage(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"run", "usr/lib", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{"var/run": "/run", "lib": "usr/lib", "etc/up": "../../../..", "loop": "loop"}
+	_ = os.MkdirAll(filepath.Join(root, "var"), 0o755)
+	for l, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, want := range map[string]string{
+		"/var/run/secrets/kubernetes.io/serviceaccount": "/run/secrets/kubernetes.io/serviceaccount",
+		"/lib/x":               "/usr/lib/x",
+		"/etc/up/tmp":          "/tmp",
+		"/tmp":                 "/tmp",
+		"relative/../a":        "/a",
+		"/loop/x":              "/loop/x",
+		"/":                    "/",
+		"/dev/termination-log": "/dev/termination-log",
+	} {
+		if got := InRoot(root, p); got != want {
+			t.Errorf("InRoot(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
 func TestJailScriptQuotesAndOrders(t *testing.T) {
 	j := Jail{Image: "/c/img", Upper: "/p/u", Work: "/p/w", Merged: "/p/root", ReadOnly: true,
 		TerminationLog: "/p/term", TerminationPath: "/dev/termination-log",
@@ -169,12 +199,12 @@ func TestJailRunsInTheImage(t *testing.T) {
 	j := Jail{Image: fs.Image, Upper: filepath.Join(dir, "u"), Work: filepath.Join(dir, "w"), Merged: filepath.Join(dir, "root"),
 		ReadOnly: true, TerminationLog: term, TerminationPath: "/dev/termination-log", UID: 65532, GID: 65532, WorkDir: "/usr/lib/postgresql",
 		Mounts: []JailMount{
-			{Source: filepath.Join(dir, "conf"), Target: "/etc/runbook", Dir: true, ReadOnly: true},
+			{Source: filepath.Join(dir, "conf"), Target: "/var/run/secrets/runbook", Dir: true, ReadOnly: true},
 			{Source: filepath.Join(dir, "data"), Target: "/data", Dir: true},
 		}}
-	script, err := j.Script([]string{"/bin/sh", "-c", `id -u; id -g; pwd; cat /etc/runbook/key; echo
+	script, err := j.Script([]string{"/bin/sh", "-c", `id -u; id -g; pwd; cat /var/run/secrets/runbook/key; echo
 touch /etc/x 2>/dev/null && echo root-writable || echo root-read-only
-touch /etc/runbook/x 2>/dev/null && echo conf-writable || echo conf-read-only
+touch /run/secrets/runbook/x 2>/dev/null && echo conf-writable || echo conf-read-only
 echo d > /data/f && echo data-writable
 echo t > /tmp/f && echo tmp-writable
 echo done > /dev/termination-log
@@ -206,6 +236,10 @@ echo "$GREETING"`})
 	}
 	if _, err := os.Stat(filepath.Join(fs.Image, "tmp/f")); err == nil {
 		t.Error("the container wrote into the image")
+	}
+	if _, err := os.Lstat("/run/secrets/runbook"); err == nil {
+		t.Error("the volume's mount point was made on the host's /run (the image's /var/run link followed on the host)")
+		_ = os.Remove("/run/secrets/runbook")
 	}
 	// Nothing stays mounted on the host once the container's namespace is gone.
 	mounts, _ := os.ReadFile("/proc/self/mounts")

@@ -2,7 +2,9 @@ package nodeagent
 
 import (
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -51,7 +53,16 @@ func (j Jail) Script(argv []string) (string, error) {
 	}
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	in := func(p string) string { return shellQuote(path.Join(j.Merged, path.Clean("/"+p))) }
+	// Paths in the container are resolved in the image (its symbolic links are
+	// the container's: /var/run -> /run), never through the host's.
+	// /dev and /proc are the runtime's, mounted fresh: taken as named.
+	in := func(p string) string {
+		p = path.Clean("/" + p)
+		if p != "/dev" && p != "/proc" && !strings.HasPrefix(p, "/dev/") && !strings.HasPrefix(p, "/proc/") {
+			p = InRoot(j.Image, p)
+		}
+		return shellQuote(path.Join(j.Merged, p))
+	}
 	line("set -e")
 	line("/usr/bin/mount -t overlay overlay -o %s %s", shellQuote(fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", j.Image, j.Upper, j.Work)), shellQuote(j.Merged))
 	line("/usr/bin/mkdir -p %s %s %s", in("/proc"), in("/dev"), in("/tmp"))
@@ -102,8 +113,46 @@ func (j Jail) Script(argv []string) (string, error) {
 		q[i] = shellQuote(a)
 	}
 	line("exec /usr/bin/unshare --root=%s --wd=%s --setgid=%d --setuid=%d -- %s",
-		shellQuote(j.Merged), shellQuote(path.Clean("/"+wd)), j.GID, j.UID, strings.Join(q, " "))
+		shellQuote(j.Merged), shellQuote(InRoot(j.Image, wd)), j.GID, j.UID, strings.Join(q, " "))
 	return b.String(), nil
+}
+
+// InRoot resolves the path p of a container whose file system is root: symbolic
+// links are followed as inside it (an absolute target is relative to root, ".."
+// stops at root), and what does not exist is kept as it is (created empty, without
+// links, in the container's own layer). The result is absolute and clean.
+func InRoot(root, p string) string {
+	rest := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+	cur := "/"
+	for hops := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		if c == "" || c == "." {
+			continue
+		}
+		if c == ".." {
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, c)
+		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(next)))
+		if err != nil {
+			return path.Join(append([]string{next}, rest...)...) // does not exist: created as named
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		target, err := os.Readlink(filepath.Join(root, filepath.FromSlash(next)))
+		if hops++; err != nil || hops > 40 {
+			return path.Join(append([]string{next}, rest...)...)
+		}
+		if path.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(strings.Split(strings.Trim(target, "/"), "/"), rest...)
+	}
+	return cur
 }
 
 // shellQuote quotes s for a POSIX shell.

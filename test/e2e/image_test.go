@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,7 +89,9 @@ head -1 ` + sa + `/ca.crt`},
 		Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(2*time.Minute).Should(Equal(batchv1.JobComplete),
 			func() string { p := jobPod(ctx, j.Name); return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses) })
 		pod := jobPod(ctx, j.Name)
-		host := strings.TrimPrefix(cluster.RESTConfig.Host, "https://")
+		api, err := url.Parse(cluster.RESTConfig.Host)
+		Expect(err).NotTo(HaveOccurred())
+		host := api.Host
 		Expect(podLogs(ctx, pod.Name)).To(Equal(host + "\n" + ns + "\ntoken\n-----BEGIN CERTIFICATE-----\n"))
 
 		By("the token in the pod's projected volume authenticates as the pod's ServiceAccount, bound to the pod")

@@ -34,6 +34,7 @@ import (
 const (
 	DemoNamespace    = "demo"
 	DemoDBSecret     = "demo-db"
+	DemoDB17Secret   = "demo-db-17"
 	DemoS3Secret     = "demo-s3"
 	DemoConfigMap    = "demo-endpoints"
 	DemoRedisSecret  = "demo-redis"
@@ -66,6 +67,10 @@ type Options struct {
 	Images nodeagent.ImageMap
 	// CRDDirs are installed once the API server is up.
 	CRDDirs []string
+	// Postgres17Rootfs, when set, is a Debian file system with the PostgreSQL 17
+	// server (hack/rootfs.sh's second): a second server, version 17, runs chrooted
+	// in it, with the demo database and Secret DemoDB17Secret.
+	Postgres17Rootfs string
 	// WithoutPostgres, WithoutS3 and WithoutRedis skip those servers (and their demo
 	// Secrets).
 	WithoutPostgres, WithoutS3, WithoutRedis bool
@@ -87,6 +92,8 @@ type Cluster struct {
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	Postgres   *harness.Postgres
+	// Postgres17 is the PostgreSQL 17 server (Options.Postgres17Rootfs), or nil.
+	Postgres17 *harness.Postgres
 	S3         *harness.S3
 	Redis      *Redis
 	Agent      *nodeagent.Agent
@@ -200,12 +207,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 type sideServices struct {
 	wg                     sync.WaitGroup
 	pgErr, s3Err, redisErr error
+	pg17Err                error
 }
 
 // wait waits for the side services and returns why any of them did not start.
 func (s *sideServices) wait() error {
 	s.wg.Wait()
-	return errors.Join(s.pgErr, s.s3Err, s.redisErr)
+	return errors.Join(s.pgErr, s.s3Err, s.redisErr, s.pg17Err)
 }
 
 func (c *Cluster) startSideServices(ctx context.Context, opts Options, assets string) *sideServices {
@@ -215,6 +223,14 @@ func (c *Cluster) startSideServices(ctx context.Context, opts Options, assets st
 	}
 	if !opts.WithoutPostgres {
 		s.wg.Go(func() { c.Postgres, s.pgErr = harness.StartPostgres(ctx, harness.PostgresOptions{}) })
+	}
+	if opts.Postgres17Rootfs != "" {
+		s.wg.Go(func() {
+			c.Postgres17, s.pg17Err = harness.StartPostgres(ctx, harness.PostgresOptions{Version: "17", Rootfs: opts.Postgres17Rootfs})
+			if s.pg17Err != nil {
+				s.pg17Err = fmt.Errorf("PostgreSQL 17: %w", s.pg17Err)
+			}
+		})
 	}
 	if !opts.WithoutS3 {
 		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
@@ -484,6 +500,11 @@ func (c *Cluster) Stop() error {
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop control plane: %w", err))
+			}
+		}
+		if c.Postgres17 != nil {
+			if err := c.Postgres17.Stop(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if c.Postgres != nil {

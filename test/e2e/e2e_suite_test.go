@@ -30,6 +30,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/devcluster"
+	"runbook-operator/test/harness"
 )
 
 var (
@@ -92,14 +93,18 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	GinkgoWriter.Printf("image %s built in %s: %s\n", devcluster.AgentImage, time.Since(start).Round(time.Millisecond), operatorImage)
 
+	rootfs, err := harness.FindRootFS()
+	Expect(err).NotTo(HaveOccurred(), "the PostgreSQL 17 server's file system")
+
 	By("starting the devcluster")
 	start = time.Now()
 	cluster, err = devcluster.Start(ctx, devcluster.Options{
-		Dir:           dir,
-		OperatorImage: operatorImage,
-		AgentBinary:   binaries["agent"],
-		CRDDirs:     existing(filepath.Join(root, "config/crd/bases")),
-		Log:         logger,
+		Dir:              dir,
+		OperatorImage:    operatorImage,
+		Postgres17Rootfs: rootfs.Server17,
+		AgentBinary:      binaries["agent"],
+		CRDDirs:          existing(filepath.Join(root, "config/crd/bases")),
+		Log:              logger,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {

@@ -63,7 +63,10 @@ test -x /agent && test -x /manager && echo binaries`},
 		Expect(err).NotTo(HaveOccurred())
 		deleteJob(j.Name)
 		Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(2*time.Minute).Should(Equal(batchv1.JobComplete),
-			func() string { p := jobPod(ctx, j.Name); return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses) })
+			func() string {
+				p := jobPod(ctx, j.Name)
+				return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses)
+			})
 		pod := jobPod(ctx, j.Name)
 		logs := podLogs(ctx, pod.Name)
 		Expect(logs).To(HavePrefix("65532\n65532\nroot-read-only\ntmp-writable\n"))
@@ -87,7 +90,10 @@ head -1 ` + sa + `/ca.crt`},
 		Expect(err).NotTo(HaveOccurred())
 		deleteJob(j.Name)
 		Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(2*time.Minute).Should(Equal(batchv1.JobComplete),
-			func() string { p := jobPod(ctx, j.Name); return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses) })
+			func() string {
+				p := jobPod(ctx, j.Name)
+				return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses)
+			})
 		pod := jobPod(ctx, j.Name)
 		api, err := url.Parse(cluster.RESTConfig.Host)
 		Expect(err).NotTo(HaveOccurred())

@@ -188,7 +188,11 @@ func (s *Store) Unpack(img v1.Image) (*Image, error) {
 		return nil, err
 	}
 	s.markVerified(digest)
-	if err := prune(s.Dir, max(s.Keep, 1), entry); err != nil {
+	keep := s.Keep
+	if keep <= 0 {
+		keep = 3
+	}
+	if err := prune(s.Dir, keep, entry); err != nil {
 		return nil, err
 	}
 	return &Image{Digest: digest, Root: root, Config: rec.Config, Unpacked: true, Reason: reason, Took: time.Since(start)}, nil

@@ -48,6 +48,21 @@ func podEvents(ctx context.Context, pod, reason string) []string {
 	return out
 }
 
+// runJob creates the Job, deletes it after the spec, waits until it completes (or
+// fails with its pod's output and status) and returns its pod.
+func runJob(ctx context.Context, j *batchv1.Job) corev1.Pod {
+	GinkgoHelper()
+	_, err := clientset.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	deleteJob(j.Name)
+	Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(2*time.Minute).Should(Equal(batchv1.JobComplete),
+		func() string {
+			p := jobPod(ctx, j.Name)
+			return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses)
+		})
+	return jobPod(ctx, j.Name)
+}
+
 var _ = Describe("the node agent with the operator's image", func() {
 	It("runs its pods from the image: as 65532 with a read-only root, a writable /tmp, and the image's PostgreSQL 13, 15 and 17 client tools", func(ctx SpecContext) {
 		j := job("e2e-image-tools", 0, corev1.RestartPolicyNever, corev1.Container{
@@ -59,15 +74,7 @@ for v in 13 15 17; do /usr/lib/postgresql/$v/bin/pg_dump --version; done
 test -x /agent && test -x /manager && echo binaries`},
 			SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false)},
 		})
-		_, err := clientset.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		deleteJob(j.Name)
-		Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(2*time.Minute).Should(Equal(batchv1.JobComplete),
-			func() string {
-				p := jobPod(ctx, j.Name)
-				return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses)
-			})
-		pod := jobPod(ctx, j.Name)
+		pod := runJob(ctx, j)
 		logs := podLogs(ctx, pod.Name)
 		Expect(logs).To(HavePrefix("65532\n65532\nroot-read-only\ntmp-writable\n"))
 		Expect(logs).To(ContainSubstring("pg_dump (PostgreSQL) 13."))
@@ -86,15 +93,7 @@ test -s ` + sa + `/token && echo token
 head -1 ` + sa + `/ca.crt`},
 			SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
 		})
-		_, err := clientset.BatchV1().Jobs(ns).Create(ctx, j, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		deleteJob(j.Name)
-		Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(2*time.Minute).Should(Equal(batchv1.JobComplete),
-			func() string {
-				p := jobPod(ctx, j.Name)
-				return podLogs(ctx, p.Name) + fmt.Sprint(p.Status.ContainerStatuses)
-			})
-		pod := jobPod(ctx, j.Name)
+		pod := runJob(ctx, j)
 		api, err := url.Parse(cluster.RESTConfig.Host)
 		Expect(err).NotTo(HaveOccurred())
 		host := api.Host

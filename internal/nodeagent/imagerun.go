@@ -92,7 +92,7 @@ func (w *podWorker) prepareImage(ctx context.Context, c corev1.Container, img *i
 		Image: img.Root, Upper: filepath.Join(cdir, "upper"), Work: filepath.Join(cdir, "work"), Merged: filepath.Join(cdir, "root"),
 		ReadOnly:       c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem,
 		TerminationLog: p.termPath, TerminationPath: terminationMessagePath(&c),
-		Mounts: mounts, UID: uid, GID: gid, WorkDir: wd,
+		Mounts: mounts, UID: uid, GID: gid, WorkDir: wd, Hostname: podHostname(pod),
 	}
 	script, err := j.Script(argv)
 	if err != nil {
@@ -103,8 +103,21 @@ func (w *podWorker) prepareImage(ctx context.Context, c corev1.Container, img *i
 	p.cmd = exec.Command("/bin/sh", "-c", script, "container") //nolint:gosec // G204: running the pod's command is the node agent's job
 	p.cmd.Env = p.env
 	p.cmd.Dir = "/"
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Unshareflags: syscall.CLONE_NEWNS}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS}
 	return nil
+}
+
+// podHostname is the host name the kubelet gives a pod's containers: spec.hostname,
+// else the pod's name, at most 63 characters.
+func podHostname(pod *corev1.Pod) string {
+	h := pod.Spec.Hostname
+	if h == "" {
+		h = pod.Name
+	}
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:63], "-.")
+	}
+	return h
 }
 
 // jailed is what an exec probe needs to enter a running container of an image.

@@ -198,6 +198,7 @@ func TestJailRunsInTheImage(t *testing.T) {
 	_ = os.Chown(term, 65532, 65532) // as prepareImage does: the container's user writes it
 	j := Jail{Image: fs.Image, Upper: filepath.Join(dir, "u"), Work: filepath.Join(dir, "w"), Merged: filepath.Join(dir, "root"),
 		ReadOnly: true, TerminationLog: term, TerminationPath: "/dev/termination-log", UID: 65532, GID: 65532, WorkDir: "/usr/lib/postgresql",
+		Hostname: "backup-pod-x",
 		Mounts: []JailMount{
 			{Source: filepath.Join(dir, "conf"), Target: "/var/run/secrets/runbook", Dir: true, ReadOnly: true},
 			{Source: filepath.Join(dir, "data"), Target: "/data", Dir: true},
@@ -210,6 +211,7 @@ echo t > /tmp/f && echo tmp-writable
 echo done > /dev/termination-log
 test -c /dev/null && test -r /proc/self/status && echo dev-proc
 ls 17/bin/pg_dump
+cat /proc/sys/kernel/hostname
 echo "$GREETING"`})
 	if err != nil {
 		t.Fatal(err)
@@ -218,13 +220,13 @@ echo "$GREETING"`})
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script, "container")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "GREETING=hello from the image"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
-	want := "65532\n65532\n/usr/lib/postgresql\nvalue\nroot-read-only\nconf-read-only\ndata-writable\ntmp-writable\ndev-proc\n17/bin/pg_dump\nhello from the image\n"
+	want := "65532\n65532\n/usr/lib/postgresql\nvalue\nroot-read-only\nconf-read-only\ndata-writable\ntmp-writable\ndev-proc\n17/bin/pg_dump\nbackup-pod-x\nhello from the image\n"
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}

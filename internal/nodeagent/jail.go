@@ -26,6 +26,9 @@ type Jail struct {
 	TerminationLog, TerminationPath string
 	// Mounts are the pod's volumes (host paths) at their paths in the container.
 	Mounts []JailMount
+	// Hostname, when set, is the container's host name (the caller starts the
+	// script in a UTS namespace of its own too, CLONE_NEWUTS).
+	Hostname string
 	// UID and GID run the program; WorkDir is its working folder in the image.
 	UID, GID int64
 	WorkDir  string
@@ -64,6 +67,9 @@ func (j Jail) Script(argv []string) (string, error) {
 		return shellQuote(path.Join(j.Merged, p))
 	}
 	line("set -e")
+	if j.Hostname != "" {
+		line("/usr/bin/hostname %s", shellQuote(j.Hostname))
+	}
 	line("/usr/bin/mount -t overlay overlay -o %s %s", shellQuote(fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", j.Image, j.Upper, j.Work)), shellQuote(j.Merged))
 	line("/usr/bin/mkdir -p %s %s %s", in("/proc"), in("/dev"), in("/tmp"))
 	line("/usr/bin/mount -t proc -o nosuid,nodev,noexec proc %s", in("/proc"))

@@ -498,8 +498,9 @@ type IncidentActionRecord struct {
 	// +kubebuilder:validation:MaxLength=64
 	Revision string `json:"revision,omitempty"`
 
-	// rotateRequest is the SecretRotation's spec.rotateRequest this action set
-	// (rotateSecrets), recorded before it is set so that a restart asks once.
+	// rotateRequest is the emergency request this action asked the SecretRotation for
+	// (rotateSecrets: its annotation ops.runbook.dev/emergency-rotation; the spec is
+	// not changed), recorded before it is set so that a restart asks once.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	RotateRequest string `json:"rotateRequest,omitempty"`
@@ -691,7 +692,7 @@ type IncidentStatus struct {
 // +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.spec.severity`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
-// +kubebuilder:printcolumn:name="Deadline",type=date,JSONPath=`.status.responseDeadline`
+// +kubebuilder:printcolumn:name="Deadline",type=string,JSONPath=`.status.responseDeadline`,description="When a response is due (a date column would print a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Incident records an incident and performs the response it asks for: evidence

@@ -76,6 +76,13 @@ const (
 	RotationImmediate RotationMode = "Immediate"
 )
 
+// AnnotationEmergencyRotation on a SecretRotation asks for one emergency rotation
+// (mode Immediate) when set to a new value, whatever spec.mode says, without
+// changing the spec: an Incident's rotateSecrets sets it (incident-<uid>), and a
+// person can (`kubectl annotate`). The SecretRotation rotates once per value
+// (status.lastEmergencyRequest); removing the annotation changes nothing.
+const AnnotationEmergencyRotation = "ops.runbook.dev/emergency-rotation"
+
 // RestartTargetKind is a kind of workload a SecretRotation restarts.
 // +kubebuilder:validation:Enum=Deployment;Release
 type RestartTargetKind string
@@ -416,6 +423,11 @@ type SecretRotationStatus struct {
 	// +optional
 	LastRotateRequest string `json:"lastRotateRequest,omitempty"`
 
+	// lastEmergencyRequest is the value of the annotation
+	// ops.runbook.dev/emergency-rotation last acted on.
+	// +optional
+	LastEmergencyRequest string `json:"lastEmergencyRequest,omitempty"`
+
 	// rotations counts the rotations performed.
 	// +optional
 	Rotations int64 `json:"rotations,omitempty"`
@@ -435,7 +447,7 @@ type SecretRotationStatus struct {
 // +kubebuilder:printcolumn:name="Rotations",type=integer,JSONPath=`.status.rotations`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Last Rotation",type=date,JSONPath=`.status.lastRotationTime`
-// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextRotationTime`
+// +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextRotationTime`,description="When the next rotation is due (a date column would print a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // SecretRotation generates new values for a Secret's keys on an interval, keeps

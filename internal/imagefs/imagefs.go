@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,7 +299,7 @@ func prune(dir string, keep int, current string) error {
 		}
 		trees = append(trees, used{p, fi.ModTime()})
 	}
-	sort.Slice(trees, func(i, j int) bool { return trees[i].at.After(trees[j].at) })
+	slices.SortFunc(trees, func(a, b used) int { return b.at.Compare(a.at) })
 	for i, t := range trees {
 		if i+1 >= keep {
 			if err := removeAll(t.path); err != nil {
@@ -333,12 +332,12 @@ func lockFile(path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil { //nolint:gosec // G115: a file descriptor fits
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:gosec // G115: a file descriptor fits
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		_ = f.Close()
 	}, nil
 }

@@ -119,7 +119,7 @@ func testImage(t *testing.T) v1.Image {
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(path) //nolint:gosec // G304: the test's tree
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestCorruptedCachedTreeIsRefusedAndUnpackedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	tool := filepath.Join(first.Root, "usr/bin/tool")
-	if err := os.WriteFile(tool, []byte("#!/bin/sh\nrm -rf /\n"), 0o755); err != nil { //nolint:gosec // G306: the test's tree
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\nrm -rf /\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	got, err := (&Store{Dir: s.Dir}).Unpack(img)
@@ -228,7 +228,7 @@ func TestCorruptedCachedTreeIsRefusedAndUnpackedAgain(t *testing.T) {
 		t.Errorf("usr/bin/tool after the new unpack = %q, want the image's", s)
 	}
 	// A file added to the tree counts as well.
-	if err := os.WriteFile(filepath.Join(got.Root, "etc/extra"), nil, 0o644); err != nil { //nolint:gosec // G306: the test's tree
+	if err := os.WriteFile(filepath.Join(got.Root, "etc/extra"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if again, err := (&Store{Dir: s.Dir}).Unpack(img); err != nil || !again.Unpacked {
@@ -249,13 +249,13 @@ func TestCorruptedLayerBlobIsRefused(t *testing.T) {
 	for i, l := range layers {
 		d, _ := l.Digest()
 		blob := filepath.Join(dir, "blobs", d.Algorithm, d.Hex)
-		orig, err := os.ReadFile(blob) //nolint:gosec // G304: the test's layout
+		orig, err := os.ReadFile(blob)
 		if err != nil {
 			t.Fatal(err)
 		}
 		bad := bytes.Clone(orig)
 		bad[len(bad)/2] ^= 0xff
-		if err := os.WriteFile(blob, bad, 0o644); err != nil { //nolint:gosec // G306: the test's layout
+		if err := os.WriteFile(blob, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		s := &Store{Dir: t.TempDir()}
@@ -267,7 +267,7 @@ func TestCorruptedLayerBlobIsRefused(t *testing.T) {
 		if entries, _ := os.ReadDir(s.Dir); len(entries) != 1 || entries[0].Name() != ".lock" {
 			t.Errorf("layer %d corrupted: the cache holds %v, want nothing but its lock", i, entries)
 		}
-		if err := os.WriteFile(blob, orig, 0o644); err != nil { //nolint:gosec // G306: the test's layout
+		if err := os.WriteFile(blob, orig, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Unpack(img); err != nil {

@@ -44,7 +44,7 @@ func unpackLayer(root string, i int, l v1.Layer, diffID v1.Hash) error {
 	defer func() { _ = rc.Close() }()
 	blobHash := sha256.New()
 	blob := io.TeeReader(rc, blobHash)
-	var tarStream io.Reader = blob
+	tarStream := blob
 	switch mt {
 	case types.OCILayer, types.DockerLayer, types.OCIRestrictedLayer, types.DockerForeignLayer:
 		gz, err := gzip.NewReader(blob)
@@ -225,7 +225,7 @@ func writeEntry(root, target string, h *tar.Header, r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(f, r); err != nil { //nolint:gosec // G110: the layer's digest bounds what it holds
+		if _, err := io.Copy(f, r); err != nil {
 			_ = f.Close()
 			return err
 		}

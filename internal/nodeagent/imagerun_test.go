@@ -42,8 +42,8 @@ func TestRunAs(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nnonroot:x:65532:65533::/home/nonroot:/sbin/nologin\n"), 0o644) //nolint:gosec // G306: a test image's file
-	_ = os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\nnonroot:x:65533:\n"), 0o644)                                                    //nolint:gosec // G306: a test image's file
+	_ = os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nnonroot:x:65532:65533::/home/nonroot:/sbin/nologin\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\nnonroot:x:65533:\n"), 0o644)
 	pod := func(psc *corev1.PodSecurityContext) *corev1.Pod {
 		return &corev1.Pod{Spec: corev1.PodSpec{SecurityContext: psc}}
 	}
@@ -191,8 +191,8 @@ func TestJailRunsInTheImage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = os.WriteFile(filepath.Join(dir, "conf/key"), []byte("value"), 0o644) //nolint:gosec // G306: readable by the container's user
-	_ = os.Chmod(filepath.Join(dir, "data"), 0o777)                          //nolint:gosec // G302: an emptyDir
+	_ = os.WriteFile(filepath.Join(dir, "conf/key"), []byte("value"), 0o644)
+	_ = os.Chmod(filepath.Join(dir, "data"), 0o777)
 	term := filepath.Join(dir, "term")
 	_ = os.WriteFile(term, nil, 0o600)
 	_ = os.Chown(term, 65532, 65532) // as prepareImage does: the container's user writes it
@@ -230,10 +230,10 @@ echo "$GREETING"`})
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
-	if b, _ := os.ReadFile(term); string(b) != "done\n" { //nolint:gosec // G304: the test's file
+	if b, _ := os.ReadFile(term); string(b) != "done\n" {
 		t.Errorf("termination log %q", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "data/f")); string(b) != "d\n" { //nolint:gosec // G304: the test's file
+	if b, _ := os.ReadFile(filepath.Join(dir, "data/f")); string(b) != "d\n" {
 		t.Errorf("the volume's file %q", b)
 	}
 	if _, err := os.Stat(filepath.Join(fs.Image, "tmp/f")); err == nil {

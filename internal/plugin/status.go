@@ -359,7 +359,7 @@ func incidentNode(i opsv1alpha1.Incident, now time.Time, p Palette) (node, bool)
 	case st.ResponseDeadline != nil:
 		d := "deadline " + ago(now, st.ResponseDeadline)
 		if st.ResponseDeadline.Time.Before(now) {
-			d = p.Bad(d + fmt.Sprintf(", %d escalations", st.Escalations))
+			d = p.Bad(d + fmt.Sprintf(", escalations: %d", st.Escalations))
 		}
 		text += ", " + d
 	}

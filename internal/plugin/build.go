@@ -101,6 +101,8 @@ func BackupFromSchedule(s *opsv1alpha1.BackupSchedule, name string, verify bool)
 	for k, v := range s.Spec.Template.Metadata.Labels {
 		b.Labels[k] = string(v)
 	}
+	// Not one of the schedule's runs: its retention neither counts nor prunes it.
+	delete(b.Labels, opsv1alpha1.LabelBackupSchedule)
 	b.Labels[LabelCreatedBy] = CreatedByValue
 	for k, v := range s.Spec.Template.Metadata.Annotations {
 		b.Annotations[k] = v

@@ -21,11 +21,18 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
@@ -226,4 +233,93 @@ func TestObjectsListForJSON(t *testing.T) {
 	if len(l.Items) != 8 || l.Items[0].Kind != "Release" || l.Items[0].APIVersion != "ops.runbook.dev/v1alpha1" || l.Items[7].Kind != "Incident" {
 		t.Errorf("items: %+v", l.Items)
 	}
+}
+
+// Every `kubectl runbook …` line in the documentation is a command the plugin
+// accepts: the subcommand exists, its flags parse and its arguments fit. (The
+// envtest and e2e tests run them against an API server.)
+func TestDocumentedCommandsParse(t *testing.T) {
+	pages, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages = append(pages, "../../README.md")
+	n := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimPrefix(strings.TrimSpace(line), "$ ")
+			rest, ok := strings.CutPrefix(line, "kubectl runbook ")
+			if !ok {
+				continue
+			}
+			words, err := shellWords(rest)
+			if err != nil {
+				t.Errorf("%s:%d: %v", page, i+1, err)
+				continue
+			}
+			n++
+			root := NewCommand(genericiooptions.NewTestIOStreamsDiscard())
+			cmd, args, err := root.Find(words)
+			if err == nil && cmd == root && !slices.Contains(words, "--help") {
+				err = fmt.Errorf("no subcommand")
+			}
+			if err == nil {
+				if err = cmd.ParseFlags(args); errors.Is(err, pflag.ErrHelp) {
+					err = nil
+				}
+			}
+			if err == nil && cmd.Args != nil {
+				err = cmd.Args(cmd, cmd.Flags().Args())
+			}
+			if err == nil && cmd.RunE == nil && !slices.Contains(words, "--help") {
+				err = fmt.Errorf("%s is not a command that runs", cmd.CommandPath())
+			}
+			if err != nil {
+				t.Errorf("%s:%d: kubectl runbook %s: %v", page, i+1, rest, err)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d documented commands found", n)
+	}
+}
+
+// shellWords splits a command line on spaces, keeping "quoted" and 'quoted' words
+// whole; a # starts a comment.
+func shellWords(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	quote, in := rune(0), false
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, in = r, true
+		case r == '#' && !in:
+			return words, nil
+		case r == ' ' || r == '\t':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words, nil
 }

@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/names"
 )
 
 // Snapshot is every runbook object of a namespace, as read.
@@ -205,8 +206,9 @@ func RenderStatus(w io.Writer, s Snapshot, now time.Time, p Palette) {
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
 	for _, b := range backups {
-		if sch := b.Labels[opsv1alpha1.LabelBackupSchedule]; sch != "" && slices.ContainsFunc(s.Schedules, func(x opsv1alpha1.BackupSchedule) bool { return x.Name == sch }) {
-			bySchedule[sch] = append(bySchedule[sch], b)
+		sch := b.Labels[opsv1alpha1.LabelBackupSchedule]
+		if i := slices.IndexFunc(s.Schedules, func(x opsv1alpha1.BackupSchedule) bool { return sch != "" && names.LabelValue(x.Name) == sch }); i >= 0 {
+			bySchedule[s.Schedules[i].Name] = append(bySchedule[s.Schedules[i].Name], b)
 		} else {
 			loose = append(loose, b)
 		}

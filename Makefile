@@ -49,8 +49,12 @@ fmt: ## Run gofmt on the code.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: alert-rules
+alert-rules: ## Write config/prometheus's alert rules file and PrometheusRule from internal/alerting.
+	go run ./cmd/alertrules
+
 .PHONY: verify
-verify: manifests generate build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
+verify: manifests generate alert-rules build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	@if ! go mod tidy -diff >/dev/null; then echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit:"; go mod tidy -diff; exit 1; fi

@@ -32,6 +32,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/names"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/schedule"
@@ -58,11 +59,13 @@ type BackupScheduleReconciler struct {
 func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	s := &opsv1alpha1.BackupSchedule{}
 	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
+		forgetObjectMetrics(req, err, metrics.Schedules)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // its backups go with it (owner references)
 	}
+	observeScheduleMetrics(s)
 	p := reconcile.NewStatusPatch(r.Client, s)
 	defer p.Finish(ctx, s, &res, &retErr)
 	res, err := r.reconcile(ctx, s)

@@ -23,6 +23,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/metrics"
 )
 
 func newSchedule(ns, name string, mutate ...func(*opsv1alpha1.BackupSchedule)) *opsv1alpha1.BackupSchedule {
@@ -141,6 +143,9 @@ var _ = Describe("BackupSchedule", func() {
 		Expect(meta.IsStatusConditionTrue(getSchedule(ctx, s).Status.Conditions, opsv1alpha1.ConditionReady)).To(BeTrue())
 		Expect(getSchedule(ctx, s).Status.Phase).To(Equal(opsv1alpha1.SchedulePhaseActive))
 		Expect(backupNames(ctx, ns)()).To(BeEmpty())
+		db := s.Spec.Template.Spec.Database.SecretRef.Name
+		Expect(testutil.ToFloat64(metrics.BackupScheduleInfo.WithLabelValues(ns, "nightly", db))).To(Equal(1.0),
+			"the alerts expect a backup of the schedule's database (RunbookBackupAbsent)")
 
 		By("reaching the scheduled time")
 		testClock.Set(next.Add(20 * time.Second))
@@ -193,6 +198,10 @@ var _ = Describe("BackupSchedule", func() {
 		Expect(got.Status.Active).To(BeEmpty())
 		Expect(got.Status.Phase).To(Equal(opsv1alpha1.SchedulePhaseActive))
 		Expect(kstatusOf(got)).To(Equal(status.CurrentStatus))
+
+		By("a deleted schedule expects no more backups")
+		Expect(k8sClient.Delete(ctx, got)).To(Succeed())
+		Eventually(func() int { return seriesIn(metrics.BackupScheduleInfo, ns) }).Should(BeZero())
 	})
 
 	It("takes exactly one catch-up backup after a long outage with missedRunPolicy RunOnce, and none with Skip", func() {

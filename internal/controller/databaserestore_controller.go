@@ -81,6 +81,7 @@ func (r *DatabaseRestoreReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !restoreFinished(rs) {
+		observeRestoreMetrics(rs)
 		// Scaling decisions need the latest status, not the cache's: a reconcile woken
 		// by this controller's own scale-up must not see the restore still Restoring and
 		// scale the workloads down again after it completed. Restores are few; this is

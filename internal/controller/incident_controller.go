@@ -84,6 +84,7 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.Incidents.Forget(req.Namespace, req.Name)
+			metrics.ResponseDeadlines.Delete(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -127,6 +128,7 @@ func (r *IncidentReconciler) reconcile(ctx context.Context, req ctrl.Request, p 
 	}
 	r.summarise(s)
 	metrics.Incidents.Observe(inc.Namespace, inc.Name, string(inc.Spec.Severity), inc.Status.ResolvedAt == nil)
+	observeIncidentMetrics(inc)
 	wake := incident.ClockOf(&inc.Spec, &inc.Status).At(now).Wake
 	if err := p.Patch(ctx, inc); err != nil {
 		if !apierrors.IsConflict(err) || len(results) == 0 {

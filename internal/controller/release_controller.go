@@ -35,6 +35,7 @@ import (
 	"runbook-operator/internal/clock"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
 )
@@ -90,6 +91,7 @@ const maxStepsPerReconcile = 16
 func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	rel := &opsv1alpha1.Release{}
 	if err := r.Get(ctx, req.NamespacedName, rel); err != nil {
+		forgetObjectMetrics(req, err, metrics.ReleasePhases, metrics.ReleaseDeadlines)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rel.DeletionTimestamp.IsZero() {
@@ -101,6 +103,7 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.APIReader.Get(ctx, req.NamespacedName, rel); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	defer observeReleaseMetrics(rel) // runs after the status is written
 	p := reconcile.NewStatusPatch(r.Client, rel)
 	defer p.Finish(ctx, rel, &res, &retErr)
 

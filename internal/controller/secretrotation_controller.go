@@ -103,11 +103,13 @@ func rotationStalled(reason, msg string) error {
 func (r *SecretRotationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	sr := &opsv1alpha1.SecretRotation{}
 	if err := r.Get(ctx, req.NamespacedName, sr); err != nil {
+		forgetObjectMetrics(req, err, metrics.NextRotations)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !sr.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	defer observeRotationMetrics(sr) // runs after the status is written
 	p := reconcile.NewStatusPatch(r.Client, sr)
 	defer p.Finish(ctx, sr, &res, &retErr)
 	res, err := r.reconcile(ctx, sr)

@@ -34,6 +34,12 @@ import (
 	"runbook-operator/internal/jobstep"
 )
 
+// The Alertmanager webhook receiver (internal/alertreceiver, started by cmd/manager)
+// creates Incidents and records alerts in their status; it reads its token with a
+// get of one Secret (secrets get is the Incident controller's already).
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=create;get
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents/status,verbs=get;update
+
 // Config is what the manager gives every reconciler: its flags, and what tests replace.
 type Config struct {
 	// AgentImage is the image of Jobs that run cmd/agent (backup, restore, verify, delete).

@@ -33,8 +33,10 @@ import (
 )
 
 var (
-	// registered declares metrics registered with controller-runtime's registry.
-	registered = promauto.With(ctrlmetrics.Registry)
+	// registered declares metrics registered with controller-runtime's registry (and
+	// recorded for ServedNames).
+	registered = promauto.With(served)
+	served     = &recorder{Registerer: ctrlmetrics.Registry}
 	// stepBuckets are for pipeline steps that take seconds to an hour.
 	stepBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}
 )

@@ -1,0 +1,6 @@
+BEGIN;
+--
+-- Delete model Old
+--
+DROP TABLE "shop_old" CASCADE;
+COMMIT;

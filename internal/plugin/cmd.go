@@ -222,15 +222,13 @@ func statusCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			snap, err := readSnapshot(cmd.Context(), c, ns)
+			release := ""
+			if len(args) == 1 {
+				release = args[0]
+			}
+			snap, err := readSnapshot(cmd.Context(), c, ns, release)
 			if err != nil {
 				return err
-			}
-			if len(args) == 1 {
-				var ok bool
-				if snap, ok = snap.ForRelease(args[0]); !ok {
-					return fmt.Errorf("Release %s not found in namespace %s", args[0], ns)
-				}
 			}
 			switch output {
 			case "":
@@ -260,7 +258,9 @@ func statusCommand(e *env) *cobra.Command {
 	return cmd
 }
 
-func readSnapshot(ctx context.Context, c client.Client, ns string) (Snapshot, error) {
+// readSnapshot reads every runbook object of the namespace, or (release not empty)
+// what concerns that Release.
+func readSnapshot(ctx context.Context, c client.Client, ns, release string) (Snapshot, error) {
 	s := Snapshot{Namespace: ns}
 	var (
 		rl  opsv1alpha1.ReleaseList
@@ -276,6 +276,13 @@ func readSnapshot(ctx context.Context, c client.Client, ns string) (Snapshot, er
 		}
 	}
 	s.Releases, s.Schedules, s.Backups, s.Restores, s.Rotations, s.Incidents = rl.Items, sl.Items, bl.Items, dl.Items, srl.Items, il.Items
+	if release == "" {
+		return s, nil
+	}
+	s, ok := s.ForRelease(release)
+	if !ok {
+		return s, fmt.Errorf("Release %s not found in namespace %s", release, ns)
+	}
 	return s, nil
 }
 

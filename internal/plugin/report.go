@@ -256,15 +256,9 @@ func reportCommand(e *env) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			snap, err := readSnapshot(ctx, c, ns)
+			snap, err := readSnapshot(ctx, c, ns, release)
 			if err != nil {
 				return err
-			}
-			if release != "" {
-				var ok bool
-				if snap, ok = snap.ForRelease(release); !ok {
-					return fmt.Errorf("Release %s not found in namespace %s", release, ns)
-				}
 			}
 			now := e.now()
 			m := ReportManifest{Namespace: ns, Release: release, Created: now.UTC().Truncate(time.Second)}

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -251,35 +252,41 @@ func TestDocumentedCommandsParse(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimPrefix(strings.TrimSpace(line), "$ ")
-			rest, ok := strings.CutPrefix(line, "kubectl runbook ")
-			if !ok {
-				continue
+			var commands []string
+			if rest, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimSpace(line), "$ "), "kubectl runbook "); ok {
+				commands = append(commands, rest) // a line of a code block
 			}
-			words, err := shellWords(rest)
-			if err != nil {
-				t.Errorf("%s:%d: %v", page, i+1, err)
-				continue
-			}
-			n++
-			root := NewCommand(genericiooptions.NewTestIOStreamsDiscard())
-			cmd, args, err := root.Find(words)
-			if err == nil && cmd == root && !slices.Contains(words, "--help") {
-				err = fmt.Errorf("no subcommand")
-			}
-			if err == nil {
-				if err = cmd.ParseFlags(args); errors.Is(err, pflag.ErrHelp) {
-					err = nil
+			for _, m := range inlineCommand.FindAllStringSubmatch(line, -1) {
+				if !strings.Contains(m[1], "<") { // `kubectl runbook <TAB>` shows a key, not a command
+					commands = append(commands, m[1])
 				}
 			}
-			if err == nil && cmd.Args != nil {
-				err = cmd.Args(cmd, cmd.Flags().Args())
-			}
-			if err == nil && cmd.RunE == nil && !slices.Contains(words, "--help") {
-				err = fmt.Errorf("%s is not a command that runs", cmd.CommandPath())
-			}
-			if err != nil {
-				t.Errorf("%s:%d: kubectl runbook %s: %v", page, i+1, rest, err)
+			for _, rest := range commands {
+				words, err := shellWords(rest)
+				if err != nil {
+					t.Errorf("%s:%d: %v", page, i+1, err)
+					continue
+				}
+				n++
+				root := NewCommand(genericiooptions.NewTestIOStreamsDiscard())
+				cmd, args, err := root.Find(words)
+				if err == nil && cmd == root && !slices.Contains(words, "--help") {
+					err = fmt.Errorf("no subcommand")
+				}
+				if err == nil {
+					if err = cmd.ParseFlags(args); errors.Is(err, pflag.ErrHelp) {
+						err = nil
+					}
+				}
+				if err == nil && cmd.Args != nil {
+					err = cmd.Args(cmd, cmd.Flags().Args())
+				}
+				if err == nil && cmd.RunE == nil && !slices.Contains(words, "--help") {
+					err = fmt.Errorf("%s is not a command that runs", cmd.CommandPath())
+				}
+				if err != nil {
+					t.Errorf("%s:%d: kubectl runbook %s: %v", page, i+1, rest, err)
+				}
 			}
 		}
 	}
@@ -287,6 +294,9 @@ func TestDocumentedCommandsParse(t *testing.T) {
 		t.Fatalf("only %d documented commands found", n)
 	}
 }
+
+// inlineCommand is `kubectl runbook …` in running text or a table.
+var inlineCommand = regexp.MustCompile("`kubectl runbook ([^`]+)`")
 
 // shellWords splits a command line on spaces, keeping "quoted" and 'quoted' words
 // whole; a # starts a comment.

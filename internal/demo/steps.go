@@ -13,5 +13,6 @@ func DefaultSteps() []Step {
 		RotateStep(),
 		ScheduleStep(),
 		ReleaseStep(),
+		StatusStep(),
 	}
 }

@@ -20,6 +20,7 @@ package plugin
 // read of each kind (Snapshot) by pure functions.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -29,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/names"
@@ -373,4 +375,15 @@ func incidentNode(i opsv1alpha1.Incident, now time.Time, p Palette) (node, bool)
 		text += p.Dim("  [" + strings.Join(actions, ", ") + "]")
 	}
 	return node{text: text}, true
+}
+
+// Status writes `kubectl runbook status [release]` of namespace ns as read through c
+// (for callers with a client of their own, e.g. the demo).
+func Status(ctx context.Context, c client.Client, w io.Writer, ns, release string, now time.Time, p Palette) error {
+	s, err := readSnapshot(ctx, c, ns, release)
+	if err != nil {
+		return err
+	}
+	RenderStatus(w, s, now, p)
+	return nil
 }

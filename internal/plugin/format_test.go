@@ -54,6 +54,14 @@ func TestObjectNameFitsJobNames(t *testing.T) {
 	}
 }
 
+func TestBytesWords(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 72360056: "69 MiB", 72800000: "69.4 MiB", 3 << 30: "3 GiB"} {
+		if got := bytesWords(n); got != want {
+			t.Errorf("bytesWords(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestParseQuiesce(t *testing.T) {
 	for _, tc := range []struct {
 		in, want string
@@ -195,7 +203,7 @@ func TestRenderStatusPlain(t *testing.T) {
 │   └── worker  1/2 ready
 ├── BackupSchedule nightly  Active  "0 2 * * *" Europe/Berlin, last good 35h ago (the latest run, 11h ago, did not succeed), next in 13h
 │   ├── DatabaseBackup nightly-2  Failed  11h ago  bucket gone
-│   └── DatabaseBackup nightly-1  Completed  35h ago  5MiB
+│   └── DatabaseBackup nightly-1  Completed  35h ago  5 MiB
 ├── DatabaseBackup manual  Running  60s ago  50%
 ├── SecretRotation keys  Idle  Secret app, last 3d ago, next in 87d  mode Immediate (the next rotateRequest is an emergency too)
 └── Incident db-down  P1 Open  "db down", deadline 5m ago, escalations: 1

@@ -309,7 +309,7 @@ func TestBackupNowWaitEndsWithTheBackup(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s\n%s", r.code, r.err, r.out)
 	}
-	for _, want := range []string{"databasebackup/" + name + ": Running 40%, 4MiB of 10MiB", "databasebackup/" + name + ": Completed", "stored s3://saas-backups/nightly/x.dump.zst (3MiB"} {
+	for _, want := range []string{"databasebackup/" + name + ": Running 40%, 4 MiB of 10 MiB", "databasebackup/" + name + ": Completed", "stored s3://saas-backups/nightly/x.dump.zst (3 MiB"} {
 		if !strings.Contains(r.out, want) {
 			t.Fatalf("output lacks %q:\n%s", want, r.out)
 		}

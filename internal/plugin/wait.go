@@ -24,8 +24,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 )
@@ -81,8 +79,19 @@ func progressWords(p *opsv1alpha1.Progress) string {
 	return strings.Join(parts, ", ")
 }
 
+// bytesWords is a size for people: 512 B, 4 MiB, 69.4 MiB.
 func bytesWords(n int64) string {
-	return resource.NewQuantity(n, resource.BinarySI).String() + "B"
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n), ""
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if v < 1024 && unit != "" {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0") + " " + unit
 }
 
 func join(phase string, more ...string) string {

@@ -20,8 +20,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/demo"
 	"runbook-operator/internal/devcluster"
 )
 
@@ -177,6 +179,57 @@ INSERT INTO plugin_orders SELECT g, 'order ' || g FROM generate_series(1, %d) g`
 			return inc.Status.Phase
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Equal(opsv1alpha1.IncidentPhaseResolved))
 	}, SpecTimeout(3*time.Minute))
+
+	It("rolls back a revision in verification on request, pauses and resumes the Release", func(ctx SpecContext) {
+		const name = "plugin-saas"
+		spec := func(tag, window string) opsv1alpha1.ReleaseSpec {
+			GinkgoHelper()
+			var s opsv1alpha1.ReleaseSpec
+			Expect(yaml.Unmarshal([]byte(demo.ReleaseSpecYAML(tag, dbSecret, 1,
+				"{path: /api/v1/health/, interval: 2s, window: "+window+", failureThreshold: 3, progressDeadline: 2m}")), &s)).To(Succeed())
+			return s
+		}
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels: map[string]string{"app.kubernetes.io/instance": "saas-prod"}}, Spec: spec("1.0.0", "10s")}
+		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
+		DeferCleanup(deleteAndWait, &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
+		Eventually(releasePhaseOf(ctx, name)).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("Deployed 1.0.0"))
+
+		By("1.1.0 with a verification window of 10 minutes: rolled back on request while it verifies")
+		Eventually(func() error {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(rel), rel)).To(Succeed())
+			rel.Spec = spec("1.1.0", "10m")
+			return k8sClient.Update(ctx, rel)
+		}).WithContext(ctx).Should(Succeed())
+		Eventually(releasePhaseOf(ctx, name)).WithContext(ctx).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("Verifying 1.1.0"))
+		out, errOut, code := runbook(ctx, "release", "rollback", name, "--wait")
+		Expect(code).To(BeZero(), errOut)
+		Expect(out).To(ContainSubstring("Argo CD (application saas-prod)"))
+		Expect(out).To(ContainSubstring("release/" + name + ": RolledBack"))
+		Eventually(func() []string { return servedVersionsOf(ctx, name) }).WithContext(ctx).WithTimeout(2*time.Minute).Should(
+			And(Not(BeEmpty()), HaveEach("200 1.0.0")), "the stable revision serves again")
+
+		By("nothing left to roll back: refused, with what to do")
+		_, errOut, code = runbook(ctx, "release", "rollback", name)
+		Expect(code).To(Equal(1))
+		Expect(errOut).To(ContainSubstring("no revision in progress to roll back"))
+
+		By("pause and resume")
+		out, errOut, code = runbook(ctx, "release", "pause", name)
+		Expect(code).To(BeZero(), errOut)
+		Expect(out).To(ContainSubstring("spec.paused is now different from Git"))
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(rel), rel)).To(Succeed())
+		Expect(rel.Spec.Paused).To(BeTrue())
+		_, errOut, code = runbook(ctx, "release", "resume", name)
+		Expect(code).To(BeZero(), errOut)
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(rel), rel)).To(Succeed())
+		Expect(rel.Spec.Paused).To(BeFalse())
+
+		out, _, code = runbook(ctx, "status", name)
+		Expect(code).To(BeZero())
+		Expect(out).To(MatchRegexp(`Release ` + name + `  RolledBack  1.1.0`))
+		Expect(out).To(ContainSubstring("web  1/1 ready"))
+	}, SpecTimeout(8*time.Minute))
 })
 
 // readReport is report.txt of a `kubectl runbook report` archive.

@@ -227,14 +227,14 @@ func RotateRequest(now time.Time, emergency bool) string {
 	return v
 }
 
-// RotatePatch asks for a rotation now: a new rotateRequest, and with emergency the
-// Immediate mode (replace at once, no two-phase publish).
+// RotatePatch asks for a rotation now: a new rotateRequest (carried out in the
+// spec's mode), or with emergency a new value of the emergency-rotation annotation,
+// one Immediate rotation whatever spec.mode says, leaving the spec (and Git) alone.
 func RotatePatch(request string, emergency bool) []byte {
-	spec := map[string]any{"rotateRequest": request}
 	if emergency {
-		spec["mode"] = string(opsv1alpha1.RotationImmediate)
+		return annotationPatch(opsv1alpha1.AnnotationEmergencyRotation, request)
 	}
-	return mergePatch(map[string]any{"spec": spec})
+	return mergePatch(map[string]any{"spec": map[string]any{"rotateRequest": request}})
 }
 
 // IncidentOptions are `incident open`'s flags.

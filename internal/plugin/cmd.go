@@ -553,7 +553,7 @@ func rotateCommand(e *env) *cobra.Command {
 	var emergency bool
 	cmd := &cobra.Command{
 		Use:               "rotate SECRETROTATION [--emergency]",
-		Short:             "Rotate a SecretRotation's Secret now (rotateRequest); --emergency replaces the values at once (mode Immediate)",
+		Short:             "Rotate a SecretRotation's Secret now (rotateRequest); --emergency replaces the values at once (the emergency-rotation annotation)",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: e.completeNames(&opsv1alpha1.SecretRotationList{}),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -570,18 +570,19 @@ func rotateCommand(e *env) *cobra.Command {
 			if err := c.Patch(ctx, &sr, client.RawPatch(types.MergePatchType, RotatePatch(req, emergency))); err != nil {
 				return err
 			}
-			mode := modeOr(sr.Spec.Mode)
-			e.printf("secretrotation.ops.runbook.dev/%s patched: rotateRequest %q, mode %s (Secret %s)\n", sr.Name, req, mode, sr.Spec.SecretName)
 			if emergency {
-				e.printf("mode stays Immediate, so the next rotateRequest is an emergency too; afterwards: kubectl -n %s patch secretrotation %s --type merge -p '{\"spec\":{\"mode\":\"TwoPhase\"}}'\n", ns, sr.Name)
+				e.printf("secretrotation.ops.runbook.dev/%s annotated %s=%s: one emergency (Immediate) rotation of Secret %s; the spec is unchanged\n",
+					sr.Name, opsv1alpha1.AnnotationEmergencyRotation, req, sr.Spec.SecretName)
+			} else {
+				e.printf("secretrotation.ops.runbook.dev/%s patched: rotateRequest %q, carried out %s (Secret %s)\n", sr.Name, req, modeOr(sr.Spec.Mode), sr.Spec.SecretName)
 			}
 			if !e.wait {
 				return nil
 			}
-			return e.follow(ctx, c, &sr, "secretrotation/"+sr.Name, func() Outcome { return RotationOutcome(&sr, req) })
+			return e.follow(ctx, c, &sr, "secretrotation/"+sr.Name, func() Outcome { return RotationOutcome(&sr, req, emergency) })
 		},
 	}
-	cmd.Flags().BoolVar(&emergency, "emergency", false, "replace the values at once (mode Immediate): old values stop working; needs reencrypt or dropUnreadable for Fernet keys")
+	cmd.Flags().BoolVar(&emergency, "emergency", false, "one Immediate rotation (annotation ops.runbook.dev/emergency-rotation): old values stop working at once; Fernet keys need reencrypt or dropUnreadable")
 	waitFlags(cmd, e)
 	return cmd
 }

@@ -457,15 +457,20 @@ func rotation(t *testing.T, ns, name string) {
 	}))
 }
 
-// playRotation plays the SecretRotation controller carrying out the request it finds.
+// playRotation plays the SecretRotation controller carrying out the request it finds
+// (the emergency annotation's, else rotateRequest).
 func playRotation(t *testing.T, ns, name string, phase opsv1alpha1.RotationPhase, msg string) opsv1alpha1.SecretRotation {
 	var sr opsv1alpha1.SecretRotation
 	eventually(t, func() error {
 		get(t, ns, name, &sr)
-		if sr.Spec.RotateRequest == "" {
-			return fmt.Errorf("no rotateRequest yet")
+		sr.Status.ObservedGeneration, sr.Status.Phase = sr.Generation, phase
+		if v := sr.Annotations[opsv1alpha1.AnnotationEmergencyRotation]; v != "" {
+			sr.Status.LastEmergencyRequest = v
+		} else if sr.Spec.RotateRequest != "" {
+			sr.Status.LastRotateRequest = sr.Spec.RotateRequest
+		} else {
+			return fmt.Errorf("no request yet")
 		}
-		sr.Status.ObservedGeneration, sr.Status.LastRotateRequest, sr.Status.Phase = sr.Generation, sr.Spec.RotateRequest, phase
 		sr.Status.CurrentVersionHash = "3f628580e7510f15"
 		if msg != "" {
 			setCondition(&sr.Status.Conditions, sr.Generation, opsv1alpha1.ConditionStalled, metav1.ConditionTrue, "TargetMissing", msg)
@@ -481,17 +486,27 @@ func TestRotate(t *testing.T) {
 	ch := runAsync(ns, "rotate", "keys", "--wait")
 	sr := playRotation(t, ns, "keys", opsv1alpha1.RotationPhaseIdle, "")
 	r := await(t, ch)
-	if r.code != 0 || sr.Spec.Mode != opsv1alpha1.RotationTwoPhase || !strings.Contains(r.out, "version 3f628580e751") {
-		t.Fatalf("exit %d %s, mode %s\n%s", r.code, r.err, sr.Spec.Mode, r.out)
+	if r.code != 0 || sr.Spec.Mode != opsv1alpha1.RotationTwoPhase || sr.Spec.RotateRequest == "" || !strings.Contains(r.out, "version 3f628580e751") {
+		t.Fatalf("exit %d %s, spec %+v\n%s", r.code, r.err, sr.Spec, r.out)
 	}
 
+	// --emergency: the annotation, the spec untouched (it stays as Git has it).
 	rotation(t, ns, "keys2")
 	ch = runAsync(ns, "rotate", "keys2", "--emergency", "--wait")
-	sr = playRotation(t, ns, "keys2", opsv1alpha1.RotationPhaseBlocked, "restart target Deployment web does not exist")
+	sr = playRotation(t, ns, "keys2", opsv1alpha1.RotationPhaseIdle, "")
 	r = await(t, ch)
-	if r.code != 1 || sr.Spec.Mode != opsv1alpha1.RotationImmediate || !strings.HasPrefix(sr.Spec.RotateRequest, "emergency-") ||
-		!strings.Contains(r.err, "restart target Deployment web does not exist") || !strings.Contains(r.out, "mode stays Immediate") {
-		t.Fatalf("exit %d %s, spec %+v\n%s", r.code, r.err, sr.Spec, r.out)
+	if r.code != 0 || sr.Spec.Mode != opsv1alpha1.RotationTwoPhase || sr.Spec.RotateRequest != "" ||
+		!strings.HasPrefix(sr.Annotations[opsv1alpha1.AnnotationEmergencyRotation], "emergency-") || !strings.Contains(r.out, "rotated (Immediate)") {
+		t.Fatalf("exit %d %s, spec %+v %v\n%s", r.code, r.err, sr.Spec, sr.Annotations, r.out)
+	}
+
+	// A rotation that cannot start: exit 1 with the Stalled message.
+	rotation(t, ns, "keys3")
+	ch = runAsync(ns, "rotate", "keys3", "--emergency", "--wait")
+	playRotation(t, ns, "keys3", opsv1alpha1.RotationPhaseBlocked, "restart target Deployment web does not exist")
+	r = await(t, ch)
+	if r.code != 1 || !strings.Contains(r.err, "restart target Deployment web does not exist") {
+		t.Fatalf("exit %d %s\n%s", r.code, r.err, r.out)
 	}
 }
 

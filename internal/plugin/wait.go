@@ -147,17 +147,22 @@ func RestoreOutcome(r *opsv1alpha1.DatabaseRestore) Outcome {
 }
 
 // RotationOutcome follows a SecretRotation until it has carried out request: Idle
-// with lastRotateRequest = request, or Failed/Blocked.
-func RotationOutcome(sr *opsv1alpha1.SecretRotation, request string) Outcome {
+// with lastRotateRequest (lastEmergencyRequest for an emergency) = request, or
+// Failed/Blocked.
+func RotationOutcome(sr *opsv1alpha1.SecretRotation, request string, emergency bool) Outcome {
 	if o, ok := unobserved(sr, sr.Status.ObservedGeneration); ok {
 		return o
 	}
 	st := sr.Status
 	line := join(string(st.Phase))
-	if st.LastRotateRequest == request {
+	last, mode := st.LastRotateRequest, modeOr(st.Mode)
+	if emergency {
+		last, mode = st.LastEmergencyRequest, string(opsv1alpha1.RotationImmediate)
+	}
+	if last == request {
 		switch st.Phase {
 		case opsv1alpha1.RotationPhaseIdle:
-			return Outcome{Line: "Idle", Done: true, Message: fmt.Sprintf("rotated (%s); version %s", modeOr(st.Mode), short(st.CurrentVersionHash))}
+			return Outcome{Line: "Idle", Done: true, Message: fmt.Sprintf("rotated (%s); version %s", mode, short(st.CurrentVersionHash))}
 		case opsv1alpha1.RotationPhaseFailed, opsv1alpha1.RotationPhaseBlocked:
 			return Outcome{Line: line, Done: true, Failed: true, Message: statusMessage(sr)}
 		}

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/yaml"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
@@ -66,6 +68,19 @@ type env struct {
 	// terminal: stdout is a terminal (colour, a live line rewritten in place).
 	terminal bool
 	c        client.Client
+	// output (-o yaml|json) prints result, the object the command created or
+	// changed (as it ended, with --wait), on stdout; the lines for people then go to
+	// stderr.
+	output string
+	result client.Object
+}
+
+// human is where the lines for people go.
+func (e *env) human() io.Writer {
+	if e.output != "" {
+		return e.streams.ErrOut
+	}
+	return e.streams.Out
 }
 
 func (e *env) restConfig() (*rest.Config, error) { return e.flags.ToRESTConfig() }
@@ -101,7 +116,7 @@ func (e *env) setup() (client.Client, string, error) {
 	return c, ns, err
 }
 
-func (e *env) printf(format string, args ...any) { fmt.Fprintf(e.streams.Out, format, args...) }
+func (e *env) printf(format string, args ...any) { fmt.Fprintf(e.human(), format, args...) }
 
 // NewCommand is `kubectl runbook` with every subcommand.
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -149,6 +164,50 @@ func Main(args []string, streams genericiooptions.IOStreams) int {
 func waitFlags(cmd *cobra.Command, e *env) {
 	cmd.Flags().BoolVar(&e.wait, "wait", false, "follow the object until it ends; exit non-zero when it fails")
 	cmd.Flags().DurationVar(&e.timeout, "timeout", 0, "give up waiting after this long (0: no limit)")
+	outputFlag(cmd, e)
+}
+
+// outputFlag adds -o yaml|json: the command prints the object it wrote (after
+// --wait, as it ended, also when it failed).
+func outputFlag(cmd *cobra.Command, e *env) {
+	cmd.Flags().StringVarP(&e.output, "output", "o", "", "yaml or json: print the object written (as it ended, with --wait) on stdout, the progress on stderr")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if e.output != "" && e.output != "yaml" && e.output != "json" {
+			return fmt.Errorf("-o %s: the output formats are json and yaml", e.output)
+		}
+		err := run(cmd, args)
+		if e.output != "" && e.result != nil {
+			if perr := e.printObject(e.result); err == nil {
+				err = perr
+			}
+		}
+		return err
+	}
+}
+
+// printObject writes obj as -o asks, with its kind.
+func (e *env) printObject(obj client.Object) error {
+	obj = obj.DeepCopyObject().(client.Object)
+	gvk, err := apiutil.GVKForObject(obj, scheme)
+	if err != nil {
+		return err
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	obj.SetManagedFields(nil)
+	var b []byte
+	if e.output == "json" {
+		b, err = json.MarshalIndent(obj, "", "  ")
+		b = append(b, '\n')
+	} else {
+		b, err = yaml.Marshal(obj)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = e.streams.Out.Write(b)
+	return err
 }
 
 // follow reads obj every interval and shows where it is (a line rewritten in place on
@@ -171,15 +230,15 @@ func (e *env) follow(ctx context.Context, c client.Client, obj client.Object, wh
 		line := what + ": " + o.Line
 		if line != last {
 			if e.terminal {
-				fmt.Fprint(e.streams.Out, "\r\x1b[K"+line)
+				fmt.Fprint(e.human(), "\r\x1b[K"+line)
 			} else {
-				fmt.Fprintln(e.streams.Out, line)
+				fmt.Fprintln(e.human(), line)
 			}
 			last = line
 		}
 		if o.Done {
 			if e.terminal {
-				fmt.Fprintln(e.streams.Out)
+				fmt.Fprintln(e.human())
 			}
 			if o.Failed {
 				return fmt.Errorf("%s %s: %s", what, o.Line, o.Message)
@@ -192,7 +251,7 @@ func (e *env) follow(ctx context.Context, c client.Client, obj client.Object, wh
 		select {
 		case <-ctx.Done():
 			if e.terminal {
-				fmt.Fprintln(e.streams.Out)
+				fmt.Fprintln(e.human())
 			}
 			return fmt.Errorf("%s: gave up waiting after %s (last: %s)", what, e.timeout, o.Line)
 		case <-time.After(e.interval):
@@ -350,6 +409,7 @@ func backupCommand(e *env) *cobra.Command {
 			if err := c.Create(ctx, b); err != nil {
 				return err
 			}
+			e.result = b
 			e.printf("databasebackup.ops.runbook.dev/%s created (database %s → s3://%s/%s)\n", b.Name, b.Spec.Database.SecretRef.Name, b.Spec.Destination.S3.Bucket, b.Spec.Destination.S3.Prefix)
 			if !e.wait {
 				e.printf("follow it: kubectl -n %s get databasebackup %s -w\n", ns, b.Name)
@@ -415,6 +475,7 @@ func restoreCommand(e *env) *cobra.Command {
 			if err := c.Create(ctx, r); err != nil {
 				return err
 			}
+			e.result = r
 			e.printf("databaserestore.ops.runbook.dev/%s created (backup %s → database of Secret %s, Swap: the live database is kept)\n", r.Name, from, database)
 			if release != "" {
 				e.printf("quiescing release %s while it runs\n", release)
@@ -480,6 +541,7 @@ func releaseCommand(e *env) *cobra.Command {
 			if err := patch(ctx, c, r, RollbackPatch(rev)); err != nil {
 				return err
 			}
+			e.result = r
 			e.printf("release.ops.runbook.dev/%s annotated %s=%s: revision %s rolls back to the stable revision %s (%s)\n",
 				r.Name, opsv1alpha1.AnnotationRollback, rev, rev, r.Status.StableRevision, r.Status.StableVersion)
 			argo(r, "rollback")
@@ -505,6 +567,7 @@ func releaseCommand(e *env) *cobra.Command {
 			if err := patch(ctx, c, r, RetryPatch(v)); err != nil {
 				return err
 			}
+			e.result = r
 			e.printf("release.ops.runbook.dev/%s annotated %s=%s: the revision the spec asks for (%s) runs again\n", r.Name, opsv1alpha1.AnnotationRetry, v, r.Spec.Version)
 			argo(r, "retry")
 			if !e.wait {
@@ -570,6 +633,7 @@ func rotateCommand(e *env) *cobra.Command {
 			if err := c.Patch(ctx, &sr, client.RawPatch(types.MergePatchType, RotatePatch(req, emergency))); err != nil {
 				return err
 			}
+			e.result = &sr
 			if emergency {
 				e.printf("secretrotation.ops.runbook.dev/%s annotated %s=%s: one emergency (Immediate) rotation of Secret %s; the spec is unchanged\n",
 					sr.Name, opsv1alpha1.AnnotationEmergencyRotation, req, sr.Spec.SecretName)
@@ -619,6 +683,7 @@ func incidentCommand(e *env) *cobra.Command {
 			if err := c.Create(cmd.Context(), inc); err != nil {
 				return err
 			}
+			e.result = inc
 			e.printf("incident.ops.runbook.dev/%s created (%s %q)\n", inc.Name, inc.Spec.Severity, inc.Spec.Title)
 			e.printf("acknowledge it: kubectl runbook -n %s incident ack %s\n", ns, inc.Name)
 			return nil
@@ -630,6 +695,7 @@ func incidentCommand(e *env) *cobra.Command {
 	f.StringVar(&o.Description, "description", "", "more words")
 	f.StringVar(&o.Release, "release", "", "the Release concerned")
 	f.StringVar(&name, "name", "", "the Incident's name (default: <release or incident>-<UTC time>)")
+	outputFlag(open, e)
 	_ = open.RegisterFlagCompletionFunc("severity", cobra.FixedCompletions([]string{"P0", "P1", "P2", "P3"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = open.RegisterFlagCompletionFunc("release", e.completeFlag("", &opsv1alpha1.ReleaseList{}))
 

@@ -729,3 +729,33 @@ func TestBinaryExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// -o prints the object written (as it ended, with --wait) on stdout, for scripts;
+// the lines for people go to stderr.
+func TestOutputPrintsTheObjectWritten(t *testing.T) {
+	ns := namespace(t)
+	r := run(ns, "backup", "now", "--database", "saas-db", "--bucket", "bucket-5", "--name", "as-json", "-o", "json")
+	var b opsv1alpha1.DatabaseBackup
+	if r.code != 0 || json.Unmarshal([]byte(r.out), &b) != nil || b.Kind != "DatabaseBackup" || b.Name != "as-json" || b.UID == "" ||
+		!strings.Contains(r.err, "databasebackup.ops.runbook.dev/as-json created") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.out, r.err)
+	}
+
+	ch := runAsync(ns, "backup", "now", "--database", "saas-db", "--bucket", "bucket-5", "--name", "as-yaml", "--wait", "-o", "yaml")
+	eventually(t, func() error {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "as-yaml"}, &b); err != nil {
+			return err
+		}
+		b.Status.ObservedGeneration, b.Status.Phase = b.Generation, opsv1alpha1.BackupPhaseFailed
+		setCondition(&b.Status.Conditions, b.Generation, opsv1alpha1.ConditionReady, metav1.ConditionFalse, "JobFailed", "disk full")
+		return k8s.Status().Update(context.Background(), &b)
+	})
+	r = await(t, ch)
+	if r.code != 1 || !strings.Contains(r.out, "kind: DatabaseBackup") || !strings.Contains(r.out, "phase: Failed") ||
+		strings.Contains(r.out, "databasebackup/as-yaml:") || !strings.Contains(r.err, "databasebackup/as-yaml: Failed") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.out, r.err)
+	}
+	if r := run(ns, "incident", "open", "--severity", "P2", "--title", "x", "-o", "table"); r.code != 1 || !strings.Contains(r.err, "-o table") {
+		t.Fatalf("-o table: exit %d %s", r.code, r.err)
+	}
+}

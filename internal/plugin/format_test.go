@@ -309,7 +309,7 @@ func TestDocumentedCommandsParse(t *testing.T) {
 var inlineCommand = regexp.MustCompile("`kubectl runbook ([^`]+)`")
 
 // shellWords splits a command line on spaces, keeping "quoted" and 'quoted' words
-// whole; a # starts a comment.
+// whole; a comment (#), redirection or pipe ends the command.
 func shellWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
@@ -322,7 +322,10 @@ func shellWords(s string) ([]string, error) {
 			cur.WriteRune(r)
 		case r == '"' || r == '\'':
 			quote, in = r, true
-		case r == '#' && !in:
+		case (r == '#' && !in) || r == '>' || r == '|' || r == ';' || r == '&':
+			if in { // a redirection, pipe or comment ends the command
+				words = append(words, cur.String())
+			}
 			return words, nil
 		case r == ' ' || r == '\t':
 			if in {

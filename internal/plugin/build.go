@@ -293,8 +293,10 @@ func ArgoNote(app, command string) string {
 		return fmt.Sprintf("Argo CD (application %s) tracks this Release. The rollback annotation does not change the spec: Git still asks for the failed version, which the controller keeps pinned as rolled back. Revert spec.version/image in Git to make the rollback the desired state; until then an Argo CD sync does not start the failed version again.", app)
 	case "retry":
 		return fmt.Sprintf("Argo CD (application %s) tracks this Release. The retry annotation runs the version Git asks for again; nothing in Git changes.", app)
-	case "pause", "resume":
+	case "pause":
 		return fmt.Sprintf("Argo CD (application %s) tracks this Release. spec.paused is now different from Git: with self-heal on, Argo CD sets it back at its next sync; set it in Git (or pause the application's auto-sync) to keep it.", app)
+	case "resume":
+		return fmt.Sprintf("Argo CD (application %s) tracks this Release: if Git sets spec.paused: true, its next sync pauses it again.", app)
 	}
 	return ""
 }

@@ -134,6 +134,17 @@ func TestArgoCDTracking(t *testing.T) {
 	}
 }
 
+func TestArgoNoteSaysWhatEachCommandMeansForGit(t *testing.T) {
+	for command, want := range map[string]string{
+		"rollback": "Revert spec.version/image in Git", "retry": "nothing in Git changes",
+		"pause": "Argo CD sets it back", "resume": "its next sync pauses it again",
+	} {
+		if n := ArgoNote("prod", command); !strings.Contains(n, "application prod") || !strings.Contains(n, want) {
+			t.Errorf("%s: %q", command, n)
+		}
+	}
+}
+
 func cond(typ, msg string) []metav1.Condition {
 	return []metav1.Condition{{Type: typ, Status: metav1.ConditionTrue, Reason: "R", Message: msg}}
 }

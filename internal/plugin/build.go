@@ -190,7 +190,7 @@ func RollbackRevision(r *opsv1alpha1.Release) (string, error) {
 		if stable == "" {
 			stable = "(none yet)"
 		}
-		return "", fmt.Errorf("Release %s has no revision in progress to roll back (phase %s, stable revision %s): to go back to an earlier version, revert spec.version/image in Git (or in the Release)",
+		return "", fmt.Errorf("release %s has no revision in progress to roll back (phase %s, stable revision %s): to go back to an earlier version, revert spec.version/image in Git (or in the Release)",
 			r.Name, phaseOr(string(r.Status.Phase)), stable)
 	}
 	return p.Revision, nil

@@ -340,7 +340,7 @@ func readSnapshot(ctx context.Context, c client.Client, ns, release string) (Sna
 	}
 	s, ok := s.ForRelease(release)
 	if !ok {
-		return s, fmt.Errorf("Release %s not found in namespace %s", release, ns)
+		return s, fmt.Errorf("release %s not found in namespace %s", release, ns)
 	}
 	return s, nil
 }
@@ -501,36 +501,54 @@ func restoreCommand(e *env) *cobra.Command {
 
 // ---- release
 
+// releaseOps are what the release subcommands share: reading the Release, patching it,
+// the Argo CD note.
+type releaseOps struct {
+	e     *env
+	names cobra.CompletionFunc
+}
+
+func (o releaseOps) get(ctx context.Context, args []string) (client.Client, *opsv1alpha1.Release, error) {
+	c, ns, err := o.e.setup()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r opsv1alpha1.Release
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: args[0]}, &r); err != nil {
+		return nil, nil, notFound(err, "Release", args[0], ns)
+	}
+	return c, &r, nil
+}
+
+func (o releaseOps) patch(ctx context.Context, c client.Client, r *opsv1alpha1.Release, p []byte) error {
+	return c.Patch(ctx, r, client.RawPatch(types.MergePatchType, p))
+}
+
+func (o releaseOps) argo(r *opsv1alpha1.Release, command string) {
+	if app, ok := ArgoCD(r); ok {
+		o.e.printf("%s\n", ArgoNote(app, command))
+	}
+}
+
 func releaseCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "release", Short: "Roll back, retry, pause or resume a Release"}
-	get := func(ctx context.Context, args []string) (client.Client, *opsv1alpha1.Release, error) {
-		c, ns, err := e.setup()
-		if err != nil {
-			return nil, nil, err
-		}
-		var r opsv1alpha1.Release
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: args[0]}, &r); err != nil {
-			return nil, nil, notFound(err, "Release", args[0], ns)
-		}
-		return c, &r, nil
-	}
-	patch := func(ctx context.Context, c client.Client, r *opsv1alpha1.Release, p []byte) error {
-		return c.Patch(ctx, r, client.RawPatch(types.MergePatchType, p))
-	}
-	argo := func(r *opsv1alpha1.Release, command string) {
-		if app, ok := ArgoCD(r); ok {
-			e.printf("%s\n", ArgoNote(app, command))
-		}
-	}
-	names := e.completeNames(&opsv1alpha1.ReleaseList{})
+	o := releaseOps{e: e, names: e.completeNames(&opsv1alpha1.ReleaseList{})}
+	cmd.AddCommand(o.rollback(), o.retry(),
+		o.pause("pause", true, "Stop the controller changing the Release's workloads (spec.paused: true); status still updates"),
+		o.pause("resume", false, "Let the controller carry on (spec.paused: false)"))
+	return cmd
+}
+
+func (o releaseOps) rollback() *cobra.Command {
+	e := o.e
 	rollback := &cobra.Command{
 		Use:               "rollback RELEASE",
 		Short:             "Roll the revision in progress back to the stable one (ops.runbook.dev/rollback)",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: names,
+		ValidArgsFunction: o.names,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, r, err := get(ctx, args)
+			c, r, err := o.get(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -538,13 +556,13 @@ func releaseCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := patch(ctx, c, r, RollbackPatch(rev)); err != nil {
+			if err := o.patch(ctx, c, r, RollbackPatch(rev)); err != nil {
 				return err
 			}
 			e.result = r
 			e.printf("release.ops.runbook.dev/%s annotated %s=%s: revision %s rolls back to the stable revision %s (%s)\n",
 				r.Name, opsv1alpha1.AnnotationRollback, rev, rev, r.Status.StableRevision, r.Status.StableVersion)
-			argo(r, "rollback")
+			o.argo(r, "rollback")
 			if !e.wait {
 				return nil
 			}
@@ -552,24 +570,29 @@ func releaseCommand(e *env) *cobra.Command {
 		},
 	}
 	waitFlags(rollback, e)
+	return rollback
+}
+
+func (o releaseOps) retry() *cobra.Command {
+	e := o.e
 	retry := &cobra.Command{
 		Use:               "retry RELEASE",
 		Short:             "Run a failed or rolled-back revision again (ops.runbook.dev/retry)",
 		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: names,
+		ValidArgsFunction: o.names,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, r, err := get(ctx, args)
+			c, r, err := o.get(ctx, args)
 			if err != nil {
 				return err
 			}
 			v := RetryValue(e.now(), r.Status.ObservedRetry)
-			if err := patch(ctx, c, r, RetryPatch(v)); err != nil {
+			if err := o.patch(ctx, c, r, RetryPatch(v)); err != nil {
 				return err
 			}
 			e.result = r
 			e.printf("release.ops.runbook.dev/%s annotated %s=%s: the revision the spec asks for (%s) runs again\n", r.Name, opsv1alpha1.AnnotationRetry, v, r.Spec.Version)
-			argo(r, "retry")
+			o.argo(r, "retry")
 			if !e.wait {
 				return nil
 			}
@@ -577,37 +600,36 @@ func releaseCommand(e *env) *cobra.Command {
 		},
 	}
 	waitFlags(retry, e)
-	pause := func(use string, paused bool, short string) *cobra.Command {
-		return &cobra.Command{
-			Use:               use + " RELEASE",
-			Short:             short,
-			Args:              cobra.ExactArgs(1),
-			ValidArgsFunction: names,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				ctx := cmd.Context()
-				c, r, err := get(ctx, args)
-				if err != nil {
-					return err
-				}
-				was := r.Spec.Paused
-				if err := patch(ctx, c, r, PausePatch(paused)); err != nil {
-					return err
-				}
-				state := map[bool]string{true: "paused", false: "resumed"}[paused]
-				if was == paused {
-					e.printf("release.ops.runbook.dev/%s already %s (spec.paused: %t)\n", r.Name, state, paused)
-				} else {
-					e.printf("release.ops.runbook.dev/%s %s (spec.paused: %t)\n", r.Name, state, paused)
-				}
-				argo(r, use)
-				return nil
-			},
-		}
+	return retry
+}
+
+func (o releaseOps) pause(use string, paused bool, short string) *cobra.Command {
+	e := o.e
+	return &cobra.Command{
+		Use:               use + " RELEASE",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.names,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, r, err := o.get(ctx, args)
+			if err != nil {
+				return err
+			}
+			was := r.Spec.Paused
+			if err := o.patch(ctx, c, r, PausePatch(paused)); err != nil {
+				return err
+			}
+			state := map[bool]string{true: "paused", false: "resumed"}[paused]
+			if was == paused {
+				e.printf("release.ops.runbook.dev/%s already %s (spec.paused: %t)\n", r.Name, state, paused)
+			} else {
+				e.printf("release.ops.runbook.dev/%s %s (spec.paused: %t)\n", r.Name, state, paused)
+			}
+			o.argo(r, use)
+			return nil
+		},
 	}
-	cmd.AddCommand(rollback, retry,
-		pause("pause", true, "Stop the controller changing the Release's workloads (spec.paused: true); status still updates"),
-		pause("resume", false, "Let the controller carry on (spec.paused: false)"))
-	return cmd
 }
 
 // ---- rotate
@@ -655,50 +677,6 @@ func rotateCommand(e *env) *cobra.Command {
 
 func incidentCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "incident", Short: "Open, acknowledge and resolve Incidents"}
-	var o IncidentOptions
-	var name string
-	open := &cobra.Command{
-		Use:   "open --severity P0|P1|P2|P3 --title TITLE [--release RELEASE]",
-		Short: "Open an Incident (its response clock starts)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Title == "" || o.Severity == "" {
-				return errors.New("--severity (P0, P1, P2 or P3) and --title are required")
-			}
-			c, ns, err := e.setup()
-			if err != nil {
-				return err
-			}
-			if name == "" {
-				base := "incident"
-				if o.Release != "" {
-					base = o.Release
-				}
-				name = ObjectName(base, e.now())
-			}
-			inc := Incident(ns, name, o)
-			if err := ValidName("Incident", inc.Name); err != nil {
-				return err
-			}
-			if err := c.Create(cmd.Context(), inc); err != nil {
-				return err
-			}
-			e.result = inc
-			e.printf("incident.ops.runbook.dev/%s created (%s %q)\n", inc.Name, inc.Spec.Severity, inc.Spec.Title)
-			e.printf("acknowledge it: kubectl runbook -n %s incident ack %s\n", ns, inc.Name)
-			return nil
-		},
-	}
-	f := open.Flags()
-	f.StringVar(&o.Severity, "severity", "", "P0, P1, P2 or P3")
-	f.StringVar(&o.Title, "title", "", "what is wrong, in a line")
-	f.StringVar(&o.Description, "description", "", "more words")
-	f.StringVar(&o.Release, "release", "", "the Release concerned")
-	f.StringVar(&name, "name", "", "the Incident's name (default: <release or incident>-<UTC time>)")
-	outputFlag(open, e)
-	_ = open.RegisterFlagCompletionFunc("severity", cobra.FixedCompletions([]string{"P0", "P1", "P2", "P3"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = open.RegisterFlagCompletionFunc("release", e.completeFlag("", &opsv1alpha1.ReleaseList{}))
-
 	names := e.completeNames(&opsv1alpha1.IncidentList{})
 	patchIncident := func(ctx context.Context, id string, p []byte) (*opsv1alpha1.Incident, error) {
 		c, ns, err := e.setup()
@@ -753,8 +731,56 @@ func incidentCommand(e *env) *cobra.Command {
 		},
 	}
 	resolve.Flags().StringVarP(&resolution, "resolution", "m", "", "what ended the incident")
-	cmd.AddCommand(open, ack, resolve)
+	cmd.AddCommand(incidentOpenCommand(e), ack, resolve)
 	return cmd
+}
+
+func incidentOpenCommand(e *env) *cobra.Command {
+	var o IncidentOptions
+	var name string
+	open := &cobra.Command{
+		Use:   "open --severity P0|P1|P2|P3 --title TITLE [--release RELEASE]",
+		Short: "Open an Incident (its response clock starts)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Title == "" || o.Severity == "" {
+				return errors.New("--severity (P0, P1, P2 or P3) and --title are required")
+			}
+			c, ns, err := e.setup()
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				base := "incident"
+				if o.Release != "" {
+					base = o.Release
+				}
+				name = ObjectName(base, e.now())
+			}
+			inc := Incident(ns, name, o)
+			if err := ValidName("Incident", inc.Name); err != nil {
+				return err
+			}
+			if err := c.Create(cmd.Context(), inc); err != nil {
+				return err
+			}
+			e.result = inc
+			e.printf("incident.ops.runbook.dev/%s created (%s %q)\n", inc.Name, inc.Spec.Severity, inc.Spec.Title)
+			e.printf("acknowledge it: kubectl runbook -n %s incident ack %s\n", ns, inc.Name)
+			return nil
+		},
+	}
+	f := open.Flags()
+	f.StringVar(&o.Severity, "severity", "", "P0, P1, P2 or P3")
+	f.StringVar(&o.Title, "title", "", "what is wrong, in a line")
+	f.StringVar(&o.Description, "description", "", "more words")
+	f.StringVar(&o.Release, "release", "", "the Release concerned")
+	f.StringVar(&name, "name", "", "the Incident's name (default: <release or incident>-<UTC time>)")
+	outputFlag(open, e)
+	_ = open.RegisterFlagCompletionFunc("severity", cobra.FixedCompletions([]string{"P0", "P1", "P2", "P3"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = open.RegisterFlagCompletionFunc("release", e.completeFlag("", &opsv1alpha1.ReleaseList{}))
+
+	return open
 }
 
 // whoAmI is the user the API server authenticates (SelfSubjectReview), else the

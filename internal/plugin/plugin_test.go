@@ -589,7 +589,7 @@ func TestStatusTreeAndJSON(t *testing.T) {
 	if r := run(ns, "status", "-o", "yaml"); r.code != 0 || !strings.Contains(r.out, "kind: SecretRotation") {
 		t.Fatalf("yaml: %s", r.out)
 	}
-	if r := run(ns, "status", "nope"); r.code != 1 || !strings.Contains(r.err, "Release nope not found in namespace "+ns) {
+	if r := run(ns, "status", "nope"); r.code != 1 || !strings.Contains(r.err, "release nope not found in namespace "+ns) {
 		t.Fatalf("status nope: exit %d %s", r.code, r.err)
 	}
 	if r := run(ns, "status", "-o", "wide"); r.code != 1 {

@@ -31,7 +31,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -186,7 +185,7 @@ func EventsSection(events []corev1.Event, want map[string]bool) evidence.Section
 			keep = append(keep, e)
 		}
 	}
-	sort.SliceStable(keep, func(i, j int) bool { return eventTime(keep[i]).Before(eventTime(keep[j])) })
+	slices.SortStableFunc(keep, func(a, b corev1.Event) int { return eventTime(a).Compare(eventTime(b)) })
 	if len(keep) > reportEvents {
 		keep = keep[len(keep)-reportEvents:]
 	}
@@ -354,7 +353,7 @@ func affectedPods(ctx context.Context, c client.Client, ns string, s Snapshot) (
 			pods = append(pods, p)
 		}
 	}
-	sort.SliceStable(pods, func(i, j int) bool { return pods[j].CreationTimestamp.Before(&pods[i].CreationTimestamp) })
+	slices.SortStableFunc(pods, func(a, b corev1.Pod) int { return b.CreationTimestamp.Compare(a.CreationTimestamp.Time) })
 	if len(pods) > reportPods {
 		pods = pods[:reportPods]
 	}

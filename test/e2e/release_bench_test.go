@@ -107,7 +107,13 @@ import (
 //     image the node agent reports Running without running anything), all Deployed:
 //     its resident set (VmRSS from /proc) and its Go heap in use
 //     (go_memstats_heap_inuse_bytes from its metrics endpoint), before and after, and
-//     the peak RSS sampled every 500 ms meanwhile.
+//     the peak RSS sampled every 500 ms meanwhile;
+//   - figure 6, a third set of runs with the TCP probe and rollback.openIncident: P3,
+//     so the rollback opens its Incident first and waits for its pods and logs: the
+//     decision (the first Release status naming the Incident in the revision's
+//     history entry) → the Incident created, → status.evidence.podsCapturedAt and
+//     → capturedAt first seen here (their own times are whole seconds, and the
+//     capturing reconcile's start), → the rollback's first write (its wait).
 const (
 	relBenchDB       = "bench_release"
 	relBenchDBSecret = "bench-release-db"

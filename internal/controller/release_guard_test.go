@@ -176,7 +176,9 @@ var _ = Describe("Release destructive migration guard", func() {
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)()).To(HavePrefix("True DestructiveMigrationBlocked"))
 
 		By("the policy set to Allow moves the same revision on")
-		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Migrations.DestructiveMigrations = opsv1alpha1.DestructiveMigrationsAllow })
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Spec.Migrations.DestructiveMigrations = opsv1alpha1.DestructiveMigrationsAllow
+		})
 		Expect(revisionOf(getRelease(ctx, rel))).To(Equal(rev2))
 		Eventually(migrateJobExists(ctx, rel, rev2)).Should(BeTrue())
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(HavePrefix("True Allowed"))

@@ -114,6 +114,8 @@ const (
 	ReasonDestructiveMigrationBlocked = "DestructiveMigrationBlocked"
 	ReasonDestructiveMigrationAllowed = "Allowed"
 	ReasonDestructiveMigrationNone    = "NoneFound"
+	// ReasonNoPreviousRevision: a first deploy, with no earlier revision's pods to break.
+	ReasonNoPreviousRevision = "NoPreviousRevision"
 )
 
 // ConditionDestructiveMigration is True when a planned migration of the current

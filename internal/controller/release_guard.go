@@ -68,6 +68,16 @@ func (r *ReleaseReconciler) guardMigrations(ctx context.Context, s *releaseScope
 			return err
 		}
 	}
+	if rel.Status.StableRevision == "" {
+		// A first deploy: no pod of an earlier revision serves, so nothing can break
+		// (and its first migration's tables would make every later one look destructive).
+		if rec := s.record(); rec != nil {
+			rec.DestructiveMigrations = nil
+		}
+		conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionFalse, opsv1alpha1.ReasonNoPreviousRevision,
+			"A first deploy: no pod of a previous revision serves while the migrations run, so none is checked")
+		return nil
+	}
 	kept := release.Findings(found)
 	if rec := s.record(); rec != nil {
 		rec.DestructiveMigrations = kept

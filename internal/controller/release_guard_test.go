@@ -125,17 +125,26 @@ const (
 var _ = Describe("Release destructive migration guard", func() {
 	ctx := context.Background()
 
-	// deployed deploys 1.1.0 with a migration that breaks nothing and returns its revision.
+	// deployed deploys the release's first revision (a first deploy: its migrations,
+	// even one that drops a column, break no earlier pod) and returns it.
 	deployed := func(rel *opsv1alpha1.Release) string {
 		GinkgoHelper()
 		rev := revisionOf(rel)
-		plan := finishPlanJob(ctx, rel, rev, safePlan, sqlSection("shop.0003_add_field_nullable", djangoSQL("0003_add_field_nullable")))
+		plan := finishPlanJob(ctx, rel, rev, dropPlan, sqlSection("shop.0004_remove_field", djangoSQL("0004_remove_field")))
 		Expect(plan.Spec.Template.Spec.Containers[0].Command[2]).To(ContainSubstring("'python' 'manage.py' 'sqlmigrate'"))
-		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(HavePrefix("False NoneFound"))
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(HavePrefix("False NoPreviousRevision"))
 		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev), 0, "OK")
 		rollOutRevision(ctx, rel.Namespace, "saas-web", rev, 0)
 		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(20 * time.Second).Should(Equal("Deployed"))
+		Expect(getRelease(ctx, rel).Status.History[0].DestructiveMigrations).To(BeEmpty())
 		return rev
+	}
+
+	// upgrade sets version and image to tag and returns the new revision.
+	upgrade := func(rel *opsv1alpha1.Release, tag string) string {
+		GinkgoHelper()
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = tag, "saas:"+tag })
+		return revisionOf(getRelease(ctx, rel))
 	}
 
 	It("Block stops a revision whose migration drops a column before migrating, the stable revision serving, until the policy allows it", func() {
@@ -144,8 +153,7 @@ var _ = Describe("Release destructive migration guard", func() {
 		rev1 := deployed(rel)
 
 		By("1.4.0 drops a column 1.1.0 reads: blocked after its plan, before any migration")
-		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.4.0", "saas:1.4.0" })
-		rev2 := revisionOf(getRelease(ctx, rel))
+		rev2 := upgrade(rel, "1.4.0")
 		finishPlanJob(ctx, rel, rev2, dropPlan, sqlSection("shop.0004_remove_field", djangoSQL("0004_remove_field")))
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)).Should(And(
 			HavePrefix("True DestructiveMigrationBlocked"),
@@ -192,7 +200,18 @@ var _ = Describe("Release destructive migration guard", func() {
 		ns := newNamespace(ctx)
 		rel := createRelease(ctx, ns, fmt.Sprintf(guardRelease, ""))
 		Expect(getRelease(ctx, rel).Spec.Migrations.DestructiveMigrations).To(Equal(opsv1alpha1.DestructiveMigrationsWarn))
-		rev := revisionOf(rel)
+		deployed(rel)
+
+		By("a migration that breaks nothing: NoneFound")
+		rev := upgrade(rel, "1.2.0")
+		finishPlanJob(ctx, rel, rev, safePlan, sqlSection("shop.0003_add_field_nullable", djangoSQL("0003_add_field_nullable")))
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(HavePrefix("False NoneFound"))
+		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev), 0, "OK")
+		rollOutRevision(ctx, ns, "saas-web", rev, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.2.0"))
+
+		By("migrations that drop a default and a table: warned, and deployed")
+		rev = upgrade(rel, "1.4.0")
 		finishPlanJob(ctx, rel, rev, "[ ]  shop.0002_add_field_default\n[ ]  shop.0009_delete_model\n",
 			sqlSection("shop.0002_add_field_default", djangoSQL("0002_add_field_default"))+sqlSection("shop.0009_delete_model", djangoSQL("0009_delete_model")))
 		Eventually(migrateJobExists(ctx, rel, rev)).Should(BeTrue())
@@ -203,7 +222,7 @@ var _ = Describe("Release destructive migration guard", func() {
 			ContainSubstring("shop.0002_add_field_default"), ContainSubstring(`ALTER TABLE "shop_order" ALTER COLUMN "seats" DROP DEFAULT`))))
 		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev), 0, "OK")
 		rollOutRevision(ctx, ns, "saas-web", rev, 0)
-		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(20 * time.Second).Should(Equal("Deployed"))
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.4.0"))
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)()).To(HavePrefix("True Warned"))
 		Expect(getRelease(ctx, rel).Status.History[0].DestructiveMigrations).To(HaveLen(2))
 	})
@@ -211,12 +230,13 @@ var _ = Describe("Release destructive migration guard", func() {
 	It("Block holds a revision whose planned migration's SQL cannot be read (the guard cannot say it is safe)", func() {
 		ns := newNamespace(ctx)
 		rel := createRelease(ctx, ns, fmt.Sprintf(guardRelease, ", destructiveMigrations: Block"))
-		rev := revisionOf(rel)
+		deployed(rel)
+		rev := upgrade(rel, "1.4.0")
 		// The plan lists a migration the log has no section for (the SQL command printed nothing).
-		finishPlanJob(ctx, rel, rev, dropPlan, "")
+		finishPlanJob(ctx, rel, rev, safePlan, "")
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)).Should(And(
-			HavePrefix("True DestructiveMigrationBlocked"), ContainSubstring("shop.0004_remove_field: SQLUnknown"),
-			ContainSubstring("no revision is deployed yet")))
+			HavePrefix("True DestructiveMigrationBlocked"), ContainSubstring("shop.0003_add_field_nullable: SQLUnknown"),
+			ContainSubstring("its SQL is not in the plan Job's log")))
 		Consistently(migrateJobExists(ctx, rel, rev)).WithTimeout(2 * time.Second).Should(BeFalse())
 	})
 

@@ -118,6 +118,10 @@ bench-release: test-binaries ## Release on the devcluster: rollback of a failing
 bench-controller: test-binaries ## 1,000 DatabaseBackups at once against envtest: time to all Jobs, manager peak memory.
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandBackups -benchtime 1x -v
 
+.PHONY: bench-incident
+bench-incident: test-binaries ## 1,000 open Incidents, each with a webhook notifier, against envtest: time to every notification, manager memory, CPU and reconciles per incident, then a quiet minute's (BENCH_INCIDENTS, BENCH_QUIET).
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test ./internal/controller -run '^$$' -bench ThousandIncidents -benchtime 1x -v
+
 ##@ Build
 
 .PHONY: build

@@ -223,6 +223,9 @@ const (
 	AnnotationRotatedAt = "ops.runbook.dev/rotated-at"
 	// AnnotationRotateRequest is the rotateRequest last acted on.
 	AnnotationRotateRequest = "ops.runbook.dev/rotate-request"
+	// AnnotationEmergencyRequest is the emergency request (the SecretRotation's
+	// AnnotationEmergencyRotation) last acted on.
+	AnnotationEmergencyRequest = "ops.runbook.dev/emergency-request"
 	// AnnotationRotations counts completed rotations.
 	AnnotationRotations = "ops.runbook.dev/rotations"
 	// AnnotationRotationPhaseStarted is when the phase in progress wrote the Secret.

@@ -498,8 +498,9 @@ type IncidentActionRecord struct {
 	// +kubebuilder:validation:MaxLength=64
 	Revision string `json:"revision,omitempty"`
 
-	// rotateRequest is the SecretRotation's spec.rotateRequest this action set
-	// (rotateSecrets), recorded before it is set so that a restart asks once.
+	// rotateRequest is the emergency request this action asked the SecretRotation for
+	// (rotateSecrets: its annotation ops.runbook.dev/emergency-rotation; the spec is
+	// not changed), recorded before it is set so that a restart asks once.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	RotateRequest string `json:"rotateRequest,omitempty"`

@@ -76,6 +76,13 @@ const (
 	RotationImmediate RotationMode = "Immediate"
 )
 
+// AnnotationEmergencyRotation on a SecretRotation asks for one emergency rotation
+// (mode Immediate) when set to a new value, whatever spec.mode says, without
+// changing the spec: an Incident's rotateSecrets sets it (incident-<uid>), and a
+// person can (`kubectl annotate`). The SecretRotation rotates once per value
+// (status.lastEmergencyRequest); removing the annotation changes nothing.
+const AnnotationEmergencyRotation = "ops.runbook.dev/emergency-rotation"
+
 // RestartTargetKind is a kind of workload a SecretRotation restarts.
 // +kubebuilder:validation:Enum=Deployment;Release
 type RestartTargetKind string
@@ -415,6 +422,11 @@ type SecretRotationStatus struct {
 	// lastRotateRequest is the rotateRequest last acted on.
 	// +optional
 	LastRotateRequest string `json:"lastRotateRequest,omitempty"`
+
+	// lastEmergencyRequest is the value of the annotation
+	// ops.runbook.dev/emergency-rotation last acted on.
+	// +optional
+	LastEmergencyRequest string `json:"lastEmergencyRequest,omitempty"`
 
 	// rotations counts the rotations performed.
 	// +optional

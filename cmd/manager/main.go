@@ -66,9 +66,7 @@ func main() {
 		leaderElectionNamespace    string
 		watchNamespaces            string
 		cfg                        controller.Config
-		alertAddr, alertSecret     string
-		alertKey, alertSeverity    string
-		alertOpts                  alertreceiver.Options
+		alerts                     alertFlags
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address of the metrics endpoint: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
@@ -93,17 +91,7 @@ func main() {
 		"A progress that has not moved for longer is reported as such in the Reconciling message.")
 	flag.StringVar(&cfg.IncidentTimeZone, "incident-time-zone", "UTC",
 		"IANA time zone a P3 Incident's next business day (09:00) is counted in when its spec.responseClock.timeZone is empty.")
-	flag.StringVar(&alertAddr, "alert-receiver-bind-address", "0",
-		"Address of the Alertmanager webhook receiver (path "+alertreceiver.Path+"), e.g. :9093; 0 to disable.")
-	flag.StringVar(&alertSecret, "alert-receiver-token-secret", "",
-		"namespace/name of the Secret holding the receiver's bearer token (required with the receiver).")
-	flag.StringVar(&alertKey, "alert-receiver-token-key", alertreceiver.DefaultTokenKey, "Key of the token in that Secret.")
-	flag.StringVar(&alertOpts.ReleaseLabel, "alert-receiver-release-label", alertreceiver.DefaultReleaseLabel,
-		"Alert label naming the Release an alert-opened Incident refers to (empty: none).")
-	flag.StringVar(&alertOpts.DefaultNamespace, "alert-receiver-default-namespace", "",
-		"Namespace of an alert group without a common namespace label (empty: such notifications are refused with 400).")
-	flag.StringVar(&alertSeverity, "alert-receiver-default-severity", "P2",
-		"Severity of an alert-opened Incident when no alert has a known severity label (P0-P3).")
+	alerts.bind(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -150,15 +138,9 @@ func main() {
 		setupLog.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}
-	if alertAddr != "" && alertAddr != "0" {
-		rcv, err := alertReceiver(mgr, alertAddr, alertSecret, alertKey, alertSeverity, alertOpts)
-		if err == nil {
-			err = mgr.Add(rcv)
-		}
-		if err != nil {
-			setupLog.Error(err, "unable to set up the alert receiver")
-			os.Exit(1)
-		}
+	if err := alerts.add(mgr); err != nil {
+		setupLog.Error(err, "unable to set up the alert receiver")
+		os.Exit(1)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up health check")
@@ -176,20 +158,44 @@ func main() {
 	}
 }
 
-// alertReceiver builds the Alertmanager webhook receiver from its flags.
-func alertReceiver(mgr ctrl.Manager, addr, secret, key, severity string, opts alertreceiver.Options) (*alertreceiver.Receiver, error) {
-	ns, name, ok := strings.Cut(secret, "/")
+// alertFlags are the flags of the Alertmanager webhook receiver (off by default).
+type alertFlags struct {
+	addr, secret, key, severity string
+	opts                        alertreceiver.Options
+}
+
+func (f *alertFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.addr, "alert-receiver-bind-address", "0",
+		"Address of the Alertmanager webhook receiver (path "+alertreceiver.Path+"), e.g. :9093; 0 to disable.")
+	fs.StringVar(&f.secret, "alert-receiver-token-secret", "",
+		"namespace/name of the Secret holding the receiver's bearer token (required with the receiver).")
+	fs.StringVar(&f.key, "alert-receiver-token-key", alertreceiver.DefaultTokenKey, "Key of the token in that Secret.")
+	fs.StringVar(&f.opts.ReleaseLabel, "alert-receiver-release-label", alertreceiver.DefaultReleaseLabel,
+		"Alert label naming the Release an alert-opened Incident refers to (empty: none).")
+	fs.StringVar(&f.opts.DefaultNamespace, "alert-receiver-default-namespace", "",
+		"Namespace of an alert group without a common namespace label (empty: such notifications are refused with 400).")
+	fs.StringVar(&f.severity, "alert-receiver-default-severity", "P2",
+		"Severity of an alert-opened Incident when no alert has a known severity label (P0-P3).")
+}
+
+// add adds the receiver to mgr when its address is set.
+func (f *alertFlags) add(mgr ctrl.Manager) error {
+	if f.addr == "" || f.addr == "0" {
+		return nil
+	}
+	ns, name, ok := strings.Cut(f.secret, "/")
 	if !ok || ns == "" || name == "" {
-		return nil, fmt.Errorf("--alert-receiver-token-secret %q: want namespace/name of the Secret holding the bearer token", secret)
+		return fmt.Errorf("--alert-receiver-token-secret %q: want namespace/name of the Secret holding the bearer token", f.secret)
 	}
-	sev, ok := alertreceiver.Severity(severity)
+	sev, ok := alertreceiver.Severity(f.severity)
 	if !ok {
-		return nil, fmt.Errorf("--alert-receiver-default-severity %q: want P0, P1, P2 or P3", severity)
+		return fmt.Errorf("--alert-receiver-default-severity %q: want P0, P1, P2 or P3", f.severity)
 	}
+	opts := f.opts
 	opts.DefaultSeverity = sev
-	return &alertreceiver.Receiver{Addr: addr, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
-		TokenSecret: types.NamespacedName{Namespace: ns, Name: name}, TokenKey: key, Options: opts,
-		Log: ctrl.Log.WithName("alert-receiver")}, nil
+	return mgr.Add(&alertreceiver.Receiver{Addr: f.addr, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
+		TokenSecret: types.NamespacedName{Namespace: ns, Name: name}, TokenKey: f.key, Options: opts,
+		Log: ctrl.Log.WithName("alert-receiver")})
 }
 
 func envOr(key, def string) string {

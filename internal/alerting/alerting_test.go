@@ -318,7 +318,7 @@ func TestMetricNames(t *testing.T) {
 		}
 	}
 	// A misspelt name is caught.
-	if bad := Unserved(`time() - runbook_backup_last_sucess_timestamp_seconds`, metrics.ServedNames()); !slices.Equal(bad, []string{"runbook_backup_last_sucess_timestamp_seconds"}) {
+	if bad := Unserved(`time() - runbook_backup_last_succes_timestamp_seconds`, metrics.ServedNames()); !slices.Equal(bad, []string{"runbook_backup_last_succes_timestamp_seconds"}) {
 		t.Errorf("Unserved missed a misspelt name: %v", bad)
 	}
 }

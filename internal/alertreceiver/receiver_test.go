@@ -167,17 +167,26 @@ func TestReceiverOpensDedupsAndResolves(t *testing.T) {
 		t.Errorf("conditions %+v, resolution %q", got.Status.Conditions, got.Spec.Resolution)
 	}
 
-	// A person resolves it. A repeat of the old firing is not a new incident; the
-	// alert firing anew (a new startsAt) opens the group's second Incident.
+	resolveAndFireAgain(t, c, srv.URL, fire, gk, got)
+}
+
+// resolveAndFireAgain: a person resolves got. A repeat of the old firing is not a new
+// incident; the alert firing anew (a new startsAt) opens the group's second Incident,
+// and a truncated list is recorded there.
+func resolveAndFireAgain(t *testing.T, c *http.Client, url string, fire []byte, gk string, got *opsv1alpha1.Incident) {
+	t.Helper()
+	ctx := context.Background()
+	var code int
+	var answer string
 	got.Spec.Resolution = "backups fixed"
 	if err := admin.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if code, answer = post(t, c, srv.URL, testToken, fire); code != http.StatusOK || strings.Contains(answer, `"created":true`) {
+	if code, answer = post(t, c, url, testToken, fire); code != http.StatusOK || strings.Contains(answer, `"created":true`) {
 		t.Fatalf("old firing after resolution: %d %s", code, answer)
 	}
 	again := bytes.ReplaceAll(fire, []byte("2026-12-07T10:"), []byte("2026-12-07T15:"))
-	if code, answer = post(t, c, srv.URL, testToken, again); code != http.StatusOK || !strings.Contains(answer, Name(gk, 2)) {
+	if code, answer = post(t, c, url, testToken, again); code != http.StatusOK || !strings.Contains(answer, Name(gk, 2)) {
 		t.Fatalf("new firing after resolution: %d %s", code, answer)
 	}
 	if n := len(incidentsOf(t, "shop", gk)); n != 2 {
@@ -186,7 +195,7 @@ func TestReceiverOpensDedupsAndResolves(t *testing.T) {
 
 	// truncatedAlerts is recorded.
 	cut := bytes.Replace(again, []byte(`"truncatedAlerts": 0`), []byte(`"truncatedAlerts": 5`), 1)
-	if code, answer = post(t, c, srv.URL, testToken, cut); code != http.StatusOK {
+	if code, answer = post(t, c, url, testToken, cut); code != http.StatusOK {
 		t.Fatalf("truncated: %d %s", code, answer)
 	}
 	second := &opsv1alpha1.Incident{}

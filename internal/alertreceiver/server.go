@@ -98,7 +98,8 @@ func (r *Receiver) Start(ctx context.Context) error {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// ctx has ended: the shutdown gets a bounded context of its own.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
@@ -229,7 +230,7 @@ func (r *Receiver) tokenHash(ctx context.Context) ([sha256.Size]byte, error) {
 	}
 	tok := strings.TrimSpace(string(sec.Data[key]))
 	if tok == "" {
-		return [sha256.Size]byte{}, fmt.Errorf("Secret %s has no key %q (or it is empty)", r.TokenSecret, key)
+		return [sha256.Size]byte{}, fmt.Errorf("secret %s has no key %q (or it is empty)", r.TokenSecret, key)
 	}
 	r.tokHash, r.tokAt = sha256.Sum256([]byte(tok)), now
 	return r.tokHash, nil

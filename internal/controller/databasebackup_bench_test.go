@@ -59,34 +59,8 @@ func BenchmarkThousandBackups(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_BACKUPS")); err == nil && v > 0 {
 		n = v
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	c, err := client.New(cfg, client.Options{Scheme: benchScheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	user, err := env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	kcPath := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, "manager")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/manager").CombinedOutput(); err != nil {
-		b.Fatalf("building the manager: %v\n%s", err, out)
-	}
-
+	c, runManager, stop := benchManagerBinary(b)
+	defer stop()
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}
 	if err := c.Create(ctx, ns); err != nil {
@@ -94,13 +68,7 @@ func BenchmarkThousandBackups(b *testing.B) {
 	}
 
 	for i := 0; i < b.N; i++ {
-		mgr := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--agent-image=agent:bench")
-		mgr.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
-		logf, _ := os.Create(filepath.Join(dir, "manager.log"))
-		mgr.Stdout, mgr.Stderr = logf, logf
-		if err := mgr.Start(); err != nil {
-			b.Fatal(err)
-		}
+		mgr := runManager("--metrics-bind-address=0")
 		time.Sleep(2 * time.Second) // caches synced, as for a manager that was already running
 
 		b.ResetTimer()
@@ -148,7 +116,6 @@ func BenchmarkThousandBackups(b *testing.B) {
 		hwm := vmHWM(mgr.Process.Pid)
 		_ = mgr.Process.Signal(os.Interrupt)
 		_ = mgr.Wait()
-		_ = logf.Close()
 		if jobs < n {
 			b.Fatalf("only %d of %d Jobs after %s", jobs, n, allJobs)
 		}
@@ -170,8 +137,68 @@ func BenchmarkThousandBackups(b *testing.B) {
 	}
 }
 
+// benchManagerBinary starts envtest and builds cmd/manager with a kubeconfig of its own
+// (a system:masters user), for the benchmarks that measure the real manager as a
+// subprocess; runManager starts it with args after the common ones (no probes, the
+// agent image), its log in the benchmark's temporary folder. stop ends the API server.
+func benchManagerBinary(b *testing.B) (c client.Client, runManager func(args ...string) *exec.Cmd, stop func()) {
+	b.Helper()
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop = func() { _ = env.Stop() }
+	fatal := func(err error) {
+		stop()
+		b.Fatal(err)
+	}
+	if c, err = client.New(cfg, client.Options{Scheme: benchScheme()}); err != nil {
+		fatal(err)
+	}
+	user, err := env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		fatal(err)
+	}
+	dir := b.TempDir()
+	kcPath := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kcPath, kubeconfig, 0o600); err != nil {
+		fatal(err)
+	}
+	bin := filepath.Join(dir, "manager")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/manager").CombinedOutput(); err != nil {
+		fatal(fmt.Errorf("building the manager: %v\n%s", err, out))
+	}
+	runs := 0
+	runManager = func(args ...string) *exec.Cmd {
+		b.Helper()
+		runs++
+		mgr := exec.Command(bin, append([]string{"--health-probe-bind-address=0", "--agent-image=agent:bench"}, args...)...)
+		mgr.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("manager-%d.log", runs)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = logf.Close() })
+		mgr.Stdout, mgr.Stderr = logf, logf
+		if err := mgr.Start(); err != nil {
+			b.Fatal(err)
+		}
+		return mgr
+	}
+	return c, runManager, stop
+}
+
 // vmHWM returns the peak resident set size of pid in KiB.
-func vmHWM(pid int) int64 {
+func vmHWM(pid int) int64 { return procStatus(pid, "VmHWM:") }
+
+// procStatus returns the field (e.g. "VmHWM:") of /proc/<pid>/status in KiB; -1 when
+// it cannot be read.
+func procStatus(pid int, field string) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
@@ -179,7 +206,7 @@ func vmHWM(pid int) int64 {
 	defer func() { _ = f.Close() }()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
 			v, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return v
 		}

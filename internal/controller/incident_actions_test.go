@@ -292,7 +292,7 @@ components:
 		Expect(incident.FindAction(&st, incident.ActionRollback).Revision).To(BeEmpty())
 	})
 
-	It("rotates the named SecretRotations as an emergency rotation: the request recorded first and set once across a restart, the version hash recorded, a refused rotation and a missing SecretRotation reported while the others go on", func() {
+	It("rotates the named SecretRotations as an emergency rotation: the request recorded first and set once across a restart as an annotation (the spec unchanged), the version hash recorded, a refused rotation and a missing SecretRotation reported while the others go on", func() {
 		newRelease("shop", false)
 		session := newRotation(ns, "session-key", func(sr *opsv1alpha1.SecretRotation) {
 			sr.Spec.Keys = sr.Spec.Keys[:1] // SECRET_KEY only: no Fernet key, no target
@@ -305,6 +305,8 @@ components:
 		Eventually(rotationPhase(ctx, session), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
 		Eventually(rotationPhase(ctx, fernet), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
 		before := fetchRotation(ctx, session).Status
+		fetchedSpec := fetchRotation(ctx, session).Spec
+		Expect(fetchedSpec.Mode).To(Equal(opsv1alpha1.RotationTwoPhase))
 
 		By("the manager decided the rotation of session-key (request recorded) and stopped before setting it")
 		inc := &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Name: "leak", Namespace: ns}, Spec: opsv1alpha1.IncidentSpec{
@@ -323,25 +325,27 @@ components:
 		})
 		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"session-key"), "20s").Should(Equal(opsv1alpha1.ActionSucceeded))
 		sr := fetchRotation(ctx, session)
-		Expect(sr.Spec.Mode).To(Equal(opsv1alpha1.RotationImmediate))
-		Expect(sr.Spec.RotateRequest).To(Equal(request))
-		Expect(sr.Status.LastRotateRequest).To(Equal(request))
+		Expect(sr.Spec).To(Equal(fetchedSpec), "the spec (perhaps kept in Git) is not changed")
+		Expect(sr.Annotations).To(HaveKeyWithValue(opsv1alpha1.AnnotationEmergencyRotation, request))
+		Expect(sr.Status.LastEmergencyRequest).To(Equal(request))
+		Expect(sr.Status.Mode).To(Equal(opsv1alpha1.RotationImmediate), "rotated at once although spec.mode is TwoPhase")
 		Expect(sr.Status.Rotations).To(Equal(before.Rotations+1), "rotated once")
 		Expect(sr.Status.CurrentVersionHash).NotTo(Equal(before.CurrentVersionHash))
 		st := getIncident(ctx, inc).Status
 		rec := incident.FindAction(&st, incident.ActionRotatePrefix+"session-key")
 		Expect(rec.VersionHash).To(Equal(sr.Status.CurrentVersionHash))
 		Expect(rec.RotateRequest).To(Equal(request))
-		Expect(rec.Message).To(And(ContainSubstring("to version "+sr.Status.CurrentVersionHash), ContainSubstring("set it back to TwoPhase")))
+		Expect(rec.Message).To(And(ContainSubstring("to version "+sr.Status.CurrentVersionHash), ContainSubstring("spec was not changed (spec.mode TwoPhase still governs")))
 		Expect(incident.HasEntry(&st, "secret-rotated/session-key")).To(BeTrue())
 
-		By("the SecretRotation's admission rule refuses an Immediate rotation of Fernet keys without reencrypt: the action fails with its message")
+		By("an immediate rotation of Fernet keys without reencrypt would make data unreadable: not asked, the action fails with the SecretRotation's rule")
 		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"field-keys"), "10s").Should(Equal(opsv1alpha1.ActionFailed))
 		st = getIncident(ctx, inc).Status
 		Expect(incident.FindAction(&st, incident.ActionRotatePrefix+"field-keys").Message).To(And(
-			ContainSubstring("SecretRotation field-keys refused the emergency rotation"), ContainSubstring("set reencrypt.command")))
+			ContainSubstring("SecretRotation field-keys cannot rotate at once"), ContainSubstring("set reencrypt.command")))
 		Expect(incident.HasEntry(&st, "secret-rotated/field-keys/failed")).To(BeTrue())
 		f := fetchRotation(ctx, fernet)
+		Expect(f.Annotations).NotTo(HaveKey(opsv1alpha1.AnnotationEmergencyRotation))
 		Expect(f.Spec.RotateRequest).To(BeEmpty())
 		Expect(f.Spec.Mode).To(Equal(opsv1alpha1.RotationTwoPhase))
 
@@ -355,5 +359,54 @@ components:
 
 		By("the request is not set again: the SecretRotation rotated once")
 		Consistently(func() int64 { return fetchRotation(ctx, session).Status.Rotations }, "3s").Should(Equal(before.Rotations + 1))
+
+		By("removing the annotation changes nothing; a person's new value is one more emergency rotation")
+		annotateRotation := func(value *string) {
+			GinkgoHelper()
+			Eventually(func() error {
+				cur := fetchRotation(ctx, session)
+				if value == nil {
+					delete(cur.Annotations, opsv1alpha1.AnnotationEmergencyRotation)
+				} else {
+					cur.Annotations = map[string]string{opsv1alpha1.AnnotationEmergencyRotation: *value}
+				}
+				return k8sClient.Update(ctx, cur)
+			}).Should(Succeed())
+		}
+		annotateRotation(nil)
+		Consistently(func() int64 { return fetchRotation(ctx, session).Status.Rotations }, "2s").Should(Equal(before.Rotations + 1))
+		annotateRotation(ptr.To("leak-2"))
+		Eventually(func() string { return fetchRotation(ctx, session).Status.LastEmergencyRequest }, "10s").Should(Equal("leak-2"))
+		Eventually(rotationPhase(ctx, session), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
+		Expect(fetchRotation(ctx, session).Status.Rotations).To(Equal(before.Rotations + 2))
+		Expect(fetchRotation(ctx, session).Spec).To(Equal(fetchedSpec))
+	})
+
+	It("waits for a SecretRotation that cannot start the emergency rotation, saying why, and records it once the cause is fixed", func() {
+		blocked := newRotation(ns, "blocked", func(sr *opsv1alpha1.SecretRotation) {
+			sr.Spec.Keys = sr.Spec.Keys[:1]
+			sr.Spec.RestartTargets = []opsv1alpha1.RestartTarget{{Kind: opsv1alpha1.RestartDeployment, Name: "not-there"}}
+		})
+		Expect(k8sClient.Create(ctx, blocked)).To(Succeed())
+		Eventually(rotationPhase(ctx, blocked), "10s").Should(Equal(opsv1alpha1.RotationPhaseIdle))
+		newRelease("shop", false)
+		inc := newIncident("blocked", opsv1alpha1.IncidentResponse{RotateSecrets: []string{"blocked"}}, "shop")
+		Eventually(func() string {
+			st := getIncident(ctx, inc).Status
+			if rec := incident.FindAction(&st, incident.ActionRotatePrefix+"blocked"); rec != nil {
+				return rec.Message
+			}
+			return ""
+		}, "10s").Should(And(HavePrefix("waiting: SecretRotation blocked is Blocked"), ContainSubstring("restart target Deployment not-there does not exist")))
+		Expect(actionState(ctx, inc, incident.ActionRotatePrefix+"blocked")()).To(Equal(opsv1alpha1.ActionRunning))
+
+		By("the target is taken out of the SecretRotation: it rotates, and the incident records it")
+		Eventually(func() error {
+			cur := fetchRotation(ctx, blocked)
+			cur.Spec.RestartTargets = nil
+			return k8sClient.Update(ctx, cur)
+		}).Should(Succeed())
+		Eventually(actionState(ctx, inc, incident.ActionRotatePrefix+"blocked"), "90s").Should(Equal(opsv1alpha1.ActionSucceeded))
+		Expect(fetchRotation(ctx, blocked).Status.LastEmergencyRequest).To(Equal(incident.RotateRequest(inc.UID)))
 	})
 })

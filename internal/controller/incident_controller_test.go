@@ -82,6 +82,7 @@ func setIncidentTestHooks(r *IncidentReconciler) {
 	r.Clock = &incidentClock
 	r.Sender = &notify.Sender{MaxAttempts: 1, Client: &http.Client{Timeout: 2 * time.Second}}
 	r.Logs = cannedLogs{}
+	r.APIReader = eventLists.wrap(r.APIReader)
 }
 
 // cannedLogs stands in for pods/log, which envtest cannot serve (no kubelet): a

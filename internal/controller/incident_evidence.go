@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -160,15 +161,11 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	if err := r.APIReader.List(ctx, &rss, client.InNamespace(inc.Namespace), sel); err != nil {
 		return nil, nil, nil, err
 	}
-	var evs corev1.EventList
-	if err := r.APIReader.List(ctx, &evs, client.InNamespace(inc.Namespace)); err != nil {
-		return nil, nil, nil, err
-	}
 
 	var b strings.Builder
-	involved := map[string]bool{"Release/" + rel.Name: true}
+	involved := []corev1.ObjectReference{{Kind: "Release", Name: rel.Name}}
 	for _, p := range pods.Items {
-		involved["Pod/"+p.Name] = true
+		involved = append(involved, corev1.ObjectReference{Kind: "Pod", Name: p.Name})
 		fmt.Fprintf(&b, "pod %s phase=%s node=%s\n", p.Name, p.Status.Phase, p.Spec.NodeName)
 		for _, c := range p.Status.ContainerStatuses {
 			fmt.Fprintf(&b, "  container %s ready=%v restarts=%d state=%s last=%s\n", c.Name, c.Ready, c.RestartCount, stateWords(c.State), stateWords(c.LastTerminationState))
@@ -182,29 +179,23 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 		fmt.Fprintf(&b, "  revision %s version=%s result=%s %s\n", h.Revision, h.Version, h.Result, h.Message)
 	}
 	for _, d := range deps.Items {
-		involved["Deployment/"+d.Name] = true
+		involved = append(involved, corev1.ObjectReference{Kind: "Deployment", Name: d.Name})
 		fmt.Fprintf(&b, "deployment %s replicas=%d updated=%d ready=%d available=%d\n", d.Name, ptr.Deref(d.Spec.Replicas, 0), d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas)
 		for _, c := range d.Status.Conditions {
 			fmt.Fprintf(&b, "  %s=%s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
 		}
 	}
 	for _, rs := range rss.Items {
-		involved["ReplicaSet/"+rs.Name] = true
+		involved = append(involved, corev1.ObjectReference{Kind: "ReplicaSet", Name: rs.Name})
 		fmt.Fprintf(&b, "replicaset %s revision=%s template=%s replicas=%d ready=%d\n", rs.Name, rs.Annotations["deployment.kubernetes.io/revision"], rs.Labels[opsv1alpha1.LabelRevision], ptr.Deref(rs.Spec.Replicas, 0), rs.Status.ReadyReplicas)
 	}
 	sections = append(sections, evidence.Section{Name: "workloads", Content: b.String()})
 
+	events, err := r.latestEvents(ctx, inc.Namespace, involved, evidenceEvents)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	b.Reset()
-	var events []corev1.Event
-	for _, e := range evs.Items {
-		if involved[e.InvolvedObject.Kind+"/"+e.InvolvedObject.Name] {
-			events = append(events, e)
-		}
-	}
-	slices.SortStableFunc(events, func(a, b corev1.Event) int { return eventTime(a).Compare(eventTime(b)) })
-	if len(events) > evidenceEvents {
-		events = events[len(events)-evidenceEvents:]
-	}
 	for _, e := range events {
 		fmt.Fprintf(&b, "%s %s %s/%s %s (x%d): %s\n", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, max(e.Count, 1), e.Message)
 	}
@@ -237,6 +228,45 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	}
 	summary := []string{fmt.Sprintf("%d pods", len(pods.Items)), fmt.Sprintf("%d log tails (%d of previous containers)", logs, previous), fmt.Sprintf("%d events", len(events))}
 	return sections, values, summary, nil
+}
+
+// latestEvents returns the latest limit events about the objects (kind and name), oldest
+// first. Each object's events are listed with a field selector on involvedObject.kind
+// and involvedObject.name through the API reader (the API server filters; the cache
+// holds no events), in pages of limit: the manager never holds the namespace's other
+// events, and holds at most three times limit of the object's own however many it has.
+func (r *IncidentReconciler) latestEvents(ctx context.Context, namespace string, objects []corev1.ObjectReference, limit int) ([]corev1.Event, error) {
+	var kept []corev1.Event
+	for _, o := range objects {
+		sel := client.MatchingFields{"involvedObject.kind": o.Kind, "involvedObject.name": o.Name}
+		cont := ""
+		for {
+			var page corev1.EventList
+			if err := r.APIReader.List(ctx, &page, client.InNamespace(namespace), sel, client.Limit(int64(limit)), client.Continue(cont)); err != nil {
+				return nil, fmt.Errorf("listing the events of %s %s: %w", o.Kind, o.Name, err)
+			}
+			kept = append(kept, page.Items...)
+			if len(kept) > 2*limit {
+				kept = keepLatest(kept, limit)
+			}
+			if cont = page.Continue; cont == "" {
+				break
+			}
+		}
+	}
+	return keepLatest(kept, limit), nil
+}
+
+// keepLatest sorts events oldest first (by time, then name: an event's name carries its
+// object's name and a timestamp) and keeps the last limit.
+func keepLatest(events []corev1.Event, limit int) []corev1.Event {
+	slices.SortFunc(events, func(a, b corev1.Event) int {
+		return cmp.Or(eventTime(a).Compare(eventTime(b)), strings.Compare(a.Name, b.Name))
+	})
+	if len(events) > limit {
+		events = slices.Delete(events, 0, len(events)-limit) // zeroes the tail: the dropped events are freed
+	}
+	return events
 }
 
 // podSecretValues reads the values of the Secrets the pods' containers take env from

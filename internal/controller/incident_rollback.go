@@ -22,11 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
@@ -52,11 +48,8 @@ func (r *IncidentReconciler) rollback(ctx context.Context, s *incidentScope, rec
 		return true
 	}
 	rel := &opsv1alpha1.Release{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: inc.Namespace, Name: relName}, rel); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fail(fmt.Sprintf("spec.releaseRef: Release %s does not exist; nothing was rolled back", relName))
-		}
-		return fail(fmt.Sprintf("cannot read Release %s: %v; nothing was rolled back", relName, err))
+	if why := r.readAsked(ctx, inc, "spec.releaseRef", "Release", relName, rel, "nothing was rolled back"); why != "" {
+		return fail(why)
 	}
 	st := &rel.Status
 	if rec.Revision == "" { // decide: the revision to roll back, recorded before asking
@@ -89,26 +82,9 @@ func (r *IncidentReconciler) rollback(ctx context.Context, s *incidentScope, rec
 	case h.Result != opsv1alpha1.RevisionInProgress:
 		return fail(fmt.Sprintf("revision %s of Release %s ended %s, not rolled back by this request: %s", rec.Revision, relName, h.Result, h.Message))
 	}
-	if rel.Annotations[opsv1alpha1.AnnotationRollback] != rec.Revision {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur := &opsv1alpha1.Release{}
-			if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: relName}, cur); err != nil {
-				return err
-			}
-			before := cur.DeepCopy()
-			if cur.Annotations == nil {
-				cur.Annotations = map[string]string{}
-			}
-			cur.Annotations[opsv1alpha1.AnnotationRollback] = rec.Revision
-			return r.Patch(ctx, cur, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		})
-		if err != nil {
-			return fail(fmt.Sprintf("annotating Release %s with %s=%s: %v; nothing was rolled back", relName, opsv1alpha1.AnnotationRollback, rec.Revision, err))
-		}
+	if err := r.ask(ctx, rel, opsv1alpha1.AnnotationRollback, rec.Revision); err != nil {
+		return fail(fmt.Sprintf("annotating Release %s with %s=%s: %v; nothing was rolled back", relName, opsv1alpha1.AnnotationRollback, rec.Revision, err))
 	}
-	s.retryIn = min(s.retryIn, incidentRollbackPoll)
-	if s.retryIn == 0 {
-		s.retryIn = incidentRollbackPoll
-	}
+	s.lookAgainIn(incidentRollbackPoll)
 	return false // the Release rolls back; looked at again shortly
 }

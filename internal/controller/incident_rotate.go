@@ -17,20 +17,19 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/rotation"
 )
 
 // incidentRotationPoll is how often a requested emergency rotation is looked at until
@@ -40,13 +39,16 @@ const incidentRotationPoll = 2 * time.Second
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=secretrotations,verbs=get;patch
 
 // rotateSecret asks one SecretRotation (rotateSecrets/<name>) for an emergency
-// rotation: spec.mode Immediate and spec.rotateRequest set to a value derived from the
-// incident's UID, recorded in the action first (rec.RotateRequest) so that a restart
-// sets the same value and the SecretRotation rotates once. The SecretRotation's own
-// admission rules decide re-encryption: a refused patch fails the action with the API
-// server's message. The action ends when the SecretRotation's status shows that
-// request done (Idle) or stopped (Failed), with its version hash (never a value). It
-// reports whether rec changed.
+// rotation through its annotation opsv1alpha1.AnnotationEmergencyRotation, set to a
+// value derived from the incident's UID: the SecretRotation rotates at once (mode
+// Immediate) whatever its spec.mode says, and its spec, perhaps kept in Git, is not
+// changed. The value is recorded in the action first (rec.RotateRequest), so that a
+// restart sets the same one and the SecretRotation, which rotates once per value,
+// rotates once. A SecretRotation whose Fernet keys an immediate rotation would make
+// unreadable (no reencrypt, no dropUnreadable) is not asked: the action fails with
+// the reason. The action ends when the SecretRotation's status shows the request done
+// (Idle) or stopped (Failed), with its version hash (never a value). It reports
+// whether rec changed.
 func (r *IncidentReconciler) rotateSecret(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord) bool {
 	inc := s.inc
 	name := strings.TrimPrefix(rec.Name, incident.ActionRotatePrefix)
@@ -55,55 +57,53 @@ func (r *IncidentReconciler) rotateSecret(ctx context.Context, s *incidentScope,
 		return true
 	}
 	sr := &opsv1alpha1.SecretRotation{}
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, sr); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fail(fmt.Sprintf("spec.response.rotateSecrets: SecretRotation %s does not exist in namespace %s; nothing was rotated", name, inc.Namespace))
-		}
-		return fail(fmt.Sprintf("cannot read SecretRotation %s: %v; nothing was rotated", name, err))
+	if why := r.readAsked(ctx, inc, "spec.response.rotateSecrets", "SecretRotation", name, sr, "nothing was rotated"); why != "" {
+		return fail(why)
 	}
 	if rec.RotateRequest == "" { // decide: the request, recorded before it is set
+		var keys []string
+		for _, k := range sr.Spec.Keys {
+			keys = append(keys, k.Key)
+		}
+		if why := rotation.UnacknowledgedLoss(&sr.Spec, opsv1alpha1.RotationImmediate, keys); why != "" {
+			return fail(fmt.Sprintf("SecretRotation %s cannot rotate at once: %s", name, why))
+		}
 		rec.RotateRequest, rec.Object = incident.RotateRequest(inc.UID), "SecretRotation/"+name
-		rec.Message = cutMessage(fmt.Sprintf("asking SecretRotation %s for an emergency rotation of Secret %s (mode Immediate, rotateRequest %s)", name, sr.Spec.SecretName, rec.RotateRequest))
+		rec.Message = cutMessage(fmt.Sprintf("asking SecretRotation %s for an emergency rotation of Secret %s (annotation %s=%s; its spec is not changed)", name, sr.Spec.SecretName, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest))
 		return true
 	}
 	st := &sr.Status
-	if st.LastRotateRequest == rec.RotateRequest {
+	// LastRotateRequest: a request an earlier version of the operator made through
+	// spec.rotateRequest (the value is the incident's own).
+	if st.LastEmergencyRequest == rec.RotateRequest || st.LastRotateRequest == rec.RotateRequest {
 		switch st.Phase {
 		case opsv1alpha1.RotationPhaseIdle:
 			return r.rotated(s, rec, sr)
 		case opsv1alpha1.RotationPhaseFailed, opsv1alpha1.RotationPhaseBlocked:
-			why := "see its Stalled condition"
-			if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c != nil && c.Message != "" {
-				why = c.Message
-			}
-			return fail(fmt.Sprintf("the emergency rotation of SecretRotation %s stopped (%s): %s", name, st.Phase, why))
+			return fail(fmt.Sprintf("the emergency rotation of SecretRotation %s stopped (%s): %s", name, st.Phase, stalledWhy(sr)))
 		}
-	} else if sr.Spec.RotateRequest != rec.RotateRequest || sr.Spec.Mode != opsv1alpha1.RotationImmediate {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur := &opsv1alpha1.SecretRotation{}
-			if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: inc.Namespace, Name: name}, cur); err != nil {
-				return err
-			}
-			before := cur.DeepCopy()
-			cur.Spec.Mode, cur.Spec.RotateRequest = opsv1alpha1.RotationImmediate, rec.RotateRequest
-			return r.Patch(ctx, cur, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		})
-		if err != nil {
-			return fail(fmt.Sprintf("SecretRotation %s refused the emergency rotation (mode Immediate, rotateRequest %s): %v; nothing was rotated", name, rec.RotateRequest, err))
+	} else if err := r.ask(ctx, sr, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest); err != nil {
+		return fail(fmt.Sprintf("annotating SecretRotation %s with %s=%s: %v; nothing was rotated", name, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest, err))
+	} else if st.Phase == opsv1alpha1.RotationPhaseBlocked {
+		// It cannot start (a restart target missing, say): said while waiting, since it
+		// starts by itself once a person fixed the cause.
+		msg := cutMessage(fmt.Sprintf("waiting: SecretRotation %s is Blocked and has not started the emergency rotation: %s. It starts once that is fixed (annotation %s=%s stays set)",
+			name, stalledWhy(sr), opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest))
+		if rec.Message != msg {
+			rec.Message = msg
+			s.lookAgainIn(incidentRotationPoll)
+			return true
 		}
 	}
-	s.retryIn = min(s.retryIn, incidentRotationPoll)
-	if s.retryIn == 0 {
-		s.retryIn = incidentRotationPoll
-	}
+	s.lookAgainIn(incidentRotationPoll)
 	return false // the SecretRotation rotates; looked at again shortly
 }
 
 // rotated records a finished emergency rotation: the version hash, the condition
 // (True only while no other rotation of this incident failed) and the timeline entry.
 func (r *IncidentReconciler) rotated(s *incidentScope, rec *opsv1alpha1.IncidentActionRecord, sr *opsv1alpha1.SecretRotation) bool {
-	msg := fmt.Sprintf("SecretRotation %s rotated Secret %s at once (mode Immediate, rotateRequest %s) to version %s: sessions and tokens signed with the old values no longer validate. A rotation cannot be undone; spec.mode stays Immediate for the SecretRotation's next rotateRequest, set it back to TwoPhase for planned rotations",
-		sr.Name, sr.Spec.SecretName, rec.RotateRequest, sr.Status.CurrentVersionHash)
+	msg := fmt.Sprintf("SecretRotation %s rotated Secret %s at once (emergency rotation, annotation %s=%s) to version %s: sessions and tokens signed with the old values no longer validate. A rotation cannot be undone; the SecretRotation's spec was not changed (spec.mode %s still governs its planned rotations), and the annotation stays as the record of the request: removing it changes nothing",
+		sr.Name, sr.Spec.SecretName, opsv1alpha1.AnnotationEmergencyRotation, rec.RotateRequest, sr.Status.CurrentVersionHash, cmp.Or(sr.Spec.Mode, opsv1alpha1.RotationTwoPhase))
 	rec.State, rec.CompletionTime, rec.VersionHash, rec.Message = opsv1alpha1.ActionSucceeded, ptrTime(s.now), sr.Status.CurrentVersionHash, cutMessage(msg)
 	failed := false
 	for _, o := range s.inc.Status.Actions {
@@ -114,4 +114,12 @@ func (r *IncidentReconciler) rotated(s *incidentScope, rec *opsv1alpha1.Incident
 	}
 	r.record(s, opsv1alpha1.TimelineSecretRotated, opsv1alpha1.TimelineSucceeded, "secret-rotated/"+sr.Name, corev1.EventTypeWarning, "SecretRotated", msg)
 	return true
+}
+
+// stalledWhy is what the SecretRotation's Stalled condition says.
+func stalledWhy(sr *opsv1alpha1.SecretRotation) string {
+	if c := conditions.Get(sr, opsv1alpha1.ConditionStalled); c != nil && c.Message != "" {
+		return c.Message
+	}
+	return "see its Stalled condition"
 }

@@ -169,6 +169,7 @@ func (r *SecretRotationReconciler) reconcile(ctx context.Context, sr *opsv1alpha
 		Spec: &sr.Spec, Record: rec, Now: now,
 		Exists: exists, Labelled: secret.Labels[opsv1alpha1.LabelSecretRotation] == names.LabelValue(sr.Name),
 		Missing: rotation.MissingKeys(&sr.Spec, secret.Data), SourceChanged: changed,
+		Emergency: sr.Annotations[opsv1alpha1.AnnotationEmergencyRotation],
 	})
 	switch d.Step {
 	case rotation.StepContinue:
@@ -310,6 +311,9 @@ func (r *SecretRotationReconciler) start(ctx context.Context, sr *opsv1alpha1.Se
 	rec.Phase, rec.Mode, rec.Keys, rec.DecryptOnly, rec.PhaseStarted = phase, d.Mode, d.Keys, decryptOnly, time.Now()
 	rec.ReencryptedBy = ""
 	rec.Request = sr.Spec.RotateRequest
+	if e := sr.Annotations[opsv1alpha1.AnnotationEmergencyRotation]; e != "" && d.Mode == opsv1alpha1.RotationImmediate {
+		rec.Emergency = e // an emergency rotation answers the pending request, whatever started it
+	}
 	rec.Version = keyring.Version(secret.Data, rotation.ManagedKeys(&sr.Spec))
 	secret.Annotations = rec.Write(secret.Annotations)
 	// An update with the resourceVersion read: if another writer got there first
@@ -456,6 +460,7 @@ func (r *SecretRotationReconciler) setRecordStatus(sr *opsv1alpha1.SecretRotatio
 	st.Mode = rec.Mode
 	st.Rotations = rec.Rotations
 	st.LastRotateRequest = rec.Request
+	st.LastEmergencyRequest = rec.Emergency
 	if !rec.RotatedAt.IsZero() {
 		st.LastRotationTime = &metav1.Time{Time: rec.RotatedAt}
 	}

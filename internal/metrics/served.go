@@ -77,10 +77,10 @@ func ServedNames() []string {
 				continue
 			}
 			switch c.(type) {
-			case *prometheus.HistogramVec, prometheus.Histogram:
-				names = append(names, name+"_bucket", name+"_sum", name+"_count")
-			case *prometheus.SummaryVec, prometheus.Summary:
+			case *prometheus.SummaryVec: // before Histogram: a Summary has Histogram's methods
 				names = append(names, name, name+"_sum", name+"_count")
+			case *prometheus.HistogramVec, prometheus.Histogram: // a plain Summary too: it has the same methods
+				names = append(names, name+"_bucket", name+"_sum", name+"_count")
 			default:
 				names = append(names, name)
 			}

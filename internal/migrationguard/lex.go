@@ -82,7 +82,7 @@ func dollarQuoted(s string) int {
 	}
 	tag := s[:end+2]
 	for _, r := range tag[1 : len(tag)-1] {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if r != '_' && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
 			return 1
 		}
 	}

@@ -71,6 +71,9 @@ type Input struct {
 	Missing          []string
 	// SourceChanged are copyFrom keys whose source differs from the current value.
 	SourceChanged []string
+	// Emergency is the SecretRotation's annotation AnnotationEmergencyRotation ("" when
+	// absent).
+	Emergency string
 }
 
 // Next names the step a SecretRotation takes now.
@@ -99,6 +102,8 @@ func Next(in Input) Decision {
 		return ks
 	}
 	switch {
+	case in.Emergency != "" && in.Emergency != rec.Emergency:
+		return Decision{StepStart, fmt.Sprintf("annotation %s asks for an emergency rotation (%q)", opsv1alpha1.AnnotationEmergencyRotation, in.Emergency), opsv1alpha1.RotationImmediate, all()}
 	case spec.RotateRequest != rec.Request:
 		mode := opsv1alpha1.RotationTwoPhase
 		if spec.Mode == opsv1alpha1.RotationImmediate {

@@ -70,6 +70,14 @@ func TestNextDecidesTheStep(t *testing.T) {
 		{"a new rotateRequest in mode Immediate is an emergency", spec(func(s *opsv1alpha1.SecretRotationSpec) {
 			s.RotateRequest, s.Mode = "breach", opsv1alpha1.RotationImmediate
 		}), managed, Decision{StepStart, `rotateRequest changed to "breach"`, opsv1alpha1.RotationImmediate, []string{"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY"}}},
+		{"a new emergency annotation rotates at once in mode TwoPhase, the spec unchanged", spec(func(s *opsv1alpha1.SecretRotationSpec) { s.RotateRequest = "r0" }),
+			with(managed, func(in *Input) { in.Emergency = "incident-1" }),
+			Decision{StepStart, `annotation ops.runbook.dev/emergency-rotation asks for an emergency rotation ("incident-1")`, opsv1alpha1.RotationImmediate, []string{"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY"}}},
+		{"an emergency annotation already acted on: nothing", spec(func(s *opsv1alpha1.SecretRotationSpec) { s.RotateRequest = "r0" }),
+			with(managed, func(in *Input) { in.Emergency, in.Record.Emergency = "incident-1", "incident-1" }), Decision{Step: StepIdle, Why: "no rotation is due"}},
+		{"an emergency annotation goes before a new rotateRequest (the rotation answers both)", spec(func(s *opsv1alpha1.SecretRotationSpec) { s.RotateRequest = "r1" }),
+			with(managed, func(in *Input) { in.Emergency = "incident-2"; in.Record.Emergency = "incident-1" }),
+			Decision{StepStart, `annotation ops.runbook.dev/emergency-rotation asks for an emergency rotation ("incident-2")`, opsv1alpha1.RotationImmediate, []string{"DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY"}}},
 		{"a due interval rotates in two phases even in mode Immediate", spec(func(s *opsv1alpha1.SecretRotationSpec) {
 			s.RotateRequest, s.Mode = "r0", opsv1alpha1.RotationImmediate
 		}), with(managed, func(in *Input) { in.Now = t0.Add(24 * time.Hour) }),
@@ -121,7 +129,7 @@ func TestAfterRolloutOrdersThePhases(t *testing.T) {
 func TestRecordSurvivesTheAnnotations(t *testing.T) {
 	rec := Record{
 		Phase: opsv1alpha1.RotationPhaseReencrypting, Mode: opsv1alpha1.RotationImmediate, Version: "0123456789abcdef",
-		RotatedAt: t0, Request: "breach", Rotations: 4, Keys: []string{"A", "B"}, DecryptOnly: []string{"B"},
+		RotatedAt: t0, Request: "breach", Emergency: "incident-1", Rotations: 4, Keys: []string{"A", "B"}, DecryptOnly: []string{"B"},
 		ReencryptedBy: "keys-reencrypt-0123456789abcdef", PhaseStarted: t0.Add(1500 * time.Millisecond),
 	}
 	a := rec.Write(map[string]string{"other": "kept"})

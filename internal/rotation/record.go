@@ -31,6 +31,9 @@ type Record struct {
 	Version   string
 	RotatedAt time.Time
 	Request   string
+	// Emergency is the emergency request (the SecretRotation's annotation
+	// AnnotationEmergencyRotation) last acted on.
+	Emergency string
 	Rotations int64
 	Keys      []string // keys the rotation in progress changes
 	// DecryptOnly are the keys whose old values an emergency rotation keeps
@@ -46,10 +49,11 @@ type Record struct {
 // ReadRecord reads the record from a Secret's annotations.
 func ReadRecord(a map[string]string) Record {
 	rec := Record{
-		Phase:   opsv1alpha1.RotationPhase(a[opsv1alpha1.AnnotationRotationPhase]),
-		Mode:    opsv1alpha1.RotationMode(a[opsv1alpha1.AnnotationRotationMode]),
-		Version: a[opsv1alpha1.AnnotationRotationVersion],
-		Request: a[opsv1alpha1.AnnotationRotateRequest],
+		Phase:     opsv1alpha1.RotationPhase(a[opsv1alpha1.AnnotationRotationPhase]),
+		Mode:      opsv1alpha1.RotationMode(a[opsv1alpha1.AnnotationRotationMode]),
+		Version:   a[opsv1alpha1.AnnotationRotationVersion],
+		Request:   a[opsv1alpha1.AnnotationRotateRequest],
+		Emergency: a[opsv1alpha1.AnnotationEmergencyRequest],
 	}
 	rec.RotatedAt, _ = time.Parse(time.RFC3339, a[opsv1alpha1.AnnotationRotatedAt])
 	rec.PhaseStarted, _ = time.Parse(time.RFC3339Nano, a[opsv1alpha1.AnnotationRotationPhaseStarted])
@@ -84,6 +88,7 @@ func (rec Record) Write(a map[string]string) map[string]string {
 	set(opsv1alpha1.AnnotationRotationVersion, rec.Version)
 	// The request is kept even when empty, so that setting one later is a change.
 	a[opsv1alpha1.AnnotationRotateRequest] = rec.Request
+	set(opsv1alpha1.AnnotationEmergencyRequest, rec.Emergency)
 	if !rec.RotatedAt.IsZero() {
 		set(opsv1alpha1.AnnotationRotatedAt, rec.RotatedAt.UTC().Format(time.RFC3339))
 	}

@@ -173,7 +173,7 @@ func (r *ReleaseReconciler) planLog(ctx context.Context, job *batchv1.Job) (stri
 		}
 	}
 	if newest == nil {
-		return "", fmt.Errorf("Job %s has no pod left to read its log from", job.Name)
+		return "", fmt.Errorf("plan Job %s has no pod left to read its log from", job.Name)
 	}
 	return r.Logs.Tail(ctx, job.Namespace, newest.Name, release.ContainerName, false, release.MaxSQLLog, release.MaxSQLLog)
 }

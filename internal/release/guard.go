@@ -18,7 +18,7 @@ package release
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -221,7 +221,7 @@ func GuardMessage(f []opsv1alpha1.MigrationFinding, total int, max int) string {
 	for k := range kinds {
 		names = append(names, k)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, k := range names {
 		if a := advice(k); a != "" {
 			fmt.Fprintf(&b, " %s: %s.", k, a)

@@ -204,7 +204,11 @@ func GuardMessage(f []opsv1alpha1.MigrationFinding, total int, max int) string {
 			count = "at least " + count
 		}
 	}
-	fmt.Fprintf(&b, "%s statements of the planned migrations break the pods still serving the previous revision during the rollout:", count)
+	if total == 1 {
+		b.WriteString("1 statement of the planned migrations breaks the pods still serving the previous revision during the rollout:")
+	} else {
+		fmt.Fprintf(&b, "%s statements of the planned migrations break the pods still serving the previous revision during the rollout:", count)
+	}
 	kinds := map[string]bool{}
 	for _, x := range f {
 		what := x.Table

@@ -187,6 +187,9 @@ func TestGuardMessageNamesTheStatementsAndTheAdviceWithinItsBound(t *testing.T) 
 			t.Errorf("message %q does not say %q", msg, want)
 		}
 	}
+	if one := GuardMessage(f[:1], 1, 8192); !strings.HasPrefix(one, "1 statement of the planned migrations breaks") {
+		t.Errorf("one finding: %q", one)
+	}
 	if short := GuardMessage(f, len(f), 100); len(short) > 100 {
 		t.Errorf("bounded message is %d bytes, want at most 100", len(short))
 	}

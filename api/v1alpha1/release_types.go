@@ -116,6 +116,14 @@ const (
 	ReasonDestructiveMigrationNone    = "NoneFound"
 	// ReasonNoPreviousRevision: a first deploy, with no earlier revision's pods to break.
 	ReasonNoPreviousRevision = "NoPreviousRevision"
+	// ReasonQueryFailed: a verify.prometheus query's value broke its condition.
+	ReasonQueryFailed = "QueryFailed"
+	// ReasonQueryInconclusive: a verify.prometheus query had no data, NaN or Inf, or
+	// several series when the window ended.
+	ReasonQueryInconclusive = "QueryInconclusive"
+	// ReasonPrometheusError: Prometheus could not be queried errorThreshold times in a
+	// row; the revision is neither rolled back nor deployed for it.
+	ReasonPrometheusError = "PrometheusError"
 )
 
 // ConditionDestructiveMigration is True when a planned migration of the current
@@ -441,7 +449,7 @@ type PreDeployJob struct {
 }
 
 // ReleaseVerify is the health verification window after the rollout.
-// +kubebuilder:validation:XValidation:rule="has(self.path) || has(self.url)",message="verify needs a path (checked on every new pod) or a url, or both"
+// +kubebuilder:validation:XValidation:rule="has(self.path) || has(self.url) || has(self.prometheus)",message="verify needs a path (checked on every new pod), a url or prometheus queries, or several of them"
 type ReleaseVerify struct {
 	// path is checked with HTTP GET on every new pod of components with ports, e.g.
 	// `/api/v1/health/`; 2xx is healthy.
@@ -491,6 +499,157 @@ type ReleaseVerify struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="progressDeadline must be between 1m and 24h",optionalOldSelf=true
 	ProgressDeadline *Duration `json:"progressDeadline,omitempty"`
+
+	// prometheus queries are evaluated every interval during the window, beside the
+	// HTTP checks: a query whose value breaks its condition fails the round (counted
+	// toward failureThreshold); one with no data, NaN or several series is
+	// inconclusive; Prometheus not answering counts toward errorThreshold.
+	// +optional
+	Prometheus *PrometheusVerify `json:"prometheus,omitempty"`
+}
+
+// InconclusivePolicy is what a verification window that ends inconclusive leads to.
+// +kubebuilder:validation:Enum=Pause;Rollback
+type InconclusivePolicy string
+
+const (
+	// InconclusivePause holds the revision in verification (phase Paused, not
+	// Deployed) and goes on querying: it is Deployed once the queries answer and pass,
+	// rolled back if they fail, or by the ops.runbook.dev/rollback annotation.
+	InconclusivePause InconclusivePolicy = "Pause"
+	// InconclusiveRollback rolls the revision back, naming the inconclusive query.
+	InconclusiveRollback InconclusivePolicy = "Rollback"
+)
+
+// QueryOperator compares a query's value with the condition's value.
+// +kubebuilder:validation:Enum=LessThan;LessThanOrEqual;GreaterThan;GreaterThanOrEqual
+type QueryOperator string
+
+const (
+	QueryLessThan           QueryOperator = "LessThan"
+	QueryLessThanOrEqual    QueryOperator = "LessThanOrEqual"
+	QueryGreaterThan        QueryOperator = "GreaterThan"
+	QueryGreaterThanOrEqual QueryOperator = "GreaterThanOrEqual"
+)
+
+// QueryCondition is what a healthy revision's value satisfies, e.g. `{op: LessThan,
+// value: "0.05"}`.
+type QueryCondition struct {
+	// op compares the query's value (on the left) with value.
+	// +required
+	Op QueryOperator `json:"op"`
+
+	// value is the threshold, a decimal number written as a string, e.g. "0.05".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$')`,message="condition.value must be a decimal number written as a string, e.g. \"0.05\""
+	Value string `json:"value"`
+}
+
+// PrometheusQuery is one PromQL query with the condition a healthy revision meets.
+// +kubebuilder:validation:XValidation:rule=`!self.query.replace('{{revision}}', "").replace('{{stableRevision}}', "").replace('{{namespace}}', "").replace('{{release}}', "").contains('{{')`,message="query: the placeholders are {{revision}}, {{stableRevision}}, {{namespace}} and {{release}}; another {{...}} is not replaced"
+type PrometheusQuery struct {
+	// name of the query, named in conditions, events and history, e.g. `error-rate`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// query is an instant PromQL query that returns one value (a scalar, or a vector
+	// of one series), e.g. `(sum(rate(django_http_responses_total_by_status_view_method_total{revision="{{revision}}",status=~"5.."}[1m])) or vector(0)) / sum(rate(django_http_responses_total_by_status_view_method_total{revision="{{revision}}"}[1m]))`.
+	// `{{revision}}` and `{{stableRevision}}` are replaced with the revision hashes
+	// (the pods' ops.runbook.dev/revision label), `{{namespace}}` and `{{release}}`
+	// with the Release's; each value is escaped for a double-quoted PromQL string.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	Query string `json:"query"`
+
+	// condition the value of a healthy revision meets; a query without one is refused.
+	// +required
+	Condition QueryCondition `json:"condition"`
+}
+
+// ConfigMapKeyReference selects one key of a ConfigMap in the same namespace.
+type ConfigMapKeyReference struct {
+	// name of the ConfigMap, in the same namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key within the ConfigMap's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// CASource is a PEM bundle of CA certificates, from a ConfigMap or a Secret key.
+// +kubebuilder:validation:XValidation:rule="has(self.configMapKeyRef) != has(self.secretKeyRef)",message="ca takes exactly one of configMapKeyRef and secretKeyRef"
+type CASource struct {
+	// +optional
+	ConfigMapKeyRef *ConfigMapKeyReference `json:"configMapKeyRef,omitempty"`
+	// +optional
+	SecretKeyRef *SecretKeyReference `json:"secretKeyRef,omitempty"`
+}
+
+// PrometheusVerify says which Prometheus to ask and what.
+// +kubebuilder:validation:XValidation:rule="!has(self.ca) || self.address.startsWith('https://')",message="prometheus.ca is for an https:// address"
+type PrometheusVerify struct {
+	// address of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090`.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	Address string `json:"address"`
+
+	// bearerTokenSecretRef is a Secret key holding a bearer token sent with every
+	// query (never written to status, events or logs).
+	// +optional
+	BearerTokenSecretRef *SecretKeyReference `json:"bearerTokenSecretRef,omitempty"`
+
+	// ca is the PEM bundle that signs an https address's certificate. Default: the
+	// system's roots.
+	// +optional
+	CA *CASource `json:"ca,omitempty"`
+
+	// timeout of each query (Go duration). Default: 10s.
+	// +optional
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1s') && duration(self) <= duration('1m'))",message="timeout must be between 1s and 1m",optionalOldSelf=true
+	Timeout *Duration `json:"timeout,omitempty"`
+
+	// queries evaluated in every round, each with its condition; names are unique.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	Queries []PrometheusQuery `json:"queries"`
+
+	// errorThreshold is how many consecutive rounds in which Prometheus could not be
+	// queried (unreachable, an error answer) pause the verification with a condition
+	// naming Prometheus. Errors never roll back nor pass a revision. Default: 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ErrorThreshold int32 `json:"errorThreshold,omitempty"`
+
+	// onInconclusive is what a window that ends with an inconclusive query (no data,
+	// NaN or Inf, several series) leads to: Pause (the revision is not Deployed; it is
+	// held and queried until the query answers) or Rollback. Default: Pause.
+	// +optional
+	// +kubebuilder:default=Pause
+	OnInconclusive InconclusivePolicy `json:"onInconclusive,omitempty"`
 }
 
 // IncidentSeverity is how urgent an incident is.
@@ -748,6 +907,63 @@ type ReleaseProgress struct {
 	LastCheckTime *metav1.Time `json:"lastCheckTime,omitempty"`
 	// +optional
 	FailedChecks int32 `json:"failedChecks,omitempty"`
+
+	// queryErrors is how many consecutive rounds Prometheus could not be queried
+	// (verify.prometheus.errorThreshold); such a round fails and passes nothing.
+	// +optional
+	QueryErrors int32 `json:"queryErrors,omitempty"`
+
+	// inconclusiveChecks is how many consecutive rounds a query was inconclusive (no
+	// data, NaN or Inf, several series); a window that ends with it above zero does not
+	// deploy the revision (verify.prometheus.onInconclusive).
+	// +optional
+	InconclusiveChecks int32 `json:"inconclusiveChecks,omitempty"`
+}
+
+// QueryVerdict is what one evaluation of a verification query found.
+// +kubebuilder:validation:Enum=Pass;Fail;Inconclusive;Error
+type QueryVerdict string
+
+const (
+	QueryPass         QueryVerdict = "Pass"
+	QueryFail         QueryVerdict = "Fail"
+	QueryInconclusive QueryVerdict = "Inconclusive"
+	QueryError        QueryVerdict = "Error"
+)
+
+// QueryMeasurement is one evaluation of a verify.prometheus query.
+type QueryMeasurement struct {
+	// revision verified.
+	// +required
+	Revision string `json:"revision"`
+
+	// name of the query.
+	// +required
+	Name string `json:"name"`
+
+	// query as evaluated, its placeholders replaced (cut to 2 KiB).
+	// +required
+	Query string `json:"query"`
+
+	// value Prometheus returned, as text (e.g. `0.31`, `NaN`); empty when none.
+	// +optional
+	Value string `json:"value,omitempty"`
+
+	// threshold the value was held to, e.g. `< 0.05`.
+	// +required
+	Threshold string `json:"threshold"`
+
+	// verdict of the measurement.
+	// +required
+	Verdict QueryVerdict `json:"verdict"`
+
+	// detail says why a measurement is inconclusive or an error (cut to 512 bytes).
+	// +optional
+	Detail string `json:"detail,omitempty"`
+
+	// time the query was evaluated at.
+	// +required
+	Time metav1.Time `json:"time"`
 }
 
 // ComponentStatus is the observed state of one component.
@@ -811,6 +1027,13 @@ type ReleaseStatus struct {
 	// it (or, for a revision that ran as a retry, from its history entry's retry).
 	// +optional
 	ObservedRetry *string `json:"observedRetry,omitempty"`
+
+	// measurements of the verify.prometheus queries, newest first, at most 20 (kept
+	// after the revision ends, so that a rollback's measurements stay visible).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Measurements []QueryMeasurement `json:"measurements,omitempty"`
 
 	// history of revisions, newest first, at most revisionHistoryLimit entries.
 	// +optional

@@ -36,6 +36,11 @@ import (
 // failureThreshold consecutive failed rounds, or a restarted or crash-looping pod of
 // the new revision, roll the release back. A round the checker could not make (no
 // route to the pods, a timeout) fails nothing: the window is paused for that round.
+// verify.prometheus queries are part of each round (release_query.go): a query that
+// breaks its condition fails the round; Prometheus not answering pauses the window
+// like a checker error and, errorThreshold rounds in a row, the verification, never
+// rolling back nor passing the revision; an inconclusive query neither passes nor
+// fails, and a window that ends inconclusive holds the revision (onInconclusive).
 //
 // Conditions: Verified.
 func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, error) {
@@ -47,6 +52,9 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
 		msg := fmt.Sprintf("Verifying revision %s for %s: checks every %s, %d consecutive failures roll back",
 			s.revision, release.Window(v), interval, release.FailureThreshold(v))
+		if v.Prometheus != nil {
+			msg += fmt.Sprintf("; %d Prometheus queries at %s", len(v.Prometheus.Queries), v.Prometheus.Address)
+		}
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonVerifying, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonVerifying, "Verify", msg)
@@ -62,26 +70,51 @@ func (r *ReleaseReconciler) verify(ctx context.Context, s *releaseScope) (bool, 
 	if err != nil {
 		return false, err
 	}
+	queries, err := r.queryRound(ctx, s, checkedAt)
+	if err != nil {
+		return false, err
+	}
 	r.roundMade(s, checkedAt)
+	countQueries(p, queries)
+	reason := opsv1alpha1.ReasonHealthCheckFailed
+	if failed == "" && queries.Verdict == opsv1alpha1.QueryFail {
+		failed, reason = queries.Deciding.Describe(), opsv1alpha1.ReasonQueryFailed
+	}
 	switch {
 	case failed != "":
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
 		p.FailedChecks++
+		what := "health checks"
+		if reason == opsv1alpha1.ReasonQueryFailed {
+			what = "checks"
+		}
 		if p.FailedChecks >= release.FailureThreshold(v) {
-			why := fmt.Sprintf("%d consecutive health checks failed (verify.failureThreshold): %s", p.FailedChecks, failed)
-			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonHealthCheckFailed, why)
-			return r.decideRollback(s, opsv1alpha1.ReasonHealthCheckFailed, why)
+			why := fmt.Sprintf("%d consecutive %s failed (verify.failureThreshold): %s", p.FailedChecks, what, failed)
+			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, reason, why)
+			return r.decideRollback(s, reason, why)
 		}
 		msg := fmt.Sprintf("Health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
-		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonHealthCheckFailed, msg)
+		if reason == opsv1alpha1.ReasonQueryFailed {
+			msg = fmt.Sprintf("Check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), failed)
+		}
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, reason, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
-	case checkerErr != "":
-		// The window stands still while nothing could be checked.
+	case checkerErr != "" || queries.Verdict == opsv1alpha1.QueryError:
+		// The window stands still while nothing could be checked: a revision is never
+		// passed by a window Prometheus did not see.
 		shifted := metav1.NewTime(p.VerifyStartTime.Add(interval))
 		p.VerifyStartTime = &shifted
-		msg := "Verification paused: the health checks could not be made (" + checkerErr + "); nothing is rolled back for it"
-		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCheckerError, msg)
-		markReleaseReconciling(rel, opsv1alpha1.ReasonCheckerError, msg)
+		if checkerErr != "" {
+			msg := "Verification paused: the health checks could not be made (" + checkerErr + "); nothing is rolled back for it"
+			conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCheckerError, msg)
+			markReleaseReconciling(rel, opsv1alpha1.ReasonCheckerError, msg)
+			break
+		}
+		r.prometheusError(s, queries.Deciding)
+	case queries.Verdict == opsv1alpha1.QueryInconclusive:
+		return r.inconclusive(s, queries.Deciding)
 	default:
+		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
 		p.FailedChecks = 0
 		left := p.VerifyStartTime.Add(release.Window(v)).Sub(s.now)
 		msg := fmt.Sprintf("Healthy so far; %s of the verification window left", left.Round(time.Second))

@@ -194,6 +194,7 @@ var requiredPackages = []requiredPackage{
 	{name: "python3-redis", module: "redis"},
 	{name: "python3-psycopg2", module: "psycopg2"},
 	{name: "python3-cryptography", module: "cryptography.fernet"},
+	{name: "python3-django-prometheus", module: "django_prometheus"},
 }
 
 // MissingPackages lists the Debian packages the application needs that are not

@@ -175,6 +175,12 @@ func nextPipelineStep(in Input, p *opsv1alpha1.ReleaseProgress) Decision {
 		// on until a check passes or the threshold rolls it back.
 		return Decision{StepVerify, fmt.Sprintf("the window ended with %d failing checks; checks go on until one passes or verify.failureThreshold is reached", p.FailedChecks)}
 	}
+	if v := spec.Verify; v != nil && (p.InconclusiveChecks > 0 || p.QueryErrors > 0 || (v.Prometheus != nil && p.LastCheckTime == nil)) {
+		// The latest round's queries were inconclusive or unanswered, or none ran
+		// (a zero window): that passes nothing. Verify applies verify.prometheus.onInconclusive, or waits for
+		// Prometheus.
+		return Decision{StepVerify, "the window ended while the latest queries were inconclusive or Prometheus did not answer; queries go on until they pass (verify.prometheus)"}
+	}
 	return Decision{StepFinish, fmt.Sprintf("revision %s (%s) is rolled out and verified", in.Revision, spec.Version)}
 }
 

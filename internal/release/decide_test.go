@@ -103,6 +103,10 @@ func TestNextNamesTheStepAndWhy(t *testing.T) {
 			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}})}, "", "", false, StepFinish},
 		{"a window that ended on failing checks goes on verifying", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2,
 			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, FailedChecks: 1})}, "", "", false, StepVerify},
+		{"a window that ended on inconclusive queries is not finished", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2,
+			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, InconclusiveChecks: 1})}, "", "", false, StepVerify},
+		{"a window that ended while Prometheus did not answer is not finished", opsv1alpha1.ReleaseStatus{History: migrated, Progress: prog(opsv1alpha1.ReleaseProgress{BackedUp: true, Planned: true, PreDeployDone: 1, RolledOut: 2,
+			VerifyStartTime: &metav1.Time{Time: now.Add(-2 * time.Minute)}, QueryErrors: 1})}, "", "", false, StepVerify},
 		{"failed revision pinned", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "", "", false, StepPinned},
 		{"new retry value runs it again", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack}}}, "2", "", false, StepStart},
 		{"a retry after the rollback restored the database stays pinned", opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionRolledBack,
@@ -261,6 +265,30 @@ func TestIsRetryOnlyForARevisionRunAgain(t *testing.T) {
 	for _, c := range cases {
 		if got := IsRetry(st, c.revision, c.retry); got != c.want {
 			t.Errorf("IsRetry(%s, %s) = %v, want %v", c.revision, c.retry, got, c.want)
+		}
+	}
+}
+
+// With verify.prometheus a revision is finished only after a round of queries: a
+// window of zero (or one that ended before any round) deploys nothing unqueried.
+func TestNextRunsOneQueryRoundBeforeFinishing(t *testing.T) {
+	spec := baseSpec()
+	spec.Verify = &opsv1alpha1.ReleaseVerify{Window: &opsv1alpha1.Duration{}, Prometheus: &opsv1alpha1.PrometheusVerify{Address: "http://prom:9090"}}
+	rev := SnapshotOf(&spec).Revision()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	started := &metav1.Time{Time: now.Add(-time.Second)}
+	for _, tc := range []struct {
+		name string
+		last *metav1.Time
+		want Step
+	}{
+		{"no round yet", nil, StepVerify},
+		{"after a passing round", started, StepFinish},
+	} {
+		st := opsv1alpha1.ReleaseStatus{History: []opsv1alpha1.RevisionRecord{{Revision: rev, Result: opsv1alpha1.RevisionInProgress, Migrated: true}},
+			Progress: &opsv1alpha1.ReleaseProgress{Revision: rev, RolledOut: int32(len(spec.Components)), PreDeployDone: int32(len(spec.PreDeploy)), BackedUp: true, Planned: true, VerifyStartTime: started, LastCheckTime: tc.last}}
+		if got := Next(Input{Spec: &spec, Status: &st, Revision: rev, Now: now}); got.Step != tc.want {
+			t.Errorf("%s: %s (%s), want %s", tc.name, got.Step, got.Why, tc.want)
 		}
 	}
 }

@@ -31,15 +31,25 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.staticfiles",
+    "django_prometheus",
     "accounts",
     "organizations",
     "subscriptions",
 ]
+# django-prometheus (Debian's python3-django-prometheus) counts every request and
+# response by view, method and status, served at /metrics: what a Release's
+# verify.prometheus queries read (e.g. the share of 5xx of one revision's pods).
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# Not the count of unapplied migrations: django-prometheus would read it from the
+# database in every process's start (manage.py commands, Celery), which then fail
+# while the database is unreachable.
+PROMETHEUS_EXPORT_MIGRATIONS = False
 ROOT_URLCONF = "saas.urls"
 WSGI_APPLICATION = "saas.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"

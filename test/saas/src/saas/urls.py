@@ -1,10 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from organizations import views as organizations
 from saas import health, session
 from subscriptions import views as subscriptions
 
 urlpatterns = [
+    path("", include("django_prometheus.urls")),  # /metrics
     path("api/v1/health/", health.health),
     path("api/v1/session/", session.session),
     path("api/v1/organizations/", organizations.create),

@@ -85,7 +85,7 @@ test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, dat
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: demo
-demo: test-binaries ## Start the devcluster and the operator, walk through the Django app, backups, a restore, a schedule, a secret rotation and a release with rollback; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after).
+demo: test-binaries ## Start the devcluster and the operator, walk through the Django app, backups, a restore, a schedule, a secret rotation, a release with rollback and a failing backup whose alert opens an Incident; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go run ./cmd/demo --dir .devcluster $(DEMO_ARGS)
 
 .PHONY: test-e2e
@@ -93,7 +93,7 @@ test-e2e: test-binaries ## Only the end-to-end suite on a devcluster with the ma
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: devcluster
-devcluster: test-binaries ## Start the local cluster (with the manager) and keep it up until Ctrl-C.
+devcluster: test-binaries ## Start the local cluster (with the manager, Prometheus and Alertmanager) and keep it up until Ctrl-C.
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go run ./cmd/devcluster --dir .devcluster --manager
 
 ##@ Benchmarks (figures, not pass/fail)

@@ -692,7 +692,7 @@ type IncidentStatus struct {
 // +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.spec.severity`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`,priority=1
-// +kubebuilder:printcolumn:name="Deadline",type=date,JSONPath=`.status.responseDeadline`
+// +kubebuilder:printcolumn:name="Deadline",type=string,JSONPath=`.status.responseDeadline`,description="When a response is due (a date column would print a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Incident records an incident and performs the response it asks for: evidence

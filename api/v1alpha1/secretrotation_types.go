@@ -447,7 +447,7 @@ type SecretRotationStatus struct {
 // +kubebuilder:printcolumn:name="Rotations",type=integer,JSONPath=`.status.rotations`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Last Rotation",type=date,JSONPath=`.status.lastRotationTime`
-// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextRotationTime`
+// +kubebuilder:printcolumn:name="Next",type=string,JSONPath=`.status.nextRotationTime`,description="When the next rotation is due (a date column would print a future time as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // SecretRotation generates new values for a Secret's keys on an interval, keeps

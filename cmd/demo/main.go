@@ -241,6 +241,10 @@ Pods whose image is the operator's (%s) or the application's (saas:<tag>, tags %
 run as processes on this machine; pods of any other image are reported Running without
 running anything. Logs of every component are in %s, pod output in %s.`,
 		devcluster.AgentImage, strings.Join(slices.Sorted(maps.Keys(c.SaaSTags)), ", "), filepath.Join(dir, "logs"), filepath.Join(dir, "pods"))
+	if m := c.Monitoring; m != nil {
+		out.Say("Prometheus %s (alerts: %s/alerts) and Alertmanager %s run on loopback; what Alertmanager posted and the Incidents' notifications are in %s.",
+			m.PrometheusURL, m.PrometheusURL, m.AlertmanagerURL, filepath.Join(dir, "logs", "alert-posts.jsonl"))
+	}
 	now := devcluster.Memory()
 	out.Say("The devcluster started in %s. Memory (resident, all its processes): %d MiB now, %d MiB at the peak of the walkthrough.",
 		demo.Round(startup), now.Total>>20, peak.Total>>20)

@@ -1,7 +1,7 @@
 // Command devcluster runs a local Kubernetes for runbook-operator: etcd,
 // kube-apiserver, kube-controller-manager, a node agent that runs pods of the
-// operator's and the demo app's images as host processes, PostgreSQL and an S3
-// server. It stops everything on Ctrl-C or SIGTERM.
+// operator's and the demo app's images as host processes, PostgreSQL, Redis, an S3
+// server, Prometheus and Alertmanager. It stops everything on Ctrl-C or SIGTERM.
 //
 //	go run ./cmd/devcluster --dir .devcluster
 package main
@@ -35,6 +35,7 @@ func main() {
 	noPG := flag.Bool("no-postgres", false, "do not start PostgreSQL")
 	noS3 := flag.Bool("no-s3", false, "do not start the S3 server")
 	noRedis := flag.Bool("no-redis", false, "do not start Redis")
+	noMonitoring := flag.Bool("no-monitoring", false, "do not start Prometheus and Alertmanager")
 	runManager := flag.Bool("manager", false, "also build ./cmd/manager and run it on the host against the cluster (output in DIR/logs/manager.log)")
 	managerArgs := flag.String("manager-args", "", "more arguments for the manager with --manager (it always gets "+strings.Join(devcluster.ManagerArgs(), " ")+")")
 	verbose := flag.Int("v", 0, "log verbosity")
@@ -46,13 +47,13 @@ func main() {
 	if *runManager {
 		mArgs = strings.Fields(*managerArgs)
 	}
-	if err := run(log, *dir, *assets, *agentBin, *managerBin, *crdDir, *noPG, *noS3, *noRedis, *runManager, mArgs); err != nil {
+	if err := run(log, *dir, *assets, *agentBin, *managerBin, *crdDir, *noPG, *noS3, *noRedis, *noMonitoring, *runManager, mArgs); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log logr.Logger, dir, assets, agentBin, managerBin, crdDir string, noPG, noS3, noRedis, runManager bool, managerArgs []string) error {
+func run(log logr.Logger, dir, assets, agentBin, managerBin, crdDir string, noPG, noS3, noRedis, noMonitoring, runManager bool, managerArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := filepath.Abs(dir)
@@ -106,7 +107,7 @@ func run(log logr.Logger, dir, assets, agentBin, managerBin, crdDir string, noPG
 		Dir: dir, AssetsDir: assets,
 		AgentBinary: agentBin, ManagerBinary: managerBin,
 		CRDDirs:         crds,
-		WithoutPostgres: noPG, WithoutS3: noS3, WithoutRedis: noRedis,
+		WithoutPostgres: noPG, WithoutS3: noS3, WithoutRedis: noRedis, WithoutMonitoring: noMonitoring,
 		Log: log,
 	})
 	if err != nil {
@@ -161,11 +162,11 @@ Demo namespace %q: Secrets %s (host, port, dbname, user, password), %s
 (DJANGO_SECRET_KEY, FIELD_ENCRYPTION_KEY); ConfigMap %s has the endpoints,
 database %q and bucket %q exist.
 Logs: %s   pod output: %s
-Press Ctrl-C to stop and remove everything.
+%sPress Ctrl-C to stop and remove everything.
 `, c.StartupDuration.Round(100*time.Millisecond), devcluster.KubernetesVer, c.Agent.NodeName(), devcluster.Memory(),
 		c.Kubeconfig, envFile, strings.Join(slices.Sorted(maps.Keys(c.SaaSTags)), ", "), orNone(agentBin),
 		devcluster.DemoNamespace, devcluster.DemoDBSecret, devcluster.DemoS3Secret, devcluster.DemoRedisSecret, devcluster.DemoAppSecret, devcluster.DemoConfigMap,
-		devcluster.DemoDatabase, devcluster.DemoBucket, c.LogDir, filepath.Join(c.Dir, "pods"))
+		devcluster.DemoDatabase, devcluster.DemoBucket, c.LogDir, filepath.Join(c.Dir, "pods"), monitoringUsage(c))
 }
 
 func orNone(s string) string {
@@ -173,4 +174,15 @@ func orNone(s string) string {
 		return "(not mapped)"
 	}
 	return s
+}
+
+func monitoringUsage(c *devcluster.Cluster) string {
+	m := c.Monitoring
+	if m == nil {
+		return ""
+	}
+	return fmt.Sprintf(`Prometheus %s (scrapes the manager at %s, shipped alert rules) and Alertmanager %s
+(posts to the manager's receiver at %s with the token in Secret %s; a copy of each post
+and the alert-opened Incidents' notifications are in %s); they need --manager.
+`, m.PrometheusURL, m.MetricsAddr, m.AlertmanagerURL, m.ReceiverAddr, m.TokenSecret, filepath.Join(c.LogDir, "alert-posts.jsonl"))
 }

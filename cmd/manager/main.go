@@ -161,6 +161,7 @@ func main() {
 // alertFlags are the flags of the Alertmanager webhook receiver (off by default).
 type alertFlags struct {
 	addr, secret, key, severity string
+	notify                      string
 	opts                        alertreceiver.Options
 }
 
@@ -176,6 +177,8 @@ func (f *alertFlags) bind(fs *flag.FlagSet) {
 		"Namespace of an alert group without a common namespace label (empty: such notifications are refused with 400).")
 	fs.StringVar(&f.severity, "alert-receiver-default-severity", "P2",
 		"Severity of an alert-opened Incident when no alert has a known severity label (P0-P3).")
+	fs.StringVar(&f.notify, "alert-receiver-notify", "",
+		"TYPE:SECRET/KEY: every alert-opened Incident notifies a notifier of TYPE (Slack, PagerDuty, Webhook) whose URL is under KEY of the Secret SECRET in the Incident's namespace (empty: none).")
 }
 
 // add adds the receiver to mgr when its address is set.
@@ -193,6 +196,11 @@ func (f *alertFlags) add(mgr ctrl.Manager) error {
 	}
 	opts := f.opts
 	opts.DefaultSeverity = sev
+	n, err := alertreceiver.ParseNotifier(f.notify)
+	if err != nil {
+		return fmt.Errorf("--alert-receiver-notify %w", err)
+	}
+	opts.Notifier = n
 	return mgr.Add(&alertreceiver.Receiver{Addr: f.addr, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(),
 		TokenSecret: types.NamespacedName{Namespace: ns, Name: name}, TokenKey: f.key, Options: opts,
 		Log: ctrl.Log.WithName("alert-receiver")})

@@ -75,6 +75,9 @@ type Options struct {
 	DefaultNamespace string
 	// DefaultSeverity is used when no alert has a known `severity` label ("": P2).
 	DefaultSeverity opsv1alpha1.IncidentSeverity
+	// Notifier, when set, is every opened Incident's notifier (ParseNotifier); its
+	// Secret is read in the Incident's namespace.
+	Notifier *opsv1alpha1.Notifier
 }
 
 // NamespaceLabel is the alert label naming the Incident's namespace.
@@ -200,7 +203,7 @@ const (
 
 // NewIncident is the n-th Incident a group opens, in namespace ns: severity from the
 // `severity` labels, the Release from opts.ReleaseLabel, title and description from
-// the annotations. Its response is evidence capture only: an alert never isolates,
+// the annotations, the notifier from opts.Notifier. Its response is evidence capture only: an alert never isolates,
 // takes offline, rolls back or rotates anything by itself.
 func NewIncident(m *Message, ns string, n int, opts Options) *opsv1alpha1.Incident {
 	inc := &opsv1alpha1.Incident{
@@ -233,6 +236,9 @@ func NewIncident(m *Message, ns string, n int, opts Options) *opsv1alpha1.Incide
 				notes = append(notes, fmt.Sprintf("Label %s=%q is not a Release name; no releaseRef set.", opts.ReleaseLabel, cutString(rel, 70)))
 			}
 		}
+	}
+	if opts.Notifier != nil {
+		inc.Spec.Notify = []opsv1alpha1.Notifier{*opts.Notifier}
 	}
 	inc.Spec.Description = description(m, notes)
 	return inc

@@ -152,8 +152,8 @@ var _ = Describe("Release destructive migration guard", func() {
 		rel := createRelease(ctx, ns, fmt.Sprintf(guardRelease, ", destructiveMigrations: Block"))
 		rev1 := deployed(rel)
 
-		By("1.5.0 drops a column 1.1.0 reads: blocked after its plan, before any migration")
-		rev2 := upgrade(rel, "1.5.0")
+		By("1.4.0 drops a column 1.1.0 reads: blocked after its plan, before any migration")
+		rev2 := upgrade(rel, "1.4.0")
 		finishPlanJob(ctx, rel, rev2, dropPlan, sqlSection("shop.0004_remove_field", djangoSQL("0004_remove_field")))
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)).Should(And(
 			HavePrefix("True DestructiveMigrationBlocked"),
@@ -193,7 +193,7 @@ var _ = Describe("Release destructive migration guard", func() {
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)()).To(HavePrefix("False"))
 		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev2), 0, "OK")
 		rollOutRevision(ctx, ns, "saas-web", rev2, 0)
-		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.5.0"))
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.4.0"))
 	})
 
 	It("Warn records the condition and a Warning event naming the migration and statement, and deploys", func() {
@@ -211,7 +211,7 @@ var _ = Describe("Release destructive migration guard", func() {
 		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.2.0"))
 
 		By("migrations that drop a default and a table: warned, and deployed")
-		rev = upgrade(rel, "1.5.0")
+		rev = upgrade(rel, "1.4.0")
 		finishPlanJob(ctx, rel, rev, "[ ]  shop.0002_add_field_default\n[ ]  shop.0009_delete_model\n",
 			sqlSection("shop.0002_add_field_default", djangoSQL("0002_add_field_default"))+sqlSection("shop.0009_delete_model", djangoSQL("0009_delete_model")))
 		Eventually(migrateJobExists(ctx, rel, rev)).Should(BeTrue())
@@ -222,7 +222,7 @@ var _ = Describe("Release destructive migration guard", func() {
 			ContainSubstring("shop.0002_add_field_default"), ContainSubstring(`ALTER TABLE "shop_order" ALTER COLUMN "seats" DROP DEFAULT`))))
 		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev), 0, "OK")
 		rollOutRevision(ctx, ns, "saas-web", rev, 0)
-		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.5.0"))
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.4.0"))
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)()).To(HavePrefix("True Warned"))
 		Expect(getRelease(ctx, rel).Status.History[0].DestructiveMigrations).To(HaveLen(2))
 	})
@@ -231,7 +231,7 @@ var _ = Describe("Release destructive migration guard", func() {
 		ns := newNamespace(ctx)
 		rel := createRelease(ctx, ns, fmt.Sprintf(guardRelease, ", destructiveMigrations: Block"))
 		deployed(rel)
-		rev := upgrade(rel, "1.5.0")
+		rev := upgrade(rel, "1.4.0")
 		// The plan lists a migration the log has no section for (the SQL command printed nothing).
 		finishPlanJob(ctx, rel, rev, safePlan, "")
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)).Should(And(

@@ -48,6 +48,8 @@ type Env struct {
 	Seeded map[string]int64
 	// Backup is the completed on-demand backup of the backup step.
 	Backup *opsv1alpha1.DatabaseBackup
+	// Monitoring is the devcluster's Prometheus and Alertmanager (nil without them).
+	Monitoring *devcluster.Monitoring
 
 	mapper meta.RESTMapper
 }
@@ -69,7 +71,7 @@ func NewEnv(c *devcluster.Cluster, out *Printer) (*Env, error) {
 		return nil, err
 	}
 	return &Env{
-		Out: out, Namespace: devcluster.DemoNamespace,
+		Out: out, Namespace: devcluster.DemoNamespace, Monitoring: c.Monitoring,
 		Client: cl, Clientset: c.Client,
 		DBSecret: devcluster.DemoDBSecret, S3Secret: devcluster.DemoS3Secret,
 		Database: devcluster.DemoDatabase, PostgresDSN: c.Postgres.DSN(devcluster.DemoDatabase),

@@ -2,7 +2,7 @@
 // kube-apiserver (through envtest), kube-controller-manager with every controller, a
 // node agent that runs pods of mapped images as host processes (the runbook's Django
 // application among them), a PostgreSQL server, Redis and an S3 server (versitygw),
-// and a "demo" namespace wired to them. `make demo` and
+// Prometheus and Alertmanager (monitoring.go), and a "demo" namespace wired to them. `make demo` and
 // the end-to-end tests use it.
 package devcluster
 
@@ -65,6 +65,8 @@ type Options struct {
 	// WithoutPostgres, WithoutS3 and WithoutRedis skip those servers (and their demo
 	// Secrets).
 	WithoutPostgres, WithoutS3, WithoutRedis bool
+	// WithoutMonitoring skips Prometheus and Alertmanager (monitoring.go).
+	WithoutMonitoring bool
 	// SaaSSource is the application's source (default: test/saas of this module); its
 	// releases become the tags of the image "saas". "-" leaves the image unmapped.
 	SaaSSource string
@@ -85,6 +87,8 @@ type Cluster struct {
 	Postgres   *harness.Postgres
 	S3         *harness.S3
 	Redis      *Redis
+	// Monitoring is Prometheus and Alertmanager (nil WithoutMonitoring).
+	Monitoring *Monitoring
 	Agent      *nodeagent.Agent
 	// SaaSTags maps the tags of the image "saas" to their folders on the host.
 	SaaSTags map[string]string
@@ -113,6 +117,7 @@ type Cluster struct {
 	logFiles          []*os.File
 	procMu            sync.Mutex
 	procs             []*HostProcess
+	monitoring        *Monitoring // set as soon as startMonitoring has something to stop
 }
 
 // DefaultImages returns the standard image mappings for the given host programs.
@@ -173,6 +178,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if err := c.setupDemo(ctx); err != nil {
 		return nil, fmt.Errorf("set up the demo namespace: %w", err)
+	}
+	if !opts.WithoutMonitoring {
+		if c.Monitoring, err = c.startMonitoring(ctx); err != nil {
+			return nil, fmt.Errorf("start Prometheus and Alertmanager: %w", err)
+		}
 	}
 	c.StartupDuration = time.Since(t0)
 	c.log.Info("devcluster is ready", "after", c.StartupDuration.Round(time.Millisecond))
@@ -443,6 +453,9 @@ func (c *Cluster) Stop() error {
 		if err := c.podNet.teardown(); err != nil {
 			errs = append(errs, err)
 		}
+		if err := c.monitoring.stop(); err != nil {
+			errs = append(errs, err)
+		}
 		if c.kcm != nil {
 			c.failOnce.Do(func() { c.failErr = errors.New("stopped"); close(c.failed) })
 			_ = syscall.Kill(-c.kcm.Process.Pid, syscall.SIGTERM)
@@ -515,6 +528,9 @@ func (c *Cluster) WriteEnvFile() (string, error) {
 	}
 	if c.Redis != nil {
 		fmt.Fprintf(&env, "export REDIS_URL=%s\n", c.Redis.URL(0))
+	}
+	if c.Monitoring != nil {
+		fmt.Fprintf(&env, "export PROMETHEUS_URL=%s ALERTMANAGER_URL=%s\n", c.Monitoring.PrometheusURL, c.Monitoring.AlertmanagerURL)
 	}
 	path := filepath.Join(c.Dir, "env")
 	return path, os.WriteFile(path, []byte(env.String()), 0o600)

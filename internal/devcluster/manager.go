@@ -34,7 +34,8 @@ func ManagerArgs() []string {
 const managerStartTimeout = time.Minute
 
 // StartManager runs the operator's manager (cmd/manager built at bin) on the host
-// against the cluster with ManagerArgs followed by args, and returns once every
+// against the cluster with ManagerArgs, Monitoring.ManagerArgs (when monitoring runs)
+// and args, and returns once every
 // controller it registered has synced its caches and started its workers, so a
 // resource created afterwards is reconciled at once. Its output goes to
 // LogDir/manager.log; Stop terminates it.
@@ -47,7 +48,11 @@ func (c *Cluster) StartManager(ctx context.Context, bin string, args ...string) 
 	if c.managerKubeconfig != "" {
 		env = append(env, "KUBECONFIG="+c.managerKubeconfig) // the last KUBECONFIG wins
 	}
-	p, err := c.StartProcess("manager", append(append([]string{bin}, ManagerArgs()...), args...), env...)
+	argv := append([]string{bin}, ManagerArgs()...)
+	if c.Monitoring != nil { // metrics for Prometheus, the receiver for Alertmanager
+		argv = append(argv, c.Monitoring.ManagerArgs()...)
+	}
+	p, err := c.StartProcess("manager", append(argv, args...), env...)
 	if err != nil {
 		return nil, err
 	}

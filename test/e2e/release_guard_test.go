@@ -40,7 +40,7 @@ import (
 	"runbook-operator/internal/release"
 )
 
-// The destructive migration guard on the real Django app: 1.5.0's migration drops the
+// The destructive migration guard on the real Django app: 1.4.0's migration drops the
 // column `seats` that 1.1.0 reads. With destructiveMigrations Block it stops before
 // any change while 1.1.0 serves; set to Warn, it deploys with the warning visible.
 const (
@@ -122,9 +122,9 @@ var _ = Describe("Release destructive migration guard on the devcluster", Ordere
 		Expect(seatsColumns(ctx)).To(Equal(1))
 	})
 
-	It("with Block, stops 1.5.0 before any change while 1.1.0 still serves", func(ctx SpecContext) {
-		setGuardSpec(ctx, guardSpec("1.5.0", opsv1alpha1.DestructiveMigrationsBlock))
-		Eventually(releasePhaseOf(ctx, guardName)).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("Blocked 1.5.0"))
+	It("with Block, stops 1.4.0 before any change while 1.1.0 still serves", func(ctx SpecContext) {
+		setGuardSpec(ctx, guardSpec("1.4.0", opsv1alpha1.DestructiveMigrationsBlock))
+		Eventually(releasePhaseOf(ctx, guardName)).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("Blocked 1.4.0"))
 		rel := getE2ERelease(ctx, guardName)
 		stalled := guardCondition(ctx, opsv1alpha1.ConditionStalled)
 		Expect(stalled).To(And(HavePrefix("True DestructiveMigrationBlocked"),
@@ -152,9 +152,9 @@ var _ = Describe("Release destructive migration guard on the devcluster", Ordere
 		GinkgoWriter.Printf("Stalled: %s\nConfigMap %s sql:\n%s\n", stalled, cm.Name, cm.Data["sql"])
 	})
 
-	It("with Warn, deploys 1.5.0 with the warning visible as a condition and an event", func(ctx SpecContext) {
-		setGuardSpec(ctx, guardSpec("1.5.0", opsv1alpha1.DestructiveMigrationsWarn))
-		Eventually(releasePhaseOf(ctx, guardName)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("Deployed 1.5.0"))
+	It("with Warn, deploys 1.4.0 with the warning visible as a condition and an event", func(ctx SpecContext) {
+		setGuardSpec(ctx, guardSpec("1.4.0", opsv1alpha1.DestructiveMigrationsWarn))
+		Eventually(releasePhaseOf(ctx, guardName)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("Deployed 1.4.0"))
 		cond := guardCondition(ctx, opsv1alpha1.ConditionDestructiveMigration)
 		Expect(cond).To(And(HavePrefix("True Warned"), ContainSubstring("subscriptions.0003_remove_subscription_seats: DropColumn subscriptions_subscription.seats")))
 		var events eventsv1.EventList
@@ -167,7 +167,7 @@ var _ = Describe("Release destructive migration guard on the devcluster", Ordere
 		}
 		Expect(warned).To(ContainElement(ContainSubstring(`subscriptions.0003_remove_subscription_seats: DropColumn subscriptions_subscription.seats (ALTER TABLE "subscriptions_subscription" DROP COLUMN "seats" CASCADE)`)))
 		Expect(seatsColumns(ctx)).To(BeZero())
-		Eventually(func() []string { return servedVersionsOf(ctx, guardName) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.5.0"}))
+		Eventually(func() []string { return servedVersionsOf(ctx, guardName) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.4.0"}))
 		GinkgoWriter.Printf("DestructiveMigration: %s\nWarning event: %s\n", cond, warned[0])
 	})
 })

@@ -46,7 +46,7 @@ import (
 // the web pods found through the API server (podDiscovery), labelled with the
 // revision of their ops.runbook.dev/revision label, and scrapes django-prometheus's
 // /metrics of the Django app every second; a bounded load lists subscriptions on
-// every web pod. 1.4.0 answers 500 to every third listing while its health endpoint
+// every web pod. 1.5.0 answers 500 to every third listing while its health endpoint
 // stays 200: the HTTP checks pass, the 5xx ratio rolls it back.
 const (
 	queryReleaseDB       = "release_query_e2e"
@@ -225,16 +225,16 @@ var _ = Describe("Release verified by a PromQL query on the devcluster", Ordered
 		GinkgoWriter.Printf("1.1.0 measurement: %s = %s (%s); load so far: %d sent, %d 5xx\n", m.Name, m.Value, m.Verdict, load.sent.Load(), load.failed.Load())
 	})
 
-	It("rolls 1.4.0 back on the 5xx ratio while its health checks pass, naming the query, its value and threshold", func(ctx SpecContext) {
-		setSpec(ctx, queryReleaseSpec("1.4.0", prom.URL, ""))
-		Eventually(releasePhaseOf(ctx, queryReleaseName)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("RolledBack 1.4.0"))
+	It("rolls 1.5.0 back on the 5xx ratio while its health checks pass, naming the query, its value and threshold", func(ctx SpecContext) {
+		setSpec(ctx, queryReleaseSpec("1.5.0", prom.URL, ""))
+		Eventually(releasePhaseOf(ctx, queryReleaseName)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("RolledBack 1.5.0"))
 		rel := getE2ERelease(ctx, queryReleaseName)
 		rec := rel.Status.History[0]
 		Expect(rec.Message).To(And(ContainSubstring("consecutive checks failed (verify.failureThreshold): query error-rate ("),
 			ContainSubstring(`revision="`+rec.Revision+`"`), ContainSubstring("threshold < 0.05")))
 		Expect(rec.Message).To(MatchRegexp(`\) = 0\.[1-5]\d*, threshold < 0\.05`))
 		Expect(conditionIn(rel.Status.Conditions, opsv1alpha1.ConditionVerified).Reason).To(Equal(opsv1alpha1.ReasonQueryFailed))
-		Expect(load.failed.Load()).To(BeNumerically(">", 0), "the load saw no 500 from 1.4.0")
+		Expect(load.failed.Load()).To(BeNumerically(">", 0), "the load saw no 500 from 1.5.0")
 		GinkgoWriter.Printf("history[0].message: %s\nload: %d sent, %d answered 5xx\n", rec.Message, load.sent.Load(), load.failed.Load())
 		Eventually(func() []string { return servedVersionsOf(ctx, queryReleaseName) }).WithTimeout(time.Minute).Should(Equal([]string{"200 1.1.0"}))
 	})

@@ -1,3 +1,4 @@
+import itertools
 import json
 
 from celery.result import AsyncResult
@@ -16,11 +17,20 @@ def serialize(s):
         "plan": s.plan,
         "status": s.status,
         "current_period_end": s.current_period_end.isoformat(),
+        "seats": s.seats,
     }
+
+
+# 1.5.0's regression: every third listing fails with a 500 (a bug on a code path
+# the health endpoint never takes), so the HTTP health checks pass and only the 5xx
+# ratio that django-prometheus counts (verify.prometheus) shows it.
+_listings = itertools.count(1)
 
 
 def list_subscriptions(request):
     """GET ?status=active&limit=N: subscriptions, newest first."""
+    if next(_listings) % 3 == 0:
+        return JsonResponse({"error": "internal error listing subscriptions"}, status=500)
     qs = Subscription.objects.order_by("-id")
     if request.GET.get("status"):
         qs = qs.filter(status=request.GET["status"])

@@ -12,5 +12,5 @@ class Subscription(models.Model):
     status = models.CharField(max_length=20, choices=STATUSES, default=ACTIVE, db_index=True)
     current_period_end = models.DateTimeField()
     created_at = models.DateTimeField()
-    # 1.5.0: seats are gone (migration 0003 drops the column 1.1.0 still reads), a
+    # 1.4.0: seats are gone (migration 0003 drops the column 1.1.0 still reads), a
     # destructive change the Release's migration guard reports before migrating.

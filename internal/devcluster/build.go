@@ -1,6 +1,7 @@
 package devcluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,4 +104,33 @@ func BuildBinaries(ctx context.Context, moduleRoot, outDir string, pkgs map[stri
 		paths[name] = bin
 	}
 	return paths, nil
+}
+
+// BuildImage builds the operator's image as `make image IMG=ref` does (no container
+// engine; cached by content) and returns its OCI layout, which Options.OperatorImage
+// takes.
+func BuildImage(ctx context.Context, moduleRoot, ref string, out io.Writer) (string, error) {
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "image", "IMG="+ref)
+	cmd.Dir = moduleRoot
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, out), out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("make image IMG=%s: %w", ref, err)
+	}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if dir, ok := strings.CutPrefix(line, "oci:"); ok {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("make image IMG=%s printed no oci:DIR line", ref)
+}
+
+// ImageCache is where the node agent keeps unpacked images across devclusters:
+// $XDG_CACHE_HOME/runbook-operator/unpacked (~/.cache/...), beside the test binaries.
+func ImageCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "runbook-operator", "unpacked")
 }

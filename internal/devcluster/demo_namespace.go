@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"runbook-operator/test/harness"
 )
 
 func (c *Cluster) setupDemo(ctx context.Context) error {
@@ -18,28 +20,19 @@ func (c *Cluster) setupDemo(ctx context.Context) error {
 	}
 	endpoints := map[string]string{}
 	if c.Postgres != nil {
-		conn, err := pgx.Connect(ctx, c.Postgres.DSN("postgres"))
-		if err != nil {
-			return fmt.Errorf("connect to postgres: %w", err)
-		}
-		_, err = conn.Exec(ctx, "CREATE DATABASE "+DemoDatabase)
-		_ = conn.Close(ctx)
-		if err != nil && !strings.Contains(err.Error(), "already exists") {
-			return fmt.Errorf("create database %s: %w", DemoDatabase, err)
-		}
-		if err := c.applySecret(ctx, DemoDBSecret, map[string]string{
-			"host":     c.Postgres.Host,
-			"port":     fmt.Sprint(c.Postgres.Port),
-			"dbname":   DemoDatabase,
-			"user":     c.Postgres.User,
-			"password": c.Postgres.Password,
-			"sslmode":  "disable",
-		}); err != nil {
+		if err := c.demoDatabase(ctx, c.Postgres, DemoDBSecret); err != nil {
 			return err
 		}
 		endpoints["dbHost"] = c.Postgres.Host
 		endpoints["dbPort"] = fmt.Sprint(c.Postgres.Port)
 		endpoints["dbName"] = DemoDatabase
+	}
+	if c.Postgres17 != nil {
+		if err := c.demoDatabase(ctx, c.Postgres17, DemoDB17Secret); err != nil {
+			return fmt.Errorf("PostgreSQL 17: %w", err)
+		}
+		endpoints["db17Host"] = c.Postgres17.Host
+		endpoints["db17Port"] = fmt.Sprint(c.Postgres17.Port)
 	}
 	if c.S3 != nil {
 		if err := c.S3.CreateBucket(ctx, DemoBucket); err != nil && !strings.Contains(err.Error(), "BucketAlready") {
@@ -77,6 +70,27 @@ func (c *Cluster) setupDemo(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// demoDatabase creates the demo database on pg and the Secret that reaches it.
+func (c *Cluster) demoDatabase(ctx context.Context, pg *harness.Postgres, secret string) error {
+	conn, err := pgx.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to postgres: %w", err)
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+DemoDatabase)
+	_ = conn.Close(ctx)
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("create database %s: %w", DemoDatabase, err)
+	}
+	return c.applySecret(ctx, secret, map[string]string{
+		"host":     pg.Host,
+		"port":     fmt.Sprint(pg.Port),
+		"dbname":   DemoDatabase,
+		"user":     pg.User,
+		"password": pg.Password,
+		"sslmode":  "disable",
+	})
 }
 
 // demoSecret is the demo namespace's Secret name holding data.

@@ -34,6 +34,7 @@ import (
 const (
 	DemoNamespace    = "demo"
 	DemoDBSecret     = "demo-db"
+	DemoDB17Secret   = "demo-db-17"
 	DemoS3Secret     = "demo-s3"
 	DemoConfigMap    = "demo-endpoints"
 	DemoRedisSecret  = "demo-redis"
@@ -58,10 +59,18 @@ type Options struct {
 	// (ENTRYPOINT agent; "/manager" runs ManagerBinary). Empty leaves the image
 	// unmapped.
 	AgentBinary, ManagerBinary string
+	// OperatorImage is the operator's image as an OCI layout (BuildImage, make
+	// image): pods of the operator's image then run from it, chrooted in its
+	// unpacked file system, and AgentBinary and ManagerBinary are unused.
+	OperatorImage string
 	// Images adds mappings; they take precedence over the ones above.
 	Images nodeagent.ImageMap
 	// CRDDirs are installed once the API server is up.
 	CRDDirs []string
+	// Postgres17Rootfs, when set, is a Debian file system with the PostgreSQL 17
+	// server (hack/rootfs.sh's second): a second server, version 17, runs chrooted
+	// in it, with the demo database and Secret DemoDB17Secret.
+	Postgres17Rootfs string
 	// WithoutPostgres, WithoutS3 and WithoutRedis skip those servers (and their demo
 	// Secrets).
 	WithoutPostgres, WithoutS3, WithoutRedis bool
@@ -85,6 +94,8 @@ type Cluster struct {
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	Postgres   *harness.Postgres
+	// Postgres17 is the PostgreSQL 17 server (Options.Postgres17Rootfs), or nil.
+	Postgres17 *harness.Postgres
 	S3         *harness.S3
 	Redis      *Redis
 	// Monitoring is Prometheus and Alertmanager (nil WithoutMonitoring).
@@ -120,6 +131,19 @@ type Cluster struct {
 	monitoring        *Monitoring // set as soon as startMonitoring has something to stop
 }
 
+// operatorRepos are the repositories of the operator's image: the released one,
+// the short name, and kubebuilder's placeholder ("controller").
+var operatorRepos = []string{"runbook-operator", "ghcr.io/runbook-operator/runbook-operator", "controller"}
+
+// OperatorImages maps the operator's image to the OCI layout at dir.
+func OperatorImages(dir string) nodeagent.ImageMap {
+	var m nodeagent.ImageMap
+	for _, img := range operatorRepos {
+		m = append(m, nodeagent.ImageMapping{Image: img, Layout: dir})
+	}
+	return m
+}
+
 // DefaultImages returns the standard image mappings for the given host programs.
 func DefaultImages(agent, manager string) nodeagent.ImageMap {
 	var m nodeagent.ImageMap
@@ -129,7 +153,7 @@ func DefaultImages(agent, manager string) nodeagent.ImageMap {
 			cmds["/manager"] = manager
 			cmds["manager"] = manager
 		}
-		for _, img := range []string{"runbook-operator", "ghcr.io/runbook-operator/runbook-operator", "controller"} {
+		for _, img := range operatorRepos {
 			m = append(m, nodeagent.ImageMapping{Image: img, Binary: agent, Entrypoints: []string{"/agent", "agent"}, Commands: cmds})
 		}
 	}
@@ -193,12 +217,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 type sideServices struct {
 	wg                     sync.WaitGroup
 	pgErr, s3Err, redisErr error
+	pg17Err                error
 }
 
 // wait waits for the side services and returns why any of them did not start.
 func (s *sideServices) wait() error {
 	s.wg.Wait()
-	return errors.Join(s.pgErr, s.s3Err, s.redisErr)
+	return errors.Join(s.pgErr, s.s3Err, s.redisErr, s.pg17Err)
 }
 
 func (c *Cluster) startSideServices(ctx context.Context, opts Options, assets string) *sideServices {
@@ -208,6 +233,14 @@ func (c *Cluster) startSideServices(ctx context.Context, opts Options, assets st
 	}
 	if !opts.WithoutPostgres {
 		s.wg.Go(func() { c.Postgres, s.pgErr = harness.StartPostgres(ctx, harness.PostgresOptions{}) })
+	}
+	if opts.Postgres17Rootfs != "" {
+		s.wg.Go(func() {
+			c.Postgres17, s.pg17Err = harness.StartPostgres(ctx, harness.PostgresOptions{Version: "17", Rootfs: opts.Postgres17Rootfs})
+			if s.pg17Err != nil {
+				s.pg17Err = fmt.Errorf("PostgreSQL 17: %w", s.pg17Err)
+			}
+		})
 	}
 	if !opts.WithoutS3 {
 		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
@@ -240,6 +273,9 @@ func (c *Cluster) startControlPlane(opts Options, assets string, t0 time.Time) e
 				Path: deathSignalWrapper(c.Dir, assets, "etcd")},
 		},
 	}
+	// Pods get their ServiceAccount's token, the cluster's CA and namespace as a
+	// projected volume, as in any cluster (envtest turns the plugin off).
+	c.env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	// blockOwnerDeletion needs `update` on the owner's finalizers, as on OpenShift.
 	c.env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 	if _, err := c.env.Start(); err != nil {
@@ -286,6 +322,10 @@ func (c *Cluster) startNodeAgent(ctx context.Context, opts Options, t0 time.Time
 	agentOpts.NodeName = opts.NodeName
 	agentOpts.Images = images
 	agentOpts.StateDir = filepath.Join(c.Dir, "pods")
+	if agentOpts.ImageCache == "" {
+		agentOpts.ImageCache = ImageCache()
+	}
+	agentOpts.APIServer = c.RESTConfig.Host
 	if agentOpts.FirstPodIP == "" {
 		agentOpts.FirstPodIP, agentOpts.LastPodIP = podNet.first, podNet.last
 	}
@@ -319,7 +359,11 @@ func (c *Cluster) startNodeAgent(ctx context.Context, opts Options, t0 time.Time
 // saas image's tags, built from the application's source.
 func (c *Cluster) images(opts Options) (nodeagent.ImageMap, error) {
 	images := append(nodeagent.ImageMap{}, opts.Images...)
-	images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
+	if opts.OperatorImage != "" {
+		images = append(images, OperatorImages(opts.OperatorImage)...)
+	} else {
+		images = append(images, DefaultImages(opts.AgentBinary, opts.ManagerBinary)...)
+	}
 	if opts.SaaSSource == "-" {
 		return images, nil
 	}
@@ -469,6 +513,11 @@ func (c *Cluster) Stop() error {
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop control plane: %w", err))
+			}
+		}
+		if c.Postgres17 != nil {
+			if err := c.Postgres17.Stop(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if c.Postgres != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,6 +27,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
+
+	"runbook-operator/internal/imagefs"
 )
 
 // Options configure the node agent.
@@ -50,6 +53,12 @@ type Options struct {
 	// ShutdownGracePeriod caps the grace period given to pod processes when the agent
 	// stops (default 5s).
 	ShutdownGracePeriod time.Duration
+	// ImageCache holds the file systems of unpacked images (ImageMapping.Layout),
+	// one per manifest digest, kept across runs (default: StateDir/images).
+	ImageCache string
+	// APIServer is the API server's URL as pods reach it: containers of images get
+	// KUBERNETES_SERVICE_HOST and _PORT pointing at it (there is no kube-proxy).
+	APIServer string
 	// Log receives the agent's log lines.
 	Log logr.Logger
 }
@@ -82,6 +91,9 @@ func (o *Options) defaults() error {
 	if o.ShutdownGracePeriod == 0 {
 		o.ShutdownGracePeriod = 5 * time.Second
 	}
+	if o.ImageCache == "" {
+		o.ImageCache = filepath.Join(o.StateDir, "images")
+	}
 	return nil
 }
 
@@ -102,6 +114,7 @@ type Agent struct {
 
 	ready       chan struct{}
 	kubeletPort int32
+	images      *imagefs.Store
 }
 
 // New creates a node agent for the cluster at cfg.
@@ -136,7 +149,21 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 		objects: apiObjects{cs},
 		workers: map[types.UID]*podWorker{},
 		ready:   make(chan struct{}),
+		images:  &imagefs.Store{Dir: opts.ImageCache},
 	}, nil
+}
+
+// kubernetesEnv are KUBERNETES_SERVICE_HOST and _PORT for Options.APIServer.
+func (a *Agent) kubernetesEnv() []EnvVar {
+	u, err := url.Parse(a.opts.APIServer)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return KubernetesEnv(u.Hostname(), port)
 }
 
 // Ready is closed once the Node is registered and pods are being watched.

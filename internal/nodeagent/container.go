@@ -35,7 +35,17 @@ func (w *podWorker) runContainer(init bool, idx int, c corev1.Container, policy 
 		if ctx.Err() != nil {
 			return false
 		}
-		term, ran := w.runOnce(ctx, init, idx, c, mapping, cdir)
+		term, ran, pullErr := w.runOnce(ctx, init, idx, c, mapping, cdir)
+		if pullErr != nil {
+			w.pullBackOff(init, idx, c, pullErr, backoff)
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, w.a.opts.BackoffMax)
+			continue
+		}
 		if term == nil { // configuration error: reported as waiting, retried
 			select {
 			case <-ctx.Done():
@@ -108,16 +118,17 @@ func (w *podWorker) runUnmapped(init bool, idx int, c corev1.Container) bool {
 
 // runOnce starts the container's process and waits for it. It returns nil when the
 // container could not be configured (missing Secret, ...), which is retried.
-func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Container, mapping ImageMapping, cdir string) (*corev1.ContainerStateTerminated, time.Duration) {
-	proc, failed := w.prepare(ctx, init, idx, c, mapping, cdir)
+func (w *podWorker) runOnce(ctx context.Context, init bool, idx int, c corev1.Container, mapping ImageMapping, cdir string) (*corev1.ContainerStateTerminated, time.Duration, error) {
+	proc, failed, pullErr := w.prepare(ctx, init, idx, c, mapping, cdir)
 	if proc == nil {
-		return failed, 0
+		return failed, 0, pullErr
 	}
 	defer func() { _ = proc.logFile.Close() }()
 	if err := proc.cmd.Start(); err != nil {
-		return w.startError(err, proc.start), 0
+		return w.startError(err, proc.start), 0, nil
 	}
-	return w.wait(ctx, init, idx, c, proc)
+	term, ran := w.wait(ctx, init, idx, c, proc)
+	return term, ran, nil
 }
 
 // process is a container's process, prepared to start.
@@ -130,13 +141,17 @@ type process struct {
 	logPath  string
 	logFile  *os.File
 	start    metav1.Time
+	// jail is set for a container running from an unpacked image.
+	jail *jailed
+	// image is the unpacked image's digest, for the Started event.
+	image string
 }
 
 // prepare resolves the container's environment and argv, creates its termination
 // log and log file, and picks its working directory. It returns a nil process with a
 // nil state when the container could not be configured (reported as waiting, retried),
 // and a nil process with a terminated state when it cannot start.
-func (w *podWorker) prepare(ctx context.Context, init bool, idx int, c corev1.Container, mapping ImageMapping, cdir string) (*process, *corev1.ContainerStateTerminated) {
+func (w *podWorker) prepare(ctx context.Context, init bool, idx int, c corev1.Container, mapping ImageMapping, cdir string) (*process, *corev1.ContainerStateTerminated, error) {
 	pod := w.currentPod()
 	info := RuntimeInfo{PodIP: w.ip, HostIP: w.a.opts.HostIP, NodeName: w.a.opts.NodeName, Allocatable: w.a.nodeCapacity()}
 	env, err := ResolveEnv(ctx, pod, &c, w.a.objects, info)
@@ -144,12 +159,15 @@ func (w *podWorker) prepare(ctx context.Context, init bool, idx int, c corev1.Co
 		if w.setWaiting(init, idx, "CreateContainerConfigError", err.Error()) {
 			w.event(corev1.EventTypeWarning, "Failed", "Error: %s", err.Error())
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	p := &process{
 		termPath: filepath.Join(cdir, "termination-log"),
 		logPath:  filepath.Join(w.dir, c.Name+".log"),
 		start:    metav1.NewTime(time.Now().Truncate(time.Second)),
+	}
+	if mapping.Layout != "" {
+		return w.prepareFromImage(ctx, init, idx, c, mapping, env, p, cdir)
 	}
 	mapping, root, err := mapping.ForImage(c.Image)
 	var pullErr *ErrImagePull
@@ -157,36 +175,70 @@ func (w *podWorker) prepare(ctx context.Context, init bool, idx int, c corev1.Co
 		if w.setWaiting(init, idx, "ErrImagePull", err.Error()) {
 			w.event(corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %s", c.Image, err.Error())
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	p.mapping = mapping
 	p.env = ContainerEnv(pod, &c, env, EnvContext{PodIP: w.ip, PodDir: w.dir, TerminationLog: p.termPath, Path: mapping.PathDirs(root)})
 	argv, err := mapping.Argv(c.Command, c.Args, exec.LookPath)
 	if err != nil {
-		return nil, w.startError(err, p.start)
+		return nil, w.startError(err, p.start), nil
 	}
 	argv = RewritePath(ExpandAll(argv, env), terminationMessagePath(&c), p.termPath)
 	for i := range argv {
 		argv[i] = mapping.InImage(argv[i], root)
 	}
 	p.argv = argv
-	if err := os.WriteFile(p.termPath, nil, 0o666); err != nil { //nolint:gosec // the container's user may differ from the agent's; it must write its termination log
-		return nil, w.startError(err, p.start)
-	}
-	// The previous run's output stays available to `kubectl logs --previous`.
-	if _, err := os.Stat(p.logPath); err == nil {
-		_ = os.Rename(p.logPath, filepath.Join(w.dir, c.Name+".previous.log"))
-	}
-	p.logFile, err = os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644) //nolint:gosec // kubectl logs reads it through the agent; no secret is written here that the pod's own log would not hold
-	if err != nil {
-		return nil, w.startError(err, p.start)
+	if err := p.openFiles(w.dir, c.Name); err != nil {
+		return nil, w.startError(err, p.start), nil
 	}
 	p.cmd = exec.Command(argv[0], argv[1:]...) //nolint:gosec // G204: running the pod's command is the node agent's job
 	p.cmd.Env = p.env
 	p.cmd.Dir = workingDir(c, mapping, root, cdir)
 	p.cmd.Stdout, p.cmd.Stderr = p.logFile, p.logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	return p, nil
+	return p, nil, nil
+}
+
+// openFiles creates the termination log (empty) and the log file; the previous
+// run's output stays available to `kubectl logs --previous`.
+func (p *process) openFiles(podDir, name string) error {
+	if err := os.WriteFile(p.termPath, nil, 0o666); err != nil { //nolint:gosec // the container's user may differ from the agent's; it must write its termination log
+		return err
+	}
+	if err := os.Chmod(p.termPath, 0o666); err != nil { //nolint:gosec // as above, past the umask
+		return err
+	}
+	if _, err := os.Stat(p.logPath); err == nil {
+		_ = os.Rename(p.logPath, filepath.Join(podDir, name+".previous.log"))
+	}
+	var err error
+	p.logFile, err = os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644) //nolint:gosec // kubectl logs reads it through the agent; no secret is written here that the pod's own log would not hold
+	return err
+}
+
+// prepareFromImage prepares a container of an image the agent unpacks (a mapping
+// with Layout): a failed pull is returned as the error (ErrImagePull), a volume or
+// user that cannot be set up leaves the container waiting
+// (CreateContainerConfigError), as the kubelet does.
+func (w *podWorker) prepareFromImage(ctx context.Context, init bool, idx int, c corev1.Container, mapping ImageMapping, env []EnvVar, p *process, cdir string) (*process, *corev1.ContainerStateTerminated, error) {
+	img, err := w.pullImage(c, mapping)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.image = img.Digest
+	p.mapping = mapping
+	if err := p.openFiles(w.dir, c.Name); err != nil {
+		return nil, w.startError(err, p.start), nil
+	}
+	if err := w.prepareImage(ctx, c, img, env, p, cdir); err != nil {
+		_ = p.logFile.Close()
+		if w.setWaiting(init, idx, "CreateContainerConfigError", err.Error()) {
+			w.event(corev1.EventTypeWarning, "Failed", "Error: %s", err.Error())
+		}
+		return nil, nil, nil
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.logFile, p.logFile
+	return p, nil, nil
 }
 
 // workingDir is the container's workingDir inside its image's folder, the host folder
@@ -225,7 +277,11 @@ func (w *podWorker) wait(ctx context.Context, init bool, idx int, c corev1.Conta
 		cr.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: p.start}}
 		cr.Ready = !init && c.ReadinessProbe == nil && c.StartupProbe == nil
 	})
-	w.event(corev1.EventTypeNormal, "Started", "Started container %s as host process %d (%s); output in %s", c.Name, pid, p.argv[0], p.logPath)
+	if p.jail != nil {
+		w.event(corev1.EventTypeNormal, "Started", "Started container %s as process %d (%s) chrooted in image %s as %d:%d; output in %s", c.Name, pid, p.argv[0], p.image, p.jail.uid, p.jail.gid, p.logPath)
+	} else {
+		w.event(corev1.EventTypeNormal, "Started", "Started container %s as host process %d (%s); output in %s", c.Name, pid, p.argv[0], p.logPath)
+	}
 
 	exited := make(chan error, 1)
 	go func() { exited <- p.cmd.Wait() }()
@@ -238,7 +294,7 @@ func (w *podWorker) wait(ctx context.Context, init bool, idx int, c corev1.Conta
 		}
 	}
 	if !init {
-		go w.probe(probeCtx, idx, c, p.env, p.mapping, kill)
+		go w.probe(probeCtx, idx, c, p, kill)
 	}
 
 	var waitErr error

@@ -2,9 +2,10 @@
 // pending pods to it and runs the containers of those pods as host processes, reporting
 // their status through the API server the way a kubelet does.
 //
-// A container runs for real only when its image is mapped to a host program (an
-// ImageMapping); everything else is reported Running and Ready without running anything,
-// and an Event on the pod says so.
+// A container runs for real only when its image is mapped (an ImageMapping): to an
+// OCI image layout, whose image the agent unpacks and runs the container chrooted
+// in (Layout), or to a host program; everything else is reported Running and Ready
+// without running anything, and an Event on the pod says so.
 package nodeagent
 
 import (
@@ -22,6 +23,13 @@ type ImageMapping struct {
 	// ("ghcr.io/runbook-operator/*"); a leading "*/" matches the name under any
 	// registry and path ("*/saas": "ghcr.io/acme/saas", "localhost:5000/saas").
 	Image string
+	// Layout is an OCI image layout (make image writes one): the image reference's
+	// tag (its ref.name in the layout) or digest picks the image, which the agent
+	// unpacks (Options.ImageCache) and runs the container in, chrooted, as the
+	// image's or the securityContext's user, with the pod's volumes and env. A
+	// reference the layout does not hold fails to pull (ErrImagePull). The fields
+	// below, which map the image to host programs, are then unused.
+	Layout string
 	// Binary is the host program run when the container has no command, or when the
 	// command names the image's entrypoint.
 	Binary string

@@ -33,6 +33,8 @@ type podWorker struct {
 	grace     time.Duration
 	isStopped bool
 	notRun    map[string]bool
+	// volumes are the pod's volumes written so far (name to host folder).
+	volumes map[string]string
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod, key, ip, dir string) *podWorker {

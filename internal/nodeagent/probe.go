@@ -52,11 +52,15 @@ type prober struct {
 	c       corev1.Container
 	env     []string
 	mapping ImageMapping
+	// jail and pid are set for a container of an unpacked image, which exec
+	// probes enter (its mount namespace, root and working folder, its user).
+	jail *jailed
+	pid  int
 }
 
 // probe runs the startup, liveness and readiness probes of a running container.
-func (w *podWorker) probe(ctx context.Context, idx int, c corev1.Container, env []string, mapping ImageMapping, kill func(string)) {
-	pr := &prober{w: w, c: c, env: env, mapping: mapping}
+func (w *podWorker) probe(ctx context.Context, idx int, c corev1.Container, p *process, kill func(string)) {
+	pr := &prober{w: w, c: c, env: p.env, mapping: p.mapping, jail: p.jail, pid: p.cmd.Process.Pid}
 	setReady := func(ready bool) {
 		w.updateContainer(false, idx, func(cr *ContainerRun) { cr.Ready = ready })
 	}
@@ -252,6 +256,9 @@ func tcpProbe(ctx context.Context, host string, port int) error {
 // command that maps to no host program counts as success. On a non-zero exit the
 // error is the command's output (its first 10 KiB), as in the kubelet's event.
 func (pr *prober) execProbe(ctx context.Context, command []string) error {
+	if pr.jail != nil {
+		return runProbe(pr.jail.nsenter(ctx, pr.pid, command, pr.env))
+	}
 	argv, err := pr.mapping.Argv(command[:1], command[1:], exec.LookPath)
 	if err != nil {
 		return nil //nolint:nilerr // a command with no host program cannot run here: counted as success, as documented
@@ -266,9 +273,14 @@ func (pr *prober) execProbe(ctx context.Context, command []string) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...) //nolint:gosec // G204: running the pod's probe command is the node agent's job
 	cmd.Env = pr.env
 	cmd.Dir = dir
+	return runProbe(cmd)
+}
+
+// runProbe runs an exec probe's command; on a non-zero exit the error is its output.
+func runProbe(cmd *exec.Cmd) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) && out.Len() > 0 {
 		b := out.Bytes()

@@ -169,6 +169,18 @@ ANALYZE e2e_orders`, seededRows))
 			}
 		}
 		Expect(rows).To(BeEquivalentTo(seededRows))
+
+		By("the dump was made by the image's PostgreSQL 15 client tools, in a pod run from the image")
+		Expect(m.ClientTools).To(Equal("/usr/lib/postgresql/15/bin"))
+		Expect(m.PgDumpVersion).To(HavePrefix("15."))
+		pods, err := clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + b.Status.JobName})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pods.Items).NotTo(BeEmpty())
+		evs, err := clientset.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pods.Items[0].Name + ",reason=Started"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(evs.Items).NotTo(BeEmpty())
+		Expect(evs.Items[0].Message).To(MatchRegexp(`chrooted in image sha256:[0-9a-f]{64} as 65532:65532`))
+		GinkgoWriter.Printf("backup %s: clientTools %s, pg_dump %s, server %s\n", b.Name, m.ClientTools, m.PgDumpVersion, m.ServerVersion)
 	}, SpecTimeout(3*time.Minute))
 
 	It("deletes the dump and its manifest from the bucket when a backup with deletionPolicy Delete is deleted", func(ctx SpecContext) {
@@ -289,4 +301,58 @@ var _ = Describe("BackupSchedule with the manager on the devcluster", func() {
 		Expect(eventsAbout(ctx, "BackupSchedule", s.Name)).NotTo(ContainElement(ContainSubstring(opsv1alpha1.ReasonRunSkipped)),
 			"a run is never skipped because of its own backup")
 	}, SpecTimeout(4*time.Minute))
+})
+
+var _ = Describe("DatabaseBackup and DatabaseRestore of a PostgreSQL 17 server", func() {
+	It("dumps with the image's 17 client tools and restores the dump into the 17 server", func(ctx SpecContext) {
+		if cluster.Postgres17 == nil {
+			Fail("the devcluster has no PostgreSQL 17 server (hack/rootfs.sh builds its file system)")
+		}
+		const rows17 = 1000
+		exec17 := func(sql string) {
+			GinkgoHelper()
+			conn, err := pgx.Connect(ctx, cluster.Postgres17.DSN(devcluster.DemoDatabase))
+			Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = conn.Close(context.Background()) }()
+			_, err = conn.Exec(ctx, sql)
+			Expect(err).NotTo(HaveOccurred(), sql)
+		}
+		count17 := func() int64 {
+			GinkgoHelper()
+			conn, err := pgx.Connect(ctx, cluster.Postgres17.DSN(devcluster.DemoDatabase))
+			Expect(err).NotTo(HaveOccurred())
+			defer func() { _ = conn.Close(context.Background()) }()
+			var n int64
+			Expect(conn.QueryRow(ctx, "SELECT count(*) FROM e2e_orders17").Scan(&n)).To(Succeed())
+			return n
+		}
+		exec17(fmt.Sprintf(`CREATE TABLE IF NOT EXISTS e2e_orders17 (id bigint PRIMARY KEY, note text NOT NULL);
+INSERT INTO e2e_orders17 SELECT g, 'order ' || g FROM generate_series(1, %d) g ON CONFLICT DO NOTHING`, rows17))
+
+		spec := backupSpec("e2e-backup-17", devcluster.DemoS3Secret, opsv1alpha1.DeletionPolicyRetain)
+		spec.Database.SecretRef.Name = devcluster.DemoDB17Secret
+		createBackup(ctx, "e2e-backup-17", spec)
+		b := finishedBackup(ctx, "e2e-backup-17")
+		Expect(b.Status.Phase).To(Equal(opsv1alpha1.BackupPhaseCompleted), "Ready: %s", condition(b, opsv1alpha1.ConditionReady).Message)
+		Expect(b.Status.ServerVersion).To(HavePrefix("17."))
+		m, err := demo.ReadManifest(ctx, cluster.S3.Client(), devcluster.DemoBucket, agent.ManifestKey(b.Status.Key))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(m.ClientTools).To(Equal("/usr/lib/postgresql/17/bin"), "the image's 17 tools: the host has none")
+		Expect(m.PgDumpVersion).To(HavePrefix("17."))
+		GinkgoWriter.Printf("backup %s: clientTools %s, pg_dump %s, server %s\n", b.Name, m.ClientTools, m.PgDumpVersion, m.ServerVersion)
+
+		By("changing the data, then restoring the backup")
+		exec17("DELETE FROM e2e_orders17 WHERE id > 600")
+		Expect(count17()).To(BeEquivalentTo(600))
+		rs := &opsv1alpha1.DatabaseRestore{ObjectMeta: metav1.ObjectMeta{Name: "e2e-restore-17", Namespace: ns},
+			Spec: opsv1alpha1.DatabaseRestoreSpec{
+				Source:   opsv1alpha1.RestoreSource{BackupRef: &opsv1alpha1.LocalObjectReference{Name: b.Name}},
+				Database: opsv1alpha1.DatabaseConnection{SecretRef: opsv1alpha1.LocalObjectReference{Name: devcluster.DemoDB17Secret}},
+			}}
+		Expect(k8sClient.Create(ctx, rs)).To(Succeed())
+		DeferCleanup(deleteAndWait, &opsv1alpha1.DatabaseRestore{ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: ns}})
+		done := finishedRestore(ctx, rs.Name)
+		Expect(done.Status.Phase).To(Equal(opsv1alpha1.RestorePhaseCompleted), "%v", done.Status.Conditions)
+		Expect(count17()).To(BeEquivalentTo(rows17), "the restored database has the rows of the backup")
+	}, SpecTimeout(5*time.Minute))
 })

@@ -30,6 +30,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/devcluster"
+	"runbook-operator/test/harness"
 )
 
 var (
@@ -45,6 +46,9 @@ var (
 	binaries map[string]string
 	// manager is the operator's manager process, reconciling every namespace.
 	manager *devcluster.HostProcess
+	// operatorImage is the OCI layout of the operator's image (make image), tagged
+	// devcluster.AgentImage, which the node agent runs the operator's pods from.
+	operatorImage string
 )
 
 func init() {
@@ -83,13 +87,24 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		binaries["agent"] = agent["agent"]
 	}
 
-	By("starting the devcluster")
+	By("building the operator's image (make image): the node agent runs its pods from it")
 	start := time.Now()
+	operatorImage, err = devcluster.BuildImage(ctx, root, devcluster.AgentImage, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	GinkgoWriter.Printf("image %s built in %s: %s\n", devcluster.AgentImage, time.Since(start).Round(time.Millisecond), operatorImage)
+
+	rootfs, err := harness.FindRootFS()
+	Expect(err).NotTo(HaveOccurred(), "the PostgreSQL 17 server's file system")
+
+	By("starting the devcluster")
+	start = time.Now()
 	cluster, err = devcluster.Start(ctx, devcluster.Options{
-		Dir:         dir,
-		AgentBinary: binaries["agent"],
-		CRDDirs:     existing(filepath.Join(root, "config/crd/bases")),
-		Log:         logger,
+		Dir:              dir,
+		OperatorImage:    operatorImage,
+		Postgres17Rootfs: rootfs.Server17,
+		AgentBinary:      binaries["agent"],
+		CRDDirs:          existing(filepath.Join(root, "config/crd/bases")),
+		Log:              logger,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {

@@ -140,7 +140,7 @@ http.server.HTTPServer((os.environ["POD_IP"], 8080), H).serve_forever()'`
 		}
 		key := fmt.Sprintf("e2e/%d/saas_production.dump", time.Now().UnixNano())
 		j := job("e2e-agent-backup", 0, corev1.RestartPolicyNever, corev1.Container{
-			Name: "backup", Image: "ghcr.io/runbook-operator/runbook-operator:latest",
+			Name: "backup", Image: devcluster.AgentImage,
 			Command: []string{"/agent", "backup", "--bucket", devcluster.DemoBucket, "--key", key,
 				"--endpoint", cluster.S3.Endpoint, "--region", cluster.S3.Region, "--path-style",
 				"--termination-log", "/dev/termination-log"},

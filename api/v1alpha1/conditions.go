@@ -112,6 +112,9 @@ const (
 	ReasonMitigated          = "Mitigated"
 	ReasonResolved           = "Resolved"
 	ReasonNotificationFailed = "NotificationFailed"
+	// ReasonCapturingEvidence: the evidence's first part (the release's pods and
+	// logs) is stored; the database check runs.
+	ReasonCapturingEvidence = "CapturingEvidence"
 )
 
 // Reasons and names added for DatabaseBackup and BackupSchedule.

@@ -442,6 +442,13 @@ type Evidence struct {
 	// capturedAt is when the evidence was captured.
 	// +optional
 	CapturedAt *metav1.Time `json:"capturedAt,omitempty"`
+
+	// podsCapturedAt is when the release's pods, their logs (previous containers
+	// too), events and workloads were read and stored: the bundle's first part, read
+	// before the database check and before any action, because it disappears when
+	// the pods are replaced. A Release's rollback waits for it.
+	// +optional
+	PodsCapturedAt *metav1.Time `json:"podsCapturedAt,omitempty"`
 }
 
 // IncidentActionState is where one response action is.

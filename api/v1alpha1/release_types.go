@@ -116,6 +116,12 @@ const (
 	ReasonDestructiveMigrationNone    = "NoneFound"
 	// ReasonNoPreviousRevision: a first deploy, with no earlier revision's pods to break.
 	ReasonNoPreviousRevision = "NoPreviousRevision"
+	// ReasonWaitingForEvidence: a decided rollback waits (at most 60 s) for its
+	// Incident to read the failing pods before the stable templates replace them.
+	ReasonWaitingForEvidence = "WaitingForEvidence"
+	// ReasonEvidenceIncomplete: a rollback went ahead without its Incident's evidence
+	// of the failing pods (not read within 60 s, or failed).
+	ReasonEvidenceIncomplete = "EvidenceIncomplete"
 	// ReasonQueryFailed: a verify.prometheus query's value broke its condition.
 	ReasonQueryFailed = "QueryFailed"
 	// ReasonQueryInconclusive: a verify.prometheus query had no data, NaN or Inf, or
@@ -657,6 +663,7 @@ type PrometheusVerify struct {
 type IncidentSeverity string
 
 // ReleaseRollback says what happens when a rollout or verification fails.
+// +kubebuilder:validation:XValidation:rule="!has(self.incidentNotify) || size(self.incidentNotify) == 0 || has(self.openIncident)",message="rollback.incidentNotify needs rollback.openIncident (the severity of the Incident it notifies about)"
 type ReleaseRollback struct {
 	// automatic rolls the components back to the stable revision when the rollout or
 	// verification fails. Default: true (a pointer, so that a client sending the
@@ -674,9 +681,20 @@ type ReleaseRollback struct {
 
 	// openIncident opens an Incident of this severity when a rollout or verification
 	// fails (rolled back, or failed with nothing to roll back to), once per revision.
-	// Default: none.
+	// A rollback waits (at most 60 s) until the Incident has read the failing pods
+	// and their logs before the stable templates replace them. Default: none.
 	// +optional
 	OpenIncident IncidentSeverity `json:"openIncident,omitempty"`
+
+	// incidentNotify is the notify list of the Incident openIncident opens (the
+	// Incident's spec.notify: Slack, PagerDuty or Webhook, each with its Secret in the
+	// release's namespace). Default: none, the Incident notifies nobody.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:XValidation:rule="self.all(n, n.type == 'PagerDuty' || !has(n.url))",message="incidentNotify[].url is PagerDuty's endpoint only; Slack and Webhook read their URL from secretRef"
+	IncidentNotify []Notifier `json:"incidentNotify,omitempty"`
 }
 
 // ReleaseSpec is the desired version of the application and how to get there.

@@ -37,7 +37,10 @@ import (
 const evidenceCheckSection = "database check"
 
 // databaseCheck runs `agent check` against the release's spec.database as the Job
-// jobs.Check builds, once: the evidence action was recorded Running before, the Job's
+// jobs.Check builds, after the evidence's pods part is stored (captureEvidence): the
+// pods and their logs go away when a rollback or a restart replaces them, and a
+// Release's rollback waits for them, while the database stays; so the pods are read
+// first and the check, which takes seconds to minutes, runs after. It runs once: the evidence action was recorded Running before, the Job's
 // name is deterministic, and rec.Object records it once created, so a Job missing
 // after that was deleted and is not run again. It returns the bundle's section once
 // the check ended (done), and whether rec changed. A check that could not run (the

@@ -38,6 +38,7 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/evidence"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/release"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
@@ -75,13 +76,21 @@ const (
 	evidencePods   = 50
 )
 
-// captureEvidence reads the release's pods (statuses, restarts, log tails including
-// the previous containers'), the events about its objects and its workloads'
-// history, redacts them, and stores the bundle in ConfigMaps owned by the incident.
-// When the release has spec.database, the agent's database check runs first as a Job
-// (see databaseCheck) and its report is a section of the bundle. The action was
-// recorded Running before; this records how it ended. Nothing in the cluster is
-// changed besides the ConfigMaps (and the check Job). It reports whether rec changed.
+// evidenceCheckReserve is the part of the bundle's bound kept for the database check,
+// which is stored after the pods' part.
+const evidenceCheckReserve = 64 << 10
+
+// captureEvidence captures the evidence in two parts, each stored before the next
+// starts. First what disappears when the pods are replaced (a rollback, a restart,
+// takeOffline): the release's pods (statuses, restarts), the tail of every container's
+// log including the previous instance's, the events about its objects and its
+// workloads' history, read at once, redacted and stored in ConfigMaps owned by the
+// incident, and status.evidence.podsCapturedAt set (a Release's rollback waits for
+// it). Then, when the release has spec.database, the database check, an agent Job
+// (see databaseCheck) that takes seconds to minutes and reads what stays: its report
+// is stored as the bundle's last part. The action was recorded Running before; this
+// records how each part ended. Nothing in the cluster is changed besides the
+// ConfigMaps (and the check Job). It reports whether rec changed.
 func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord) bool {
 	inc := s.inc
 	fail := func(format string, args ...any) bool {
@@ -91,55 +100,139 @@ func (r *IncidentReconciler) captureEvidence(ctx context.Context, s *incidentSco
 		r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineFailed, "evidence/failed", corev1.EventTypeWarning, "EvidenceFailed", msg)
 		return true
 	}
-	var sections []evidence.Section
-	var secretValues []string
-	summary := []string{}
+	var rel *opsv1alpha1.Release
 	if ref := inc.Spec.ReleaseRef; ref != nil {
-		rel := &opsv1alpha1.Release{}
+		rel = &opsv1alpha1.Release{}
 		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: inc.Namespace, Name: ref.Name}, rel); err != nil {
 			if apierrors.IsNotFound(err) {
 				return fail("spec.releaseRef: Release %s does not exist; no evidence captured", ref.Name)
 			}
 			return fail("cannot read Release %s: %v", ref.Name, err)
 		}
-		var check *evidence.Section
-		if rel.Spec.Database != nil {
-			sec, done, changed := r.databaseCheck(ctx, s, rec, rel)
-			if !done {
-				return changed
-			}
-			check = &sec
+	}
+	if ev := inc.Status.Evidence; ev == nil || ev.PodsCapturedAt == nil {
+		return r.capturePods(ctx, s, rec, rel, fail)
+	}
+	// The pods' part is stored; the database check reads what does not go away with
+	// the pods, so it runs only now.
+	sec := evidence.Section{Name: evidenceCheckSection, Content: "no database check: the Release has no spec.database any more\n"}
+	if rel != nil && rel.Spec.Database != nil {
+		var done, changed bool
+		if sec, done, changed = r.databaseCheck(ctx, s, rec, rel); !done {
+			return changed
 		}
+	}
+	part := evidence.Assemble([]evidence.Section{sec}, evidence.NewRedactor(nil), evidenceCheckReserve)
+	ev := inc.Status.Evidence
+	whole := strings.Builder{}
+	for _, name := range ev.ConfigMaps {
+		var cm corev1.ConfigMap
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: inc.Namespace, Name: name}, &cm); err != nil {
+			return fail("reading back evidence ConfigMap %s: %v", name, err)
+		}
+		whole.WriteString(cm.Data[incident.EvidenceKey])
+	}
+	whole.WriteString(part.Data)
+	names, err := r.storeEvidence(ctx, inc, part)
+	if err != nil {
+		return fail("%v", err)
+	}
+	bundle := evidence.Bundle{Data: whole.String(), Truncated: ev.Truncated || part.Truncated}
+	bundle.SHA256 = evidence.Sum(bundle.Data)
+	r.evidenceStored(s, rec, bundle, append(append([]string{}, ev.ConfigMaps...), names...),
+		fmt.Sprintf("the release's pods, logs, events and workloads (read %s), then the database check", ev.PodsCapturedAt.UTC().Format(time.RFC3339)))
+	return true
+}
+
+// capturePods reads and stores the evidence's first part (see captureEvidence); with
+// nothing else to capture (no release, or one without spec.database) the evidence is
+// then complete.
+func (r *IncidentReconciler) capturePods(ctx context.Context, s *incidentScope, rec *opsv1alpha1.IncidentActionRecord, rel *opsv1alpha1.Release, fail func(string, ...any) bool) bool {
+	inc := s.inc
+	var sections []evidence.Section
+	var secretValues []string
+	summary := []string{}
+	if rel != nil {
 		secs, values, sum, err := r.releaseEvidence(ctx, inc, rel)
 		if err != nil {
 			return fail("reading the release's objects: %v", err)
 		}
 		sections, secretValues, summary = secs, values, sum
-		if check != nil {
-			sections = append(sections, *check)
-			summary = append(summary, "the database check")
+		if why := rolledBackBefore(inc, rel); why != "" {
+			r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineInfo, "evidence/after-rollback", corev1.EventTypeWarning, "EvidenceAfterRollback", why)
 		}
 	}
 	sections = append(sections, evidence.Section{Name: "incident", Content: fmt.Sprintf("%s/%s %s %q opened %s\n%s\n", inc.Namespace, inc.Name, inc.Spec.Severity, inc.Spec.Title,
 		inc.Status.OpenedAt.UTC().Format(time.RFC3339), inc.Spec.Description)})
-	bundle := evidence.Assemble(sections, evidence.NewRedactor(secretValues), evidence.DefaultMaxBytes)
-	pieces := bundle.Pieces(evidence.DefaultPieceBytes)
+	check := rel != nil && rel.Spec.Database != nil
+	bound := evidence.DefaultMaxBytes
+	if check {
+		bound -= evidenceCheckReserve
+	}
+	bundle := evidence.Assemble(sections, evidence.NewRedactor(secretValues), bound)
+	names, err := r.storeEvidence(ctx, inc, bundle)
+	if err != nil {
+		return fail("%v", err)
+	}
+	what := strings.Join(summary, ", ")
+	if !check {
+		r.evidenceStored(s, rec, bundle, names, what)
+		return true
+	}
+	inc.Status.Evidence = &opsv1alpha1.Evidence{ConfigMaps: names, SizeBytes: int64(len(bundle.Data)), Truncated: bundle.Truncated, PodsCapturedAt: ptrTime(s.now)}
+	msg := fmt.Sprintf("the release's pods read first (%s), %d bytes in ConfigMap(s) %s; the database check runs next", what, len(bundle.Data), strings.Join(names, ", "))
+	rec.Message = cutMessage(msg)
+	conditions.Set(inc, opsv1alpha1.ConditionEvidenceCaptured, "Unknown", opsv1alpha1.ReasonCapturingEvidence, cutMessage(msg))
+	r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineInfo, "evidence/pods", corev1.EventTypeNormal, "PodsCaptured", msg)
+	return true
+}
+
+// storeEvidence stores a part of the bundle in ConfigMaps owned by the incident and
+// returns their names, in order.
+func (r *IncidentReconciler) storeEvidence(ctx context.Context, inc *opsv1alpha1.Incident, part evidence.Bundle) ([]string, error) {
 	var names []string
-	for _, cm := range incident.EvidenceConfigMaps(inc, pieces, bundle.SHA256) {
+	for _, cm := range incident.EvidenceConfigMaps(inc, part.Pieces(evidence.DefaultPieceBytes), part.SHA256) {
 		if err := controllerutil.SetControllerReference(inc, cm, r.Scheme()); err != nil {
-			return fail("owning ConfigMap %s: %v", cm.Name, err)
+			return nil, fmt.Errorf("owning ConfigMap %s: %w", cm.Name, err)
 		}
 		if err := r.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fail("storing ConfigMap %s: %v", cm.Name, err)
+			return nil, fmt.Errorf("storing ConfigMap %s: %w", cm.Name, err)
 		}
 		names = append(names, cm.Name)
 	}
-	inc.Status.Evidence = &opsv1alpha1.Evidence{ConfigMaps: names, SHA256: bundle.SHA256, SizeBytes: int64(len(bundle.Data)), Truncated: bundle.Truncated, CapturedAt: ptrTime(s.now)}
-	msg := fmt.Sprintf("evidence captured (%s), %d bytes, sha256 %s, in ConfigMap(s) %s; nothing was changed", strings.Join(summary, ", "), len(bundle.Data), bundle.SHA256, strings.Join(names, ", "))
+	return names, nil
+}
+
+// evidenceStored records the complete evidence (bundle, stored in names).
+func (r *IncidentReconciler) evidenceStored(s *incidentScope, rec *opsv1alpha1.IncidentActionRecord, bundle evidence.Bundle, names []string, what string) {
+	inc := s.inc
+	pods := ptrTime(s.now)
+	if ev := inc.Status.Evidence; ev != nil && ev.PodsCapturedAt != nil {
+		pods = ev.PodsCapturedAt
+	}
+	inc.Status.Evidence = &opsv1alpha1.Evidence{ConfigMaps: names, SHA256: bundle.SHA256, SizeBytes: int64(len(bundle.Data)), Truncated: bundle.Truncated,
+		CapturedAt: ptrTime(s.now), PodsCapturedAt: pods}
+	msg := fmt.Sprintf("evidence captured (%s), %d bytes, sha256 %s, in ConfigMap(s) %s; nothing was changed", what, len(bundle.Data), bundle.SHA256, strings.Join(names, ", "))
 	rec.State, rec.CompletionTime, rec.Message, rec.Object = opsv1alpha1.ActionSucceeded, ptrTime(s.now), cutMessage(msg), names[0]
 	conditions.Set(inc, opsv1alpha1.ConditionEvidenceCaptured, "True", opsv1alpha1.ReasonSucceeded, cutMessage(msg))
 	r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineSucceeded, "evidence", corev1.EventTypeNormal, "EvidenceCaptured", msg)
-	return true
+}
+
+// rolledBackBefore says, for an Incident a Release's rollback opened (labelled with
+// the failed revision), when the release already wrote the stable templates before
+// its pods were read (the rollback waits at most release.EvidenceWait): the failing
+// revision's pods and logs may be missing. "" otherwise.
+func rolledBackBefore(inc *opsv1alpha1.Incident, rel *opsv1alpha1.Release) string {
+	rev := inc.Labels[opsv1alpha1.LabelRevision]
+	if rev == "" || inc.Labels[opsv1alpha1.LabelRelease] != rel.Name {
+		return ""
+	}
+	h := release.Find(rel.Status.History, rev)
+	if h == nil || h.Result != opsv1alpha1.RevisionRolledBack || rel.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack {
+		return ""
+	}
+	return fmt.Sprintf("Release %s rolled revision %s back before its pods were read (it waits at most %s for this evidence): the failing revision's pods and their logs may be missing from the evidence",
+		rel.Name, rev, release.EvidenceWait)
 }
 
 // releaseEvidence reads the release's pods, logs, events and workloads.
@@ -166,7 +259,7 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	involved := []corev1.ObjectReference{{Kind: "Release", Name: rel.Name}}
 	for _, p := range pods.Items {
 		involved = append(involved, corev1.ObjectReference{Kind: "Pod", Name: p.Name})
-		fmt.Fprintf(&b, "pod %s phase=%s node=%s\n", p.Name, p.Status.Phase, p.Spec.NodeName)
+		fmt.Fprintf(&b, "pod %s phase=%s revision=%s node=%s\n", p.Name, p.Status.Phase, p.Labels[opsv1alpha1.LabelRevision], p.Spec.NodeName)
 		for _, c := range p.Status.ContainerStatuses {
 			fmt.Fprintf(&b, "  container %s ready=%v restarts=%d state=%s last=%s\n", c.Name, c.Ready, c.RestartCount, stateWords(c.State), stateWords(c.LastTerminationState))
 		}
@@ -180,7 +273,7 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	}
 	for _, d := range deps.Items {
 		involved = append(involved, corev1.ObjectReference{Kind: "Deployment", Name: d.Name})
-		fmt.Fprintf(&b, "deployment %s replicas=%d updated=%d ready=%d available=%d\n", d.Name, ptr.Deref(d.Spec.Replicas, 0), d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas)
+		fmt.Fprintf(&b, "deployment %s template=%s replicas=%d updated=%d ready=%d available=%d\n", d.Name, d.Spec.Template.Labels[opsv1alpha1.LabelRevision], ptr.Deref(d.Spec.Replicas, 0), d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas)
 		for _, c := range d.Status.Conditions {
 			fmt.Fprintf(&b, "  %s=%s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
 		}

@@ -27,8 +27,11 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
@@ -73,7 +76,7 @@ type ReleaseReconciler struct {
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=releases/finalizers,verbs=update
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=databasebackups,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=databaserestores,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;create
+// +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list
@@ -131,7 +134,10 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			return reconcile.ConflictRequeue(err)
 		}
 	}
-	if s.holdsWorkloads() {
+	// While a decided rollback waits for its Incident's evidence (phase RollingBack),
+	// the workloads stay as they are: StepRollingBack alone writes the stable
+	// templates, so the failing pods are still there to be read.
+	if s.holdsWorkloads() && rel.Status.Phase != opsv1alpha1.ReleasePhaseRollingBack {
 		if serr := r.syncWorkloads(ctx, s, false); serr != nil {
 			err = errors.Join(err, serr)
 		}
@@ -148,6 +154,16 @@ func defaultPodAddress(pod *corev1.Pod, port int32) (string, error) {
 	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(port))), nil
 }
 
+// releaseOfIncident maps an Incident a Release opened (labelled with the release and
+// component "incident") to that Release.
+func releaseOfIncident(_ context.Context, obj client.Object) []ctrlreconcile.Request {
+	l := obj.GetLabels()
+	if l[opsv1alpha1.LabelComponent] != "incident" || l[opsv1alpha1.LabelRelease] == "" {
+		return nil
+	}
+	return []ctrlreconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[opsv1alpha1.LabelRelease]}}}
+}
+
 // SetupWithManager watches Releases and everything they own.
 func (r *ReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
@@ -158,6 +174,9 @@ func (r *ReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.Job{}).
 		Owns(&opsv1alpha1.DatabaseBackup{}).
 		Owns(&opsv1alpha1.DatabaseRestore{}).
+		// The Incident a rollback opens is not owned (it outlives the Release): its
+		// evidence being read wakes the rollback that waits for it.
+		Watches(&opsv1alpha1.Incident{}, handler.EnqueueRequestsFromMapFunc(releaseOfIncident)).
 		Named("release").
 		Complete(r)
 }

@@ -23,6 +23,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -231,19 +232,34 @@ func (r *ReleaseReconciler) decideRollback(s *releaseScope, reason, why string) 
 }
 
 // writeRollback carries out a decided rollback (phase RollingBack, RolledBack=Unknown):
-// every component goes back to the stable templates at once, written last to first
-// without waiting, and the rollback is complete. A refused write is retried; the
-// status already says every component goes back.
+// once the Incident it opens has read the failing pods (at most release.EvidenceWait,
+// see evidenceGate), every component goes back to the stable templates at once,
+// written last to first without waiting, and the rollback is complete. A refused
+// write is retried; the status already says every component goes back.
 //
-// Conditions: RolledBack=True, Stalled.
+// Conditions: RolledBack=True, Stalled; Reconciling WaitingForEvidence while it waits.
 func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) error {
+	rel := s.rel
+	gate, err := r.evidenceGate(ctx, s)
+	if err != nil {
+		return err
+	}
+	if gate.Wait {
+		name := s.record().Incident.Name
+		return &reconcile.Waiting{Reason: opsv1alpha1.ReasonWaitingForEvidence, After: gate.After, Message: fmt.Sprintf(
+			"Rolling back revision %s: waiting for Incident %s to read the failing pods and their logs before the stable templates replace them (at most %s)",
+			s.revision, name, release.EvidenceWait)}
+	}
 	if err := r.syncWorkloads(ctx, s, true); err != nil {
 		return err
 	}
-	rel := s.rel
 	c := conditions.Get(rel, opsv1alpha1.ConditionRolledBack)
 	if c == nil { // not written by decideRollback (an older manager's status): say it anyway
 		c = &metav1.Condition{Reason: opsv1alpha1.ReasonRolledBack, Message: "Rolled back to revision " + rel.Status.StableRevision}
+	}
+	c.Message = truncate(c.Message+gate.Note, 32768)
+	if gate.Missing != "" {
+		r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonEvidenceIncomplete, "Rollback", "Rolled back revision "+s.revision+" before its Incident's evidence: "+gate.Missing)
 	}
 	step := "verify" // the step that failed, for the metric
 	if ro := conditions.Get(rel, opsv1alpha1.ConditionRolledOut); ro != nil && ro.Status == metav1.ConditionFalse {
@@ -254,6 +270,23 @@ func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) 
 	metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Inc()
 	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonRolledBack, "Rollback", c.Message)
 	return &reconcile.Stalling{Reason: opsv1alpha1.ReasonRolledBack, Message: c.Message}
+}
+
+// evidenceGate reads the Incident the pinned revision's rollback opens (if any) and
+// decides with release.GateRollback whether the stable templates may be written now.
+func (r *ReleaseReconciler) evidenceGate(ctx context.Context, s *releaseScope) (release.EvidenceGate, error) {
+	rec := s.record()
+	if rec == nil || rec.Incident == nil {
+		return release.EvidenceGate{}, nil
+	}
+	inc := &opsv1alpha1.Incident{}
+	if err := r.getLive(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: rec.Incident.Name}, inc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return release.EvidenceGate{}, err
+		}
+		inc = nil
+	}
+	return release.GateRollback(rec, inc, s.now), nil
 }
 
 // finish makes the revision stable.

@@ -48,6 +48,9 @@ type Env struct {
 	Seeded map[string]int64
 	// Backup is the completed on-demand backup of the backup step.
 	Backup *opsv1alpha1.DatabaseBackup
+	// PagerDuty is the local PagerDuty receiver of the release step's Incident
+	// notifier (started on first use, see step_incident.go).
+	PagerDuty *PagerDutyReceiver
 	// Monitoring is the devcluster's Prometheus and Alertmanager (nil without them).
 	Monitoring *devcluster.Monitoring
 

@@ -98,11 +98,20 @@ new image (its plan recorded in status), then every component rolled out in turn
 every web pod's %s checked for a window; a failed check rolls the components back to
 the last good revision. Here Release %s deploys the app (web: 2 pods of gunicorn,
 worker: celery) on database %s at 1.0.0; the pre-deploy backup is off (the backup step
-showed one).`, "/api/v1/health/", ReleaseName, e.Database)
+showed one). A failed revision opens a P2 Incident that pages on-call (the next step).`, "/api/v1/health/", ReleaseName, e.Database)
 	spec, err := releaseSpec("1.0.0", e.DBSecret)
 	if err != nil {
 		return err
 	}
+	// A failed revision opens a P2 Incident that pages PagerDuty (the incident step's
+	// local receiver) before the rollback replaces its pods.
+	pd, err := e.pagerDuty(ctx)
+	if err != nil {
+		return err
+	}
+	spec.Rollback.OpenIncident = opsv1alpha1.SeverityP2
+	spec.Rollback.IncidentNotify = []opsv1alpha1.Notifier{{Name: "oncall", Type: opsv1alpha1.NotifierPagerDuty, URL: pd.URL(),
+		SecretRef: opsv1alpha1.SecretKeyReference{Name: pagerDutySecret, Key: "routing-key"}}}
 	rel := &opsv1alpha1.Release{
 		TypeMeta:   metav1.TypeMeta{APIVersion: opsv1alpha1.GroupVersion.String(), Kind: "Release"},
 		ObjectMeta: metav1.ObjectMeta{Name: ReleaseName, Namespace: e.Namespace},

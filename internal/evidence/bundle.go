@@ -227,6 +227,12 @@ func (b Bundle) Pieces(pieceBytes int) []string {
 	return out
 }
 
+// Sum is the hex SHA-256 of data, as Bundle.SHA256 and status.evidence.sha256 say it.
+func Sum(data string) string {
+	sum := sha256.Sum256([]byte(data))
+	return hex.EncodeToString(sum[:])
+}
+
 // Verify reports whether pieces, concatenated, hash to sum.
 func Verify(pieces []string, sum string) bool {
 	h := sha256.New()

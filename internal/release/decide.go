@@ -32,10 +32,14 @@ const (
 	StepSteady Step = "Steady"
 	// StepRollingBack: a failed revision's rollback is decided and recorded (phase
 	// RollingBack, RolledBack=Unknown); every component is written back to the stable
-	// templates, then the rollback is complete.
+	// templates, then the rollback is complete. With an Incident to open, it waits
+	// first (at most EvidenceWait) for the Incident to read the failing pods
+	// (GateRollback).
 	StepRollingBack Step = "RollingBack"
 	// StepFollowUps: the failed revision's history entry names a DatabaseRestore or an
-	// Incident not created yet; each is created once.
+	// Incident not created yet; each is created once: the Incident before the
+	// rollback's templates are written (so that its evidence holds the failing pods),
+	// the DatabaseRestore after.
 	StepFollowUps Step = "FollowUps"
 	// StepPinned: the spec asks for a revision that failed; it is not run again until
 	// the spec changes or the retry annotation gets a new value.
@@ -83,7 +87,9 @@ type Decision struct {
 //
 // The whole state machine, in the order Next tries it:
 //
-//	failed revision:  RollingBack → FollowUps → Pinned (until the spec or retry changes)
+//	failed revision:  FollowUps (the Incident) → RollingBack (once the Incident read
+//	                  the pods, or EvidenceWait passed) → FollowUps (the restore) →
+//	                  Pinned (until the spec or retry changes)
 //	no pipeline:      Steady | Quiesced | Paused
 //	pipeline:         Start → Backup → Plan → (Blocked) → Migrate → PreDeploy → Rollout → Verify → Finish
 //
@@ -126,13 +132,18 @@ func prelude(in Input) (Decision, bool) {
 	return Decision{}, false
 }
 
-// failedStep is the step of a pinned revision: its decided rollback is written while
-// the controller holds the workloads (not paused, not quiesced), then its follow-ups
-// are created, then it stays pinned.
+// failedStep is the step of a pinned revision: the Incident it opens is created
+// first, then its decided rollback is written while the controller holds the
+// workloads (not paused, not quiesced), then its other follow-ups are created, then it
+// stays pinned.
 func failedStep(rec *opsv1alpha1.RevisionRecord, in Input, why string) Decision {
 	holds := in.Quiesced == "" && !in.Spec.Paused
+	rollingBack := in.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack
 	switch {
-	case in.Status.Phase == opsv1alpha1.ReleasePhaseRollingBack && holds:
+	case rollingBack && rec.Incident != nil && !rec.Incident.Created:
+		return Decision{StepFollowUps, fmt.Sprintf("revision %s (%s) failed: Incident %s is opened before the rollback replaces the failing pods, so that its evidence holds them",
+			in.Revision, in.Spec.Version, rec.Incident.Name)}
+	case rollingBack && holds:
 		return Decision{StepRollingBack, fmt.Sprintf("revision %s (%s) is rolled back: every component goes back to the templates of revision %s (%s)",
 			in.Revision, in.Spec.Version, in.Status.StableRevision, in.Status.StableVersion)}
 	case PendingFollowUps(rec, in.Status.Phase):

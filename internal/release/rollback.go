@@ -19,6 +19,7 @@ package release
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -160,8 +161,58 @@ func Incident(rel *opsv1alpha1.Release, rec *opsv1alpha1.RevisionRecord, stableV
 			Title:       Truncate(title, 200),
 			Description: Truncate(rec.Message, 10000),
 			ReleaseRef:  &opsv1alpha1.LocalObjectReference{Name: rel.Name},
+			Notify:      append([]opsv1alpha1.Notifier(nil), rel.Spec.Rollback.IncidentNotify...),
 		},
 	}
+}
+
+// EvidenceWait is the longest a decided rollback waits for its Incident to read the
+// failing pods before the stable templates replace them: a broken Incident (or
+// Incident controller) never holds a rollback longer.
+const EvidenceWait = 60 * time.Second
+
+// EvidenceGate is what a decided rollback does about its Incident's evidence.
+type EvidenceGate struct {
+	// Wait: the Incident has not read the pods yet; look again within After (the
+	// bound; the Incident's status change wakes the release sooner).
+	Wait  bool
+	After time.Duration
+	// Missing says why the rollback goes ahead without the failing pods in the
+	// evidence; "" when they were read first (or no Incident was asked for).
+	Missing string
+	// Note is what the rollback's message says about the evidence ("" for none).
+	Note string
+}
+
+// GateRollback decides whether the rollback of rec may write the stable templates at
+// now. With an Incident to open (rec.Incident), the Incident is created first
+// (StepFollowUps), then the rollback waits until it has read the failing revision's
+// pods and logs (status.evidence.podsCapturedAt) or its evidence failed, at most
+// EvidenceWait from the decision (rec.CompletionTime), and then goes ahead anyway,
+// saying that the evidence may miss the pods' logs. inc is the Incident as read (nil:
+// it does not exist).
+func GateRollback(rec *opsv1alpha1.RevisionRecord, inc *opsv1alpha1.Incident, now time.Time) EvidenceGate {
+	if rec == nil || rec.Incident == nil {
+		return EvidenceGate{}
+	}
+	name := rec.Incident.Name
+	if inc != nil {
+		if ev := inc.Status.Evidence; ev != nil && ev.PodsCapturedAt != nil {
+			return EvidenceGate{Note: fmt.Sprintf("; Incident %s read the failing pods and their logs first (%s)", name, ev.PodsCapturedAt.UTC().Format(time.RFC3339))}
+		}
+		if c := conditions.Get(inc, opsv1alpha1.ConditionEvidenceCaptured); c != nil && c.Status == metav1.ConditionFalse {
+			why := fmt.Sprintf("Incident %s's evidence failed (%s)", name, Truncate(c.Message, 300))
+			return EvidenceGate{Missing: why, Note: "; " + why + ": its evidence may miss the failing pods' logs"}
+		}
+	}
+	if rec.CompletionTime != nil && rec.Incident.Created && now.Before(rec.CompletionTime.Add(EvidenceWait)) {
+		return EvidenceGate{Wait: true, After: rec.CompletionTime.Add(EvidenceWait).Sub(now) + time.Second}
+	}
+	why := fmt.Sprintf("Incident %s had not read the failing pods within %s", name, EvidenceWait)
+	if inc == nil && rec.Incident.Created {
+		why = fmt.Sprintf("Incident %s does not exist (deleted)", name)
+	}
+	return EvidenceGate{Missing: why, Note: "; rolled back without waiting longer: " + why + ", so its evidence may miss the failing pods' logs"}
 }
 
 // Truncate shortens s to at most n bytes, ending it with "…" when cut.

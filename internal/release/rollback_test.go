@@ -19,6 +19,7 @@ package release
 import (
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -164,5 +165,49 @@ func TestIncidentNamesTheReleaseRevisionAndCheck(t *testing.T) {
 	rec.Version = strings.Repeat("v", 300) // the API allows 128; titles allow 200
 	if inc := Incident(rel, rec, ""); len(inc.Spec.Title) > 200 {
 		t.Fatalf("title of %d bytes", len(inc.Spec.Title))
+	}
+}
+
+func TestGateRollbackWaitsForTheIncidentsPodsAtMostEvidenceWait(t *testing.T) {
+	decided := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	rec := func(created bool) *opsv1alpha1.RevisionRecord {
+		return &opsv1alpha1.RevisionRecord{Revision: "abc", CompletionTime: &metav1.Time{Time: decided},
+			Incident: &opsv1alpha1.FollowUp{Name: "saas-incident-abc", Created: created}}
+	}
+	read := &opsv1alpha1.Incident{Status: opsv1alpha1.IncidentStatus{Evidence: &opsv1alpha1.Evidence{PodsCapturedAt: &metav1.Time{Time: decided.Add(time.Second)}}}}
+	failed := &opsv1alpha1.Incident{Status: opsv1alpha1.IncidentStatus{Conditions: []metav1.Condition{
+		{Type: opsv1alpha1.ConditionEvidenceCaptured, Status: metav1.ConditionFalse, Message: "cannot read Release saas"}}}}
+	cases := []struct {
+		name    string
+		rec     *opsv1alpha1.RevisionRecord
+		inc     *opsv1alpha1.Incident
+		at      time.Duration // after the decision
+		wait    bool
+		after   time.Duration
+		missing string // substring; "" for none
+		note    string
+	}{
+		{name: "no incident asked for", rec: &opsv1alpha1.RevisionRecord{Revision: "abc"}},
+		{name: "not read yet", rec: rec(true), inc: &opsv1alpha1.Incident{}, at: 10 * time.Second, wait: true, after: 51 * time.Second},
+		{name: "read", rec: rec(true), inc: read, at: 2 * time.Second, note: "read the failing pods and their logs first"},
+		{name: "read, even past the bound", rec: rec(true), inc: read, at: 2 * time.Minute, note: "first"},
+		{name: "evidence failed", rec: rec(true), inc: failed, at: time.Second, missing: "evidence failed (cannot read Release saas)", note: "may miss"},
+		{name: "past the bound", rec: rec(true), inc: &opsv1alpha1.Incident{}, at: EvidenceWait, missing: "had not read the failing pods within 1m0s", note: "may miss"},
+		{name: "deleted", rec: rec(true), inc: nil, at: time.Second, wait: true, after: 60 * time.Second},
+		{name: "deleted, past the bound", rec: rec(true), inc: nil, at: 61 * time.Second, missing: "does not exist (deleted)", note: "may miss"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := GateRollback(c.rec, c.inc, decided.Add(c.at))
+			if g.Wait != c.wait || (c.wait && g.After != c.after) {
+				t.Fatalf("wait %v after %s, want %v after %s", g.Wait, g.After, c.wait, c.after)
+			}
+			if (c.missing == "") != (g.Missing == "") || !strings.Contains(g.Missing, c.missing) {
+				t.Errorf("missing %q, want %q", g.Missing, c.missing)
+			}
+			if !strings.Contains(g.Note, c.note) || (c.note == "" && g.Note != "") {
+				t.Errorf("note %q, want it to contain %q", g.Note, c.note)
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -52,7 +53,11 @@ const (
 )
 
 func releaseSpecYAML(tag string) string {
-	return backedUpReleaseSpecYAML(tag, releaseDBSecret, "e2e-release") + "rollback: {restoreDatabase: true, openIncident: P2}\n"
+	return backedUpReleaseSpecYAML(tag, releaseDBSecret, "e2e-release") + fmt.Sprintf(`rollback:
+  restoreDatabase: true
+  openIncident: P2
+  incidentNotify: [{name: oncall, type: PagerDuty, url: '%s', secretRef: {name: %s, key: routing-key}}]
+`, pagerDuty.URL(), pdSecret)
 }
 
 // backedUpReleaseSpecYAML is the demo's Release of the Django app at tag on the database
@@ -149,6 +154,7 @@ var _ = Describe("Release with the manager on the devcluster", Ordered, Continue
 			StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
 				"dbname": releaseDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
 		}))).To(Succeed())
+		startPagerDuty(ctx)
 		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: releaseName, Namespace: ns}}
 		Expect(yaml.Unmarshal([]byte(releaseSpecYAML("1.0.0")), &rel.Spec)).To(Succeed())
 		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
@@ -220,10 +226,73 @@ var _ = Describe("Release with the manager on the devcluster", Ordered, Continue
 		Expect(inc.Spec.Severity).To(Equal(opsv1alpha1.SeverityP2))
 		Expect(inc.Spec.Title).To(Equal(fmt.Sprintf("Release %s: revision %s (1.2.0) rolled back to 1.1.0", releaseName, rec.Revision)))
 		Expect(inc.Spec.Description).To(ContainSubstring("503"))
-		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, inc) })
 		GinkgoWriter.Printf("history[0].message: %s\nDatabaseRestored: %s\nIncident %s %s: %s\n", rel.Status.History[0].Message,
 			conditionIn(rel.Status.Conditions, opsv1alpha1.ConditionDatabaseRestored).Message, inc.Name, inc.Spec.Severity, inc.Spec.Title)
 		DeferCleanup(func(ctx SpecContext) { dropDatabase(ctx, rs.Status.PreviousDatabase) })
+	})
+
+	It("opened 1.2.0's Incident before the rollback: its evidence holds the failing pods' logs and the database check, and PagerDuty gets trigger, acknowledge and resolve with one dedup key", func(ctx SpecContext) {
+		rec := e2eRelease(ctx).Status.History[0]
+		Expect(rec.Version).To(Equal("1.2.0"))
+		inc := &opsv1alpha1.Incident{}
+		key := client.ObjectKey{Namespace: ns, Name: rec.Incident.Name}
+		Expect(k8sClient.Get(ctx, key, inc)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, inc) })
+		Expect(conditionIn(e2eRelease(ctx).Status.Conditions, opsv1alpha1.ConditionRolledBack).Message).To(
+			ContainSubstring("Incident " + inc.Name + " read the failing pods and their logs first"))
+
+		By("the evidence: the failing revision's pods and their logs, read while its template still ran, then the database check")
+		Eventually(func() string {
+			Expect(k8sClient.Get(ctx, key, inc)).To(Succeed())
+			return conditionStatus(inc.Status.Conditions, opsv1alpha1.ConditionEvidenceCaptured)
+		}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Equal("True"))
+		ev := inc.Status.Evidence
+		Expect(ev.PodsCapturedAt.Time.After(ev.CapturedAt.Time)).To(BeFalse(), "the pods are read before the database check ends")
+		bundle := evidenceOf(ctx, inc)
+		Expect(bundle).To(MatchRegexp(`deployment %s-web template=%s `, releaseName, rec.Revision))
+		failing := regexp.MustCompile(fmt.Sprintf(`(?m)^pod (%s-web-\S+) phase=\S+ revision=%s `, releaseName, rec.Revision)).FindStringSubmatch(bundle)
+		Expect(failing).NotTo(BeNil(), "the evidence lists a web pod of the failed revision")
+		logs := regexp.MustCompile(`(?s)=== logs/` + regexp.QuoteMeta(failing[1]) + `/app[^\n]* ===\n(.*?)(\n===|$)`).FindStringSubmatch(bundle)
+		Expect(logs).NotTo(BeNil(), "the evidence holds the failing pod's log")
+		Expect(strings.TrimSpace(logs[1])).NotTo(BeEmpty())
+		Expect(bundle).To(ContainSubstring("=== database check ==="))
+		Expect(bundle).To(MatchRegexp(`database "%s" on .*: connected`, releaseDB))
+		Expect(conditionStatus(inc.Status.Conditions, opsv1alpha1.ConditionDatabaseChecked)).To(Equal("True"))
+		GinkgoWriter.Printf("evidence: %d bytes in %d ConfigMap(s), sha256 %s, pods read %s, complete %s\nfailing pod %s log tail:\n%s\n",
+			ev.SizeBytes, len(ev.ConfigMaps), ev.SHA256, ev.PodsCapturedAt.UTC().Format(time.RFC3339), ev.CapturedAt.UTC().Format(time.RFC3339), failing[1], tailOf(logs[1], 600))
+
+		By("PagerDuty got the trigger with P2 mapped to warning")
+		dedup := inc.Status.DedupKey
+		Expect(dedup).NotTo(BeEmpty())
+		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		trigger, err := pagerDuty.Wait(waitCtx, "trigger", dedup)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(trigger.Severity).To(Equal("warning"))
+		Expect(trigger.RoutingKey).To(Equal(pdRoutingKey))
+		Expect(trigger.Summary).To(ContainSubstring("1.2.0"))
+
+		By("a person acknowledges with a merge patch: PagerDuty gets acknowledge with the same dedup key and routing key")
+		patchIncident(ctx, inc, `{"spec":{"acknowledgedBy":"alice"}}`)
+		ack, err := pagerDuty.Wait(waitCtx, "acknowledge", dedup)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ack.RoutingKey).To(Equal(pdRoutingKey))
+
+		By("and resolves it: PagerDuty gets resolve with the same dedup key")
+		patchIncident(ctx, inc, `{"spec":{"resolution":"1.2.0 rolled back; its missing migration goes into 1.2.1"}}`)
+		resolve, err := pagerDuty.Wait(waitCtx, "resolve", dedup)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(resolve.RoutingKey).To(Equal(pdRoutingKey))
+		Eventually(func() opsv1alpha1.IncidentPhase {
+			Expect(k8sClient.Get(ctx, key, inc)).To(Succeed())
+			return inc.Status.Phase
+		}).WithTimeout(time.Minute).Should(Equal(opsv1alpha1.IncidentPhaseResolved))
+		var got []string
+		for _, d := range pagerDuty.Events() {
+			got = append(got, fmt.Sprintf("%s %s %s", d.At.UTC().Format("15:04:05.000"), d.Action, d.DedupKey))
+		}
+		Expect(got).To(HaveLen(3), "one trigger, one acknowledge, one resolve: %v", got)
+		GinkgoWriter.Printf("PagerDuty receiver got:\n%s\n", strings.Join(got, "\n"))
 	})
 
 	It("stops 1.3.0 at its failed migration with Django's error, 1.1.0 still serving", func(ctx SpecContext) {

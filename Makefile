@@ -129,6 +129,14 @@ build: ## Build the manager and agent binaries into bin/.
 	go build -o bin/manager ./cmd/manager
 	@if [ -d cmd/agent ]; then go build -o bin/agent ./cmd/agent; fi
 
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-runbook (on PATH, it is `kubectl runbook`; see docs/plugin.md).
+	go build -o bin/kubectl-runbook ./cmd/kubectl-runbook
+
+.PHONY: plugin-dist
+plugin-dist: ## Build the plugin's krew archives and manifest into dist/plugin/ (PLUGIN_URL, PLUGIN_VERSION, PLUGIN_PLATFORMS).
+	hack/plugin-dist.sh
+
 .PHONY: run
 run: manifests ## Run the manager against the cluster in ~/.kube/config.
 	go run ./cmd/manager --metrics-secure=false --agent-image=$(IMG)

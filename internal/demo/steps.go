@@ -5,7 +5,7 @@ package demo
 // database would otherwise make it wait its turn. The release runs last: its migration changes
 // the database the other steps back up and restore; the incident step follows it (it
 // shows the Incident the release's rollback opened). The alerts step, quick and
-// independent of the others, comes after it.
+// independent of the others, comes after it; the status step shows what they all left.
 func DefaultSteps() []Step {
 	return []Step{
 		SeedStep(),
@@ -17,5 +17,6 @@ func DefaultSteps() []Step {
 		ReleaseStep(),
 		IncidentStep(),
 		AlertsStep(),
+		StatusStep(),
 	}
 }

@@ -202,7 +202,7 @@ func SlackBody(ev Event) ([]byte, error) {
 // backwards compatible gets a new version.
 const WebhookVersion = "ops.runbook.dev/incident-notification/v1"
 
-// WebhookMessage is the generic webhook's JSON (see the README, Incident,
+// WebhookMessage is the generic webhook's JSON (see docs/incident.md,
 // Notifications). Receivers must ignore fields they do not know.
 type WebhookMessage struct {
 	Version    string            `json:"version"`

@@ -22,13 +22,16 @@ import (
 )
 
 // ReleasePhase is a release's pipeline step, for humans.
-// +kubebuilder:validation:Enum=Pending;BackingUp;Migrating;PreDeploy;RollingOut;Verifying;Deployed;RollingBack;RolledBack;Failed;Paused
+// +kubebuilder:validation:Enum=Pending;BackingUp;Migrating;Blocked;PreDeploy;RollingOut;Verifying;Deployed;RollingBack;RolledBack;Failed;Paused
 type ReleasePhase string
 
 const (
-	ReleasePhasePending     ReleasePhase = "Pending"
-	ReleasePhaseBackingUp   ReleasePhase = "BackingUp"
-	ReleasePhaseMigrating   ReleasePhase = "Migrating"
+	ReleasePhasePending   ReleasePhase = "Pending"
+	ReleasePhaseBackingUp ReleasePhase = "BackingUp"
+	ReleasePhaseMigrating ReleasePhase = "Migrating"
+	// ReleasePhaseBlocked: migrations.destructiveMigrations Block stopped the revision
+	// before its migrations; the previous revision serves.
+	ReleasePhaseBlocked     ReleasePhase = "Blocked"
 	ReleasePhasePreDeploy   ReleasePhase = "PreDeploy"
 	ReleasePhaseRollingOut  ReleasePhase = "RollingOut"
 	ReleasePhaseVerifying   ReleasePhase = "Verifying"
@@ -104,6 +107,15 @@ const (
 	ReasonRestoreFailed = "RestoreFailed"
 	// ReasonIncidentOpened: a failed revision opened an Incident (rollback.openIncident).
 	ReasonIncidentOpened = "IncidentOpened"
+	// ReasonDestructiveMigrationWarned, ...Blocked and ...Allowed: the
+	// DestructiveMigration condition's reasons under each policy; ...None: the planned
+	// migrations break nothing the previous revision does.
+	ReasonDestructiveMigrationWarned  = "Warned"
+	ReasonDestructiveMigrationBlocked = "DestructiveMigrationBlocked"
+	ReasonDestructiveMigrationAllowed = "Allowed"
+	ReasonDestructiveMigrationNone    = "NoneFound"
+	// ReasonNoPreviousRevision: a first deploy, with no earlier revision's pods to break.
+	ReasonNoPreviousRevision = "NoPreviousRevision"
 	// ReasonWaitingForEvidence: a decided rollback waits (at most 60 s) for its
 	// Incident to read the failing pods before the stable templates replace them.
 	ReasonWaitingForEvidence = "WaitingForEvidence"
@@ -119,6 +131,12 @@ const (
 	// row; the revision is neither rolled back nor deployed for it.
 	ReasonPrometheusError = "PrometheusError"
 )
+
+// ConditionDestructiveMigration is True when a planned migration of the current
+// revision breaks the pods still serving the previous revision
+// (migrations.destructiveMigrations says what follows), False when the plan's SQL was
+// checked and none does.
+const ConditionDestructiveMigration = "DestructiveMigration"
 
 // ConditionDatabaseRestored reports the DatabaseRestore a rollback created of the
 // pre-deploy backup (rollback.restoreDatabase).
@@ -346,6 +364,68 @@ type Migrations struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",message="timeout must be between 1m and 24h",optionalOldSelf=true
 	Timeout *Duration `json:"timeout,omitempty"`
+
+	// destructiveMigrations is what happens when a planned migration's SQL breaks the
+	// pods still serving the previous revision during the rollout (drops or renames a
+	// column or table, changes a column's type, leaves a column NOT NULL without a
+	// default, builds a unique index while locking a large table). The plan Job prints
+	// each planned migration's SQL with sqlCommand and the controller classifies it
+	// before anything is migrated. Warn (default): a DestructiveMigration condition and
+	// a Warning event name the migration and statement, and the deploy goes on. Block:
+	// the revision stops before migrating (Stalled, with the statements and the
+	// expand/contract advice); nothing is migrated or rolled out until the spec
+	// changes (a new version, or this field set to Warn or Allow). Allow: no check.
+	// Warn and Block need planCommand (without a plan nothing is checked).
+	// +optional
+	// +kubebuilder:default=Warn
+	DestructiveMigrations DestructiveMigrationPolicy `json:"destructiveMigrations,omitempty"`
+
+	// sqlCommand prints one migration's SQL when given its app label and migration name
+	// as two more arguments; the plan Job runs it for every migration the plan lists.
+	// Default: `[python, manage.py, sqlmigrate]`. Needs /bin/sh and sed in the image.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	SQLCommand []string `json:"sqlCommand,omitempty"`
+}
+
+// DestructiveMigrationPolicy is what a Release does with a migration that breaks the
+// previous revision's pods.
+// +kubebuilder:validation:Enum=Warn;Block;Allow
+type DestructiveMigrationPolicy string
+
+const (
+	DestructiveMigrationsWarn  DestructiveMigrationPolicy = "Warn"
+	DestructiveMigrationsBlock DestructiveMigrationPolicy = "Block"
+	DestructiveMigrationsAllow DestructiveMigrationPolicy = "Allow"
+)
+
+// MigrationFinding is one statement of a planned migration that breaks the pods still
+// serving the previous revision.
+type MigrationFinding struct {
+	// migration is the migration the statement belongs to, e.g. `shop.0004_remove_field`.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Migration string `json:"migration"`
+
+	// kind of the change: DropColumn, DropTable, RenameColumn, RenameTable, AlterType,
+	// NotNullWithoutDefault, UniqueIndexLocksTable, or SQLUnknown when the migration's
+	// SQL could not be read.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Kind string `json:"kind"`
+
+	// table and column the statement changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Table string `json:"table,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Column string `json:"column,omitempty"`
+
+	// statement is the statement, on one line, at most 300 bytes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Statement string `json:"statement,omitempty"`
 }
 
 // PreDeployJob is a command run with the new image after migrations and before the
@@ -619,6 +699,7 @@ type ReleaseRollback struct {
 
 // ReleaseSpec is the desired version of the application and how to get there.
 // +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.path) || self.components.exists(c, has(c.ports) && size(c.ports) > 0)",message="verify.path is checked on the pods' first port, but no component has ports: add ports to a component or use verify.url"
+// +kubebuilder:validation:XValidation:rule="!has(self.migrations) || !has(self.migrations.destructiveMigrations) || self.migrations.destructiveMigrations != 'Block' || (has(self.migrations.planCommand) && size(self.migrations.planCommand) > 0)",message="migrations.destructiveMigrations Block checks the planned migrations' SQL: it needs migrations.planCommand (e.g. [python, manage.py, showmigrations, --plan])"
 // +kubebuilder:validation:XValidation:rule="!has(self.migrations) || has(self.database)",message="migrations need spec.database, so that a pre-deploy backup can be taken"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || (has(self.backup.enabled) && !self.backup.enabled) || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || has(self.backup)",message="spec.backup is required when spec.database is set: give backup.destination, or set backup.enabled: false"
@@ -766,6 +847,15 @@ type RevisionRecord struct {
 	// incident is the Incident opened for the revision's failure (rollback.openIncident).
 	// +optional
 	Incident *FollowUp `json:"incident,omitempty"`
+
+	// destructiveMigrations are the statements of the revision's planned migrations that
+	// break the pods still serving the previous revision (at most 20; the
+	// DestructiveMigration condition gives the total), recorded with the plan before
+	// anything is migrated.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	DestructiveMigrations []MigrationFinding `json:"destructiveMigrations,omitempty"`
 }
 
 // FollowUp is an object a revision's failure asks for: named when decided (recorded
@@ -940,6 +1030,12 @@ type ReleaseStatus struct {
 	// +optional
 	MigrationPlan string `json:"migrationPlan,omitempty"`
 
+	// migrationSQLConfigMap names the ConfigMap (owned by the release) holding the SQL
+	// of the current revision's planned migrations, as the plan Job printed it (key
+	// `sql`, at most 64 KiB, truncated with a note).
+	// +optional
+	MigrationSQLConfigMap string `json:"migrationSQLConfigMap,omitempty"`
+
 	// progress of the current revision's pipeline; empty once it ended.
 	// +optional
 	Progress *ReleaseProgress `json:"progress,omitempty"`
@@ -969,7 +1065,7 @@ type ReleaseStatus struct {
 	Components []ComponentStatus `json:"components,omitempty"`
 
 	// conditions: Ready, Reconciling, Stalled, BackupSucceeded, MigrationsApplied,
-	// PreDeployCompleted, RolledOut, Verified, RolledBack.
+	// DestructiveMigration, PreDeployCompleted, RolledOut, Verified, RolledBack.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -278,6 +278,8 @@ func invalidCases() []invalidCase {
 		{"DatabaseRestore", "timeout Go cannot hold", restoreSpec + "timeout: 3000000h", "spec.timeout"},
 		{"DatabaseRestore", "timeout of 30 seconds", restoreSpec + "timeout: 30s", "timeout must be between 1m and 168h"},
 		{"Release", "migrations timeout above a day", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {enabled: false}\nmigrations: {command: [migrate], timeout: 48h}", "spec.migrations.timeout"},
+		{"Release", "destructiveMigrations not a policy", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {enabled: false}\nmigrations: {command: [migrate], planCommand: [plan], destructiveMigrations: Deny}", "spec.migrations.destructiveMigrations: Unsupported value"},
+		{"Release", "destructiveMigrations Block without a plan", releaseSpec + "database: {secretRef: {name: db}}\nbackup: {enabled: false}\nmigrations: {command: [migrate], destructiveMigrations: Block}", "Block checks the planned migrations' SQL: it needs migrations.planCommand"},
 		{"Release", "preDeploy timeout of zero", releaseSpec + "preDeploy: [{name: collectstatic, command: [x], timeout: 0s}]", "spec.preDeploy[0].timeout"},
 		{"Release", "verify interval of two hours", releaseSpec + "verify: {path: /health, interval: 2h}", "interval must be between 1s and 1h"},
 		{"Release", "verify window above a day", releaseSpec + "verify: {path: /health, window: 48h}", "window must be between 0s and 24h"},

@@ -61,6 +61,9 @@ type ReleaseReconciler struct {
 	PodAddress func(pod *corev1.Pod, port int32) (string, error)
 	// Clock is the pipeline's clock (deadlines, verification windows).
 	Clock clock.Clock
+	// Logs reads the plan Job's log (the planned migrations' SQL) through pods/log;
+	// envtest, which runs no kubelet, replaces it.
+	Logs PodLogs
 
 	// lastChecks keeps the exact time of each release's last verification round
 	// ("namespace/name" → time.Time); status keeps it to the second. Only spacing

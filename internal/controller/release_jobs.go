@@ -49,8 +49,7 @@ func (r *ReleaseReconciler) revisionJob(s *releaseScope, step, title string, com
 // the plan fails.
 func (r *ReleaseReconciler) plan(ctx context.Context, s *releaseScope) (bool, error) {
 	rel, m := s.rel, s.rel.Spec.Migrations
-	cmd := append(append([]string{}, release.PlanShell...), m.PlanCommand...)
-	j := r.revisionJob(s, release.StepNamePlan, "Migration plan Job", cmd, int64(release.MigrationTimeout(m).Seconds()))
+	j := r.revisionJob(s, release.StepNamePlan, "Migration plan Job", release.PlanJobCommand(m), int64(release.MigrationTimeout(m).Seconds()))
 	c := &j.job.Spec.Template.Spec.Containers[0]
 	c.Env = append(c.Env, corev1.EnvVar{Name: release.PlanOutputEnv, Value: corev1.TerminationMessagePathDefault})
 	if rel.Status.Phase != opsv1alpha1.ReleasePhaseMigrating {
@@ -67,8 +66,17 @@ func (r *ReleaseReconciler) plan(ctx context.Context, s *releaseScope) (bool, er
 	if !done {
 		return false, err
 	}
+	plan := ""
 	if term != nil {
-		rel.Status.MigrationPlan = truncate(term.Message, 4096)
+		plan = term.Message
+		rel.Status.MigrationPlan = truncate(plan, 4096)
+	}
+	if release.ChecksSQL(m) {
+		// Recorded with the plan, in the same status write: the guard's decision is
+		// taken before anything is migrated, and a restart finds it.
+		if err := r.guardMigrations(ctx, s, j.job, plan); err != nil {
+			return false, err
+		}
 	}
 	rel.Status.Progress.Planned = true
 	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonMigrating, "Plan",
@@ -94,6 +102,7 @@ func (r *ReleaseReconciler) migrate(ctx context.Context, s *releaseScope) (bool,
 		conditions.Set(rel, opsv1alpha1.ConditionMigrationsApplied, metav1.ConditionUnknown, opsv1alpha1.ReasonMigrating, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonMigrating, msg)
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonMigrating, "Migrate", msg)
+		r.migrateDespiteFindings(s)
 	}
 	if st, ok := reconcile.AsStalling(err); ok {
 		r.failRevision(s, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ReasonMigrationFailed, st.Message+"; nothing was rolled out")

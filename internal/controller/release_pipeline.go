@@ -78,6 +78,8 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		return r.backup(ctx, s)
 	case release.StepPlan:
 		return r.plan(ctx, s)
+	case release.StepBlocked:
+		return r.blocked(s)
 	case release.StepMigrate:
 		return r.migrate(ctx, s)
 	case release.StepPreDeploy:
@@ -174,10 +176,10 @@ func (r *ReleaseReconciler) start(ctx context.Context, s *releaseScope) (bool, e
 	rel.Status.ObservedRetry = &retry
 	rel.Status.Progress = &opsv1alpha1.ReleaseProgress{Revision: s.revision, Revert: revert}
 	if !revert {
-		rel.Status.MigrationPlan = ""
+		rel.Status.MigrationPlan, rel.Status.MigrationSQLConfigMap = "", ""
 	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhasePending
-	for _, t := range []string{opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ConditionPreDeployCompleted,
+	for _, t := range []string{opsv1alpha1.ConditionBackupSucceeded, opsv1alpha1.ConditionMigrationsApplied, opsv1alpha1.ConditionDestructiveMigration, opsv1alpha1.ConditionPreDeployCompleted,
 		opsv1alpha1.ConditionRolledOut, opsv1alpha1.ConditionVerified, opsv1alpha1.ConditionRolledBack, opsv1alpha1.ConditionDatabaseRestored} {
 		conditions.Remove(rel, t)
 	}

@@ -110,7 +110,8 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 		ProgressInterval: agentProgressInterval(cfg.ProgressInterval)}
 	rs := &Reconcilers{
 		Release: &ReleaseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("release-controller"), Checker: cfg.Checker, PodAddress: cfg.PodAddress, Clock: clk},
+			Recorder: mgr.GetEventRecorder("release-controller"), Checker: cfg.Checker, PodAddress: cfg.PodAddress, Clock: clk,
+			Logs: incidentPodLogs(mgr)},
 		Backup: &DatabaseBackupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("databasebackup-controller"), Agent: agent, Progress: prog, Clock: clk},
 		Restore: &DatabaseRestoreReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),

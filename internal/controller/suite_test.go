@@ -131,6 +131,7 @@ func startManager() {
 	rs.Schedule.Clock = testClock
 	rs.Rotation.Clock = rotationTestClock
 	rs.Release.Clock = releaseTestClock
+	rs.Release.Logs = releaseTestLogs // envtest runs no kubelet: the specs give the plan Jobs' logs
 	setIncidentTestHooks(rs.Incident)
 	Expect(rs.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -47,7 +47,7 @@ func TestBuildSaaSImages(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if want := []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.5.0"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("tags = %v, want %v", names, want)
 	}
 	migrations := func(tag string) []string {
@@ -68,6 +68,7 @@ func TestBuildSaaSImages(t *testing.T) {
 		"1.1.0": {"0001_initial.py", "0002_subscription_seats.py"},
 		"1.2.0": {"0001_initial.py", "0002_subscription_seats.py"},
 		"1.3.0": {"0001_initial.py", "0002_subscription_seats.py", "0003_subscription_currency.py"},
+		"1.4.0": {"0001_initial.py", "0002_subscription_seats.py", "0003_remove_subscription_seats.py"},
 		"1.5.0": {"0001_initial.py", "0002_subscription_seats.py"},
 	} {
 		if got := migrations(tag); !reflect.DeepEqual(got, want) {

@@ -49,10 +49,14 @@ const (
 	// StepPaused: spec.paused; nothing starts.
 	StepPaused Step = "Paused"
 	// StepStart records a new revision in history and progress.
-	StepStart     Step = "Start"
-	StepBackup    Step = "Backup"
-	StepPlan      Step = "Plan"
-	StepMigrate   Step = "Migrate"
+	StepStart   Step = "Start"
+	StepBackup  Step = "Backup"
+	StepPlan    Step = "Plan"
+	StepMigrate Step = "Migrate"
+	// StepBlocked: migrations.destructiveMigrations is Block and the plan's SQL breaks
+	// the pods still serving the previous revision; nothing is migrated until the spec
+	// changes (the policy, or a new revision).
+	StepBlocked   Step = "Blocked"
 	StepPreDeploy Step = "PreDeploy"
 	StepRollout   Step = "Rollout"
 	StepVerify    Step = "Verify"
@@ -87,7 +91,7 @@ type Decision struct {
 //	                  the pods, or EvidenceWait passed) → FollowUps (the restore) →
 //	                  Pinned (until the spec or retry changes)
 //	no pipeline:      Steady | Quiesced | Paused
-//	pipeline:         Start → Backup → Plan → Migrate → PreDeploy → Rollout → Verify → Finish
+//	pipeline:         Start → Backup → Plan → (Blocked) → Migrate → PreDeploy → Rollout → Verify → Finish
 //
 // Rollout and Verify end a failing revision by recording the rollback (or the
 // failure); the revision is then pinned and RollingBack and FollowUps carry it out.
@@ -206,10 +210,22 @@ func databaseStep(in Input, p *opsv1alpha1.ReleaseProgress) (Decision, bool) {
 			return Decision{StepPlan, "the migration plan is recorded before migrations run"}, true
 		}
 		if rec := Find(in.Status.History, in.Revision); rec == nil || !rec.Migrated {
+			if rec != nil && Blocked(m, rec, p) {
+				return Decision{StepBlocked, fmt.Sprintf("migrations.destructiveMigrations is Block and %d statements of the planned migrations break the pods still serving the previous revision; nothing is migrated until the spec changes",
+					len(rec.DestructiveMigrations))}, true
+			}
 			return Decision{StepMigrate, "migrations run with the new image"}, true
 		}
 	}
 	return Decision{}, false
+}
+
+// Blocked reports whether the destructive-migration guard holds the revision of rec
+// before its migrations: the policy is Block, the plan found statements that break the
+// previous revision's pods, and the migration Job was not created (one that runs is
+// never stopped half-way).
+func Blocked(m *opsv1alpha1.Migrations, rec *opsv1alpha1.RevisionRecord, p *opsv1alpha1.ReleaseProgress) bool {
+	return Policy(m) == opsv1alpha1.DestructiveMigrationsBlock && len(rec.DestructiveMigrations) > 0 && p.MigrationJob == ""
 }
 
 // pinnedWhy says why the spec's revision is not run (again), if it is pinned.

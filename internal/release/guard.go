@@ -1,0 +1,261 @@
+/*
+Copyright 2026 The runbook-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package release
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/migrationguard"
+)
+
+// The destructive migration guard: the plan Job prints, after the plan (its
+// termination message, as before), the SQL of every migration the plan lists on its
+// standard output (the container's log), each in a section between two SQL comment
+// lines the controller reads back:
+//
+//	-- runbook-operator: sqlmigrate shop.0004_remove_field
+//	BEGIN; ALTER TABLE "shop_order" DROP COLUMN "legacy" CASCADE; COMMIT;
+//	-- runbook-operator: end shop.0004_remove_field exit 0
+
+// DefaultSQLCommand prints one Django migration's SQL, given its app label and name.
+var DefaultSQLCommand = []string{"python", "manage.py", "sqlmigrate"}
+
+// Section markers of the plan Job's SQL output.
+const (
+	sqlBeginMarker = "-- runbook-operator: sqlmigrate "
+	sqlEndMarker   = "-- runbook-operator: end "
+)
+
+// SQLUnknown is the finding of a planned migration whose SQL could not be read (its
+// section is missing, cut short, or the SQL command failed): the guard cannot say it
+// is safe.
+const SQLUnknown migrationguard.Kind = "SQLUnknown"
+
+// Bounds of what the guard keeps.
+const (
+	// MaxSQLLog is how much of the plan Job's log is read and classified.
+	MaxSQLLog = 1 << 20
+	// MaxSQLKept is how much of it the release's SQL ConfigMap keeps.
+	MaxSQLKept = 64 << 10
+	// MaxFindingsKept is how many findings a history entry keeps.
+	MaxFindingsKept = 20
+)
+
+// Policy is the release's destructive-migration policy (Warn when unset).
+func Policy(m *opsv1alpha1.Migrations) opsv1alpha1.DestructiveMigrationPolicy {
+	if m == nil || m.DestructiveMigrations == "" {
+		return opsv1alpha1.DestructiveMigrationsWarn
+	}
+	return m.DestructiveMigrations
+}
+
+// ChecksSQL reports whether the plan Job prints the planned migrations' SQL: a plan is
+// taken and the policy is not Allow.
+func ChecksSQL(m *opsv1alpha1.Migrations) bool {
+	return m != nil && len(m.PlanCommand) > 0 && Policy(m) != opsv1alpha1.DestructiveMigrationsAllow
+}
+
+// PlanJobCommand is the plan Job's command: the plan command with its output (stdout
+// and stderr) as the container's termination message (PlanShell), and, when the SQL is
+// checked, then sqlCommand for every migration the plan lists, each section marked.
+// The image needs /bin/sh (and sed to check the SQL); Django images have both. The
+// plan command's exit code is the container's; a failing SQL command only marks its
+// section (the controller counts the migration as SQLUnknown).
+func PlanJobCommand(m *opsv1alpha1.Migrations) []string {
+	if !ChecksSQL(m) {
+		return append(append([]string{}, PlanShell...), m.PlanCommand...)
+	}
+	sql := m.SQLCommand
+	if len(sql) == 0 {
+		sql = DefaultSQLCommand
+	}
+	// The planned migrations, as AppliedMigrations reads them: `migrate --plan`'s
+	// names (a line of one dotted word after "Planned operations:"), then
+	// `showmigrations --plan`'s unapplied entries ("[ ]  app.name").
+	const planned = `sed -n -e '/^Planned operations:$/,$ s/^\([^[:space:]]\{1,\}\.[^[:space:]]\{1,\}\)$/\1/p' ` +
+		`-e 's/^[[:space:]]*\[ \][[:space:]]*\([^[:space:]]\{1,\}\)[[:space:]]*$/\1/p' "$` + PlanOutputEnv + `"`
+	script := shellWords(m.PlanCommand) + ` >"$` + PlanOutputEnv + `" 2>&1 || exit $?` + "\n" +
+		planned + " | while IFS= read -r m; do\n" +
+		`  echo "` + sqlBeginMarker + `$m"` + "\n" +
+		"  " + shellWords(sql) + ` "${m%%.*}" "${m#*.}" </dev/null 2>&1` + "\n" +
+		`  echo "` + sqlEndMarker + `$m exit $?"` + "\n" +
+		"done\n"
+	return []string{"/bin/sh", "-c", script}
+}
+
+// shellWords quotes words for /bin/sh, each in single quotes.
+func shellWords(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// SQLSection is one migration's SQL as the plan Job printed it.
+type SQLSection struct {
+	SQL string
+	// Complete is true when the section's end marker was read; Exit is the SQL
+	// command's exit code then.
+	Complete bool
+	Exit     int
+}
+
+// SQLSections reads the plan Job's log into each migration's section.
+func SQLSections(log string) map[string]SQLSection {
+	out := map[string]SQLSection{}
+	var cur string
+	var b strings.Builder
+	in := false
+	for _, line := range strings.SplitAfter(log, "\n") {
+		l := strings.TrimRight(line, "\r\n")
+		switch {
+		case strings.HasPrefix(l, sqlBeginMarker):
+			if in { // a section cut short by the next: incomplete
+				out[cur] = SQLSection{SQL: b.String()}
+			}
+			cur, in = strings.TrimSpace(strings.TrimPrefix(l, sqlBeginMarker)), true
+			b.Reset()
+		case in && strings.HasPrefix(l, sqlEndMarker+cur+" exit "):
+			code, err := strconv.Atoi(strings.TrimPrefix(l, sqlEndMarker+cur+" exit "))
+			out[cur] = SQLSection{SQL: b.String(), Complete: err == nil, Exit: code}
+			in = false
+		case in:
+			b.WriteString(line)
+		}
+	}
+	if in {
+		out[cur] = SQLSection{SQL: b.String()}
+	}
+	return out
+}
+
+// Guard classifies the SQL the plan Job printed for the migrations plan lists, in plan
+// order: what breaks the pods still serving the previous revision, and a SQLUnknown
+// finding for every planned migration whose SQL is missing, cut short or failed.
+func Guard(plan, log string, opt migrationguard.Options) []migrationguard.Finding {
+	sections := SQLSections(log)
+	var out []migrationguard.Finding
+	for _, m := range AppliedMigrations(plan) {
+		s, ok := sections[m]
+		switch {
+		case !ok:
+			out = append(out, migrationguard.Finding{Migration: m, Kind: SQLUnknown, Statement: "its SQL is not in the plan Job's log"})
+		case !s.Complete:
+			out = append(out, migrationguard.Finding{Migration: m, Kind: SQLUnknown, Statement: "its SQL was cut short in the plan Job's log"})
+		case s.Exit != 0:
+			out = append(out, migrationguard.Finding{Migration: m, Kind: SQLUnknown,
+				Statement: fmt.Sprintf("the SQL command exited %d: %s", s.Exit, lastLine(s.SQL))})
+		default:
+			out = append(out, migrationguard.Classify(m, s.SQL, opt)...)
+		}
+	}
+	return out
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if len(l) > migrationguard.MaxStatement {
+		l = l[:migrationguard.MaxStatement]
+	}
+	return l
+}
+
+// Findings are the findings as a history entry keeps them: at most MaxFindingsKept.
+func Findings(f []migrationguard.Finding) []opsv1alpha1.MigrationFinding {
+	var out []opsv1alpha1.MigrationFinding
+	for i, x := range f {
+		if i == MaxFindingsKept {
+			break
+		}
+		out = append(out, opsv1alpha1.MigrationFinding{Migration: x.Migration, Kind: string(x.Kind), Table: x.Table, Column: x.Column, Statement: x.Statement})
+	}
+	return out
+}
+
+// GuardMessage says what the findings are (total: how many there were before
+// bounding, -1 when unknown) and, for each kind, the expand/contract advice; at most
+// max bytes.
+func GuardMessage(f []opsv1alpha1.MigrationFinding, total int, max int) string {
+	var b strings.Builder
+	count := strconv.Itoa(total)
+	if total < len(f) {
+		total, count = len(f), strconv.Itoa(len(f))
+		if len(f) >= MaxFindingsKept {
+			count = "at least " + count
+		}
+	}
+	if total == 1 {
+		b.WriteString("1 statement of the planned migrations breaks the pods still serving the previous revision during the rollout:")
+	} else {
+		fmt.Fprintf(&b, "%s statements of the planned migrations break the pods still serving the previous revision during the rollout:", count)
+	}
+	kinds := map[string]bool{}
+	for _, x := range f {
+		what := x.Table
+		if x.Column != "" {
+			what += "." + x.Column
+		}
+		fmt.Fprintf(&b, " %s: %s %s (%s);", x.Migration, x.Kind, strings.TrimSpace(what), x.Statement)
+		kinds[x.Kind] = true
+	}
+	if total > len(f) {
+		fmt.Fprintf(&b, " and %d more;", total-len(f))
+	}
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if a := advice(k); a != "" {
+			fmt.Fprintf(&b, " %s: %s.", k, a)
+		}
+	}
+	return Truncate(strings.TrimSuffix(b.String(), ";"), max)
+}
+
+func advice(kind string) string {
+	if kind == string(SQLUnknown) {
+		return "make the SQL command (migrations.sqlCommand) print the migration's SQL, or set destructiveMigrations: Allow to deploy without the check"
+	}
+	return migrationguard.Advice(migrationguard.Kind(kind))
+}
+
+// KeptSQL bounds the plan Job's SQL output for the release's ConfigMap, with a note
+// when it was cut.
+func KeptSQL(log string) string {
+	if len(log) <= MaxSQLKept {
+		return log
+	}
+	note := fmt.Sprintf("\n-- runbook-operator: truncated: %d of %d bytes kept\n", MaxSQLKept, len(log))
+	cut := MaxSQLKept - len(note)
+	for cut > 0 && log[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return log[:cut] + note
+}
+
+// SQLConfigMapName is the name of the ConfigMap holding a release's planned SQL.
+func SQLConfigMapName(rel *opsv1alpha1.Release) string {
+	return rel.Name + "-migration-sql"
+}

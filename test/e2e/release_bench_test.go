@@ -422,9 +422,56 @@ func analysePipeline(t *timeline, checks *timedChecker, rel *opsv1alpha1.Release
 	return ownTotal
 }
 
+// timedLogs is the Incident controller's PodLogs in the benchmark: the manager's
+// (pods/log through the API server) inside, each read's start and end outside.
+type timedLogs struct {
+	inner controller.PodLogs
+	mu    sync.Mutex
+	reads []timedRead
+}
+
+type timedRead struct {
+	start, end time.Time
+	bytes      int
+}
+
+func (l *timedLogs) Tail(ctx context.Context, namespace, pod, container string, previous bool, lines, bytes int64) (string, error) {
+	start := time.Now()
+	out, err := l.inner.Tail(ctx, namespace, pod, container, previous, lines, bytes)
+	end := time.Now()
+	l.mu.Lock()
+	l.reads = append(l.reads, timedRead{start: start, end: end, bytes: len(out)})
+	l.mu.Unlock()
+	return out, err
+}
+
+// between returns the reads that started in [from, to]: their count, the sum of their
+// durations, the first start to the last end, and the bytes read.
+func (l *timedLogs) between(from, to time.Time) (n int, sum, span time.Duration, bytes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first, last time.Time
+	for _, r := range l.reads {
+		if r.start.Before(from) || r.start.After(to) {
+			continue
+		}
+		n++
+		sum += r.end.Sub(r.start)
+		bytes += r.bytes
+		if first.IsZero() || r.start.Before(first) {
+			first = r.start
+		}
+		if r.end.After(last) {
+			last = r.end
+		}
+	}
+	return n, sum, last.Sub(first), bytes
+}
+
 // relBenchManager runs the manager's controllers in this process with checker as the
-// Release controller's, until the returned stop is called (which waits for it).
-func relBenchManager(checker healthcheck.Checker) (stop func()) {
+// Release controller's and the Incident controller's pod log reads timed into logs,
+// until the returned stop is called (which waits for it).
+func relBenchManager(checker healthcheck.Checker, logs *timedLogs) (stop func()) {
 	GinkgoHelper()
 	logFile, err := os.Create(filepath.Join(cluster.LogDir, "bench-release-manager.log"))
 	Expect(err).NotTo(HaveOccurred())
@@ -438,9 +485,13 @@ func relBenchManager(checker healthcheck.Checker) (stop func()) {
 		Cache:                  cache.Options{ByObject: controller.ManagedSecretsCache()},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controller.SetupWithManager(mgr, controller.Config{
+	rs, err := controller.NewReconcilers(mgr, controller.Config{
 		AgentImage: devcluster.AgentImage, ProgressInterval: time.Second, Checker: checker,
-	})).To(Succeed())
+	})
+	Expect(err).NotTo(HaveOccurred())
+	logs.inner = rs.Incident.Logs
+	rs.Incident.Logs = logs
+	Expect(rs.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -541,7 +592,8 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 		By("stopping the suite's manager process: the same controllers run in this process with a timed checker")
 		manager.Stop(10 * time.Second)
 		checks := &timedChecker{inner: healthcheck.HTTP{}}
-		stopManager := relBenchManager(checks)
+		logReads := &timedLogs{}
+		stopManager := relBenchManager(checks, logReads)
 		managerStopped := false
 		restart := func(ctx context.Context, args ...string) {
 			GinkgoHelper()
@@ -629,6 +681,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			// pods and logs stored (podsCapturedAt), its bundle complete (capturedAt);
 			// and the rollback's wait, the decision → its first write.
 			toIncident, toPods, toBundle, waited, podsToWrite []time.Duration
+			logSum, logSpan                                   []time.Duration // the pod log reads before podsCapturedAt
 		}
 		modes := []*probeFigures{
 			{name: "web readiness probe a TCP connect (no healthPath)", caughtBy: map[string]int{}},
@@ -755,6 +808,12 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 					mode.waited = append(mode.waited, firstWrite.Sub(decision))
 					mode.podsToWrite = append(mode.podsToWrite, firstWrite.Sub(pods))
 					cut = decision
+					nReads, readSum, readSpan, readBytes := logReads.between(created, pods)
+					Expect(nReads).To(BeNumerically(">", 0), "no pod log read between the Incident's creation and podsCapturedAt")
+					mode.logSum = append(mode.logSum, readSum)
+					mode.logSpan = append(mode.logSpan, readSpan)
+					fmt.Fprintf(GinkgoWriter, "%s, run %d: %d pod log reads before podsCapturedAt, %d bytes: %s in all, first start to last end %s\n",
+						mode.name, i, nReads, readBytes, ms(readSum), ms(readSpan))
 					fmt.Fprintf(GinkgoWriter, "%s, run %d: decision → Incident created %s, → podsCapturedAt %s, → capturedAt %s, → rollback written %s (status: created %s, podsCapturedAt %s, capturedAt %s, %d bytes)\n",
 						mode.name, i, ms(created.Sub(decision)), ms(pods.Sub(decision)), ms(bundle.Sub(decision)), ms(firstWrite.Sub(decision)),
 						inc.CreationTimestamp.UTC().Format(time.TimeOnly), inc.Status.Evidence.PodsCapturedAt.UTC().Format(time.TimeOnly),
@@ -906,6 +965,8 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 				report += "       to its bundle complete (capturedAt, DB check):    " + spread(m.toBundle, time.Millisecond) + "\n"
 				report += "       to the rollback's first write (its wait):         " + spread(m.waited, time.Millisecond) + "\n"
 				report += "       podsCapturedAt seen to the rollback's first write: " + spread(m.podsToWrite, time.Millisecond) + "\n"
+				report += "       of the pods part: the pod log reads, summed:      " + spread(m.logSum, time.Millisecond) + "\n"
+				report += "                         first read's start to last's end: " + spread(m.logSpan, time.Millisecond) + "\n"
 			}
 		}
 		report += "  4. the controller's own time per step (what it waits for seen → its next write):\n"

@@ -57,6 +57,7 @@ import (
 	"runbook-operator/internal/demo"
 	"runbook-operator/internal/devcluster"
 	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/incident"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/release"
 )
@@ -682,6 +683,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			// and the rollback's wait, the decision → its first write.
 			toIncident, toPods, toBundle, waited, podsToWrite []time.Duration
 			logSum, logSpan                                   []time.Duration // the pod log reads before podsCapturedAt
+			failingInBundle                                   int             // runs whose bundle holds a failing web pod
 		}
 		modes := []*probeFigures{
 			{name: "web readiness probe a TCP connect (no healthPath)", caughtBy: map[string]int{}},
@@ -808,6 +810,28 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 					mode.waited = append(mode.waited, firstWrite.Sub(decision))
 					mode.podsToWrite = append(mode.podsToWrite, firstWrite.Sub(pods))
 					cut = decision
+					// Does the bundle hold the failing revision's web pods? The capture lists
+					// the Release's pods by name, at most 50: every Job pod of earlier runs
+					// comes before "…-web-".
+					var bundleText strings.Builder
+					for _, name := range inc.Status.Evidence.ConfigMaps {
+						var cm corev1.ConfigMap
+						Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cm)).To(Succeed())
+						bundleText.WriteString(cm.Data[incident.EvidenceKey])
+					}
+					podLines, failingWeb := 0, 0
+					for _, line := range strings.Split(bundleText.String(), "\n") {
+						if strings.HasPrefix(line, "pod ") {
+							podLines++
+							if strings.HasPrefix(line, "pod "+webDep+"-") && strings.Contains(line, " revision="+badRev+" ") {
+								failingWeb++
+							}
+						}
+					}
+					if failingWeb > 0 {
+						mode.failingInBundle++
+					}
+					fmt.Fprintf(GinkgoWriter, "%s, run %d: the bundle lists %d pods, %d of them the failing revision's web pods\n", mode.name, i, podLines, failingWeb)
 					nReads, readSum, readSpan, readBytes := logReads.between(created, pods)
 					Expect(nReads).To(BeNumerically(">", 0), "no pod log read between the Incident's creation and podsCapturedAt")
 					mode.logSum = append(mode.logSum, readSum)
@@ -965,6 +989,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 				report += "       to its bundle complete (capturedAt, DB check):    " + spread(m.toBundle, time.Millisecond) + "\n"
 				report += "       to the rollback's first write (its wait):         " + spread(m.waited, time.Millisecond) + "\n"
 				report += "       podsCapturedAt seen to the rollback's first write: " + spread(m.podsToWrite, time.Millisecond) + "\n"
+				report += fmt.Sprintf("       bundles holding the failing web pods: %d of %d runs\n", m.failingInBundle, runs)
 				report += "       of the pods part: the pod log reads, summed:      " + spread(m.logSum, time.Millisecond) + "\n"
 				report += "                         first read's start to last's end: " + spread(m.logSpan, time.Millisecond) + "\n"
 			}

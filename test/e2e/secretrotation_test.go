@@ -465,11 +465,14 @@ func serviceProbe(parent context.Context, service, path string) *serviceWatch {
 			if ctx.Err() != nil {
 				return
 			}
-			// A connection refused by an endpoint that is no longer ready by now was
-			// a pod leaving between our read of the EndpointSlices and the request (the
-			// same propagation lag kube-proxy has): no request reached a server. One
-			// still listed ready that refuses counts as a failure.
-			if err != nil && errors.Is(err, syscall.ECONNREFUSED) && !stillReady(ctx, service, addr) {
+			// A connection refused by an endpoint that is no longer ready by now, or
+			// reset by it (gunicorn closing its listening socket on SIGTERM resets the
+			// connections still waiting in its accept queue), was a pod leaving between
+			// our read of the EndpointSlices and the request (the same propagation lag
+			// kube-proxy has, which a preStop sleep covers on a real cluster): no
+			// request was served. One still listed ready that refuses or resets counts
+			// as a failure.
+			if err != nil && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)) && !stillReady(ctx, service, addr) {
 				continue
 			}
 			if err == nil && resp.StatusCode == http.StatusOK {

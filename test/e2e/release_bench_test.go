@@ -39,6 +39,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -56,6 +57,7 @@ import (
 	"runbook-operator/internal/demo"
 	"runbook-operator/internal/devcluster"
 	"runbook-operator/internal/healthcheck"
+	"runbook-operator/internal/incident"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/release"
 )
@@ -106,7 +108,13 @@ import (
 //     image the node agent reports Running without running anything), all Deployed:
 //     its resident set (VmRSS from /proc) and its Go heap in use
 //     (go_memstats_heap_inuse_bytes from its metrics endpoint), before and after, and
-//     the peak RSS sampled every 500 ms meanwhile.
+//     the peak RSS sampled every 500 ms meanwhile;
+//   - figure 6, a third set of runs with the TCP probe and rollback.openIncident: P3,
+//     so the rollback opens its Incident first and waits for its pods and logs: the
+//     decision (the first Release status naming the Incident in the revision's
+//     history entry) → the Incident created, → status.evidence.podsCapturedAt and
+//     → capturedAt first seen here (their own times are whole seconds, and the
+//     capturing reconcile's start), → the rollback's first write (its wait).
 const (
 	relBenchDB       = "bench_release"
 	relBenchDBSecret = "bench-release-db"
@@ -120,7 +128,8 @@ const (
 
 // relBenchSpec is the benchmark's spec of tag for run; healthProbe gives the web the
 // health path as its readiness probe (healthPath), as a user would configure it.
-func relBenchSpec(tag string, run int, healthProbe bool) opsv1alpha1.ReleaseSpec {
+// incident, when set, is the spec's rollback.openIncident.
+func relBenchSpec(tag string, run int, healthProbe bool, incident opsv1alpha1.IncidentSeverity) opsv1alpha1.ReleaseSpec {
 	GinkgoHelper()
 	var spec opsv1alpha1.ReleaseSpec
 	Expect(yaml.Unmarshal([]byte(demo.ReleaseSpecYAML(tag, relBenchDBSecret, relBenchWeb, relBenchVerify)), &spec)).To(Succeed())
@@ -135,6 +144,7 @@ func relBenchSpec(tag string, run int, healthProbe bool) opsv1alpha1.ReleaseSpec
 	spec.Backup = &opsv1alpha1.ReleaseBackup{Enabled: ptr.To(true), Destination: &dest}
 	spec.PreDeploy = []opsv1alpha1.PreDeployJob{{Name: "collectstatic", Command: []string{"python", "manage.py", "collectstatic", "--noinput"}}}
 	spec.Env = append(spec.Env, opsv1alpha1.EnvVar{Name: "BENCH_RUN", Value: strconv.Itoa(run)})
+	spec.Rollback.OpenIncident = incident
 	return spec
 }
 
@@ -214,14 +224,14 @@ func (t *timeline) add(obj any, deleted bool) {
 	}
 }
 
-// watchTimeline starts informers on the namespace's Releases, Deployments, pods, Jobs
-// and DatabaseBackups that record into a new timeline until ctx ends.
+// watchTimeline starts informers on the namespace's Releases, Deployments, pods, Jobs,
+// DatabaseBackups and Incidents that record into a new timeline until ctx ends.
 func watchTimeline(ctx context.Context, cfg *rest.Config) *timeline {
 	GinkgoHelper()
 	t := &timeline{current: map[string]client.Object{}}
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	Expect(err).NotTo(HaveOccurred())
-	for _, obj := range []client.Object{&opsv1alpha1.Release{}, &appsv1.Deployment{}, &corev1.Pod{}, &batchv1.Job{}, &opsv1alpha1.DatabaseBackup{}} {
+	for _, obj := range []client.Object{&opsv1alpha1.Release{}, &appsv1.Deployment{}, &corev1.Pod{}, &batchv1.Job{}, &opsv1alpha1.DatabaseBackup{}, &opsv1alpha1.Incident{}} {
 		inf, err := c.GetInformer(ctx, obj)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -413,9 +423,56 @@ func analysePipeline(t *timeline, checks *timedChecker, rel *opsv1alpha1.Release
 	return ownTotal
 }
 
+// timedLogs is the Incident controller's PodLogs in the benchmark: the manager's
+// (pods/log through the API server) inside, each read's start and end outside.
+type timedLogs struct {
+	inner controller.PodLogs
+	mu    sync.Mutex
+	reads []timedRead
+}
+
+type timedRead struct {
+	start, end time.Time
+	bytes      int
+}
+
+func (l *timedLogs) Tail(ctx context.Context, namespace, pod, container string, previous bool, lines, bytes int64) (string, error) {
+	start := time.Now()
+	out, err := l.inner.Tail(ctx, namespace, pod, container, previous, lines, bytes)
+	end := time.Now()
+	l.mu.Lock()
+	l.reads = append(l.reads, timedRead{start: start, end: end, bytes: len(out)})
+	l.mu.Unlock()
+	return out, err
+}
+
+// between returns the reads that started in [from, to]: their count, the sum of their
+// durations, the first start to the last end, and the bytes read.
+func (l *timedLogs) between(from, to time.Time) (n int, sum, span time.Duration, bytes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first, last time.Time
+	for _, r := range l.reads {
+		if r.start.Before(from) || r.start.After(to) {
+			continue
+		}
+		n++
+		sum += r.end.Sub(r.start)
+		bytes += r.bytes
+		if first.IsZero() || r.start.Before(first) {
+			first = r.start
+		}
+		if r.end.After(last) {
+			last = r.end
+		}
+	}
+	return n, sum, last.Sub(first), bytes
+}
+
 // relBenchManager runs the manager's controllers in this process with checker as the
-// Release controller's, until the returned stop is called (which waits for it).
-func relBenchManager(checker healthcheck.Checker) (stop func()) {
+// Release controller's and the Incident controller's pod log reads timed into logs,
+// until the returned stop is called (which waits for it).
+func relBenchManager(checker healthcheck.Checker, logs *timedLogs) (stop func()) {
 	GinkgoHelper()
 	logFile, err := os.Create(filepath.Join(cluster.LogDir, "bench-release-manager.log"))
 	Expect(err).NotTo(HaveOccurred())
@@ -429,9 +486,13 @@ func relBenchManager(checker healthcheck.Checker) (stop func()) {
 		Cache:                  cache.Options{ByObject: controller.ManagedSecretsCache()},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controller.SetupWithManager(mgr, controller.Config{
+	rs, err := controller.NewReconcilers(mgr, controller.Config{
 		AgentImage: devcluster.AgentImage, ProgressInterval: time.Second, Checker: checker,
-	})).To(Succeed())
+	})
+	Expect(err).NotTo(HaveOccurred())
+	logs.inner = rs.Incident.Logs
+	rs.Incident.Logs = logs
+	Expect(rs.SetupWithManager(mgr)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -532,7 +593,8 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 		By("stopping the suite's manager process: the same controllers run in this process with a timed checker")
 		manager.Stop(10 * time.Second)
 		checks := &timedChecker{inner: healthcheck.HTTP{}}
-		stopManager := relBenchManager(checks)
+		logReads := &timedLogs{}
+		stopManager := relBenchManager(checks, logReads)
 		managerStopped := false
 		restart := func(ctx context.Context, args ...string) {
 			GinkgoHelper()
@@ -564,13 +626,13 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
 				"dbname": relBenchDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
 		})).To(Succeed())
-		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: relBenchName, Namespace: ns}, Spec: relBenchSpec("1.1.0", 0, false)}
+		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: relBenchName, Namespace: ns}, Spec: relBenchSpec("1.1.0", 0, false, "")}
 		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, rel) })
 
 		// deploy sets the spec and waits for the revision to end in phase; it returns
 		// the Release as it ended, its revision and when the informer saw the spec.
-		deploy := func(tag string, run int, healthProbe bool, phase opsv1alpha1.ReleasePhase) (*opsv1alpha1.Release, string, time.Time) {
+		deploy := func(tag string, run int, healthProbe bool, incident opsv1alpha1.IncidentSeverity, phase opsv1alpha1.ReleasePhase) (*opsv1alpha1.Release, string, time.Time) {
 			GinkgoHelper()
 			gen := rel.Generation // run 0: as created
 			Eventually(func() error {
@@ -581,7 +643,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(rel), got); err != nil {
 					return err
 				}
-				got.Spec = relBenchSpec(tag, run, healthProbe)
+				got.Spec = relBenchSpec(tag, run, healthProbe, incident)
 				if err := k8sClient.Update(ctx, got); err != nil {
 					return err
 				}
@@ -603,7 +665,7 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			return got, got.Status.CurrentRevision, seen
 		}
 
-		_, stable, _ := deploy("1.1.0", 0, false, opsv1alpha1.ReleasePhaseDeployed)
+		_, stable, _ := deploy("1.1.0", 0, false, "", opsv1alpha1.ReleasePhaseDeployed)
 
 		// Figures 1 to 3, and the web's new template to the rollback, for each readiness
 		// probe of the web: on TCP 1.2.0's web pods become Ready and the verification
@@ -612,14 +674,25 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 		type probeFigures struct {
 			name                                                      string
 			healthProbe                                               bool
+			incident                                                  opsv1alpha1.IncidentSeverity
 			toTemplates, toReady, toServing, toDecision, toRolledBack []time.Duration
 			fromWebWritten                                            []time.Duration
 			caughtBy                                                  map[string]int // "rollout" or "verification"
+			// figure 6 (rollback.openIncident): the decision → the Incident created, its
+			// pods and logs stored (podsCapturedAt), its bundle complete (capturedAt);
+			// and the rollback's wait, the decision → its first write.
+			toIncident, toPods, toBundle, waited, podsToWrite []time.Duration
+			logSum, logSpan                                   []time.Duration // the pod log reads before podsCapturedAt
+			failingInBundle                                   int             // runs whose bundle holds a failing web pod
 		}
 		modes := []*probeFigures{
 			{name: "web readiness probe a TCP connect (no healthPath)", caughtBy: map[string]int{}},
 			{name: "web readiness probe on the health path (healthPath: /api/v1/health/)", healthProbe: true, caughtBy: map[string]int{}},
+			{name: "web readiness probe a TCP connect, rollback.openIncident: P3", incident: opsv1alpha1.SeverityP3, caughtBy: map[string]int{}},
 		}
+		DeferCleanup(func(ctx SpecContext) { // the Incidents are not owned: they outlive the Release
+			_ = k8sClient.DeleteAllOf(ctx, &opsv1alpha1.Incident{}, client.InNamespace(ns), client.MatchingLabels{opsv1alpha1.LabelRelease: relBenchName})
+		})
 		var goodOwn, goodExt, badOwn stepTimes
 		budget := time.Duration(relBenchFailures)*relBenchInterval + 100*time.Millisecond
 		window := 6 * time.Second
@@ -627,9 +700,9 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			for i := 1; i <= runs; i++ {
 				run := mi*runs + i // every revision new
 				By(fmt.Sprintf("%s, run %d: a good revision (saas:1.1.0), then a failing one (saas:1.2.0)", mode.name, i))
-				good, goodRev, seen := deploy("1.1.0", run, mode.healthProbe, opsv1alpha1.ReleasePhaseDeployed)
+				good, goodRev, seen := deploy("1.1.0", run, mode.healthProbe, mode.incident, opsv1alpha1.ReleasePhaseDeployed)
 				ownTimes, extTimes := &goodOwn, &goodExt
-				if mode.healthProbe {
+				if mode.healthProbe || mode.incident != "" {
 					ownTimes, extTimes = &stepTimes{}, &stepTimes{} // figure 4 is the TCP runs'
 				}
 				goodTotal := analysePipeline(tl, checks, good, goodRev, seen, ownTimes, extTimes)
@@ -679,8 +752,8 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 						return false, nil
 					})
 				}()
-				bad, badRev, seen := deploy("1.2.0", run, mode.healthProbe, opsv1alpha1.ReleasePhaseRolledBack)
-				if !mode.healthProbe { // with the health path the web never becomes available
+				bad, badRev, seen := deploy("1.2.0", run, mode.healthProbe, mode.incident, opsv1alpha1.ReleasePhaseRolledBack)
+				if !mode.healthProbe && mode.incident == "" { // with the health path the web never becomes available
 					badTotal := analysePipeline(tl, checks, bad, badRev, seen, &badOwn, &stepTimes{})
 					badOwn.add("sum: the controllers' own time up to the first check", badTotal)
 				}
@@ -705,16 +778,81 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 						firstWrite = back
 					}
 				}
+				// With rollback.openIncident the rollback waits for the Incident's evidence
+				// after its decision: the decision is the first Release status this process
+				// sees naming the Incident in the revision's history entry (recorded with the
+				// rollback, before the Incident is created); then the Incident's creation and
+				// the first Incident status with podsCapturedAt and with capturedAt, stamped
+				// on arrival here (the status times have 1 s resolution).
+				cut := firstWrite
+				var decision time.Time
+				if mode.incident != "" {
+					incName := release.IncidentName(bad, badRev)
+					decision = seenMoment("the rollback decided, naming its Incident")(firstEvent(tl, seen, func(r *opsv1alpha1.Release) bool {
+						return r.Name == relBenchName && len(r.Status.History) > 0 && r.Status.History[0].Revision == badRev && r.Status.History[0].Incident != nil
+					}))
+					created := seenMoment("Incident " + incName + " created")(firstEvent(tl, seen, named[*opsv1alpha1.Incident](incName)))
+					var inc *opsv1alpha1.Incident
+					pods := seenMoment("Incident " + incName + " podsCapturedAt")(firstEvent(tl, seen, func(i *opsv1alpha1.Incident) bool {
+						return i.Name == incName && i.Status.Evidence != nil && i.Status.Evidence.PodsCapturedAt != nil
+					}))
+					bundle := seenMoment("Incident " + incName + " capturedAt")(firstEvent(tl, seen, func(i *opsv1alpha1.Incident) bool {
+						inc = i
+						return i.Name == incName && i.Status.Evidence != nil && i.Status.Evidence.CapturedAt != nil
+					}))
+					rb := meta.FindStatusCondition(bad.Status.Conditions, opsv1alpha1.ConditionRolledBack)
+					Expect(rb).NotTo(BeNil())
+					Expect(rb.Message).To(ContainSubstring("read the failing pods and their logs first"),
+						"the rollback went ahead without its Incident's evidence")
+					mode.toIncident = append(mode.toIncident, created.Sub(decision))
+					mode.toPods = append(mode.toPods, pods.Sub(decision))
+					mode.toBundle = append(mode.toBundle, bundle.Sub(decision))
+					mode.waited = append(mode.waited, firstWrite.Sub(decision))
+					mode.podsToWrite = append(mode.podsToWrite, firstWrite.Sub(pods))
+					cut = decision
+					// Does the bundle hold the failing revision's web pods? The capture lists
+					// the Release's pods by name, at most 50: every Job pod of earlier runs
+					// comes before "…-web-".
+					var bundleText strings.Builder
+					for _, name := range inc.Status.Evidence.ConfigMaps {
+						var cm corev1.ConfigMap
+						Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cm)).To(Succeed())
+						bundleText.WriteString(cm.Data[incident.EvidenceKey])
+					}
+					podLines, failingWeb := 0, 0
+					for _, line := range strings.Split(bundleText.String(), "\n") {
+						if strings.HasPrefix(line, "pod ") {
+							podLines++
+							if strings.HasPrefix(line, "pod "+webDep+"-") && strings.Contains(line, " revision="+badRev+" ") {
+								failingWeb++
+							}
+						}
+					}
+					if failingWeb > 0 {
+						mode.failingInBundle++
+					}
+					fmt.Fprintf(GinkgoWriter, "%s, run %d: the bundle lists %d pods, %d of them the failing revision's web pods\n", mode.name, i, podLines, failingWeb)
+					nReads, readSum, readSpan, readBytes := logReads.between(created, pods)
+					Expect(nReads).To(BeNumerically(">", 0), "no pod log read between the Incident's creation and podsCapturedAt")
+					mode.logSum = append(mode.logSum, readSum)
+					mode.logSpan = append(mode.logSpan, readSpan)
+					fmt.Fprintf(GinkgoWriter, "%s, run %d: %d pod log reads before podsCapturedAt, %d bytes: %s in all, first start to last end %s\n",
+						mode.name, i, nReads, readBytes, ms(readSum), ms(readSpan))
+					fmt.Fprintf(GinkgoWriter, "%s, run %d: decision → Incident created %s, → podsCapturedAt %s, → capturedAt %s, → rollback written %s (status: created %s, podsCapturedAt %s, capturedAt %s, %d bytes)\n",
+						mode.name, i, ms(created.Sub(decision)), ms(pods.Sub(decision)), ms(bundle.Sub(decision)), ms(firstWrite.Sub(decision)),
+						inc.CreationTimestamp.UTC().Format(time.TimeOnly), inc.Status.Evidence.PodsCapturedAt.UTC().Format(time.TimeOnly),
+						inc.Status.Evidence.CapturedAt.UTC().Format(time.TimeOnly), inc.Status.Evidence.SizeBytes)
+				}
 				// Every check since the spec change is the bad revision's (the only Release
 				// being checked). The crossing is the last one that returned before the
-				// rollback's first write: which failures the controller counts is its own
+				// rollback's first write (with openIncident: before its decision): which failures the controller counts is its own
 				// business (it may disregard some), so the bench does not recount them; it
 				// checks that at least failureThreshold failed checks came first.
 				var first, crossing time.Time
 				var offsets []string
 				failed := 0
 				for _, c := range checks.since(seen) {
-					if c.end.After(firstWrite) {
+					if c.end.After(cut) {
 						break
 					}
 					if c.res.Err != nil || c.res.Refused {
@@ -844,6 +982,17 @@ var _ = Describe("Release benchmark: rollback, pipeline steps and memory on the 
 			report += "    3. first failed check to the first rollback write:   " + spread(m.toDecision, time.Millisecond) +
 				fmt.Sprintf("   (bound failureThreshold × interval + 100ms = %s)\n", ms(budget))
 			report += "       the web's new template to the rollback write:     " + spread(m.fromWebWritten, time.Millisecond) + "\n"
+			if m.incident != "" {
+				report += "    6. the rollback decision (the Incident named in the revision's history entry, seen here):\n"
+				report += "       to the Incident created:                          " + spread(m.toIncident, time.Millisecond) + "\n"
+				report += "       to its pods and logs stored (podsCapturedAt):     " + spread(m.toPods, time.Millisecond) + "   (target ≤ 2s)\n"
+				report += "       to its bundle complete (capturedAt, DB check):    " + spread(m.toBundle, time.Millisecond) + "\n"
+				report += "       to the rollback's first write (its wait):         " + spread(m.waited, time.Millisecond) + "\n"
+				report += "       podsCapturedAt seen to the rollback's first write: " + spread(m.podsToWrite, time.Millisecond) + "\n"
+				report += fmt.Sprintf("       bundles holding the failing web pods: %d of %d runs\n", m.failingInBundle, runs)
+				report += "       of the pods part: the pod log reads, summed:      " + spread(m.logSum, time.Millisecond) + "\n"
+				report += "                         first read's start to last's end: " + spread(m.logSpan, time.Millisecond) + "\n"
+			}
 		}
 		report += "  4. the controller's own time per step (what it waits for seen → its next write):\n"
 		report += "    good revision (saas:1.1.0, deployed):\n" + goodOwn.report("      ", time.Millisecond)

@@ -60,10 +60,17 @@ const errorRateQuery = `(sum(rate(django_http_responses_total_by_status_view_met
 
 func queryReleaseSpec(tag, promURL, note string) opsv1alpha1.ReleaseSpec {
 	GinkgoHelper()
+	return queryReleaseSpecFor(queryReleaseDBSecret, tag, promURL, note)
+}
+
+// queryReleaseSpecFor is queryReleaseSpec with the database Secret dbSecret (the
+// benchmark's, make bench-release).
+func queryReleaseSpecFor(dbSecret, tag, promURL, note string) opsv1alpha1.ReleaseSpec {
+	GinkgoHelper()
 	verify := fmt.Sprintf(`{path: /api/v1/health/, interval: 2s, window: 16s, failureThreshold: 2, progressDeadline: 2m, prometheus: {address: '%s', errorThreshold: 2, queries: [{name: error-rate, query: '%s', condition: {op: LessThan, value: "0.05"}}]}}`,
 		promURL, errorRateQuery)
 	var spec opsv1alpha1.ReleaseSpec
-	Expect(yaml.Unmarshal([]byte(demo.ReleaseSpecYAML(tag, queryReleaseDBSecret, 1, verify)), &spec)).To(Succeed())
+	Expect(yaml.Unmarshal([]byte(demo.ReleaseSpecYAML(tag, dbSecret, 1, verify)), &spec)).To(Succeed())
 	if note != "" { // another revision of the same code
 		spec.Env = append(spec.Env, opsv1alpha1.EnvVar{Name: "RELEASE_NOTE", Value: note})
 	}

@@ -242,10 +242,8 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(inc.Namespace), sel); err != nil {
 		return nil, nil, nil, err
 	}
-	slices.SortFunc(pods.Items, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
-	if len(pods.Items) > evidencePods {
-		pods.Items = pods.Items[:evidencePods]
-	}
+	// The failing revision's pods first: they are what the rollback waits to have read.
+	pods.Items = incident.EvidencePods(pods.Items, inc.Labels[opsv1alpha1.LabelRevision], evidencePods)
 	var deps appsv1.DeploymentList
 	if err := r.APIReader.List(ctx, &deps, client.InNamespace(inc.Namespace), sel); err != nil {
 		return nil, nil, nil, err

@@ -78,17 +78,17 @@ var _ = Describe("installing the operator as users do", Ordered, func() {
 		start := time.Now()
 		objs := applyManifests(ctx, out.Bytes())
 		DeferCleanup(func(ctx SpecContext) {
-			By("removing the installed manager (the CRDs stay: the suite's objects use them)")
+			By("removing the installed manager (the CRDs and the namespace stay: the suite's objects use the CRDs, and the devcluster keeps Alertmanager's token Secret in the namespace)")
 			for _, o := range objs {
-				if o.GetKind() == "CustomResourceDefinition" {
+				if k := o.GetKind(); k == "CustomResourceDefinition" || k == "Namespace" {
 					continue
 				}
 				_ = k8sClient.Delete(ctx, o)
 			}
 			Eventually(func() bool {
-				err := k8sClient.Get(ctx, client.ObjectKey{Name: installNamespace}, &corev1.Namespace{})
+				err := k8sClient.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: installDeployment}, &appsv1.Deployment{})
 				return apierrors.IsNotFound(err)
-			}).WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "the namespace %s is gone", installNamespace)
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "the Deployment %s/%s is gone", installNamespace, installDeployment)
 		})
 
 		By("waiting for the manager Deployment to be Available")

@@ -238,12 +238,10 @@ func watchRestore(ctx context.Context, name string) *restoreWatch {
 	return w
 }
 
-// seededAppDatabase creates database db (its name also prefixes the names of its
-// Jobs) and its Secret secretName (the demo database's, with dbname db), runs the
-// app's migrations and its seed command with orgs organizations, and drops both and
-// every database whose name starts with db (a restore's kept ones) after the spec or
-// container.
-func seededAppDatabase(ctx context.Context, db, secretName string, orgs int) {
+// newDatabase creates database db and its Secret secretName (the demo database's,
+// with dbname db), and drops both, and every database whose name starts with db (a
+// restore's kept ones), after the spec or container.
+func newDatabase(ctx context.Context, db, secretName string) {
 	GinkgoHelper()
 	By("creating database " + db + " and its Secret " + secretName)
 	execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
@@ -262,7 +260,13 @@ func seededAppDatabase(ctx context.Context, db, secretName string, orgs int) {
 			execSQL(ctx, "postgres", fmt.Sprintf("DROP DATABASE %s WITH (FORCE)", pgx.Identifier{d}.Sanitize()))
 		}
 	})
+}
 
+// seededAppDatabase is newDatabase with the app's migrations and its seed command
+// (orgs organizations) run on it by Jobs whose names start with db's.
+func seededAppDatabase(ctx context.Context, db, secretName string, orgs int) {
+	GinkgoHelper()
+	newDatabase(ctx, db, secretName)
 	By("running the app's migrations and its seed command")
 	for _, j := range []*batchv1.Job{
 		demo.MigrateJob(secretName),

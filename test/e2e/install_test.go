@@ -3,14 +3,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -26,7 +23,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -36,69 +32,11 @@ import (
 )
 
 const (
-	installNamespace  = "runbook-operator-system"
-	installDeployment = "runbook-operator-controller-manager"
+	installNamespace  = devcluster.InstallNamespace
+	installDeployment = devcluster.InstallDeployment
 	// previousInstall is an earlier commit's dist/install.yaml (see its header).
 	previousInstall = "testdata/install-c6bbf0f.yaml"
 )
-
-// decodeManifests returns every object of a multi-document YAML.
-func decodeManifests(data []byte) []*unstructured.Unstructured {
-	GinkgoHelper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		err := dec.Decode(&u.Object)
-		if errors.Is(err, io.EOF) {
-			return objs
-		}
-		Expect(err).NotTo(HaveOccurred())
-		if len(u.Object) != 0 {
-			objs = append(objs, u)
-		}
-	}
-}
-
-// applyManifests applies every object as `kubectl apply --server-side` does (there is
-// no kubectl here): server-side apply with kubectl's field manager, taking over
-// fields another manager set.
-func applyManifests(ctx context.Context, objs []*unstructured.Unstructured) {
-	GinkgoHelper()
-	for _, u := range objs {
-		Expect(k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("kubectl"), client.ForceOwnership)).
-			To(Succeed(), "%s %s", u.GetKind(), u.GetName())
-	}
-}
-
-// setManagerImage sets the manager container's image, and its AGENT_IMAGE, to img, as
-// make build-installer IMG=img does.
-func setManagerImage(objs []*unstructured.Unstructured, img string) {
-	GinkgoHelper()
-	for _, u := range objs {
-		if u.GetKind() != "Deployment" || u.GetName() != installDeployment {
-			continue
-		}
-		containers, _, err := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
-		Expect(err).NotTo(HaveOccurred())
-		for _, c := range containers {
-			c := c.(map[string]any)
-			if c["name"] != "manager" {
-				continue
-			}
-			c["image"] = img
-			env, _ := c["env"].([]any)
-			for _, e := range env {
-				if e := e.(map[string]any); e["name"] == "AGENT_IMAGE" {
-					e["value"] = img
-				}
-			}
-		}
-		Expect(unstructured.SetNestedSlice(u.Object, containers, "spec", "template", "spec", "containers")).To(Succeed())
-		return
-	}
-	Fail("no Deployment " + installDeployment)
-}
 
 // managerLog says where the manager's log is: the suite's host manager's file, or
 // the in-cluster manager's pod.
@@ -115,12 +53,9 @@ func currentInstaller(ctx context.Context) []*unstructured.Unstructured {
 	GinkgoHelper()
 	root, err := devcluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
-	cmd := exec.CommandContext(ctx, "hack/build-installer.sh", devcluster.AgentImage)
-	cmd.Dir = root
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, GinkgoWriter
-	Expect(cmd.Run()).To(Succeed())
-	return decodeManifests(out.Bytes())
+	objs, err := devcluster.InstallManifests(ctx, root, devcluster.AgentImage, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	return objs
 }
 
 // stopHostManager stops the suite's host manager for the container (one manager
@@ -174,10 +109,7 @@ func managerAvailable(ctx context.Context) corev1.Pod {
 	Eventually(func(g Gomega) {
 		d := &appsv1.Deployment{}
 		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: installDeployment}, d)).To(Succeed())
-		g.Expect(d.Status.ObservedGeneration).To(Equal(d.Generation))
-		g.Expect(d.Status.UpdatedReplicas).To(BeEquivalentTo(1))
-		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
-		g.Expect(d.Status.Replicas).To(BeEquivalentTo(1), "the old pod is gone")
+		g.Expect(devcluster.ManagerAvailable(d)).To(BeTrue(), "rolled out, available, the old pod gone: %+v", d.Status)
 		pods, err := managerPods(ctx)
 		g.Expect(err).NotTo(HaveOccurred())
 		var running []corev1.Pod
@@ -311,7 +243,7 @@ var _ = Describe("installing the operator as users do", Ordered, ContinueOnFailu
 		objs := currentInstaller(ctx)
 		uninstallAfter(&objs)
 		start := time.Now()
-		applyManifests(ctx, objs)
+		Expect(devcluster.ApplyManifests(ctx, k8sClient, objs)).To(Succeed())
 		By("waiting for the manager Deployment to be Available")
 		pod = managerAvailable(ctx)
 		GinkgoWriter.Printf("manager Available %s after apply\n", time.Since(start).Round(time.Millisecond))
@@ -477,9 +409,10 @@ var _ = Describe("upgrading an install to today's install.yaml", Ordered, Contin
 		data, err := os.ReadFile(previousInstall)
 		Expect(err).NotTo(HaveOccurred())
 		By("applying the install.yaml of commit " + previousCommit(data) + " (with the devcluster's image)")
-		objs = decodeManifests(data)
-		setManagerImage(objs, devcluster.AgentImage)
-		applyManifests(ctx, objs)
+		objs, err = devcluster.DecodeManifests(data)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(devcluster.EditManager(objs, devcluster.AgentImage)).To(Succeed())
+		Expect(devcluster.ApplyManifests(ctx, k8sClient, objs)).To(Succeed())
 		old = managerAvailable(ctx)
 		holdsLease(ctx, old.Name)
 
@@ -523,7 +456,7 @@ var _ = Describe("upgrading an install to today's install.yaml", Ordered, Contin
 		By("applying today's install.yaml")
 		current := currentInstaller(ctx)
 		objs = append(objs, current...)
-		applyManifests(ctx, current)
+		Expect(devcluster.ApplyManifests(ctx, k8sClient, current)).To(Succeed())
 		By("restarting the manager as a new image would (the fixture runs today's image: there is no earlier one to run)")
 		Eventually(func() error {
 			d := &appsv1.Deployment{}

@@ -149,19 +149,9 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 		demo.Round(c.StartupDuration), devcluster.KubernetesVer)
 	startup := c.StartupDuration
 
-	t := time.Now()
-	var m *devcluster.HostProcess
-	if o.operatorImage {
-		if err := installOperator(ctx, c, root); err != nil {
-			return err
-		}
-		out.Check("installed the operator with dist/install.yaml (make build-installer IMG=%s) and its manager pod is Ready in %s; its log: kubectl -n %s logs deploy/%s",
-			devcluster.AgentImage, since(t), devcluster.InstallNamespace, devcluster.InstallDeployment)
-	} else {
-		if m, err = c.StartManager(ctx, bins["manager"]); err != nil {
-			return err
-		}
-		out.Check("started the operator's manager in %s; its log: %s", since(t), filepath.Join(o.dir, "logs", "manager.log"))
+	m, err := startManager(ctx, o, out, c, root, bins)
+	if err != nil {
+		return err
 	}
 	if _, err := c.WriteEnvFile(); err != nil {
 		return err
@@ -203,6 +193,26 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 	case <-runCtx.Done():
 		return context.Cause(runCtx)
 	}
+}
+
+// startManager starts the operator's manager: a host process, or with
+// --operator-image the pod of dist/install.yaml's Deployment (nil HostProcess).
+func startManager(ctx context.Context, o options, out *demo.Printer, c *devcluster.Cluster, root string, bins map[string]string) (*devcluster.HostProcess, error) {
+	t := time.Now()
+	if o.operatorImage {
+		if err := installOperator(ctx, c, root); err != nil {
+			return nil, err
+		}
+		out.Check("installed the operator with dist/install.yaml (make build-installer IMG=%s) and its manager pod is Ready in %s; its log: kubectl -n %s logs deploy/%s",
+			devcluster.AgentImage, since(t), devcluster.InstallNamespace, devcluster.InstallDeployment)
+		return nil, nil
+	}
+	m, err := c.StartManager(ctx, bins["manager"])
+	if err != nil {
+		return nil, err
+	}
+	out.Check("started the operator's manager in %s; its log: %s", since(t), filepath.Join(o.dir, "logs", "manager.log"))
+	return m, nil
 }
 
 // cancelWhenStopped cancels ctx with the reason when a cluster component or the

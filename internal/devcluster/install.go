@@ -129,12 +129,13 @@ func WaitManagerAvailable(ctx context.Context, cl client.Client, within time.Dur
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, within, true, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
-		if err := cl.Get(ctx, client.ObjectKey{Namespace: InstallNamespace, Name: InstallDeployment}, d); err != nil {
-			last = err.Error()
-			return false, nil
+		getErr := cl.Get(ctx, client.ObjectKey{Namespace: InstallNamespace, Name: InstallDeployment}, d)
+		if getErr == nil {
+			last = fmt.Sprintf("%d replicas, %d updated, %d available", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas)
+			return ManagerAvailable(d), nil
 		}
-		last = fmt.Sprintf("%d replicas, %d updated, %d available", d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas)
-		return ManagerAvailable(d), nil
+		last = getErr.Error() // not created yet, or the API server busy: poll again
+		return false, nil
 	})
 	if err != nil {
 		return fmt.Errorf("the manager Deployment %s/%s is not available after %s (%s): %w", InstallNamespace, InstallDeployment, within, last, err)

@@ -35,7 +35,7 @@ const (
 	installNamespace  = devcluster.InstallNamespace
 	installDeployment = devcluster.InstallDeployment
 	// previousInstall is an earlier commit's dist/install.yaml (see its header).
-	previousInstall = "testdata/install-c6bbf0f.yaml"
+	previousInstall = "testdata/install-1db387f.yaml"
 )
 
 // managerLog says where the manager's log is: the suite's host manager's file, or

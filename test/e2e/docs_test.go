@@ -156,6 +156,7 @@ var _ = Describe("the docs' commands on the devcluster", Ordered, func() {
 		By("a kubeconfig whose context's namespace is " + docsNamespace)
 		cfg, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
 		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Contexts).To(HaveKey(cfg.CurrentContext))
 		cfg.Contexts[cfg.CurrentContext].Namespace = docsNamespace
 		kubeconfig = filepath.Join(work, "kubeconfig")
 		Expect(clientcmd.WriteToFile(*cfg, kubeconfig)).To(Succeed())

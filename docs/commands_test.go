@@ -121,8 +121,8 @@ var shownElsewhere = map[string]ranBy{
 }
 
 // Every command the docs show is run by a test, or listed with why not: the plugin's
-// by test/e2e/docs_test.go (all of them, as written), the others as shownElsewhere
-// says. The named files must still hold the run.
+// by test/e2e/docs_test.go (as written; its docsNotRun says which it does not run and
+// why), the others as shownElsewhere says. The named files must still hold the run.
 func TestEveryShownCommandIsRun(t *testing.T) {
 	shown := allShown(t)
 	if len(shown) < 50 {

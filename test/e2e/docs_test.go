@@ -78,6 +78,13 @@ var docsLiteral = map[string][]string{
 	},
 }
 
+// docsNotRun are the docs' `kubectl runbook` commands the spec does not run, and why.
+var docsNotRun = map[string]string{
+	"kubectl runbook backup now --database saas-db --verify --bucket saas-backups --prefix manual --region eu-central-1 --s3-credentials saas-s3": "its " +
+		"destination is a bucket on AWS (no --endpoint): its Job would reach out to AWS; TestBackupNowWritesTheDatabaseBackupAPersonWould " +
+		"(internal/plugin, envtest) runs --database --verify --bucket --prefix --s3-credentials and checks the DatabaseBackup written",
+}
+
 // The docs' commands as a person on call types them: every `kubectl runbook …`
 // line of docs/*.md and README.md, as written (names and all), through sh with the
 // real kubectl and the plugin on PATH, in namespace saas holding the objects the
@@ -207,6 +214,10 @@ var _ = Describe("the docs' commands on the devcluster", Ordered, func() {
 		var plugin []docs.Shown
 		seen := map[string]bool{}
 		for _, s := range shown {
+			if _, ok := docsNotRun[s.Command]; ok {
+				seen[s.Command] = true
+				continue
+			}
 			if s.IsPlugin() && !seen[s.Command] {
 				seen[s.Command] = true
 				plugin = append(plugin, s)
@@ -223,6 +234,9 @@ var _ = Describe("the docs' commands on the devcluster", Ordered, func() {
 			return -1
 		}
 		slices.SortStableFunc(plugin, func(a, b docs.Shown) int { return group(a) - group(b) })
+		for c := range docsNotRun {
+			Expect(seen).To(HaveKey(c), "docsNotRun lists a command the docs no longer show")
+		}
 		for cmds := range docsLiteral {
 			Expect(docsOrder).To(ContainElement(cmds))
 		}

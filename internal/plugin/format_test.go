@@ -272,9 +272,14 @@ func TestStatusPaletteOnATerminalWithoutNO_COLOR(t *testing.T) {
 
 // -o yaml is the same List as -o json.
 func TestObjectsListForYAML(t *testing.T) {
-	b, err := yaml.Marshal(snapshot().Objects())
+	snap := snapshot()
+	snap.Releases[0].ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "argocd-controller", Operation: metav1.ManagedFieldsOperationApply}}
+	b, err := yaml.Marshal(snap.Objects())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "managedFields") || strings.Contains(string(b), "argocd-controller") {
+		t.Errorf("managedFields shown (kubectl get hides them):\n%s", b)
 	}
 	var l struct {
 		Kind  string `json:"kind"`

@@ -85,7 +85,7 @@ func TestPatches(t *testing.T) {
 		want string
 	}{
 		{"rollback", RollbackPatch("abc"), `{"metadata":{"annotations":{"ops.runbook.dev/rollback":"abc"}}}`},
-		{"retry", RetryPatch("v"), `{"metadata":{"annotations":{"ops.runbook.dev/retry":"v"}}}`},
+		{"retry", RetryPatch("v"), `{"metadata":{"annotations":{"ops.runbook.dev/retry":"v","ops.runbook.dev/rollback":null}}}`},
 		{"pause", PausePatch(true), `{"spec":{"paused":true}}`},
 		{"resume", PausePatch(false), `{"spec":{"paused":false}}`},
 		{"rotate", RotatePatch("r", false), `{"spec":{"rotateRequest":"r"}}`},

@@ -39,6 +39,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -417,15 +418,22 @@ func TestReleaseRollbackAnnotatesTheRevisionInProgress(t *testing.T) {
 
 func TestReleaseRetryPauseResume(t *testing.T) {
 	ns := namespace(t)
+	// Rolled back by `release rollback` (its annotation still names bbb): a retry of bbb
+	// must not leave the request that would roll it back again.
 	release(t, ns, "saas", nil, opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseFailed, CurrentRevision: "aaa", StableRevision: "aaa", ObservedRetry: ptr.To("old"),
 		History: []opsv1alpha1.RevisionRecord{{Revision: "bbb", Version: "1.2.0", Image: "x", Result: opsv1alpha1.RevisionFailed, Message: "first"}}})
-	ch := runAsync(ns, "release", "retry", "saas", "--wait")
 	var rel opsv1alpha1.Release
+	get(t, ns, "saas", &rel)
+	must(t, k8s.Patch(context.Background(), &rel, client.RawPatch(types.MergePatchType, RollbackPatch("bbb"))))
+	ch := runAsync(ns, "release", "retry", "saas", "--wait")
 	eventually(t, func() error {
 		get(t, ns, "saas", &rel)
 		v := rel.Annotations[opsv1alpha1.AnnotationRetry]
 		if v == "" || v == "old" {
 			return fmt.Errorf("retry annotation %q", v)
+		}
+		if r, ok := rel.Annotations[opsv1alpha1.AnnotationRollback]; ok {
+			t.Fatalf("the retry left the rollback request %q", r)
 		}
 		rel.Status.ObservedRetry = &v
 		rel.Status.History = append([]opsv1alpha1.RevisionRecord{{Revision: "bbb", Version: "1.2.0", Image: "x", Retry: v, Result: opsv1alpha1.RevisionFailed, Message: "migration 0003 failed: column exists"}}, rel.Status.History...)

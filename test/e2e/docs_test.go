@@ -104,13 +104,7 @@ var _ = Describe("the docs' commands on the devcluster", Ordered, func() {
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
+		code := exitCode(cmd.Run())
 		GinkgoWriter.Printf("$ %s\n%s(exit %d)\n", script, out.String(), code)
 		return out.String(), code
 	}

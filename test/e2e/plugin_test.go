@@ -50,13 +50,7 @@ var _ = Describe("kubectl runbook on the devcluster", Ordered, func() {
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
+		code := exitCode(cmd.Run())
 		GinkgoWriter.Printf("$ kubectl %s\n%s%s(exit %d)\n", strings.Join(args, " "), out.String(), errOut.String(), code)
 		return out.String(), errOut.String(), code
 	}
@@ -248,6 +242,16 @@ INSERT INTO plugin_orders SELECT g, 'order ' || g FROM generate_series(1, %d) g`
 		Expect(strings.Split(out, "\n")).To(ContainElement(name))
 	}, SpecTimeout(8*time.Minute))
 })
+
+// exitCode is the exit status of a command that ran; any other error fails the spec.
+func exitCode(err error) int {
+	GinkgoHelper()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return 0
+}
 
 // kubectlWithPlugin is a new folder holding kubectl (a link to the one
 // hack/test-binaries.sh builds into the assets folder), the built plugin and the

@@ -68,7 +68,7 @@ lint: ## Run golangci-lint (v2, through go run).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test-binaries
-test-binaries: ## Build kube-apiserver, kube-controller-manager, etcd and versitygw from source (cached).
+test-binaries: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd and versitygw from source (cached; the e2e runs kubectl from there).
 	hack/test-binaries.sh
 
 .PHONY: rootfs

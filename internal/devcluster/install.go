@@ -58,9 +58,9 @@ func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-// ApplyManifests applies every object as `kubectl apply --server-side` does (there is
-// no kubectl here): server-side apply as kubectl's field manager, taking over fields
-// another manager set.
+// ApplyManifests applies every object as `kubectl apply --server-side` does, without
+// needing kubectl (make demo does not build it): server-side apply as kubectl's field
+// manager, taking over fields another manager set.
 func ApplyManifests(ctx context.Context, cl client.Client, objs []*unstructured.Unstructured) error {
 	for _, u := range objs {
 		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("kubectl"), client.ForceOwnership); err != nil {

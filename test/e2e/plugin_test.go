@@ -77,24 +77,9 @@ var _ = Describe("kubectl runbook on the devcluster", Ordered, func() {
 		Expect(out).To(ContainSubstring("kubectl-runbook"), "kubectl finds the plugin on PATH")
 
 		By("creating database " + db + " with " + fmt.Sprint(rows) + " rows and its Secret " + dbSecret)
-		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-		execSQL(ctx, "postgres", "CREATE DATABASE "+db)
+		newDatabase(ctx, db, dbSecret)
 		execSQL(ctx, db, fmt.Sprintf(`CREATE TABLE plugin_orders (id bigint PRIMARY KEY, note text NOT NULL);
 INSERT INTO plugin_orders SELECT g, 'order ' || g FROM generate_series(1, %d) g`, rows))
-		src, err := clientset.CoreV1().Secrets(ns).Get(ctx, devcluster.DemoDBSecret, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: dbSecret, Namespace: ns}, Data: map[string][]byte{}}
-		for k, v := range src.Data {
-			secret.Data[k] = v
-		}
-		secret.Data["dbname"] = []byte(db)
-		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) {
-			Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
-			for _, d := range databasesLike(ctx, db) {
-				execSQL(ctx, "postgres", fmt.Sprintf("DROP DATABASE %q WITH (FORCE)", d))
-			}
-		})
 	}, NodeTimeout(5*time.Minute))
 
 	It("backs up now and restores with --wait, keeping the replaced database", func(ctx SpecContext) {

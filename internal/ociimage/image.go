@@ -216,7 +216,10 @@ func writeFileAtomic(path string, r io.Reader) error {
 // the keep entries most recently modified, the entries named in current always
 // among them: each new file system or image adds one, of tens of megabytes (an
 // unpacked image, hundreds). Entries whose names start with "." (temporaries being
-// written, locks) are left alone.
+// written, locks) are left alone, and so are entries modified within the last
+// InUseGrace: another checkout's run on the same machine may be using them (two
+// branches' e2e suites at once build two images; pruning the other's image made its
+// agent pods fail with ErrImagePull).
 func PruneCache(dir string, keep int, current ...string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -237,12 +240,18 @@ func PruneCache(dir string, keep int, current ...string) error {
 	}
 	slices.SortFunc(all, func(a, b aged) int { return b.mod.Compare(a.mod) })
 	for _, a := range all[min(max(keep-len(current), 0), len(all)):] {
+		if time.Since(a.mod) < InUseGrace {
+			continue
+		}
 		if err := RemoveAll(filepath.Join(dir, a.name)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// InUseGrace is how recently modified a cache entry PruneCache leaves alone.
+const InUseGrace = time.Hour
 
 // RemoveAll removes path, making read-only folders writable first (an unpacked
 // image may have 0555 folders, which os.RemoveAll cannot empty as a non-root user).

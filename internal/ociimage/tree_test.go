@@ -213,9 +213,13 @@ func TestPruneCache(t *testing.T) {
 	for _, tc := range []struct {
 		keep    int
 		current []string
+		fresh   bool
 		want    []string
 	}{
 		{keep: 2, want: []string{".lock", ".tmp-being-written", "middle", "newest"}},
+		// An entry written within InUseGrace stays whatever keep says (another
+		// checkout's run may be using it).
+		{keep: 0, fresh: true, want: []string{".lock", ".tmp-being-written", "just-built"}},
 		// The entry in use stays, however old, and counts in keep.
 		{keep: 2, current: []string{"old"}, want: []string{".lock", ".tmp-being-written", "newest", "old"}},
 		{keep: 1, current: []string{"old"}, want: []string{".lock", ".tmp-being-written", "old"}},
@@ -241,6 +245,11 @@ func TestPruneCache(t *testing.T) {
 		_ = os.Chmod(filepath.Join(ro, "sub"), 0o555)
 		old := epoch.Add(-time.Hour)
 		_ = os.Chtimes(ro, old, old)
+		if tc.fresh {
+			recent := time.Now().Add(-InUseGrace / 2)
+			_ = os.WriteFile(filepath.Join(dir, "just-built"), nil, 0o644)
+			_ = os.Chtimes(filepath.Join(dir, "just-built"), recent, recent)
+		}
 		if err := PruneCache(dir, tc.keep, tc.current...); err != nil {
 			t.Fatal(err)
 		}

@@ -85,7 +85,9 @@ const (
 	// AnnotationRollback on a Release asks for the revision it names to be rolled back
 	// to the stable revision now, as a failed verification would: honoured while that
 	// revision is rolling out or verifying, ignored otherwise (a value naming an older
-	// revision does nothing). An Incident's rollback sets it; a person may too.
+	// revision does nothing). The controller removes it once the revision it names is
+	// not in progress, so that a retry of that revision is not rolled back at once. An
+	// Incident's rollback sets it; a person may too.
 	AnnotationRollback = "ops.runbook.dev/rollback"
 )
 

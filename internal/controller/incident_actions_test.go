@@ -273,7 +273,6 @@ components:
 		})
 		Eventually(actionState(ctx, inc, incident.ActionRollback), "20s").Should(Equal(opsv1alpha1.ActionSucceeded))
 		got := getRelease(ctx, rel)
-		Expect(got.Annotations).To(HaveKeyWithValue(opsv1alpha1.AnnotationRollback, rev2))
 		Expect(release.Find(got.Status.History, rev2).Result).To(Equal(opsv1alpha1.RevisionRolledBack))
 		Expect(release.Find(got.Status.History, rev2).Message).To(ContainSubstring("a rollback was requested"))
 		Eventually(templateRevision(ctx, ns, "saas-web"), "20s").Should(Equal(rev1+" saas:1.0.0"), "the Release put the stable templates back")
@@ -290,6 +289,20 @@ components:
 		st = getIncident(ctx, again).Status
 		Expect(incident.FindAction(&st, incident.ActionRollback).Message).To(ContainSubstring("nothing to roll back"))
 		Expect(incident.FindAction(&st, incident.ActionRollback).Revision).To(BeEmpty())
+
+		By("the spent request is removed, so a retry of " + rev2 + " runs it again instead of rolling it back at once")
+		Eventually(func() map[string]string { return getRelease(ctx, rel).Annotations }, "10s").ShouldNot(HaveKey(opsv1alpha1.AnnotationRollback))
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			if r.Annotations == nil {
+				r.Annotations = map[string]string{}
+			}
+			r.Annotations[opsv1alpha1.AnnotationRetry] = "after-the-incident"
+		})
+		Eventually(templateRevision(ctx, ns, "saas-web"), "20s").Should(Equal(rev2 + " saas:1.1.0"))
+		Consistently(func() string {
+			h := release.Find(getRelease(ctx, rel).Status.History, rev2)
+			return string(h.Result) + ": " + h.Message
+		}, "2s").Should(HavePrefix(string(opsv1alpha1.RevisionInProgress) + ": "))
 	})
 
 	It("rotates the named SecretRotations as an emergency rotation: the request recorded first and set once across a restart as an annotation (the spec unchanged), the version hash recorded, a refused rotation and a missing SecretRotation reported while the others go on", func() {

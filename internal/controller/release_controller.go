@@ -19,6 +19,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -110,6 +111,9 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	defer observeReleaseMetrics(rel) // runs after the status is written
+	if err := r.dropSpentRollbackRequest(ctx, rel); err != nil {
+		return ctrl.Result{}, err
+	}
 	p := reconcile.NewStatusPatch(r.Client, rel)
 	defer p.Finish(ctx, rel, &res, &retErr)
 
@@ -144,6 +148,31 @@ func (r *ReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	r.observeComponents(ctx, s)
 	return reconcile.Apply(rel, ctrl.Result{}, err)
+}
+
+// dropSpentRollbackRequest removes the ops.runbook.dev/rollback annotation when it
+// names the revision the spec asks for but that revision is not in progress: either
+// the rollback it asked for is done (the run ended), or it was set before the run
+// began. Left in place, it would roll the revision back again the moment it runs
+// again (a retry after a rollback, or the spec reverted to it). A request naming
+// another revision is left alone: it does nothing. The annotation is removed before
+// the status patch is taken, so the reconcile goes on with the object the API server
+// returned.
+func (r *ReleaseReconciler) dropSpentRollbackRequest(ctx context.Context, rel *opsv1alpha1.Release) error {
+	asked, ok := rel.Annotations[opsv1alpha1.AnnotationRollback]
+	if !ok || asked != release.SnapshotOf(&rel.Spec).Revision() {
+		return nil
+	}
+	if p := rel.Status.Progress; p != nil && p.Revision == asked {
+		return nil // the request is for this run: rollout and verify honour it
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:null}}}`, opsv1alpha1.AnnotationRollback)
+	if err := r.Patch(ctx, rel, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("removing the spent rollback request %s=%s: %w", opsv1alpha1.AnnotationRollback, asked, err)
+	}
+	r.event(rel, corev1.EventTypeNormal, "RollbackRequestRemoved", "Remove",
+		fmt.Sprintf("Removed annotation %s=%s: revision %s is not in progress (its rollback is done, or the request came before it started), so it could only roll the next run of it back at once", opsv1alpha1.AnnotationRollback, asked, asked))
+	return nil
 }
 
 // defaultPodAddress reaches a pod at its IP.

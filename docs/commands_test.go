@@ -91,10 +91,11 @@ var shownElsewhere = map[string]ranBy{
 	`make demo`:                                                                                                              {file: "test/e2e/demo_test.go", needle: `"--exit-when-done"`, how: "TestDemo runs make demo's program (cmd/demo) with --exit-when-done"},
 
 	// Run in another form by a test.
-	`make build-installer IMG=<registry>/runbook-operator:<tag>`: {file: "test/e2e/install_test.go", needle: `"hack/build-installer.sh", devcluster.AgentImage`,
-		how: "the install spec runs the target's script for the devcluster's image; test/install checks dist/install.yaml is its output"},
-	`kubectl apply --server-side -f dist/install.yaml`: {file: "test/e2e/install_test.go", needle: `client.Apply, client.FieldOwner("kubectl"), client.ForceOwnership`,
-		how: "the install spec applies install.yaml server-side through the API, as kubectl does"},
+	`make build-installer IMG=<registry>/runbook-operator:<tag>`: {file: "internal/devcluster/install.go", needle: `exec.CommandContext(ctx, "hack/build-installer.sh", img)`,
+		how: "the install spec (test/e2e/install_test.go, through devcluster.InstallManifests) runs the target's script for the devcluster's image; test/install checks dist/install.yaml is its output"},
+	`kubectl apply --server-side -f dist/install.yaml`: {file: "internal/devcluster/install.go", needle: `client.FieldOwner("kubectl"), client.ForceOwnership`,
+		how: "the install and upgrade specs apply install.yaml server-side through the API (devcluster.ApplyManifests), as kubectl does"},
+	`make demo DEMO_ARGS=--operator-image`: {notRun: "TestDemo runs the demo with the host-process manager only (the image option adds about 3.5 min to CI); the option's install path is devcluster.InstallManifests/ApplyManifests, which the install and upgrade specs run, and it was run by hand (10 of 10 steps, 205 s)"},
 	`make image IMG=<registry>/runbook-operator:<tag>`: {file: "internal/devcluster/build.go", needle: `"image", "IMG="+ref`,
 		how: "every e2e run builds the operator's image with make image (devcluster.BuildImage)"},
 

@@ -84,6 +84,12 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		return r.migrate(ctx, s)
 	case release.StepPreDeploy:
 		return r.preDeploy(ctx, s)
+	case release.StepCanary:
+		if rel.Annotations[opsv1alpha1.AnnotationRollback] == s.revision && rel.Status.Progress.Canary != nil {
+			return r.canaryFailed(s, opsv1alpha1.ReasonRollbackRequested,
+				fmt.Sprintf("a rollback was requested (annotation %s=%s)", opsv1alpha1.AnnotationRollback, s.revision))
+		}
+		return r.canary(ctx, s)
 	case release.StepRollout, release.StepVerify:
 		if rel.Annotations[opsv1alpha1.AnnotationRollback] == s.revision {
 			return r.decideRollback(s, opsv1alpha1.ReasonRollbackRequested,

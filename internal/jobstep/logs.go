@@ -63,8 +63,22 @@ func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
 	if job.Status.Active == 0 {
 		return nil, nil // no pod runs yet (or any more): no API call
 	}
+	newest, err := NewestPod(ctx, l.reader, job)
+	if err != nil || newest == nil {
+		return nil, err
+	}
+	tail, limit := int64(progressTailLines), int64(progressLimitBytes)
+	return l.pods.CoreV1().Pods(job.Namespace).GetLogs(newest.Name, &corev1.PodLogOptions{
+		Container: l.container, TailLines: &tail, LimitBytes: &limit,
+	}).DoRaw(ctx)
+}
+
+// NewestPod is the newest pod of job that got past Pending (its container ran, so it
+// has a log), listed with reader (uncached, so that a pod just created is seen), or
+// nil when there is none.
+func NewestPod(ctx context.Context, reader client.Reader, job *batchv1.Job) (*corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := l.reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return nil, err
 	}
 	var newest *corev1.Pod
@@ -77,11 +91,5 @@ func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
 			newest = p
 		}
 	}
-	if newest == nil {
-		return nil, nil
-	}
-	tail, limit := int64(progressTailLines), int64(progressLimitBytes)
-	return l.pods.CoreV1().Pods(job.Namespace).GetLogs(newest.Name, &corev1.PodLogOptions{
-		Container: l.container, TailLines: &tail, LimitBytes: &limit,
-	}).DoRaw(ctx)
+	return newest, nil
 }

@@ -31,8 +31,8 @@ const (
 	ReleasePhaseMigrating ReleasePhase = "Migrating"
 	// ReleasePhaseBlocked: migrations.destructiveMigrations Block stopped the revision
 	// before its migrations; the previous revision serves.
-	ReleasePhaseBlocked     ReleasePhase = "Blocked"
-	ReleasePhasePreDeploy   ReleasePhase = "PreDeploy"
+	ReleasePhaseBlocked   ReleasePhase = "Blocked"
+	ReleasePhasePreDeploy ReleasePhase = "PreDeploy"
 	// ReleasePhaseCanary: spec.canary's pods of the new revision run beside the stable
 	// pods and are checked for the canary window; nothing else has changed yet.
 	ReleasePhaseCanary      ReleasePhase = "Canary"

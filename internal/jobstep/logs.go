@@ -75,7 +75,9 @@ func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
 
 // NewestPod is the newest pod of job that got past Pending (its container ran, so it
 // has a log), listed with reader (uncached, so that a pod just created is seen), or
-// nil when there is none.
+// nil when there is none. Pods another Job of that name controls are skipped when job
+// carries its UID (a Job built from the spec, not read back, has none: the name's
+// label alone then).
 func NewestPod(ctx context.Context, reader client.Reader, job *batchv1.Job) (*corev1.Pod, error) {
 	var pods corev1.PodList
 	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
@@ -84,7 +86,7 @@ func NewestPod(ctx context.Context, reader client.Reader, job *batchv1.Job) (*co
 	var newest *corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !ownedByJob(p, job) || p.Status.Phase == corev1.PodPending {
+		if (job.UID != "" && !ownedByJob(p, job)) || p.Status.Phase == corev1.PodPending {
 			continue
 		}
 		if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {

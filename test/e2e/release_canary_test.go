@@ -204,7 +204,7 @@ var _ = Describe("Release canary on the devcluster", Ordered, func() {
 			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
 			bundle.WriteString(cm.Data[incident.EvidenceKey])
 		}
-		Expect(bundle.String()).To(MatchRegexp(`pod `+canaryName+`-web-canary-\S+ phase=Running revision=`+rel.Status.History[0].Revision))
+		Expect(bundle.String()).To(MatchRegexp(`pod ` + canaryName + `-web-canary-\S+ phase=Running revision=` + rel.Status.History[0].Revision))
 		GinkgoWriter.Printf("1.2.0 rolled back %s after the spec change\nhistory[0].message: %s\nIncident %s\n", took.Round(time.Second), msg, inc.Name)
 	})
 })

@@ -176,12 +176,7 @@ var _ = Describe("Release canary benchmark: requests that reach a bad revision o
 			runs = v
 		}
 		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+canaryBenchDB+" WITH (FORCE)")
-		execSQL(ctx, "postgres", "CREATE DATABASE "+canaryBenchDB)
-		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: canaryBenchDBSecret, Namespace: ns},
-			StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
-				"dbname": canaryBenchDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
-		}))).To(Succeed())
+		createReleaseDB(ctx, canaryBenchDB, canaryBenchDBSecret)
 		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: canaryBenchName, Namespace: ns}, Spec: canaryBenchSpec("1.1.0", 0, false)}
 		Expect(k8sClient.Create(ctx, rel)).To(Succeed())
 		DeferCleanup(func(ctx SpecContext) { _ = k8sClient.Delete(ctx, rel) })

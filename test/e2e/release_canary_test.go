@@ -74,20 +74,21 @@ func setCanaryTag(ctx context.Context, name, tag string, canary bool) {
 	}).Should(Succeed())
 }
 
-// createCanaryDB creates the database and its Secret the canary Releases use.
-func createCanaryDB(ctx context.Context) {
+// createReleaseDB creates database db (kept if it exists) and its Secret for a
+// Release's spec.database.
+func createReleaseDB(ctx context.Context, db, secret string) {
 	GinkgoHelper()
 	conn, err := pgx.Connect(ctx, cluster.Postgres.DSN("postgres"))
 	Expect(err).NotTo(HaveOccurred())
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+canaryDB)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+db)
 	_ = conn.Close(ctx)
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
 		Expect(err).NotTo(HaveOccurred())
 	}
 	Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: canaryDBSecret, Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: ns},
 		StringData: map[string]string{"host": cluster.Postgres.Host, "port": fmt.Sprint(cluster.Postgres.Port),
-			"dbname": canaryDB, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
+			"dbname": db, "user": cluster.Postgres.User, "password": cluster.Postgres.Password},
 	}))).To(Succeed())
 }
 
@@ -125,7 +126,7 @@ func podUIDs(pods []corev1.Pod) []types.UID {
 
 var _ = Describe("Release canary on the devcluster", Ordered, func() {
 	BeforeAll(func(ctx SpecContext) {
-		createCanaryDB(ctx)
+		createReleaseDB(ctx, canaryDB, canaryDBSecret)
 		rel := &opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: canaryName, Namespace: ns}}
 		Expect(yaml.Unmarshal([]byte(canarySpecYAML("1.0.0", canaryName, true)), &rel.Spec)).To(Succeed())
 		Expect(k8sClient.Create(ctx, rel)).To(Succeed())

@@ -58,6 +58,14 @@ func (r *ReleaseReconciler) canary(ctx context.Context, s *releaseScope) (bool, 
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonCanaryRunning, "Canary", msg)
 		return true, nil // recorded before the canary Deployment is written
 	}
+	if p.Canary.StartTime == nil { // started again after a hold (holdCanary)
+		p.Canary.StartTime = s.nowTime()
+		msg := fmt.Sprintf("Canary: starting %d pods of revision %s of component %s again after the hold on the workloads ended", p.Canary.Replicas, s.revision, p.Canary.Component)
+		p.Canary.Message = msg
+		conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCanaryRunning, msg)
+		markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
+		return true, nil
+	}
 	if !s.holdsWorkloads() {
 		return false, nil
 	}
@@ -282,13 +290,30 @@ func (r *ReleaseReconciler) syncCanary(ctx context.Context, s *releaseScope) err
 	if run != nil && rel.Status.Progress.Revision != s.revision {
 		run = nil
 	}
+	keep := ""
+	if run != nil {
+		keep = run.Deployment
+	}
+	if err := r.removeCanaries(ctx, s, keep); err != nil || run == nil {
+		return err
+	}
+	comp := componentOf(rel, run.Component)
+	if comp == nil {
+		return nil // refused by the API server; a spec read before that rule has none to run
+	}
+	return r.applyDeployment(ctx, s, release.CanaryDeployment(rel, comp, s.snap, s.revision))
+}
+
+// removeCanaries deletes the canary Deployments the release owns but keep.
+func (r *ReleaseReconciler) removeCanaries(ctx context.Context, s *releaseScope, keep string) error {
+	rel := s.rel
 	var list appsv1.DeploymentList
 	if err := r.List(ctx, &list, client.InNamespace(rel.Namespace), client.MatchingLabels{opsv1alpha1.LabelRelease: rel.Name, opsv1alpha1.LabelCanary: "true"}); err != nil {
 		return err
 	}
 	for i := range list.Items {
 		d := &list.Items[i]
-		if !metav1.IsControlledBy(d, rel) || !d.DeletionTimestamp.IsZero() || (run != nil && d.Name == run.Deployment) {
+		if !metav1.IsControlledBy(d, rel) || !d.DeletionTimestamp.IsZero() || d.Name == keep {
 			continue
 		}
 		if err := r.Delete(ctx, d, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
@@ -297,14 +322,22 @@ func (r *ReleaseReconciler) syncCanary(ctx context.Context, s *releaseScope) err
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonCanaryRunning, "RemoveCanary",
 			fmt.Sprintf("Deleted canary Deployment %s (revision %s); the stable pods were not touched", d.Name, d.Labels[opsv1alpha1.LabelRevision]))
 	}
-	if run == nil {
-		return nil
+	return nil
+}
+
+// holdCanary removes a running canary while a DatabaseRestore or an Incident's
+// takeOffline holds the release's workloads (they scale the components' Deployments,
+// not the canary's, so its pods would go on serving and writing), and starts the
+// canary over once the hold ends: recorded first (a new start, no window yet), then
+// deleted.
+func (r *ReleaseReconciler) holdCanary(ctx context.Context, s *releaseScope) error {
+	if c := release.CanaryRunning(&s.rel.Spec, &s.rel.Status); c != nil && c.StartTime != nil && s.rel.Status.Progress.Revision == s.revision {
+		p := s.rel.Status.Progress
+		c.StartTime, c.WindowStartTime, c.ReadyReplicas = nil, nil, 0
+		p.FailedChecks, p.LastCheckTime, p.InconclusiveChecks, p.QueryErrors = 0, nil, 0, 0
+		c.Message = "Canary removed while " + opsv1alpha1.QuiescedByWords(s.rel.Annotations[opsv1alpha1.AnnotationQuiescedBy]) + " holds the workloads; it starts again, with a new window, once the hold ends"
 	}
-	comp := componentOf(rel, run.Component)
-	if comp == nil {
-		return nil // refused by the API server; a spec read before that rule has none to run
-	}
-	return r.applyDeployment(ctx, s, release.CanaryDeployment(rel, comp, s.snap, s.revision))
+	return r.removeCanaries(ctx, s, "")
 }
 
 // componentOf is the spec's component named name, or nil.

@@ -220,4 +220,37 @@ var _ = Describe("Release canary", func() {
 		rollOutRevision(ctx, ns, "saas-web", rev2, 0)
 		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(20 * time.Second).Should(Equal(rev2))
 	})
+
+	It("removes a running canary while an Incident's takeOffline holds the workloads, and starts it over with a new window once the hold ends", func() {
+		ns := newNamespace(ctx)
+		healthServer(ns)
+		rel, rev1, web := deployStable(ctx, ns, canaryRelease)
+		gens := generations(ctx, ns, "saas-worker", "saas-web")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Version, r.Spec.Image = "1.1.0", "saas:1.1.0" })
+		rev2 := revisionOf(getRelease(ctx, rel))
+		d := canaryDeployment(ctx, ns, rev2)
+		runningPod(ctx, d, "", true, 0)
+		markAvailable(ctx, ns, "saas-web-canary")
+		Eventually(func() *metav1.Time { return releaseProgress(ctx, rel)().Canary.WindowStartTime }).ShouldNot(BeNil())
+
+		By("the hold removes the canary, whose pods the hold does not scale")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Annotations = map[string]string{opsv1alpha1.AnnotationQuiescedBy: "Incident/outage"}
+		})
+		Eventually(getDeployment(ctx, ns, "saas-web-canary")).Should(BeNil())
+		Eventually(func() *opsv1alpha1.CanaryProgress { return releaseProgress(ctx, rel)().Canary }).Should(And(HaveField("StartTime", BeNil()), HaveField("WindowStartTime", BeNil())))
+		Consistently(getDeployment(ctx, ns, "saas-web-canary")).WithTimeout(2 * time.Second).Should(BeNil())
+
+		// The garbage collector (not in envtest) deletes the old canary's ReplicaSet.
+		Expect(k8sClient.DeleteAllOf(ctx, &appsv1.ReplicaSet{}, client.InNamespace(ns), client.MatchingLabels{opsv1alpha1.LabelCanary: "true"})).To(Succeed())
+
+		By("once the hold ends the canary starts over")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { delete(r.Annotations, opsv1alpha1.AnnotationQuiescedBy) })
+		d2 := canaryDeployment(ctx, ns, rev2)
+		Expect(d2.UID).NotTo(Equal(d.UID))
+		runningPod(ctx, d2, "", true, 0)
+		markAvailable(ctx, ns, "saas-web-canary")
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionCanaryVerified)).WithTimeout(10 * time.Second).Should(HavePrefix("True"))
+		stableUntouched(ctx, ns, rev1, gens, web)
+	})
 })

@@ -67,7 +67,7 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		return false, nil
 	case release.StepQuiesced:
 		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionTrue, opsv1alpha1.ReasonQuiescedBy, d.Why)
-		return false, nil
+		return false, r.holdCanary(ctx, s)
 	case release.StepPaused:
 		rel.Status.Phase = opsv1alpha1.ReleasePhasePaused
 		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionFalse, opsv1alpha1.ReasonPaused, "Paused between steps: "+d.Why)

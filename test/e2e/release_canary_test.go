@@ -31,6 +31,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,7 +136,7 @@ var _ = Describe("Release canary on the devcluster", Ordered, func() {
 
 	It("deploys 1.0.0 without a canary (a first deploy has no stable pods to protect)", func(ctx SpecContext) {
 		Eventually(releasePhaseOf(ctx, canaryName)).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(Equal("Deployed 1.0.0"))
-		Expect(conditionIn(getE2ERelease(ctx, canaryName).Status.Conditions, opsv1alpha1.ConditionCanaryVerified).Type).To(BeEmpty())
+		Expect(meta.FindStatusCondition(getE2ERelease(ctx, canaryName).Status.Conditions, opsv1alpha1.ConditionCanaryVerified)).To(BeNil())
 	})
 
 	It("passes 1.1.0's canary (one pod beside the two 1.0.0 pods for 10 s), then removes it and rolls out", func(ctx SpecContext) {
@@ -145,7 +146,9 @@ var _ = Describe("Release canary on the devcluster", Ordered, func() {
 		Eventually(releasePhaseOf(ctx, canaryName)).WithTimeout(3 * time.Minute).WithPolling(200 * time.Millisecond).Should(Equal("Canary 1.1.0"))
 		var msg string
 		Eventually(func() string {
-			msg = conditionIn(getE2ERelease(ctx, canaryName).Status.Conditions, opsv1alpha1.ConditionReconciling).Message
+			if c := meta.FindStatusCondition(getE2ERelease(ctx, canaryName).Status.Conditions, opsv1alpha1.ConditionReconciling); c != nil {
+				msg = c.Message
+			}
 			return msg
 		}).WithTimeout(2 * time.Minute).WithPolling(500 * time.Millisecond).Should(ContainSubstring("canary 1 of 3 pods of component web (1 new beside 2 stable) healthy for"))
 		By("during the canary the 1.0.0 pods serve unchanged beside the canary's 1.1.0 pod")

@@ -24,6 +24,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/promcheck/promtest"
 	"runbook-operator/internal/release"
 )
 
@@ -252,5 +254,56 @@ var _ = Describe("Release canary", func() {
 		markAvailable(ctx, ns, "saas-web-canary")
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionCanaryVerified)).WithTimeout(10 * time.Second).Should(HavePrefix("True"))
 		stableUntouched(ctx, ns, rev1, gens, web)
+	})
+
+	It("fails the canary on a verify.prometheus query over the canary's pods, naming the query, with the stable pods untouched", func() {
+		app, target := newAppMetrics()
+		prom := promtest.Start(GinkgoT(), promtest.Options{Targets: []string{target}, Log: GinkgoWriter})
+		ns := newNamespace(ctx)
+		spec := func(version string) string {
+			return fmt.Sprintf(`
+version: %q
+image: saas:%s
+components: [{name: web, replicas: 2, ports: [{name: http, containerPort: 8000}]}]
+verify:
+  interval: 1s
+  window: 2s
+  failureThreshold: 2
+  progressDeadline: 1m
+  prometheus:
+    address: %s
+    queries:
+    - name: error-rate
+      query: 'sum(rate(app_http_requests_total{revision="{{revision}}",code=~"5.."}[3s])) / sum(rate(app_http_requests_total{revision="{{revision}}"}[3s]))'
+      condition: {op: LessThan, value: "0.05"}
+canary: {component: web, window: 5s}
+`, version, version, prom.URL)
+		}
+		rel := createRelease(ctx, ns, spec("1.0.0"))
+		rev1 := revisionOf(rel)
+		app.serve(rev1, 0)
+		rollOutRevision(ctx, ns, "saas-web", rev1, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableRevision }).WithTimeout(30 * time.Second).Should(Equal(rev1))
+		gen := getDeployment(ctx, ns, "saas-web")().Generation
+
+		By("1.1.0's canary answers 30% 500s")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			var s opsv1alpha1.ReleaseSpec
+			Expect(yamlInto(spec("1.1.0"), &s)).To(Succeed())
+			r.Spec = s
+		})
+		rev2 := revisionOf(getRelease(ctx, rel))
+		app.serve(rev2, 0.3)
+		d := canaryDeployment(ctx, ns, rev2)
+		runningPod(ctx, d, "", true, 0)
+		markAvailable(ctx, ns, "saas-web-canary")
+		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(30 * time.Second).Should(Equal("RolledBack"))
+		got := getRelease(ctx, rel)
+		Expect(got.Status.History[0].Message).To(And(ContainSubstring("the canary of component web failed: 2 consecutive checks of its pods failed (verify.failureThreshold): query error-rate"),
+			ContainSubstring(`revision="`+rev2+`"`), ContainSubstring("only the 1 canary pods")))
+		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionCanaryVerified)()).To(HavePrefix("False " + opsv1alpha1.ReasonQueryFailed))
+		Expect(got.Status.Measurements[0]).To(And(HaveField("Revision", rev2), HaveField("Verdict", opsv1alpha1.QueryFail)))
+		Expect(getDeployment(ctx, ns, "saas-web")().Generation).To(Equal(gen))
+		Expect(getDeployment(ctx, ns, "saas-web-canary")()).To(BeNil())
 	})
 })

@@ -111,7 +111,7 @@ bench-rotation-devcluster: test-binaries ## SecretRotation of a Release of three
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test -tags=e2e,bench ./test/e2e/ -run TestE2E -timeout 30m -v -ginkgo.v -ginkgo.label-filter='bench && !bench-release'
 
 .PHONY: bench-release
-bench-release: test-binaries ## Release on the devcluster: rollback of a failing revision (to templates, to pods Ready; with openIncident, to the Incident's evidence; by the PromQL verification, from the first bad sample), the controller's own time per pipeline step, manager memory with 100 Releases (BENCH_RELEASE_RUNS, default 5; BENCH_RELEASES, default 100).
+bench-release: test-binaries ## Release on the devcluster: rollback of a failing revision (to templates, to pods Ready; with openIncident, to the Incident's evidence; by the PromQL verification, from the first bad sample), the controller's own time per pipeline step, manager memory with 100 Releases (BENCH_RELEASE_RUNS, default 5; BENCH_RELEASES, default 100); requests that reach a bad revision with and without spec.canary (BENCH_CANARY_RUNS, default 3).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test -tags=e2e,bench ./test/e2e/ -run TestE2E -timeout 40m -v -ginkgo.v -ginkgo.label-filter=bench-release
 
 .PHONY: bench-controller

@@ -22,7 +22,7 @@ import (
 )
 
 // ReleasePhase is a release's pipeline step, for humans.
-// +kubebuilder:validation:Enum=Pending;BackingUp;Migrating;Blocked;PreDeploy;RollingOut;Verifying;Deployed;RollingBack;RolledBack;Failed;Paused
+// +kubebuilder:validation:Enum=Pending;BackingUp;Migrating;Blocked;PreDeploy;Canary;RollingOut;Verifying;Deployed;RollingBack;RolledBack;Failed;Paused
 type ReleasePhase string
 
 const (
@@ -31,8 +31,11 @@ const (
 	ReleasePhaseMigrating ReleasePhase = "Migrating"
 	// ReleasePhaseBlocked: migrations.destructiveMigrations Block stopped the revision
 	// before its migrations; the previous revision serves.
-	ReleasePhaseBlocked     ReleasePhase = "Blocked"
-	ReleasePhasePreDeploy   ReleasePhase = "PreDeploy"
+	ReleasePhaseBlocked   ReleasePhase = "Blocked"
+	ReleasePhasePreDeploy ReleasePhase = "PreDeploy"
+	// ReleasePhaseCanary: spec.canary's pods of the new revision run beside the stable
+	// pods and are checked for the canary window; nothing else has changed yet.
+	ReleasePhaseCanary      ReleasePhase = "Canary"
 	ReleasePhaseRollingOut  ReleasePhase = "RollingOut"
 	ReleasePhaseVerifying   ReleasePhase = "Verifying"
 	ReleasePhaseDeployed    ReleasePhase = "Deployed"
@@ -89,6 +92,10 @@ const (
 	// not in progress, so that a retry of that revision is not rolled back at once. An
 	// Incident's rollback sets it; a person may too.
 	AnnotationRollback = "ops.runbook.dev/rollback"
+	// LabelCanary ("true") marks the canary Deployment of a Release and its pods; its
+	// pods carry the component's labels too, so its Service sends them a share of the
+	// traffic.
+	LabelCanary = "ops.runbook.dev/canary"
 )
 
 // Condition reasons of the Release controller.
@@ -132,7 +139,19 @@ const (
 	// ReasonPrometheusError: Prometheus could not be queried errorThreshold times in a
 	// row; the revision is neither rolled back nor deployed for it.
 	ReasonPrometheusError = "PrometheusError"
+	// ReasonCanaryFailed: the canary's pods failed their checks (or did not become
+	// available); only they were removed, the stable pods never changed.
+	ReasonCanaryFailed = "CanaryFailed"
+	// ReasonCanaryPassed: the canary's pods stayed healthy for canary.window.
+	ReasonCanaryPassed = "CanaryPassed"
+	// ReasonCanaryRunning: the canary's pods start or are checked.
+	ReasonCanaryRunning = "CanaryRunning"
 )
+
+// ConditionCanaryVerified follows spec.canary's step: Unknown while the canary's pods
+// start and are checked, True once they stayed healthy for the window (they are then
+// removed and the rollout starts), False when they failed.
+const ConditionCanaryVerified = "CanaryVerified"
 
 // ConditionDestructiveMigration is True when a planned migration of the current
 // revision breaks the pods still serving the previous revision
@@ -660,6 +679,38 @@ type PrometheusVerify struct {
 	OnInconclusive InconclusivePolicy `json:"onInconclusive,omitempty"`
 }
 
+// ReleaseCanary starts a few pods of a new revision beside the stable ones before the
+// rollout, checks them as verification checks pods for a window, then removes them
+// and rolls out every component; a failure removes only them.
+type ReleaseCanary struct {
+	// component whose new revision runs in the canary, e.g. `web`: a component of
+	// spec.components that has ports (it serves; the canary pods carry its labels, so
+	// its Service sends them a share of the traffic) and strategy RollingUpdate. Workers
+	// and beat are never in the canary: they roll out after it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Component string `json:"component"`
+
+	// replicas is how many canary pods run beside the stable ones. Default: 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// window is how long every canary pod must stay healthy, counted from when all of
+	// them are available (Go duration). Default: 30s.
+	// +optional
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && oldSelf.value() == self) || (duration(self) >= duration('1s') && duration(self) <= duration('1h'))",message="canary.window must be between 1s and 1h",optionalOldSelf=true
+	Window *Duration `json:"window,omitempty"`
+}
+
 // IncidentSeverity is how urgent an incident is.
 // +kubebuilder:validation:Enum=P0;P1;P2;P3
 type IncidentSeverity string
@@ -705,6 +756,10 @@ type ReleaseRollback struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.migrations) || has(self.database)",message="migrations need spec.database, so that a pre-deploy backup can be taken"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.backup) || (has(self.backup.enabled) && !self.backup.enabled) || has(self.backup.destination)",message="spec.backup.destination is required when spec.database is set (or set spec.backup.enabled: false)"
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || has(self.backup)",message="spec.backup is required when spec.database is set: give backup.destination, or set backup.enabled: false"
+// +kubebuilder:validation:XValidation:rule="!has(self.canary) || self.components.exists(c, c.name == self.canary.component)",message="canary.component must name a component of spec.components"
+// +kubebuilder:validation:XValidation:rule="!has(self.canary) || !self.components.exists(c, c.name == self.canary.component && (!has(c.ports) || size(c.ports) == 0))",message="canary.component must be a component with ports (the web one): the canary's pods get a share of its Service's traffic and are checked on their first port; workers and beat are never in a canary, they roll out after it"
+// +kubebuilder:validation:XValidation:rule="!has(self.canary) || !self.components.exists(c, c.name == self.canary.component && has(c.strategy) && c.strategy == 'Recreate')",message="canary.component has strategy Recreate (one generation at a time, e.g. a Celery beat): a canary would run a second generation beside it; choose a RollingUpdate component"
+// +kubebuilder:validation:XValidation:rule="!has(self.canary) || (has(self.verify) && (has(self.verify.path) || has(self.verify.prometheus)))",message="canary checks its own pods with verify's checks: set verify.path (checked on each canary pod) or verify.prometheus; verify.url alone reaches the stable pods too"
 // +kubebuilder:validation:XValidation:rule="!has(self.rollback) || !has(self.rollback.restoreDatabase) || !self.rollback.restoreDatabase || (has(self.database) && has(self.backup) && !(has(self.backup.enabled) && !self.backup.enabled))",message="rollback.restoreDatabase restores the pre-deploy backup: it needs spec.database and spec.backup with enabled not false"
 type ReleaseSpec struct {
 	// version of the application, e.g. `v2.4.0`; recorded in history.
@@ -767,6 +822,13 @@ type ReleaseSpec struct {
 	// Deployment readiness.
 	// +optional
 	Verify *ReleaseVerify `json:"verify,omitempty"`
+
+	// canary starts canary.replicas pods of a new revision of one component beside its
+	// stable pods, after migrations and pre-deploy Jobs and before the rollout, and
+	// checks them with verify's checks for canary.window; a failure removes only them.
+	// Not on a first deploy (no stable pods to protect). Default: none.
+	// +optional
+	Canary *ReleaseCanary `json:"canary,omitempty"`
 
 	// rollback says what happens when the rollout or verification fails.
 	// +optional
@@ -933,11 +995,55 @@ type ReleaseProgress struct {
 	// +optional
 	QueryErrors int32 `json:"queryErrors,omitempty"`
 
+	// canary is the canary step's progress (spec.canary): set when it starts, before
+	// its Deployment is written.
+	// +optional
+	Canary *CanaryProgress `json:"canary,omitempty"`
+
 	// inconclusiveChecks is how many consecutive rounds a query was inconclusive (no
 	// data, NaN or Inf, several series); a window that ends with it above zero does not
 	// deploy the revision (verify.prometheus.onInconclusive).
 	// +optional
 	InconclusiveChecks int32 `json:"inconclusiveChecks,omitempty"`
+}
+
+// CanaryProgress is where the canary of a new revision is.
+type CanaryProgress struct {
+	// component in the canary and deployment, the canary Deployment
+	// (`<release>-<component>-canary`).
+	// +required
+	Component string `json:"component"`
+	// +required
+	Deployment string `json:"deployment"`
+
+	// replicas is how many canary pods run; readyReplicas how many are ready, and
+	// stableReplicas how many pods of the stable revision serve beside them.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// +optional
+	StableReplicas int32 `json:"stableReplicas,omitempty"`
+
+	// startTime is when the canary started; verify.progressDeadline counts from it
+	// until its pods are available.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// windowStartTime is when every canary pod was available and the canary window
+	// began, recorded before any wait: a restarted manager resumes the window from it.
+	// +optional
+	WindowStartTime *metav1.Time `json:"windowStartTime,omitempty"`
+
+	// passed is true once the canary stayed healthy for the window: its Deployment is
+	// removed and the rollout starts.
+	// +optional
+	Passed bool `json:"passed,omitempty"`
+
+	// message is what the latest round of checks of the canary found.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // QueryVerdict is what one evaluation of a verification query found.
@@ -1067,7 +1173,8 @@ type ReleaseStatus struct {
 	Components []ComponentStatus `json:"components,omitempty"`
 
 	// conditions: Ready, Reconciling, Stalled, BackupSucceeded, MigrationsApplied,
-	// DestructiveMigration, PreDeployCompleted, RolledOut, Verified, RolledBack.
+	// DestructiveMigration, PreDeployCompleted, CanaryVerified, RolledOut, Verified,
+	// RolledBack.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

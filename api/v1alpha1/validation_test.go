@@ -300,6 +300,15 @@ func invalidCases() []invalidCase {
 		{"Release", "prometheus onInconclusive unknown", releaseSpec + "verify: {prometheus: {address: 'http://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}], onInconclusive: Ignore}}", "Unsupported value: \"Ignore\""},
 		{"Release", "prometheus ca with both sources", releaseSpec + "verify: {prometheus: {address: 'https://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}], ca: {configMapKeyRef: {name: ca, key: ca.crt}, secretKeyRef: {name: ca, key: ca.crt}}}}", "ca takes exactly one of"},
 		{"Release", "prometheus ca for an http address", releaseSpec + "verify: {prometheus: {address: 'http://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}], ca: {configMapKeyRef: {name: ca, key: ca.crt}}}}", "prometheus.ca is for an https:// address"},
+		{"Release", "canary of a component not in the spec", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: api}", "canary.component must name a component of spec.components"},
+		{"Release", "canary of a worker (no ports)", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: worker}", "canary.component must be a component with ports (the web one)"},
+		{"Release", "canary of a Recreate beat", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: beat}", "canary.component has strategy Recreate"},
+		{"Release", "canary without verify", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\ncanary: {component: web}", "canary checks its own pods with verify's checks"},
+		{"Release", "canary with only verify.url", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {url: 'https://saas.example.com/health'}\ncanary: {component: web}", "verify.url alone reaches the stable pods too"},
+		{"Release", "canary of zero replicas", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: web, replicas: 0}", "spec.canary.replicas"},
+		{"Release", "canary of eleven replicas", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: web, replicas: 11}", "spec.canary.replicas"},
+		{"Release", "canary window of two hours", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: web, window: 2h}", "canary.window must be between 1s and 1h"},
+		{"Release", "canary window not a duration", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: web, ports: [{name: http, containerPort: 8000}]}, {name: worker}, {name: beat, strategy: Recreate, ports: [{name: metrics, containerPort: 9000}]}]\nverify: {path: /health}\ncanary: {component: web, window: soon}", "spec.canary.window"},
 		{"Release", "prometheus timeout of two minutes", releaseSpec + "verify: {prometheus: {address: 'http://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}], timeout: 2m}}", "timeout must be between 1s and 1m"},
 		{"SecretRotation", "interval of 30 minutes", rotationSpec + "interval: 30m", "interval must be between 1h and 17520h"},
 		{"SecretRotation", "interval Go cannot hold", rotationSpec + "interval: 3000000h", "spec.interval"},
@@ -469,7 +478,7 @@ func TestDefaultsAreApplied(t *testing.T) {
 				{"timeout", r.Spec.Timeout.Duration.String(), "2h0m0s"},
 			}
 		}},
-		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health, prometheus: {address: 'http://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}]}}", &rel, func() []defaulted {
+		{"Release", "version: v1\nimage: example.com/saas:v1\ncomponents: [{name: backend, ports: [{name: http, containerPort: 8000}]}]\ndatabase: {secretRef: {name: db}}\nbackup: {destination: {s3: {bucket: saas-backups}}}\nverify: {path: /health, prometheus: {address: 'http://prom:9090', queries: [{name: errors, query: 'sum(x)', condition: {op: LessThan, value: '0.05'}}]}}\ncanary: {component: backend}", &rel, func() []defaulted {
 			return []defaulted{
 				{"components[0].replicas", value(rel.Spec.Components[0].Replicas), int32(1)},
 				{"rollback.automatic", value(rel.Spec.Rollback.Automatic), true},
@@ -482,6 +491,8 @@ func TestDefaultsAreApplied(t *testing.T) {
 				{"verify.prometheus.errorThreshold", rel.Spec.Verify.Prometheus.ErrorThreshold, int32(3)},
 				{"verify.prometheus.onInconclusive", rel.Spec.Verify.Prometheus.OnInconclusive, opsv1alpha1.InconclusivePause},
 				{"verify.prometheus.timeout", rel.Spec.Verify.Prometheus.Timeout.Duration.String(), "10s"},
+				{"canary.replicas", rel.Spec.Canary.Replicas, int32(1)},
+				{"canary.window", rel.Spec.Canary.Window.Duration.String(), "30s"},
 			}
 		}},
 		{"SecretRotation", rotationSpec, &rot, func() []defaulted {

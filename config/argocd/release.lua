@@ -1,5 +1,6 @@
--- Argo CD health of ops.runbook.dev/Release: Suspended while spec.paused; Degraded
--- when the rollout failed or was rolled back.
+-- Argo CD health of ops.runbook.dev/Release: Suspended while spec.paused or while the
+-- verification is paused (phase Paused); Degraded when the rollout failed or was
+-- rolled back; Progressing during the pipeline, the canary (phase Canary) included.
 if obj.spec ~= nil and obj.spec.paused == true then
   return { status = "Suspended", message = "Release paused" }
 end
@@ -27,6 +28,11 @@ local phase = obj.status.phase
 if phase == "Failed" or phase == "RolledBack" or (stalled ~= nil and stalled.status == "True") then
   hs.status = "Degraded"
   hs.message = msg(stalled, msg(ready, "Release " .. (phase or "failed")))
+elseif phase == "Paused" then
+  -- The verification is held (a window that ended inconclusive, or Prometheus not
+  -- answering errorThreshold times): not Deployed, waiting for Prometheus or a person.
+  hs.status = "Suspended"
+  hs.message = msg(reconciling, msg(condition("Verified"), "Release paused"))
 elseif ready ~= nil and ready.status == "True" and (reconciling == nil or reconciling.status ~= "True") then
   hs.status = "Healthy"
   hs.message = msg(ready, "Release deployed")

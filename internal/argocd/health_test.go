@@ -86,6 +86,9 @@ func TestHealthScripts(t *testing.T) {
 		{"deployed release", "Release", conds(1, "Ready", "True", "v2 deployed", "Reconciling", "False", "") + "  phase: Deployed\n", "Healthy", "v2 deployed"},
 		{"rolling out", "Release", conds(1, "Ready", "False", "", "Reconciling", "True", "3/5 updated") + "  phase: RollingOut\n", "Progressing", "3/5 updated"},
 		{"rolled back", "Release", conds(1, "Ready", "True", "", "Stalled", "True", "health check failed; rolled back to v1") + "  phase: RolledBack\n", "Degraded", "rolled back"},
+		{"canary", "Release", conds(1, "Ready", "False", "", "Reconciling", "True", "Canary: canary 1 of 4 pods of component web (1 new beside 3 stable) healthy for 12s of 30s") + "  phase: Canary\n", "Progressing", "canary 1 of 4 pods"},
+		{"verification paused by Prometheus", "Release", conds(1, "Ready", "False", "", "Reconciling", "True", "Verification paused: Prometheus did not answer 3 rounds in a row", "Verified", "Unknown", "PrometheusError") + "  phase: Paused\n", "Suspended", "Prometheus did not answer"},
+		{"canary failed", "Release", conds(1, "Ready", "False", "", "Stalled", "True", "the canary of component web failed: 2 consecutive checks; only the 1 canary pods are removed") + "  phase: RolledBack\n", "Degraded", "only the 1 canary pods"},
 
 		{"suspended rotation", "SecretRotation", "spec: {suspend: true}", "Suspended", ""},
 		{"rotated", "SecretRotation", conds(1, "Ready", "True", "Rotated 2 keys"), "Healthy", "Rotated 2 keys"},

@@ -42,7 +42,7 @@ func observeScheduleMetrics(s *opsv1alpha1.BackupSchedule) {
 // observeReleaseMetrics: the phase, and when a rollout in progress should be Deployed.
 // The rollback counters start at 0, so that the first rollback is an increase.
 func observeReleaseMetrics(rel *opsv1alpha1.Release) {
-	for _, step := range []string{"rollout", "verify"} {
+	for _, step := range []string{"canary", "rollout", "verify"} {
 		metrics.Rollbacks.WithLabelValues(rel.Namespace, rel.Name, step).Add(0)
 	}
 	if rel.Status.Phase != "" {
@@ -52,9 +52,13 @@ func observeReleaseMetrics(rel *opsv1alpha1.Release) {
 }
 
 // releaseDeployDeadline is rollout start + progressDeadline + window while a rollout
-// is in progress, zero otherwise.
+// is in progress, canary start + progressDeadline + canary window while a canary
+// runs, zero otherwise.
 func releaseDeployDeadline(rel *opsv1alpha1.Release) time.Time {
 	p := rel.Status.Progress
+	if c := release.CanaryRunning(&rel.Spec, &rel.Status); c != nil && c.StartTime != nil {
+		return c.StartTime.Add(release.ProgressDeadline(rel.Spec.Verify) + release.CanaryWindow(rel.Spec.Canary))
+	}
 	if p == nil || p.RolloutStartTime == nil || rel.Status.Phase == opsv1alpha1.ReleasePhaseDeployed {
 		return time.Time{}
 	}

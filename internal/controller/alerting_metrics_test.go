@@ -61,6 +61,15 @@ func TestAlertingGaugesFollowTheObject(t *testing.T) {
 	if got := testutil.ToFloat64(metrics.ReleaseDeployDeadline.WithLabelValues(ns, "x")); got != float64(t0.Add(12*time.Minute).Unix()) {
 		t.Fatalf("deploy deadline %v, want rollout start + 10m progressDeadline + 2m window (defaults)", got)
 	}
+	rel.Spec.Canary = &opsv1alpha1.ReleaseCanary{Component: "web"}
+	rel.Status.History = []opsv1alpha1.RevisionRecord{{Revision: "r1", Result: opsv1alpha1.RevisionInProgress}}
+	rel.Status.Progress = &opsv1alpha1.ReleaseProgress{Revision: "r1", Canary: &opsv1alpha1.CanaryProgress{Component: "web", StartTime: &metav1.Time{Time: t0}}}
+	observeReleaseMetrics(rel)
+	if got := testutil.ToFloat64(metrics.ReleaseDeployDeadline.WithLabelValues(ns, "x")); got != float64(t0.Add(10*time.Minute+30*time.Second).Unix()) {
+		t.Fatalf("deploy deadline during the canary %v, want canary start + 10m progressDeadline + 30s canary window (defaults)", got)
+	}
+	rel.Spec.Canary, rel.Status.History = nil, nil
+	rel.Status.Progress = &opsv1alpha1.ReleaseProgress{Revision: "r1", RolloutStartTime: &metav1.Time{Time: t0}}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseDeployed // progress not yet cleared
 	observeReleaseMetrics(rel)
 	if n := seriesIn(metrics.ReleaseDeployDeadline, ns); n != 0 {
@@ -76,9 +85,9 @@ func TestAlertingGaugesFollowTheObject(t *testing.T) {
 	if n, got := seriesIn(metrics.ReleasePhase, ns), testutil.ToFloat64(metrics.ReleasePhase.WithLabelValues(ns, "x", "Deployed")); n != 1 || got != 1 {
 		t.Fatalf("release phase: %d series, Deployed %v; want the one current phase", n, got)
 	}
-	for _, step := range []string{"rollout", "verify"} { // the first rollback is an increase from 0
-		if n := seriesIn(metrics.Rollbacks, ns); n != 2 || testutil.ToFloat64(metrics.Rollbacks.WithLabelValues(ns, "x", step)) != 0 {
-			t.Fatalf("rollback counters: %d series in the namespace, want rollout and verify at 0", n)
+	for _, step := range []string{"canary", "rollout", "verify"} { // the first rollback is an increase from 0
+		if n := seriesIn(metrics.Rollbacks, ns); n != 3 || testutil.ToFloat64(metrics.Rollbacks.WithLabelValues(ns, "x", step)) != 0 {
+			t.Fatalf("rollback counters: %d series in the namespace, want canary, rollout and verify at 0", n)
 		}
 	}
 	rs := &opsv1alpha1.DatabaseRestore{ObjectMeta: meta}

@@ -30,6 +30,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
+	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/migrationguard"
 	"runbook-operator/internal/release"
 )
@@ -156,21 +157,14 @@ func (r *ReleaseReconciler) migrateDespiteFindings(s *releaseScope) {
 }
 
 // planLog reads the plan Job's container log (the planned migrations' SQL), at most
-// release.MaxSQLLog bytes: the Job's newest pod, listed uncached.
+// release.MaxSQLLog bytes: the Job's newest pod that ran (jobstep.NewestPod).
 func (r *ReleaseReconciler) planLog(ctx context.Context, job *batchv1.Job) (string, error) {
 	if r.Logs == nil {
 		return "", errors.New("pods/log is not available to the manager")
 	}
-	var pods corev1.PodList
-	if err := r.APIReader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	newest, err := jobstep.NewestPod(ctx, r.APIReader, job)
+	if err != nil {
 		return "", err
-	}
-	var newest *corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {
-			newest = p
-		}
 	}
 	if newest == nil {
 		return "", fmt.Errorf("plan Job %s has no pod left to read its log from", job.Name)

@@ -67,7 +67,7 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		return false, nil
 	case release.StepQuiesced:
 		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionTrue, opsv1alpha1.ReasonQuiescedBy, d.Why)
-		return false, nil
+		return false, r.holdCanary(ctx, s)
 	case release.StepPaused:
 		rel.Status.Phase = opsv1alpha1.ReleasePhasePaused
 		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionFalse, opsv1alpha1.ReasonPaused, "Paused between steps: "+d.Why)
@@ -84,6 +84,12 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		return r.migrate(ctx, s)
 	case release.StepPreDeploy:
 		return r.preDeploy(ctx, s)
+	case release.StepCanary:
+		if rel.Annotations[opsv1alpha1.AnnotationRollback] == s.revision && rel.Status.Progress.Canary != nil {
+			return r.canaryFailed(s, opsv1alpha1.ReasonRollbackRequested,
+				fmt.Sprintf("a rollback was requested (annotation %s=%s)", opsv1alpha1.AnnotationRollback, s.revision))
+		}
+		return r.canary(ctx, s)
 	case release.StepRollout, release.StepVerify:
 		if rel.Annotations[opsv1alpha1.AnnotationRollback] == s.revision {
 			return r.decideRollback(s, opsv1alpha1.ReasonRollbackRequested,

@@ -75,7 +75,7 @@ func (r *ReleaseReconciler) rollout(ctx context.Context, s *releaseScope) (bool,
 		return true, nil
 	}
 	deadline := p.RolloutStartTime.Add(release.ProgressDeadline(rel.Spec.Verify))
-	round, err := r.rolloutRound(ctx, s, c, !s.now.Before(deadline))
+	round, err := r.rolloutRound(ctx, s, c, !s.now.Before(deadline), func() ([]corev1.Pod, error) { return r.revisionPods(ctx, s, c.Name) })
 	if err != nil {
 		return false, err
 	}
@@ -126,16 +126,17 @@ type rolloutCheck struct {
 // probe, is rolled back after verify.failureThreshold rounds instead of at
 // verify.progressDeadline. A round with an unhealthy pod counts one failure, a round
 // where one answered 2xx clears the count. force makes a round whatever the spacing.
-func (r *ReleaseReconciler) rolloutRound(ctx context.Context, s *releaseScope, c *opsv1alpha1.Component, force bool) (rolloutCheck, error) {
+// list lists the new pods (of the component's Deployment, or of its canary).
+func (r *ReleaseReconciler) rolloutRound(ctx context.Context, s *releaseScope, c *opsv1alpha1.Component, force bool, list func() ([]corev1.Pod, error)) (rolloutCheck, error) {
 	p, v := s.rel.Status.Progress, s.rel.Spec.Verify
-	if v == nil || v.Path == "" || len(c.Ports) == 0 {
+	if v == nil || v.Path == "" || c == nil || len(c.Ports) == 0 {
 		return rolloutCheck{}, nil
 	}
 	interval := release.Interval(v)
 	if next := r.nextRound(s, interval); !force && s.now.Before(next) {
 		return rolloutCheck{next: next}, nil
 	}
-	pods, err := r.revisionPods(ctx, s, c.Name)
+	pods, err := list()
 	if err != nil {
 		return rolloutCheck{}, err
 	}
@@ -170,12 +171,17 @@ func (r *ReleaseReconciler) podProblem(ctx context.Context, s *releaseScope, com
 // resources change) is not taken for one. None while the Deployment does not carry
 // the revision or its ReplicaSet does not exist yet. Read from the API server.
 func (r *ReleaseReconciler) revisionPods(ctx context.Context, s *releaseScope, component string) ([]corev1.Pod, error) {
+	return r.deploymentPods(ctx, s, opsv1alpha1.ComponentDeploymentName(s.rel.Name, component), release.Selector(s.rel, component))
+}
+
+// deploymentPods lists the pods of Deployment name's current ReplicaSet when its
+// template runs the current revision (revisionPods); sel is the Deployment's selector.
+func (r *ReleaseReconciler) deploymentPods(ctx context.Context, s *releaseScope, name string, sel map[string]string) ([]corev1.Pod, error) {
 	d := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: opsv1alpha1.ComponentDeploymentName(s.rel.Name, component)}, d)
+	err := r.Get(ctx, client.ObjectKey{Namespace: s.rel.Namespace, Name: name}, d)
 	if err != nil || d.Spec.Template.Labels[opsv1alpha1.LabelRevision] != s.revision {
 		return nil, client.IgnoreNotFound(err)
 	}
-	sel := release.Selector(s.rel, component)
 	var rss appsv1.ReplicaSetList
 	if err := r.APIReader.List(ctx, &rss, client.InNamespace(s.rel.Namespace), client.MatchingLabels(sel)); err != nil {
 		return nil, err
@@ -264,6 +270,9 @@ func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) 
 	step := "verify" // the step that failed, for the metric
 	if ro := conditions.Get(rel, opsv1alpha1.ConditionRolledOut); ro != nil && ro.Status == metav1.ConditionFalse {
 		step = "rollout"
+	}
+	if cv := conditions.Get(rel, opsv1alpha1.ConditionCanaryVerified); cv != nil && cv.Status == metav1.ConditionFalse {
+		step = "canary"
 	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseRolledBack
 	conditions.Set(rel, opsv1alpha1.ConditionRolledBack, metav1.ConditionTrue, c.Reason, c.Message)

@@ -41,9 +41,14 @@ import (
 // syncWorkloads brings every component's Deployment, Service and HPA to the template of
 // the revision release.ComponentRevisions names for it, with the spec's scaling,
 // resources, ports and restartedAt applied directly. reverse writes the components last
-// to first (a rollback). With an HPA the Deployment's replicas are never written.
+// to first (a rollback). With an HPA the Deployment's replicas are never written. The
+// canary Deployment comes first: written while the canary runs, deleted otherwise, so
+// that it is gone before the rollout writes a component.
 func (r *ReleaseReconciler) syncWorkloads(ctx context.Context, s *releaseScope, reverse bool) error {
 	rel := s.rel
+	if err := r.syncCanary(ctx, s); err != nil {
+		return err
+	}
 	revs := release.ComponentRevisions(&rel.Spec, &rel.Status)
 	order := make([]int, len(revs))
 	for i := range order {

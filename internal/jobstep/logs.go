@@ -63,25 +63,35 @@ func (l *podLogs) Tail(ctx context.Context, job *batchv1.Job) ([]byte, error) {
 	if job.Status.Active == 0 {
 		return nil, nil // no pod runs yet (or any more): no API call
 	}
+	newest, err := NewestPod(ctx, l.reader, job)
+	if err != nil || newest == nil {
+		return nil, err
+	}
+	tail, limit := int64(progressTailLines), int64(progressLimitBytes)
+	return l.pods.CoreV1().Pods(job.Namespace).GetLogs(newest.Name, &corev1.PodLogOptions{
+		Container: l.container, TailLines: &tail, LimitBytes: &limit,
+	}).DoRaw(ctx)
+}
+
+// NewestPod is the newest pod of job that got past Pending (its container ran, so it
+// has a log), listed with reader (uncached, so that a pod just created is seen), or
+// nil when there is none. Pods another Job of that name controls are skipped when job
+// carries its UID (a Job built from the spec, not read back, has none: the name's
+// label alone then).
+func NewestPod(ctx context.Context, reader client.Reader, job *batchv1.Job) (*corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := l.reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return nil, err
 	}
 	var newest *corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !ownedByJob(p, job) || p.Status.Phase == corev1.PodPending {
+		if (job.UID != "" && !ownedByJob(p, job)) || p.Status.Phase == corev1.PodPending {
 			continue
 		}
 		if newest == nil || newest.CreationTimestamp.Before(&p.CreationTimestamp) {
 			newest = p
 		}
 	}
-	if newest == nil {
-		return nil, nil
-	}
-	tail, limit := int64(progressTailLines), int64(progressLimitBytes)
-	return l.pods.CoreV1().Pods(job.Namespace).GetLogs(newest.Name, &corev1.PodLogOptions{
-		Container: l.container, TailLines: &tail, LimitBytes: &limit,
-	}).DoRaw(ctx)
+	return newest, nil
 }

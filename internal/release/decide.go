@@ -58,8 +58,11 @@ const (
 	// changes (the policy, or a new revision).
 	StepBlocked   Step = "Blocked"
 	StepPreDeploy Step = "PreDeploy"
-	StepRollout   Step = "Rollout"
-	StepVerify    Step = "Verify"
+	// StepCanary: spec.canary's pods of the new revision run beside the stable pods and
+	// are checked for canary.window before any component is rolled out.
+	StepCanary  Step = "Canary"
+	StepRollout Step = "Rollout"
+	StepVerify  Step = "Verify"
 	// StepFinish makes the revision stable.
 	StepFinish Step = "Finish"
 )
@@ -91,7 +94,7 @@ type Decision struct {
 //	                  the pods, or EvidenceWait passed) → FollowUps (the restore) →
 //	                  Pinned (until the spec or retry changes)
 //	no pipeline:      Steady | Quiesced | Paused
-//	pipeline:         Start → Backup → Plan → (Blocked) → Migrate → PreDeploy → Rollout → Verify → Finish
+//	pipeline:         Start → Backup → Plan → (Blocked) → Migrate → PreDeploy → (Canary) → Rollout → Verify → Finish
 //
 // Rollout and Verify end a failing revision by recording the rollback (or the
 // failure); the revision is then pinned and RollingBack and FollowUps carry it out.
@@ -173,6 +176,10 @@ func nextPipelineStep(in Input, p *opsv1alpha1.ReleaseProgress) Decision {
 	}
 	if int(p.PreDeployDone) < len(spec.PreDeploy) {
 		return Decision{StepPreDeploy, fmt.Sprintf("pre-deploy Job %s runs", spec.PreDeploy[p.PreDeployDone].Name)}
+	}
+	if CanaryPending(spec, in.Status, p) {
+		return Decision{StepCanary, fmt.Sprintf("%d canary pods of component %s run revision %s beside the stable pods for %s before the rollout",
+			CanaryReplicas(spec.Canary), spec.Canary.Component, in.Revision, CanaryWindow(spec.Canary))}
 	}
 	if int(p.RolledOut) < len(spec.Components) {
 		return Decision{StepRollout, fmt.Sprintf("component %s is rolled out", spec.Components[p.RolledOut].Name)}
@@ -363,6 +370,10 @@ type Rollback struct {
 	KeptMigrations []string
 	// Why says why no rollback happens, when not Possible.
 	Why string
+	// Canary: the failure came during the canary, before any component changed: only
+	// the canary's pods go (whatever rollback.automatic says), the stable templates
+	// are written again as they are.
+	Canary bool
 }
 
 // PlanRollback decides what a failure of revision leads to.
@@ -371,9 +382,12 @@ func PlanRollback(spec *opsv1alpha1.ReleaseSpec, st *opsv1alpha1.ReleaseStatus, 
 	if rec := Find(st.History, revision); rec != nil {
 		kept = rec.AppliedMigrations
 	}
+	canary := CanaryRunning(spec, st) != nil
 	switch {
 	case st.StableRevision == "" || st.StableRevision == revision:
 		return Rollback{KeptMigrations: kept, Why: "this is the first deploy: there is no stable revision to roll back to"}
+	case canary:
+		return Rollback{Possible: true, To: st.StableRevision, KeptMigrations: kept, Canary: true}
 	case spec.Rollback.Automatic != nil && !*spec.Rollback.Automatic:
 		return Rollback{KeptMigrations: kept, Why: "rollback.automatic is false"}
 	}

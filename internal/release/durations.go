@@ -77,6 +77,9 @@ func DurationError(spec *opsv1alpha1.ReleaseSpec) error {
 	if v := spec.Verify; v != nil {
 		errs = append(errs, check("verify.interval", v.Interval), check("verify.window", v.Window), check("verify.progressDeadline", v.ProgressDeadline))
 	}
+	if c := spec.Canary; c != nil {
+		errs = append(errs, check("canary.window", c.Window))
+	}
 	for _, e := range errs {
 		if e != nil {
 			return e

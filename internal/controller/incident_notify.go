@@ -347,9 +347,4 @@ func (r *IncidentReconciler) summariseNotifiers(s *incidentScope) {
 	}
 }
 
-func cutMessage(s string) string {
-	if len(s) <= 2048 {
-		return s
-	}
-	return strings.ToValidUTF8(s[:2045], "") + "…"
-}
+func cutMessage(s string) string { return incident.Cut(s, 2048) }

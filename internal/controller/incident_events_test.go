@@ -168,8 +168,8 @@ var _ = Describe("Incident evidence events", func() {
 		lists := eventLists.in(ns)
 		for _, l := range lists {
 			Expect(l.fields).To(BeEmpty(), "no list per object")
-			Expect(l.limit).To(BeNumerically("==", evidenceEventPage))
-			Expect(l.items).To(BeNumerically("<=", evidenceEventPage))
+			Expect(l.limit).To(BeNumerically("==", evidenceListPage))
+			Expect(l.items).To(BeNumerically("<=", evidenceListPage))
 		}
 		Expect(lists).To(HaveLen(2), "%d events in the namespace: two pages", 3*n+3)
 	})

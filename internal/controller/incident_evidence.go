@@ -152,7 +152,7 @@ func (r *IncidentReconciler) capturePods(ctx context.Context, s *incidentScope, 
 	inc := s.inc
 	var sections []evidence.Section
 	var secretValues []string
-	summary := []string{}
+	var summary []string
 	if rel != nil {
 		secs, values, sum, err := r.releaseEvidence(ctx, inc, rel)
 		if err != nil {
@@ -162,6 +162,12 @@ func (r *IncidentReconciler) capturePods(ctx context.Context, s *incidentScope, 
 		if why := rolledBackBefore(inc, rel); why != "" {
 			r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineInfo, "evidence/after-rollback", corev1.EventTypeWarning, "EvidenceAfterRollback", why)
 		}
+	} else {
+		secs, values, sum, err := r.namespaceEvidence(ctx, inc)
+		if err != nil {
+			return fail("reading the namespace's pods and events: %v", err)
+		}
+		sections, secretValues, summary = secs, values, sum
 	}
 	sections = append(sections, evidence.Section{Name: "incident", Content: fmt.Sprintf("%s/%s %s %q opened %s\n%s\n", inc.Namespace, inc.Name, inc.Spec.Severity, inc.Spec.Title,
 		inc.Status.OpenedAt.UTC().Format(time.RFC3339), inc.Spec.Description)})
@@ -213,6 +219,9 @@ func (r *IncidentReconciler) evidenceStored(s *incidentScope, rec *opsv1alpha1.I
 	}
 	inc.Status.Evidence = &opsv1alpha1.Evidence{ConfigMaps: names, SHA256: bundle.SHA256, SizeBytes: int64(len(bundle.Data)), Truncated: bundle.Truncated,
 		CapturedAt: ptrTime(s.now), PodsCapturedAt: pods}
+	if what == "" {
+		what = "the incident only"
+	}
 	msg := fmt.Sprintf("evidence captured (%s), %d bytes, sha256 %s, in ConfigMap(s) %s; nothing was changed", what, len(bundle.Data), bundle.SHA256, strings.Join(names, ", "))
 	rec.State, rec.CompletionTime, rec.Message, rec.Object = opsv1alpha1.ActionSucceeded, ptrTime(s.now), cutMessage(msg), names[0]
 	conditions.Set(inc, opsv1alpha1.ConditionEvidenceCaptured, "True", opsv1alpha1.ReasonSucceeded, cutMessage(msg))
@@ -234,6 +243,46 @@ func rolledBackBefore(inc *opsv1alpha1.Incident, rel *opsv1alpha1.Release) strin
 	}
 	return fmt.Sprintf("Release %s rolled revision %s back before its pods were read (it waits at most %s for this evidence): the failing revision's pods and their logs may be missing from the evidence",
 		rel.Name, rev, release.EvidenceWait)
+}
+
+// Bounds of the evidence of an Incident that names no Release.
+const evidenceNamespacePods = 20
+
+// namespaceEvidence is the evidence of an Incident that names no Release (one an
+// alert opened without a Release to point at, or one opened by hand): the namespace's
+// latest Warning events, and its pods in trouble (incident.TroubledPods: not Ready,
+// restarting or failed; at most evidenceNamespacePods) with their containers' log
+// tails, the previous instance's included. The summary is never empty.
+func (r *IncidentReconciler) namespaceEvidence(ctx context.Context, inc *opsv1alpha1.Incident) ([]evidence.Section, []string, []string, error) {
+	var troubled []corev1.Pod
+	cont := ""
+	for {
+		var page corev1.PodList
+		if err := r.APIReader.List(ctx, &page, client.InNamespace(inc.Namespace), client.Limit(evidenceListPage), client.Continue(cont)); err != nil {
+			return nil, nil, nil, err
+		}
+		troubled = incident.TroubledPods(append(troubled, page.Items...), evidenceNamespacePods)
+		if cont = page.Continue; cont == "" {
+			break
+		}
+	}
+	events, err := r.latestEvents(ctx, inc.Namespace, client.MatchingFields{"type": corev1.EventTypeWarning}, nil, evidenceEvents)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sections := []evidence.Section{
+		{Name: "pods not Ready, restarting or failed", Content: podLines(troubled)},
+		{Name: "Warning events of the namespace", Content: eventLines(events)},
+	}
+	values := r.podSecretValues(ctx, inc.Namespace, troubled)
+	logSections, logs, previous := r.logTails(ctx, troubled)
+	sections = append(sections, logSections...)
+	summary := []string{
+		fmt.Sprintf("no releaseRef: namespace %s's %d pods not Ready, restarting or failed", inc.Namespace, len(troubled)),
+		fmt.Sprintf("%d log tails (%d of previous containers)", logs, previous),
+		fmt.Sprintf("%d Warning events", len(events)),
+	}
+	return sections, values, summary, nil
 }
 
 // releaseEvidence reads the release's pods, logs, events and workloads.
@@ -387,9 +436,9 @@ func (r *IncidentReconciler) logTails(ctx context.Context, pods []corev1.Pod) ([
 	return sections, len(reads), previous
 }
 
-// evidenceEventPage is the page size of the events list: the namespace's events are
+// evidenceListPage is the page size of the events list: the namespace's events are
 // read once, in pages, and only those kept matches (at most three times limit) stay.
-const evidenceEventPage = 500
+const evidenceListPage = 500
 
 // latestEvents returns the latest limit events of the namespace that keep selects,
 // oldest first; fields, when set, is a field selector the API server applies first
@@ -402,7 +451,7 @@ func (r *IncidentReconciler) latestEvents(ctx context.Context, namespace string,
 	var kept []corev1.Event
 	cont := ""
 	for {
-		opts := []client.ListOption{client.InNamespace(namespace), client.Limit(evidenceEventPage), client.Continue(cont)}
+		opts := []client.ListOption{client.InNamespace(namespace), client.Limit(evidenceListPage), client.Continue(cont)}
 		if len(fields) > 0 {
 			opts = append(opts, fields)
 		}

@@ -65,7 +65,7 @@ var _ = Describe("Incident opened by an alert without a release label", func() {
 				"version": "4", "groupKey": groupKey, "truncatedAlerts": 0, "status": "firing", "receiver": "runbook-operator",
 				"groupLabels":  map[string]string{"alertname": labels["alertname"], "namespace": ns},
 				"commonLabels": labels, "commonAnnotations": map[string]string{"summary": labels["alertname"] + " firing"},
-				"externalURL":  "http://127.0.0.1:9093",
+				"externalURL": "http://127.0.0.1:9093",
 				"alerts": []map[string]any{{"status": "firing", "labels": labels, "annotations": map[string]string{},
 					"startsAt": "2026-12-07T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://127.0.0.1:9090/graph", "fingerprint": "c58563e7fe732ad8"}},
 			})

@@ -17,11 +17,8 @@ limitations under the License.
 package controller
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -29,8 +26,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/alertreceiver"
@@ -48,13 +43,7 @@ var _ = Describe("Incident opened by an alert without a release label", func() {
 		ctx = context.Background()
 		ns = newNamespace(ctx)
 		incidentClock.SetNow(time.Now())
-		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "am-token", Namespace: ns},
-			StringData: map[string]string{"token": "am-secret-token"}})).To(Succeed())
-		asManager, err := client.New(managerCfg, client.Options{Scheme: scheme})
-		Expect(err).NotTo(HaveOccurred())
-		rcv := httptest.NewServer(&alertreceiver.Receiver{Client: asManager, Reader: asManager,
-			TokenSecret: types.NamespacedName{Namespace: ns, Name: "am-token"}, Options: alertreceiver.Options{ReleaseLabel: alertreceiver.DefaultReleaseLabel}})
-		DeferCleanup(rcv.Close)
+		rcv := startAlertReceiver(ctx, ns, alertreceiver.Options{ReleaseLabel: alertreceiver.DefaultReleaseLabel})
 		// post sends a firing notification of one alert with labels (and the namespace)
 		// and returns the Incident it opened.
 		post = func(labels map[string]string) *opsv1alpha1.Incident {
@@ -70,13 +59,7 @@ var _ = Describe("Incident opened by an alert without a release label", func() {
 					"startsAt": "2026-12-07T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://127.0.0.1:9090/graph", "fingerprint": "c58563e7fe732ad8"}},
 			})
 			Expect(err).NotTo(HaveOccurred())
-			req, err := http.NewRequest(http.MethodPost, rcv.URL+alertreceiver.Path, bytes.NewReader(body))
-			Expect(err).NotTo(HaveOccurred())
-			req.Header.Set("Authorization", "Bearer am-secret-token")
-			resp, err := rcv.Client().Do(req)
-			Expect(err).NotTo(HaveOccurred())
-			resp.Body.Close()
-			Expect(resp.StatusCode).To(Equal(http.StatusOK))
+			postAlerts(rcv, body)
 			return &opsv1alpha1.Incident{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: alertreceiver.Name(groupKey, 1)}}
 		}
 	})

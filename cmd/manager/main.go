@@ -67,6 +67,8 @@ func main() {
 		watchNamespaces            string
 		cfg                        controller.Config
 		alerts                     alertFlags
+		apiQPS                     float64
+		apiBurst                   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address of the metrics endpoint: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
@@ -91,6 +93,11 @@ func main() {
 		"A progress that has not moved for longer is reported as such in the Reconciling message.")
 	flag.StringVar(&cfg.IncidentTimeZone, "incident-time-zone", "UTC",
 		"IANA time zone a P3 Incident's next business day (09:00) is counted in when its spec.responseClock.timeZone is empty.")
+	flag.IntVar(&cfg.IncidentConcurrency, "incident-concurrency", controller.DefaultIncidentConcurrency,
+		"How many Incidents are reconciled at once.")
+	flag.Float64Var(&apiQPS, "kube-api-qps", float64(controller.DefaultAPIQPS),
+		"Client-side limit of the manager's API requests per second, per client and resource; -1: none, the API server's Priority and Fairness queues them.")
+	flag.IntVar(&apiBurst, "kube-api-burst", 0, "Burst above --kube-api-qps when that is positive (0: twice the rate).")
 	alerts.bind(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -120,7 +127,16 @@ func main() {
 		}
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	if cfg.IncidentConcurrency < 1 {
+		setupLog.Error(fmt.Errorf("--incident-concurrency %d: want 1 or more", cfg.IncidentConcurrency), "invalid flag")
+		os.Exit(1)
+	}
+	restConfig := ctrl.GetConfigOrDie()
+	if err := controller.APIRateLimits(restConfig, float32(apiQPS), apiBurst); err != nil {
+		setupLog.Error(err, "invalid client rate limit")
+		os.Exit(1)
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,

@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -132,7 +131,7 @@ func Namespace(m *Message, opts Options) (string, error) {
 		return opts.DefaultNamespace, nil
 	}
 	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return "", fmt.Errorf("%w: label %s=%q is not a namespace name: %s", ErrMalformed, NamespaceLabel, cutString(ns, 70), errs[0])
+		return "", fmt.Errorf("%w: label %s=%q is not a namespace name: %s", ErrMalformed, NamespaceLabel, incident.Cut(ns, 70), errs[0])
 	}
 	return ns, nil
 }
@@ -212,9 +211,9 @@ func NewIncident(m *Message, ns string, n int, opts Options) *opsv1alpha1.Incide
 			Namespace: ns,
 			Labels:    map[string]string{LabelAlertGroup: GroupHash(m.GroupKey)},
 			Annotations: map[string]string{
-				AnnotationGroupKey:     cutString(m.GroupKey, maxAnnotation),
+				AnnotationGroupKey:     incident.Cut(m.GroupKey, maxAnnotation),
 				AnnotationGroupKeyHash: fullHash(m.GroupKey),
-				AnnotationReceiver:     cutString(m.Receiver, 253),
+				AnnotationReceiver:     incident.Cut(m.Receiver, 253),
 			},
 		},
 		Spec: opsv1alpha1.IncidentSpec{
@@ -233,7 +232,7 @@ func NewIncident(m *Message, ns string, n int, opts Options) *opsv1alpha1.Incide
 			if errs := validation.IsDNS1123Subdomain(rel); len(errs) == 0 {
 				inc.Spec.ReleaseRef = &opsv1alpha1.LocalObjectReference{Name: rel}
 			} else {
-				notes = append(notes, fmt.Sprintf("Label %s=%q is not a Release name; no releaseRef set.", opts.ReleaseLabel, cutString(rel, 70)))
+				notes = append(notes, fmt.Sprintf("Label %s=%q is not a Release name; no releaseRef set.", opts.ReleaseLabel, incident.Cut(rel, 70)))
 			}
 		}
 	}
@@ -286,21 +285,21 @@ func title(m *Message) string {
 	if n := len(m.Alerts); n > 1 {
 		t = fmt.Sprintf("%s (%d alerts)", t, n)
 	}
-	return cutString(t, maxTitle)
+	return incident.Cut(t, maxTitle)
 }
 
 func description(m *Message, notes []string) string {
 	var b strings.Builder
 	if d := firstAnnotation(m, "description", "message"); d != "" {
-		b.WriteString(cutString(d, maxDescription-3000)) // leaves room for what follows
+		b.WriteString(incident.Cut(d, maxDescription-3000)) // leaves room for what follows
 		b.WriteString("\n\n")
 	}
 	if u := firstAnnotation(m, "runbook_url"); u != "" {
-		fmt.Fprintf(&b, "Runbook: %s\n", cutString(u, 1024))
+		fmt.Fprintf(&b, "Runbook: %s\n", incident.Cut(u, 1024))
 	}
-	fmt.Fprintf(&b, "Opened by Alertmanager (receiver %q", cutString(m.Receiver, 253))
+	fmt.Fprintf(&b, "Opened by Alertmanager (receiver %q", incident.Cut(m.Receiver, 253))
 	if m.ExternalURL != "" {
-		fmt.Fprintf(&b, ", %s", cutString(m.ExternalURL, 256))
+		fmt.Fprintf(&b, ", %s", incident.Cut(m.ExternalURL, 256))
 	}
 	b.WriteString(") for the alert group")
 	if pairs := m.GroupLabels.SortedPairs(); len(pairs) > 0 {
@@ -308,7 +307,7 @@ func description(m *Message, notes []string) string {
 		for _, p := range pairs {
 			kv = append(kv, fmt.Sprintf("%s=%q", p.Name, p.Value))
 		}
-		fmt.Fprintf(&b, " {%s}", cutString(strings.Join(kv, ", "), 512))
+		fmt.Fprintf(&b, " {%s}", incident.Cut(strings.Join(kv, ", "), 512))
 	}
 	b.WriteString(". The timeline lists each alert; a resolved notification proposes resolution (condition ResolutionProposed), a person sets spec.resolution.\n")
 	if m.TruncatedAlerts > 0 {
@@ -318,7 +317,7 @@ func description(m *Message, notes []string) string {
 		b.WriteString(n)
 		b.WriteString("\n")
 	}
-	return cutString(strings.TrimSpace(b.String()), maxDescription)
+	return incident.Cut(strings.TrimSpace(b.String()), maxDescription)
 }
 
 // AlertKey is the timeline key of one alert in one status: receipt is idempotent on
@@ -422,17 +421,4 @@ func NewFiring(inc *opsv1alpha1.Incident, m *Message) bool {
 func SameGroup(inc *opsv1alpha1.Incident, m *Message) bool {
 	h, ok := inc.Annotations[AnnotationGroupKeyHash]
 	return !ok || h == fullHash(m.GroupKey)
-}
-
-// cutString shortens s to at most n bytes on a rune boundary, ending it with "…".
-func cutString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ell = "…"
-	s = s[:n-len(ell)]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + ell
 }

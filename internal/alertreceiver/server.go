@@ -272,6 +272,7 @@ func (r *Receiver) Store(ctx context.Context, m *Message, ns string) (Result, er
 			return Result{Message: "no Incident for this group and no alert firing: nothing to record"}, nil
 		}
 		inc := NewIncident(m, ns, n, r.Options)
+		r.findRelease(ctx, inc, m)
 		err := r.Client.Create(ctx, inc)
 		if apierrors.IsAlreadyExists(err) {
 			continue // another post created it: read it and record there

@@ -35,6 +35,32 @@ import (
 	"runbook-operator/internal/alertreceiver"
 )
 
+// startAlertReceiver serves an Alertmanager receiver with opts, as the manager's
+// ServiceAccount, whose bearer token is in a Secret of ns; it stops after the spec.
+func startAlertReceiver(ctx context.Context, ns string, opts alertreceiver.Options) *httptest.Server {
+	GinkgoHelper()
+	Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "am-token", Namespace: ns},
+		StringData: map[string]string{"token": "am-secret-token"}})).To(Succeed())
+	asManager, err := client.New(managerCfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	rcv := httptest.NewServer(&alertreceiver.Receiver{Client: asManager, Reader: asManager,
+		TokenSecret: types.NamespacedName{Namespace: ns, Name: "am-token"}, Options: opts})
+	DeferCleanup(rcv.Close)
+	return rcv
+}
+
+// postAlerts posts an Alertmanager notification to rcv and expects it stored (200).
+func postAlerts(rcv *httptest.Server, body []byte) {
+	GinkgoHelper()
+	req, err := http.NewRequest(http.MethodPost, rcv.URL+alertreceiver.Path, bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Authorization", "Bearer am-secret-token")
+	resp, err := rcv.Client().Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	resp.Body.Close()
+	Expect(resp.StatusCode).To(Equal(http.StatusOK))
+}
+
 // The Alertmanager receiver and the Incident reconciler write the same status: the
 // receiver's entries and condition survive the reconciler's patches, and the
 // reconciler takes an alert-opened Incident through its response (evidence only).
@@ -42,13 +68,7 @@ var _ = Describe("Incident opened by an Alertmanager notification", func() {
 	It("keeps the alert entries beside the reconciler's, captures evidence, and leaves resolution to a person", func() {
 		ctx := context.Background()
 		ns := newNamespace(ctx)
-		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "am-token", Namespace: ns},
-			StringData: map[string]string{"token": "am-secret-token"}})).To(Succeed())
-		asManager, err := client.New(managerCfg, client.Options{Scheme: scheme})
-		Expect(err).NotTo(HaveOccurred())
-		rcv := httptest.NewServer(&alertreceiver.Receiver{Client: asManager, Reader: asManager,
-			TokenSecret: types.NamespacedName{Namespace: ns, Name: "am-token"}})
-		DeferCleanup(rcv.Close)
+		rcv := startAlertReceiver(ctx, ns, alertreceiver.Options{})
 
 		notify := func(status, endsAt string) {
 			GinkgoHelper()
@@ -58,13 +78,7 @@ var _ = Describe("Incident opened by an Alertmanager notification", func() {
 "externalURL":"http://127.0.0.1:9093","alerts":[{"status":"%[2]s","labels":{"alertname":"RunbookBackupFailing","namespace":"%[1]s","severity":"critical"},
 "annotations":{"summary":"Backups failing"},"startsAt":"2026-12-07T10:00:00Z","endsAt":"%[3]s","generatorURL":"http://127.0.0.1:9090/graph","fingerprint":"c58563e7fe732ad8"}]}`,
 				ns, status, endsAt)
-			req, err := http.NewRequest(http.MethodPost, rcv.URL+alertreceiver.Path, bytes.NewBufferString(body))
-			Expect(err).NotTo(HaveOccurred())
-			req.Header.Set("Authorization", "Bearer am-secret-token")
-			resp, err := rcv.Client().Do(req)
-			Expect(err).NotTo(HaveOccurred())
-			resp.Body.Close()
-			Expect(resp.StatusCode).To(Equal(http.StatusOK))
+			postAlerts(rcv, []byte(body))
 		}
 		entryTypes := func(inc *opsv1alpha1.Incident) []string {
 			var out []string

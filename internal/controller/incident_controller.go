@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -65,7 +66,16 @@ type IncidentReconciler struct {
 	Logs PodLogs
 	// Agent runs the evidence's database check Job (agent check).
 	Agent jobs.Agent
+	// Concurrency is how many Incidents are reconciled at once (0:
+	// DefaultIncidentConcurrency).
+	Concurrency int
 }
+
+// DefaultIncidentConcurrency is how many Incidents are reconciled at once by default
+// (--incident-concurrency). A reconcile mostly waits on the API server and the
+// notifiers (each notifier's send is bounded by its timeout), so more at once
+// notify a burst of Incidents sooner at the cost of more requests in flight.
+const DefaultIncidentConcurrency = 4
 
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ops.runbook.dev,resources=incidents/status,verbs=get;patch;update
@@ -328,7 +338,7 @@ func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&opsv1alpha1.Incident{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.Job{}). // diagnostics
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: cmp.Or(max(r.Concurrency, 0), DefaultIncidentConcurrency)}).
 		Named("incident").
 		Complete(r)
 }

@@ -23,6 +23,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -151,7 +152,7 @@ func (r *IncidentReconciler) capturePods(ctx context.Context, s *incidentScope, 
 	inc := s.inc
 	var sections []evidence.Section
 	var secretValues []string
-	summary := []string{}
+	var summary []string
 	if rel != nil {
 		secs, values, sum, err := r.releaseEvidence(ctx, inc, rel)
 		if err != nil {
@@ -161,6 +162,12 @@ func (r *IncidentReconciler) capturePods(ctx context.Context, s *incidentScope, 
 		if why := rolledBackBefore(inc, rel); why != "" {
 			r.record(s, opsv1alpha1.TimelineEvidenceCaptured, opsv1alpha1.TimelineInfo, "evidence/after-rollback", corev1.EventTypeWarning, "EvidenceAfterRollback", why)
 		}
+	} else {
+		secs, values, sum, err := r.namespaceEvidence(ctx, inc)
+		if err != nil {
+			return fail("reading the namespace's pods and events: %v", err)
+		}
+		sections, secretValues, summary = secs, values, sum
 	}
 	sections = append(sections, evidence.Section{Name: "incident", Content: fmt.Sprintf("%s/%s %s %q opened %s\n%s\n", inc.Namespace, inc.Name, inc.Spec.Severity, inc.Spec.Title,
 		inc.Status.OpenedAt.UTC().Format(time.RFC3339), inc.Spec.Description)})
@@ -212,6 +219,9 @@ func (r *IncidentReconciler) evidenceStored(s *incidentScope, rec *opsv1alpha1.I
 	}
 	inc.Status.Evidence = &opsv1alpha1.Evidence{ConfigMaps: names, SHA256: bundle.SHA256, SizeBytes: int64(len(bundle.Data)), Truncated: bundle.Truncated,
 		CapturedAt: ptrTime(s.now), PodsCapturedAt: pods}
+	if what == "" {
+		what = "the incident only"
+	}
 	msg := fmt.Sprintf("evidence captured (%s), %d bytes, sha256 %s, in ConfigMap(s) %s; nothing was changed", what, len(bundle.Data), bundle.SHA256, strings.Join(names, ", "))
 	rec.State, rec.CompletionTime, rec.Message, rec.Object = opsv1alpha1.ActionSucceeded, ptrTime(s.now), cutMessage(msg), names[0]
 	conditions.Set(inc, opsv1alpha1.ConditionEvidenceCaptured, "True", opsv1alpha1.ReasonSucceeded, cutMessage(msg))
@@ -235,6 +245,46 @@ func rolledBackBefore(inc *opsv1alpha1.Incident, rel *opsv1alpha1.Release) strin
 		rel.Name, rev, release.EvidenceWait)
 }
 
+// Bounds of the evidence of an Incident that names no Release.
+const evidenceNamespacePods = 20
+
+// namespaceEvidence is the evidence of an Incident that names no Release (one an
+// alert opened without a Release to point at, or one opened by hand): the namespace's
+// latest Warning events, and its pods in trouble (incident.TroubledPods: not Ready,
+// restarting or failed; at most evidenceNamespacePods) with their containers' log
+// tails, the previous instance's included. The summary is never empty.
+func (r *IncidentReconciler) namespaceEvidence(ctx context.Context, inc *opsv1alpha1.Incident) ([]evidence.Section, []string, []string, error) {
+	var troubled []corev1.Pod
+	cont := ""
+	for {
+		var page corev1.PodList
+		if err := r.APIReader.List(ctx, &page, client.InNamespace(inc.Namespace), client.Limit(evidenceListPage), client.Continue(cont)); err != nil {
+			return nil, nil, nil, err
+		}
+		troubled = incident.TroubledPods(append(troubled, page.Items...), evidenceNamespacePods)
+		if cont = page.Continue; cont == "" {
+			break
+		}
+	}
+	events, err := r.latestEvents(ctx, inc.Namespace, client.MatchingFields{"type": corev1.EventTypeWarning}, nil, evidenceEvents)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sections := []evidence.Section{
+		{Name: "pods not Ready, restarting or failed", Content: podLines(troubled)},
+		{Name: "Warning events of the namespace", Content: eventLines(events)},
+	}
+	values := r.podSecretValues(ctx, inc.Namespace, troubled)
+	logSections, logs, previous := r.logTails(ctx, troubled)
+	sections = append(sections, logSections...)
+	summary := []string{
+		fmt.Sprintf("no releaseRef: namespace %s's %d pods not Ready, restarting or failed", inc.Namespace, len(troubled)),
+		fmt.Sprintf("%d log tails (%d of previous containers)", logs, previous),
+		fmt.Sprintf("%d Warning events", len(events)),
+	}
+	return sections, values, summary, nil
+}
+
 // releaseEvidence reads the release's pods, logs, events and workloads.
 func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alpha1.Incident, rel *opsv1alpha1.Release) ([]evidence.Section, []string, []string, error) {
 	sel := client.MatchingLabels{opsv1alpha1.LabelRelease: rel.Name}
@@ -254,14 +304,12 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 	}
 
 	var b strings.Builder
-	involved := []corev1.ObjectReference{{Kind: "Release", Name: rel.Name}}
+	involved := involvedObjects{}
+	involved.add("Release", rel.Name, rel.UID)
 	for _, p := range pods.Items {
-		involved = append(involved, corev1.ObjectReference{Kind: "Pod", Name: p.Name})
-		fmt.Fprintf(&b, "pod %s phase=%s revision=%s node=%s\n", p.Name, p.Status.Phase, p.Labels[opsv1alpha1.LabelRevision], p.Spec.NodeName)
-		for _, c := range p.Status.ContainerStatuses {
-			fmt.Fprintf(&b, "  container %s ready=%v restarts=%d state=%s last=%s\n", c.Name, c.Ready, c.RestartCount, stateWords(c.State), stateWords(c.LastTerminationState))
-		}
+		involved.add("Pod", p.Name, p.UID)
 	}
+	b.WriteString(podLines(pods.Items))
 	sections := []evidence.Section{{Name: "pods", Content: b.String()}}
 
 	b.Reset()
@@ -270,79 +318,157 @@ func (r *IncidentReconciler) releaseEvidence(ctx context.Context, inc *opsv1alph
 		fmt.Fprintf(&b, "  revision %s version=%s result=%s %s\n", h.Revision, h.Version, h.Result, h.Message)
 	}
 	for _, d := range deps.Items {
-		involved = append(involved, corev1.ObjectReference{Kind: "Deployment", Name: d.Name})
+		involved.add("Deployment", d.Name, d.UID)
 		fmt.Fprintf(&b, "deployment %s template=%s replicas=%d updated=%d ready=%d available=%d\n", d.Name, d.Spec.Template.Labels[opsv1alpha1.LabelRevision], ptr.Deref(d.Spec.Replicas, 0), d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas)
 		for _, c := range d.Status.Conditions {
 			fmt.Fprintf(&b, "  %s=%s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
 		}
 	}
 	for _, rs := range rss.Items {
-		involved = append(involved, corev1.ObjectReference{Kind: "ReplicaSet", Name: rs.Name})
+		involved.add("ReplicaSet", rs.Name, rs.UID)
 		fmt.Fprintf(&b, "replicaset %s revision=%s template=%s replicas=%d ready=%d\n", rs.Name, rs.Annotations["deployment.kubernetes.io/revision"], rs.Labels[opsv1alpha1.LabelRevision], ptr.Deref(rs.Spec.Replicas, 0), rs.Status.ReadyReplicas)
 	}
 	sections = append(sections, evidence.Section{Name: "workloads", Content: b.String()})
 
-	events, err := r.latestEvents(ctx, inc.Namespace, involved, evidenceEvents)
+	events, err := r.latestEvents(ctx, inc.Namespace, nil, involved.about, evidenceEvents)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	b.Reset()
-	for _, e := range events {
-		fmt.Fprintf(&b, "%s %s %s/%s %s (x%d): %s\n", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, max(e.Count, 1), e.Message)
-	}
-	sections = append(sections, evidence.Section{Name: "events", Content: b.String()})
+	sections = append(sections, evidence.Section{Name: "events", Content: eventLines(events)})
 
 	values := r.podSecretValues(ctx, inc.Namespace, pods.Items)
-	logs, previous := 0, 0
-	for _, p := range pods.Items {
-		for _, c := range p.Status.ContainerStatuses {
-			for _, prev := range []bool{false, true} {
-				if prev && c.RestartCount == 0 && c.LastTerminationState.Terminated == nil {
-					continue
-				}
-				name := fmt.Sprintf("logs/%s/%s", p.Name, c.Name)
-				if prev {
-					name += " (previous)"
-				}
-				text, err := r.logs().Tail(ctx, p.Namespace, p.Name, c.Name, prev, evidence.DefaultLogLines, evidence.DefaultLogBytes)
-				if err != nil {
-					text = "log not readable: " + err.Error()
-				}
-				tail, cut := evidence.TailLines(text, evidence.DefaultLogLines, evidence.DefaultLogBytes)
-				sections = append(sections, evidence.Section{Name: name, Content: tail, Tail: true, Truncated: cut})
-				logs++
-				if prev {
-					previous++
-				}
-			}
-		}
-	}
+	logSections, logs, previous := r.logTails(ctx, pods.Items)
+	sections = append(sections, logSections...)
 	summary := []string{fmt.Sprintf("%d pods", len(pods.Items)), fmt.Sprintf("%d log tails (%d of previous containers)", logs, previous), fmt.Sprintf("%d events", len(events))}
 	return sections, values, summary, nil
 }
 
-// latestEvents returns the latest limit events about the objects (kind and name), oldest
-// first. Each object's events are listed with a field selector on involvedObject.kind
-// and involvedObject.name through the API reader (the API server filters; the cache
-// holds no events), in pages of limit: the manager never holds the namespace's other
-// events, and holds at most three times limit of the object's own however many it has.
-func (r *IncidentReconciler) latestEvents(ctx context.Context, namespace string, objects []corev1.ObjectReference, limit int) ([]corev1.Event, error) {
+// involvedObjects are the objects whose events the evidence holds.
+type involvedObjects map[string]bool
+
+func (o involvedObjects) add(kind, name string, uid types.UID) {
+	o["uid/"+string(uid)] = true
+	o[kind+"/"+name] = true
+}
+
+// about reports whether e is about one of the objects: by UID, or by kind and name
+// for an event that names no UID. An event about an earlier object of the same name
+// (a pod deleted and created again) has another UID and is left out.
+func (o involvedObjects) about(e *corev1.Event) bool {
+	if e.InvolvedObject.UID != "" {
+		return o["uid/"+string(e.InvolvedObject.UID)]
+	}
+	return o[e.InvolvedObject.Kind+"/"+e.InvolvedObject.Name]
+}
+
+// podLines is the evidence's line per pod and per container: phase, revision, node,
+// readiness, restarts, state and last state.
+func podLines(pods []corev1.Pod) string {
+	var b strings.Builder
+	for _, p := range pods {
+		fmt.Fprintf(&b, "pod %s phase=%s revision=%s node=%s\n", p.Name, p.Status.Phase, p.Labels[opsv1alpha1.LabelRevision], p.Spec.NodeName)
+		for _, c := range p.Status.ContainerStatuses {
+			fmt.Fprintf(&b, "  container %s ready=%v restarts=%d state=%s last=%s\n", c.Name, c.Ready, c.RestartCount, stateWords(c.State), stateWords(c.LastTerminationState))
+		}
+	}
+	return b.String()
+}
+
+// eventLines is the evidence's line per event, oldest first.
+func eventLines(events []corev1.Event) string {
+	var b strings.Builder
+	for _, e := range events {
+		fmt.Fprintf(&b, "%s %s %s/%s %s (x%d): %s\n", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, max(e.Count, 1), e.Message)
+	}
+	return b.String()
+}
+
+// evidenceLogReaders bounds the pod log reads in flight at once: the rollback waits
+// for them, and one at a time they took about a second for a Release of 50 pods.
+const evidenceLogReaders = 8
+
+// logTails reads the tail of every container's log of pods, and of its previous
+// instance when it restarted, at most evidenceLogReaders at once; the sections come in
+// the pods' order, each container's current log before its previous one, however
+// the reads finish. It returns them with the count of tails and of previous ones.
+func (r *IncidentReconciler) logTails(ctx context.Context, pods []corev1.Pod) ([]evidence.Section, int, int) {
+	type read struct {
+		pod       *corev1.Pod
+		container string
+		previous  bool
+	}
+	var reads []read
+	for i := range pods {
+		p := &pods[i]
+		for _, c := range p.Status.ContainerStatuses {
+			reads = append(reads, read{pod: p, container: c.Name})
+			if c.RestartCount > 0 || c.LastTerminationState.Terminated != nil {
+				reads = append(reads, read{pod: p, container: c.Name, previous: true})
+			}
+		}
+	}
+	sections := make([]evidence.Section, len(reads))
+	logs := r.logs()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, evidenceLogReaders)
+	previous := 0
+	for i, rd := range reads {
+		if rd.previous {
+			previous++
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			name := fmt.Sprintf("logs/%s/%s", rd.pod.Name, rd.container)
+			if rd.previous {
+				name += " (previous)"
+			}
+			text, err := logs.Tail(ctx, rd.pod.Namespace, rd.pod.Name, rd.container, rd.previous, evidence.DefaultLogLines, evidence.DefaultLogBytes)
+			if err != nil {
+				text = "log not readable: " + err.Error()
+			}
+			tail, cut := evidence.TailLines(text, evidence.DefaultLogLines, evidence.DefaultLogBytes)
+			sections[i] = evidence.Section{Name: name, Content: tail, Tail: true, Truncated: cut}
+		}()
+	}
+	wg.Wait()
+	return sections, len(reads), previous
+}
+
+// evidenceListPage is the page size of the events list: the namespace's events are
+// read once, in pages, and only those kept matches (at most three times limit) stay.
+const evidenceListPage = 500
+
+// latestEvents returns the latest limit events of the namespace that keep selects,
+// oldest first; fields, when set, is a field selector the API server applies first
+// (e.g. type=Warning). The namespace's events are listed once, in pages, through the
+// API reader (the cache holds no events), and filtered here: one list for all the
+// objects in question, where a field selector per object took a list each (60 for a
+// Release of 50 pods). The manager holds one page and at most three times limit of
+// the matching events at a time.
+func (r *IncidentReconciler) latestEvents(ctx context.Context, namespace string, fields client.MatchingFields, keep func(*corev1.Event) bool, limit int) ([]corev1.Event, error) {
 	var kept []corev1.Event
-	for _, o := range objects {
-		sel := client.MatchingFields{"involvedObject.kind": o.Kind, "involvedObject.name": o.Name}
-		cont := ""
-		for {
-			var page corev1.EventList
-			if err := r.APIReader.List(ctx, &page, client.InNamespace(namespace), sel, client.Limit(int64(limit)), client.Continue(cont)); err != nil {
-				return nil, fmt.Errorf("listing the events of %s %s: %w", o.Kind, o.Name, err)
+	cont := ""
+	for {
+		opts := []client.ListOption{client.InNamespace(namespace), client.Limit(evidenceListPage), client.Continue(cont)}
+		if len(fields) > 0 {
+			opts = append(opts, fields)
+		}
+		var page corev1.EventList
+		if err := r.APIReader.List(ctx, &page, opts...); err != nil {
+			return nil, fmt.Errorf("listing the events of namespace %s: %w", namespace, err)
+		}
+		for i := range page.Items {
+			if keep == nil || keep(&page.Items[i]) {
+				kept = append(kept, page.Items[i])
 			}
-			kept = append(kept, page.Items...)
-			if len(kept) > 2*limit {
-				kept = keepLatest(kept, limit)
-			}
-			if cont = page.Continue; cont == "" {
-				break
-			}
+		}
+		if len(kept) > 2*limit {
+			kept = keepLatest(kept, limit)
+		}
+		if cont = page.Continue; cont == "" {
+			break
 		}
 	}
 	return keepLatest(kept, limit), nil

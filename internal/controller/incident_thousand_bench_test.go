@@ -50,7 +50,8 @@ import (
 //	KUBEBUILDER_ASSETS=$(hack/test-binaries.sh --print) go test ./internal/controller \
 //	    -run '^$' -bench ThousandIncidents -benchtime 1x
 //
-// BENCH_INCIDENTS overrides the count, BENCH_QUIET the quiet period (default 60s).
+// BENCH_INCIDENTS overrides the count, BENCH_QUIET the quiet period (default 60s),
+// BENCH_INCIDENT_CONCURRENCY the manager's --incident-concurrency.
 func BenchmarkThousandIncidents(b *testing.B) {
 	n := 1000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_INCIDENTS")); err == nil && v > 0 {
@@ -105,7 +106,11 @@ func BenchmarkThousandIncidents(b *testing.B) {
 
 	for i := 0; i < b.N; i++ {
 		addr := freeLoopbackAddr(b)
-		mgr := runManager("--metrics-bind-address="+addr, "--metrics-secure=false")
+		args := []string{"--metrics-bind-address=" + addr, "--metrics-secure=false"}
+		if v := os.Getenv("BENCH_INCIDENT_CONCURRENCY"); v != "" {
+			args = append(args, "--incident-concurrency="+v)
+		}
+		mgr := runManager(args...)
 		time.Sleep(2 * time.Second) // caches synced, as for a manager that was already running
 		before := scrapeManager(b, addr)
 

@@ -66,6 +66,9 @@ type Config struct {
 	// IncidentTimeZone is the IANA zone a P3 Incident's next business day is counted
 	// in when its spec.responseClock.timeZone is empty ("": UTC).
 	IncidentTimeZone string
+	// IncidentConcurrency is how many Incidents are reconciled at once (0:
+	// DefaultIncidentConcurrency).
+	IncidentConcurrency int
 }
 
 // IncidentZone loads cfg.IncidentTimeZone ("" and "UTC": UTC). "Local" is refused:
@@ -121,7 +124,8 @@ func NewReconcilers(mgr ctrl.Manager, cfg Config) (*Reconcilers, error) {
 		Rotation: &SecretRotationReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("secretrotation-controller"), Clock: clk},
 		Incident: &IncidentReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr), Agent: agent, Zone: zone},
+			Recorder: mgr.GetEventRecorder("incident-controller"), Clock: clk, Logs: incidentPodLogs(mgr), Agent: agent, Zone: zone,
+			Concurrency: cfg.IncidentConcurrency},
 	}
 	if rs.Release.Checker == nil {
 		rs.Release.Checker = healthcheck.HTTP{}

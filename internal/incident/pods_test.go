@@ -58,3 +58,52 @@ func TestEvidencePods(t *testing.T) {
 		t.Errorf("the caller's slice was reordered")
 	}
 }
+
+func TestTroubledPods(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)
+	pod := func(name string, phase corev1.PodPhase, ready bool, restarts int32, age time.Duration) corev1.Pod {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(-age))},
+			Status: corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: restarts, Ready: ready}}}}
+		if phase == corev1.PodRunning || phase == corev1.PodPending {
+			st := corev1.ConditionFalse
+			if ready {
+				st = corev1.ConditionTrue
+			}
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+		}
+		return p
+	}
+	pods := []corev1.Pod{
+		pod("starting", corev1.PodRunning, true, 0, time.Hour),
+		pod("job-done", corev1.PodSucceeded, false, 0, time.Hour),
+		pod("evicted", corev1.PodFailed, false, 0, time.Minute),
+		pod("flapping", corev1.PodRunning, true, 3, time.Hour),
+		pod("crashloop-old", corev1.PodRunning, false, 9, 2*time.Hour),
+		pod("crashloop-new", corev1.PodRunning, false, 9, time.Hour),
+		pod("probe-failing", corev1.PodRunning, false, 0, time.Minute),
+		pod("unschedulable", corev1.PodPending, false, 0, 10*time.Second),
+		pod("restarted-once", corev1.PodRunning, true, 1, time.Minute),
+	}
+	pods[0].Status.Conditions = nil // no Ready condition yet: counted not Ready
+	names := func(ps []corev1.Pod) string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	want := "crashloop-new crashloop-old unschedulable probe-failing starting flapping restarted-once evicted"
+	if got := names(TroubledPods(pods, -1)); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if got := names(TroubledPods(pods, 3)); got != "crashloop-new crashloop-old unschedulable" {
+		t.Fatalf("bound 3: %s", got)
+	}
+	pods[0].Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	if got := names(TroubledPods(pods[:2], 50)); got != "" {
+		t.Fatalf("a Ready pod without restarts and a finished Job pod are not in trouble: %s", got)
+	}
+	if pods[2].Name != "evicted" {
+		t.Fatal("the caller's slice was reordered")
+	}
+}

@@ -17,7 +17,6 @@ limitations under the License.
 package incident
 
 import (
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -35,10 +34,10 @@ const KeepFirst = 20
 func Entry(now time.Time, typ string, outcome opsv1alpha1.TimelineOutcome, key, message string) opsv1alpha1.TimelineEntry {
 	return opsv1alpha1.TimelineEntry{
 		Time:    metav1.NewTime(now),
-		Type:    cut(typ, 64),
+		Type:    Cut(typ, 64),
 		Outcome: outcome,
-		Message: cut(message, opsv1alpha1.MaxTimelineMessageBytes),
-		Key:     cut(key, opsv1alpha1.MaxTimelineKeyBytes),
+		Message: Cut(message, opsv1alpha1.MaxTimelineMessageBytes),
+		Key:     Cut(key, opsv1alpha1.MaxTimelineKeyBytes),
 	}
 }
 
@@ -77,15 +76,16 @@ func Append(st *opsv1alpha1.IncidentStatus, e opsv1alpha1.TimelineEntry) bool {
 	return true
 }
 
-// cut shortens s to at most n bytes on a rune boundary, ending it with "…" when cut.
-func cut(s string, n int) string {
+// Cut shortens s to at most n bytes (n ≥ 3) on a rune boundary, ending it with "…"
+// when cut: for status fields, messages and annotations with a byte bound.
+func Cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	const ell = "…"
-	s = s[:n-len(ell)]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	i := max(n-len(ell), 0)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
 	}
-	return strings.TrimRightFunc(s, func(r rune) bool { return r == utf8.RuneError }) + ell
+	return s[:i] + ell
 }

@@ -478,7 +478,15 @@ func relBenchManager(checker healthcheck.Checker, logs *timedLogs) (stop func())
 	Expect(err).NotTo(HaveOccurred())
 	ctrl.SetLogger(zap.New(zap.WriteTo(logFile))) // for this process's remaining life
 	cfg := rest.CopyConfig(cluster.RESTConfig)
-	cfg.QPS, cfg.Burst = 20, 30 // cmd/manager's (controller-runtime's GetConfig defaults)
+	// cmd/manager's default client rate limit (--kube-api-qps): none, as
+	// controller-runtime's GetConfig leaves it; BENCH_KUBE_API_QPS sets one (e.g. 20,
+	// client-go's usual, with bursts of 30 as controller-runtime used to set).
+	qps, burst := controller.DefaultAPIQPS, 0
+	if v, err := strconv.ParseFloat(os.Getenv("BENCH_KUBE_API_QPS"), 32); err == nil && v != 0 {
+		qps, burst = float32(v), int(1.5*v)
+	}
+	Expect(controller.APIRateLimits(cfg, qps, burst)).To(Succeed())
+	fmt.Fprintf(GinkgoWriter, "the in-process manager's client rate limit: %v requests a second (bursts %d; -1: none)\n", cfg.QPS, cfg.Burst)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},

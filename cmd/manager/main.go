@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -67,8 +68,7 @@ func main() {
 		watchNamespaces            string
 		cfg                        controller.Config
 		alerts                     alertFlags
-		apiQPS                     float64
-		apiBurst                   int
+		api                        apiFlags
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0",
 		"Address of the metrics endpoint: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
@@ -95,9 +95,7 @@ func main() {
 		"IANA time zone a P3 Incident's next business day (09:00) is counted in when its spec.responseClock.timeZone is empty.")
 	flag.IntVar(&cfg.IncidentConcurrency, "incident-concurrency", controller.DefaultIncidentConcurrency,
 		"How many Incidents are reconciled at once.")
-	flag.Float64Var(&apiQPS, "kube-api-qps", float64(controller.DefaultAPIQPS),
-		"Client-side limit of the manager's API requests per second, per client and resource; -1: none, the API server's Priority and Fairness queues them.")
-	flag.IntVar(&apiBurst, "kube-api-burst", 0, "Burst above --kube-api-qps when that is positive (0: twice the rate).")
+	api.bind(flag.CommandLine)
 	alerts.bind(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -105,34 +103,15 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 
-	var tlsOpts []func(*tls.Config)
-	if !enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	metricsOpts := metricsserver.Options{
-		BindAddress:   metricsAddr,
-		SecureServing: secureMetrics,
-		TLSOpts:       tlsOpts,
-	}
-	if secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
-
-	// Secrets: only those a SecretRotation manages are cached (label selector).
-	cacheOpts := cache.Options{ByObject: controller.ManagedSecretsCache()}
-	if ns := splitNamespaces(watchNamespaces); len(ns) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, n := range ns {
-			cacheOpts.DefaultNamespaces[n] = cache.Config{}
-		}
-	}
+	metricsOpts := metricsOptions(metricsAddr, secureMetrics, enableHTTP2)
+	cacheOpts := cacheOptions(watchNamespaces)
 
 	if cfg.IncidentConcurrency < 1 {
 		setupLog.Error(fmt.Errorf("--incident-concurrency %d: want 1 or more", cfg.IncidentConcurrency), "invalid flag")
 		os.Exit(1)
 	}
-	restConfig := ctrl.GetConfigOrDie()
-	if err := controller.APIRateLimits(restConfig, float32(apiQPS), apiBurst); err != nil {
+	restConfig, err := api.restConfig()
+	if err != nil {
 		setupLog.Error(err, "invalid client rate limit")
 		os.Exit(1)
 	}
@@ -237,4 +216,49 @@ func splitNamespaces(s string) []string {
 		}
 	}
 	return out
+}
+
+// apiFlags are the manager's client-side limits on its API requests.
+type apiFlags struct {
+	qps   float64
+	burst int
+}
+
+func (a *apiFlags) bind(fs *flag.FlagSet) {
+	fs.Float64Var(&a.qps, "kube-api-qps", float64(controller.DefaultAPIQPS),
+		"Client-side limit of the manager's API requests per second, per client and resource; -1: none, the API server's Priority and Fairness queues them.")
+	fs.IntVar(&a.burst, "kube-api-burst", 0, "Burst above --kube-api-qps when that is positive (0: twice the rate).")
+}
+
+// restConfig is the kubeconfig's (or the in-cluster) config with these limits.
+func (a *apiFlags) restConfig() (*rest.Config, error) {
+	c := ctrl.GetConfigOrDie()
+	return c, controller.APIRateLimits(c, float32(a.qps), a.burst)
+}
+
+// metricsOptions serves metrics at addr, over HTTPS with authentication and
+// authorization when secure, and HTTP/1.1 only unless http2.
+func metricsOptions(addr string, secure, http2 bool) metricsserver.Options {
+	var tlsOpts []func(*tls.Config)
+	if !http2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	o := metricsserver.Options{BindAddress: addr, SecureServing: secure, TLSOpts: tlsOpts}
+	if secure {
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
+}
+
+// cacheOptions watches the comma-separated namespaces (all when empty) and caches
+// only the Secrets a SecretRotation manages (label selector).
+func cacheOptions(watchNamespaces string) cache.Options {
+	o := cache.Options{ByObject: controller.ManagedSecretsCache()}
+	if ns := splitNamespaces(watchNamespaces); len(ns) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			o.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return o
 }

@@ -89,25 +89,28 @@ setup_versitygw() {
 # template) and the e2e spec (helm install) run it.
 build_helm() {
   if [[ -x "$HELM_BIN" ]]; then return 0; fi
-  local dir start
-  mkdir -p "$(dirname "$HELM_BIN")"
-  exec 9>"$(dirname "$HELM_BIN")/.lock"
-  flock 9
-  if [[ -x "$HELM_BIN" ]]; then exec 9>&-; return 0; fi
-  dir=$(mktemp -d)
-  start=$(date +%s)
-  log "building helm (helm.sh/helm/v4/cmd/helm@v$HELM_VERSION) in $dir"
-  (cd "$dir" && go mod init runbook-testbin/helm >/dev/null 2>&1 &&
-    go mod edit -require="helm.sh/helm/v4@v$HELM_VERSION" &&
-    printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v4/cmd/helm"\n' > tools.go &&
-    go mod tidy >/dev/null &&
+  local dir
+  dir=$(dirname "$HELM_BIN")
+  mkdir -p "$dir"
+  (
+    flock 9
+    if [[ -x "$HELM_BIN" ]]; then exit 0; fi  # built by the run that held the lock
+    local tmp start
+    tmp=$(mktemp -d)
+    start=$(date +%s)
+    log "building helm (helm.sh/helm/v4/cmd/helm@v$HELM_VERSION) in $tmp"
+    cd "$tmp"
+    go mod init runbook-testbin/helm >/dev/null 2>&1
+    go mod edit -require="helm.sh/helm/v4@v$HELM_VERSION"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v4/cmd/helm"\n' > tools.go
+    go mod tidy >/dev/null
     CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
       -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION" \
-      -o "$HELM_BIN.tmp" helm.sh/helm/v4/cmd/helm)
-  mv "$HELM_BIN.tmp" "$HELM_BIN"
-  rm -rf "$dir"
-  exec 9>&-
-  log "built helm in $(( $(date +%s) - start ))s"
+      -o "$HELM_BIN.tmp" helm.sh/helm/v4/cmd/helm
+    mv "$HELM_BIN.tmp" "$HELM_BIN"
+    cd / && rm -rf "$tmp"
+    log "built helm in $(( $(date +%s) - start ))s"
+  ) 9>"$dir/.lock"
 }
 
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.}"

@@ -48,7 +48,10 @@ func runHelm(ctx SpecContext, args ...string) {
 		bin = strings.TrimSpace(string(out))
 	}
 	Expect(bin).To(BeAnExistingFile(), "helm is built by make test-binaries")
-	home := GinkgoT().TempDir()
+	// Not GinkgoT().TempDir(): runHelm runs in a DeferCleanup too, which cannot defer.
+	home, err := os.MkdirTemp("", "helm-home-")
+	Expect(err).NotTo(HaveOccurred())
+	defer os.RemoveAll(home)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig,

@@ -71,7 +71,7 @@ lint: ## Run golangci-lint (v2, through go run).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test-binaries
-test-binaries: ## Build kube-apiserver, kube-controller-manager, etcd, versitygw and helm from source (cached).
+test-binaries: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd, versitygw and helm from source (cached; the e2e runs kubectl and helm from there).
 	hack/test-binaries.sh
 
 .PHONY: rootfs
@@ -88,7 +88,7 @@ test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, dat
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: demo
-demo: test-binaries ## Start the devcluster and the operator, walk through the Django app, backups, a restore, a schedule, a secret rotation, a release with rollback and a failing backup whose alert opens an Incident; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after).
+demo: test-binaries ## Start the devcluster and the operator, walk through the Django app, backups, a restore, a schedule, a secret rotation, a release with rollback and a failing backup whose alert opens an Incident; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after; --operator-image runs the manager in-cluster from make image, installed from dist/install.yaml).
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go run ./cmd/demo --dir .devcluster $(DEMO_ARGS)
 
 .PHONY: test-e2e

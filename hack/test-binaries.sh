@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the binaries the tests need from source through the Go module proxy
-# (kube-apiserver, kube-controller-manager, etcd, versitygw) into a cache outside
-# the checkout, keyed by version. Each binary is rebuilt only when it is missing.
-# Prints the assets directory (use it as KUBEBUILDER_ASSETS) on its last line.
+# (kube-apiserver, kube-controller-manager, kubectl, etcd, versitygw) into a cache
+# outside the checkout, keyed by version. Each binary is rebuilt only when it is
+# missing. Prints the assets directory (use it as KUBEBUILDER_ASSETS) on its last
+# line; the e2e suite runs $KUBEBUILDER_ASSETS/kubectl.
 #
 #   hack/test-binaries.sh            build what is missing, print the directory
 #   hack/test-binaries.sh --print    print the directory only
@@ -117,10 +118,25 @@ k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X 
 k8s_ldflags="${k8s_ldflags%.*}"  # gitMinor is the minor number only
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)"
 
+# build_kubectl: kubectl for the e2e spec that runs `kubectl runbook` (the plugin on
+# PATH). Same k8s.io/kubernetes source and flags as kube-apiserver, so it reuses
+# most of its compiled packages from the Go build cache; it lives in the same
+# version-keyed directory (adding it changes no key, and a cache made before kubectl
+# existed gets only kubectl built). Built under its own lock so that two concurrent
+# runs build it once.
+build_kubectl() {
+  if [[ -x "$ASSETS/kubectl" ]]; then return 0; fi
+  (
+    flock 9
+    build_in_module kubectl setup_kubernetes k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+  ) 9>"$ASSETS/.kubectl.lock"
+}
+
 build_in_module etcd setup_etcd go.etcd.io/etcd/server/v3 "-s -w"
 build_in_module versitygw setup_versitygw github.com/versity/versitygw/cmd/versitygw "-s -w"
 build_in_module kube-apiserver setup_kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build_in_module kube-controller-manager setup_kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+build_kubectl
 build_helm
 
 echo "$ASSETS"

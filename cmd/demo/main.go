@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/demo                    # walkthrough, then stay up
 //	go run ./cmd/demo --exit-when-done   # exit 0 after the walkthrough, 1 if a step failed
+//	go run ./cmd/demo --operator-image   # the operator from its image, installed with dist/install.yaml
 package main
 
 import (
@@ -38,6 +39,9 @@ type options struct {
 	steps        string
 	exitWhenDone bool
 	verbose      bool
+	// operatorImage runs the operator as users do: make image, dist/install.yaml
+	// applied, the manager a pod of the image (instead of a host process).
+	operatorImage bool
 }
 
 func main() {
@@ -47,6 +51,7 @@ func main() {
 	flag.StringVar(&o.steps, "steps", "", "comma-separated steps to run, with the steps they need (default all: "+stepNames()+")")
 	flag.BoolVar(&o.exitWhenDone, "exit-when-done", false, "exit after the walkthrough: 0 when every step succeeded, 1 otherwise")
 	flag.BoolVar(&o.verbose, "v", false, "print the devcluster's own progress lines too")
+	flag.BoolVar(&o.operatorImage, "operator-image", false, "run the operator as users do: build its image (make image), install it with dist/install.yaml (make build-installer) and run the steps against the manager pod the node agent runs from the image")
 	flag.Parse()
 	os.Exit(run(o))
 }
@@ -115,17 +120,21 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 	}
 	defer closeLog()
 
-	assets, bins, err := getReady(ctx, o, out, root, dir)
+	assets, bins, layout, err := getReady(ctx, o, out, root, dir)
 	if err != nil {
 		return err
 	}
 
-	c, err := devcluster.Start(ctx, devcluster.Options{
+	opts := devcluster.Options{
 		Dir: dir, AssetsDir: assets,
 		AgentBinary: bins["agent"],
 		CRDDirs:     []string{filepath.Join(root, "config/crd/bases")},
 		Log:         log,
-	})
+	}
+	if o.operatorImage {
+		opts.OperatorImage = layout // the agent Jobs run from it too
+	}
+	c, err := devcluster.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("start the devcluster: %w (logs in %s)", err, filepath.Join(o.dir, "logs"))
 	}
@@ -140,12 +149,10 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 		demo.Round(c.StartupDuration), devcluster.KubernetesVer)
 	startup := c.StartupDuration
 
-	t := time.Now()
-	m, err := c.StartManager(ctx, bins["manager"])
+	m, err := startManager(ctx, o, out, c, root, bins)
 	if err != nil {
 		return err
 	}
-	out.Check("started the operator's manager in %s; its log: %s", since(t), filepath.Join(o.dir, "logs", "manager.log"))
 	if _, err := c.WriteEnvFile(); err != nil {
 		return err
 	}
@@ -188,40 +195,98 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 	}
 }
 
+// startManager starts the operator's manager: a host process, or with
+// --operator-image the pod of dist/install.yaml's Deployment (nil HostProcess).
+func startManager(ctx context.Context, o options, out *demo.Printer, c *devcluster.Cluster, root string, bins map[string]string) (*devcluster.HostProcess, error) {
+	t := time.Now()
+	if o.operatorImage {
+		if err := installOperator(ctx, c, root); err != nil {
+			return nil, err
+		}
+		out.Check("installed the operator with dist/install.yaml (make build-installer IMG=%s) and its manager pod is Ready in %s; its log: kubectl -n %s logs deploy/%s",
+			devcluster.AgentImage, since(t), devcluster.InstallNamespace, devcluster.InstallDeployment)
+		return nil, nil
+	}
+	m, err := c.StartManager(ctx, bins["manager"])
+	if err != nil {
+		return nil, err
+	}
+	out.Check("started the operator's manager in %s; its log: %s", since(t), filepath.Join(o.dir, "logs", "manager.log"))
+	return m, nil
+}
+
 // cancelWhenStopped cancels ctx with the reason when a cluster component or the
-// manager stops.
+// manager (a host process; nil when the manager is a pod) stops.
 func cancelWhenStopped(ctx context.Context, cancel context.CancelCauseFunc, c *devcluster.Cluster, m *devcluster.HostProcess) {
+	var managerDone <-chan struct{} // nil: never
+	if m != nil {
+		managerDone = m.Done()
+	}
 	select {
 	case <-c.Failed():
 		cancel(c.Err())
-	case <-m.Done():
+	case <-managerDone:
 		cancel(fmt.Errorf("the manager exited (%v); see %s", m.Err(), m.LogPath))
 	case <-ctx.Done():
 	}
 }
 
 // getReady checks the Debian packages, finds or builds the test binaries and builds
-// the agent and the manager into dir/bin.
-func getReady(ctx context.Context, o options, out *demo.Printer, root, dir string) (assets string, bins map[string]string, err error) {
+// the agent and the manager into dir/bin, or with --operator-image the operator's
+// image (its OCI layout).
+func getReady(ctx context.Context, o options, out *demo.Printer, root, dir string) (assets string, bins map[string]string, layout string, err error) {
 	out.Section("Getting ready")
 	if missing := devcluster.MissingPackages(); len(missing) > 0 {
-		return "", nil, fmt.Errorf(`the demo runs the runbook's Django application with Debian's packages, and these are missing: %s
+		return "", nil, "", fmt.Errorf(`the demo runs the runbook's Django application with Debian's packages, and these are missing: %s
 Install them (as root) and run make demo again:
   apt-get install -y %s`, strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 	out.Check("Debian's Django, Celery, gunicorn, psycopg2, cryptography and redis-server are installed")
 	if assets, err = ensureAssets(ctx, out, root, o.assets); err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	t := time.Now()
+	if o.operatorImage {
+		layout, err = devcluster.BuildImage(ctx, root, devcluster.AgentImage, io.Discard)
+		if err != nil {
+			return "", nil, "", err
+		}
+		out.Check("built the operator's image %s in %s (make image: the manager and the agent on the Debian runtime file system): %s", devcluster.AgentImage, since(t), layout)
+		return assets, nil, layout, nil
+	}
 	bins, err = devcluster.BuildBinaries(ctx, root, filepath.Join(dir, "bin"), map[string]string{
 		"agent": "./cmd/agent", "manager": "./cmd/manager",
 	}, os.Stderr)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	out.Check("built the agent and the manager in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
-	return assets, bins, nil
+	return assets, bins, "", nil
+}
+
+// installOperator installs the operator as the README says (dist/install.yaml for the
+// devcluster's image, applied server-side) and waits for its manager pod to be
+// Ready. With the devcluster's Prometheus and Alertmanager, the manager gets their
+// flags as extra args (its metrics and alert receiver on the host loopback), as a
+// user would point it at theirs.
+func installOperator(ctx context.Context, c *devcluster.Cluster, root string) error {
+	objs, err := devcluster.InstallManifests(ctx, root, devcluster.AgentImage, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if c.Monitoring != nil {
+		if err := devcluster.EditManager(objs, "", c.Monitoring.ManagerArgs()...); err != nil {
+			return err
+		}
+	}
+	cl, err := c.InstallClient()
+	if err != nil {
+		return err
+	}
+	if err := devcluster.ApplyManifests(ctx, cl, objs); err != nil {
+		return err
+	}
+	return devcluster.WaitManagerAvailable(ctx, cl, 3*time.Minute)
 }
 
 func printFinale(out *demo.Printer, c *devcluster.Cluster, dir string, startup time.Duration, peak devcluster.MemoryUsage) {

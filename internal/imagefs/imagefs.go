@@ -21,6 +21,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"runbook-operator/internal/ociimage"
 )
 
 // RefNameAnnotation names an image's tag in an OCI layout's index.
@@ -178,7 +180,7 @@ func (s *Store) Unpack(img v1.Image) (*Image, error) {
 	} else if !errors.Is(err, os.ErrNotExist) && err != nil {
 		reason = fmt.Sprintf("the cache record of %s cannot be read: %v", entry, err)
 	}
-	if err := removeAll(entry); err != nil {
+	if err := ociimage.RemoveAll(entry); err != nil {
 		return nil, fmt.Errorf("drop the cached file system %s: %w", entry, err)
 	}
 
@@ -191,7 +193,7 @@ func (s *Store) Unpack(img v1.Image) (*Image, error) {
 	if keep <= 0 {
 		keep = 3
 	}
-	if err := prune(s.Dir, keep, entry); err != nil {
+	if err := ociimage.PruneCache(s.Dir, keep, filepath.Base(entry)); err != nil {
 		return nil, err
 	}
 	return &Image{Digest: digest, Root: root, Config: rec.Config, Unpacked: true, Reason: reason, Took: time.Since(start)}, nil
@@ -225,7 +227,7 @@ func (s *Store) unpack(img v1.Image, digest, entry string) (*record, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			_ = removeAll(tmp)
+			_ = ociimage.RemoveAll(tmp)
 		}
 	}()
 	root := filepath.Join(tmp, "rootfs")
@@ -275,54 +277,6 @@ func readRecord(entry string) (*record, error) {
 func touch(path string) {
 	now := time.Now()
 	_ = os.Chtimes(path, now, now)
-}
-
-// prune keeps the keep most recently used trees in dir (keep always included).
-func prune(dir string, keep int, current string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	type used struct {
-		path string
-		at   time.Time
-	}
-	var trees []used
-	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		fi, err := e.Info()
-		if err != nil || p == current {
-			continue
-		}
-		trees = append(trees, used{p, fi.ModTime()})
-	}
-	slices.SortFunc(trees, func(a, b used) int { return b.at.Compare(a.at) })
-	for i, t := range trees {
-		if i+1 >= keep {
-			if err := removeAll(t.path); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// removeAll removes path, making read-only folders writable first (an image may
-// have 0555 folders, which os.RemoveAll cannot empty as a non-root user).
-func removeAll(path string) error {
-	if err := os.RemoveAll(path); err == nil {
-		return nil
-	}
-	_ = filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700) //nolint:gosec // G302: only to delete it
-		}
-		return nil
-	})
-	return os.RemoveAll(path)
 }
 
 // lockFile takes an exclusive lock on path (created), for unpacks from several

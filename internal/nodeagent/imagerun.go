@@ -93,6 +93,7 @@ func (w *podWorker) prepareImage(ctx context.Context, c corev1.Container, img *i
 		ReadOnly:       c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem,
 		TerminationLog: p.termPath, TerminationPath: terminationMessagePath(&c),
 		Mounts: mounts, UID: uid, GID: gid, WorkDir: wd, Hostname: podHostname(pod),
+		NoNewPrivs: c.SecurityContext != nil && c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation,
 	}
 	script, err := j.Script(argv)
 	if err != nil {

@@ -198,7 +198,7 @@ func TestJailRunsInTheImage(t *testing.T) {
 	_ = os.Chown(term, 65532, 65532) // as prepareImage does: the container's user writes it
 	j := Jail{Image: fs.Image, Upper: filepath.Join(dir, "u"), Work: filepath.Join(dir, "w"), Merged: filepath.Join(dir, "root"),
 		ReadOnly: true, TerminationLog: term, TerminationPath: "/dev/termination-log", UID: 65532, GID: 65532, WorkDir: "/usr/lib/postgresql",
-		Hostname: "backup-pod-x",
+		Hostname: "backup-pod-x", NoNewPrivs: true,
 		Mounts: []JailMount{
 			{Source: filepath.Join(dir, "conf"), Target: "/var/run/secrets/runbook", Dir: true, ReadOnly: true},
 			{Source: filepath.Join(dir, "data"), Target: "/data", Dir: true},
@@ -212,6 +212,7 @@ echo done > /dev/termination-log
 test -c /dev/null && test -r /proc/self/status && echo dev-proc
 ls 17/bin/pg_dump
 cat /proc/sys/kernel/hostname
+grep -E '^(Groups|CapInh|CapPrm|CapEff|CapAmb|NoNewPrivs):' /proc/self/status | tr -s '\t ' ' '
 echo "$GREETING"`})
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +227,9 @@ echo "$GREETING"`})
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
-	want := "65532\n65532\n/usr/lib/postgresql\nvalue\nroot-read-only\nconf-read-only\ndata-writable\ntmp-writable\ndev-proc\n17/bin/pg_dump\nbackup-pod-x\nhello from the image\n"
+	want := "65532\n65532\n/usr/lib/postgresql\nvalue\nroot-read-only\nconf-read-only\ndata-writable\ntmp-writable\ndev-proc\n17/bin/pg_dump\nbackup-pod-x\n" +
+		"Groups: \nCapInh: 0000000000000000\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\nCapAmb: 0000000000000000\nNoNewPrivs: 1\n" +
+		"hello from the image\n"
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}

@@ -32,6 +32,9 @@ type Jail struct {
 	// UID and GID run the program; WorkDir is its working folder in the image.
 	UID, GID int64
 	WorkDir  string
+	// NoNewPrivs sets the no_new_privs bit (allowPrivilegeEscalation: false): a
+	// set-user-ID program or file capabilities in the image give the program nothing.
+	NoNewPrivs bool
 }
 
 // JailMount is a host file or folder bound into the container.
@@ -118,8 +121,15 @@ func (j Jail) Script(argv []string) (string, error) {
 	for i, a := range argv {
 		q[i] = shellQuote(a)
 	}
-	line("exec /usr/bin/unshare --root=%s --wd=%s --setgid=%d --setuid=%d -- %s",
-		shellQuote(j.Merged), shellQuote(InRoot(j.Image, wd)), j.GID, j.UID, strings.Join(q, " "))
+	// unshare changes root, then to GID (dropping supplementary groups) and UID,
+	// which clears the process's capabilities; setpriv's no_new_privs is kept across
+	// both execs.
+	nnp := ""
+	if j.NoNewPrivs {
+		nnp = "/usr/bin/setpriv --no-new-privs "
+	}
+	line("exec %s/usr/bin/unshare --root=%s --wd=%s --setgid=%d --setuid=%d -- %s",
+		nnp, shellQuote(j.Merged), shellQuote(InRoot(j.Image, wd)), j.GID, j.UID, strings.Join(q, " "))
 	return b.String(), nil
 }
 

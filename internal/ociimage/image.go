@@ -212,10 +212,15 @@ func writeFileAtomic(path string, r io.Reader) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// PruneCache removes from dir (a layer or output cache) all but the keep
-// entries most recently modified: each new file system or image adds one, of
-// tens of megabytes.
-func PruneCache(dir string, keep int) error {
+// PruneCache removes from dir (a layer, output or unpacked-image cache) all but
+// the keep entries most recently modified, the entries named in current always
+// among them: each new file system or image adds one, of tens of megabytes (an
+// unpacked image, hundreds). Entries whose names start with "." (temporaries being
+// written, locks) are left alone, and so are entries modified within the last
+// InUseGrace: another checkout's run on the same machine may be using them (two
+// branches' e2e suites at once build two images; pruning the other's image made its
+// agent pods fail with ErrImagePull).
+func PruneCache(dir string, keep int, current ...string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -226,15 +231,39 @@ func PruneCache(dir string, keep int) error {
 	}
 	var all []aged
 	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && !strings.HasPrefix(e.Name(), ".tmp-") {
+		if strings.HasPrefix(e.Name(), ".") || slices.Contains(current, e.Name()) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
 			all = append(all, aged{e.Name(), fi.ModTime()})
 		}
 	}
 	slices.SortFunc(all, func(a, b aged) int { return b.mod.Compare(a.mod) })
-	for _, a := range all[min(keep, len(all)):] {
-		if err := os.RemoveAll(filepath.Join(dir, a.name)); err != nil {
+	for _, a := range all[min(max(keep-len(current), 0), len(all)):] {
+		if time.Since(a.mod) < InUseGrace {
+			continue
+		}
+		if err := RemoveAll(filepath.Join(dir, a.name)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// InUseGrace is how recently modified a cache entry PruneCache leaves alone.
+const InUseGrace = time.Hour
+
+// RemoveAll removes path, making read-only folders writable first (an unpacked
+// image may have 0555 folders, which os.RemoveAll cannot empty as a non-root user).
+func RemoveAll(path string) error {
+	if err := os.RemoveAll(path); err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700) //nolint:gosec // G302: only to delete it
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
 }

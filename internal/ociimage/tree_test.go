@@ -210,26 +210,60 @@ func TestConfigFile(t *testing.T) {
 }
 
 func TestPruneCache(t *testing.T) {
-	dir := t.TempDir()
-	for i, name := range []string{"old", "newest", "middle", ".tmp-being-written"} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
+	for _, tc := range []struct {
+		keep    int
+		current []string
+		fresh   bool
+		want    []string
+	}{
+		{keep: 2, want: []string{".lock", ".tmp-being-written", "middle", "newest"}},
+		// An entry written within InUseGrace stays whatever keep says (another
+		// checkout's run may be using it).
+		{keep: 0, fresh: true, want: []string{".lock", ".tmp-being-written", "just-built"}},
+		// The entry in use stays, however old, and counts in keep.
+		{keep: 2, current: []string{"old"}, want: []string{".lock", ".tmp-being-written", "newest", "old"}},
+		{keep: 1, current: []string{"old"}, want: []string{".lock", ".tmp-being-written", "old"}},
+		{keep: 5, want: []string{".lock", ".tmp-being-written", "middle", "newest", "old"}},
+	} {
+		dir := t.TempDir()
+		for i, name := range []string{"old", "newest", "middle", ".tmp-being-written", ".lock"} {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mt := epoch.Add(time.Duration(map[int]int{0: 1, 1: 3, 2: 2, 3: 0, 4: 0}[i]) * time.Hour)
+			if err := os.Chtimes(p, mt, mt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// An unpacked image's read-only folder is removed too.
+		ro := filepath.Join(dir, "middle-tree")
+		if err := os.MkdirAll(filepath.Join(ro, "sub"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		mt := epoch.Add(time.Duration(map[int]int{0: 1, 1: 3, 2: 2, 3: 0}[i]) * time.Hour)
-		if err := os.Chtimes(p, mt, mt); err != nil {
+		_ = os.WriteFile(filepath.Join(ro, "sub", "f"), nil, 0o644)
+		_ = os.Chmod(filepath.Join(ro, "sub"), 0o555)
+		old := epoch.Add(-time.Hour)
+		_ = os.Chtimes(ro, old, old)
+		if tc.fresh {
+			recent := time.Now().Add(-InUseGrace / 2)
+			_ = os.WriteFile(filepath.Join(dir, "just-built"), nil, 0o644)
+			_ = os.Chtimes(filepath.Join(dir, "just-built"), recent, recent)
+		}
+		if err := PruneCache(dir, tc.keep, tc.current...); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := PruneCache(dir, 2); err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		left = append(left, e.Name())
-	}
-	if want := []string{".tmp-being-written", "middle", "newest"}; !slices.Equal(left, want) {
-		t.Fatalf("left %q, want %q", left, want)
+		var left []string
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			left = append(left, e.Name())
+		}
+		if tc.keep == 5 {
+			tc.want = append(tc.want, "middle-tree")
+			slices.Sort(tc.want)
+		}
+		if !slices.Equal(left, tc.want) {
+			t.Errorf("keep %d, current %q: left %q, want %q", tc.keep, tc.current, left, tc.want)
+		}
 	}
 }

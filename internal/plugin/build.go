@@ -210,8 +210,14 @@ func RetryValue(now time.Time, observed *string) string {
 	return v
 }
 
-// RetryPatch sets ops.runbook.dev/retry to value.
-func RetryPatch(value string) []byte { return annotationPatch(opsv1alpha1.AnnotationRetry, value) }
+// RetryPatch sets ops.runbook.dev/retry to value and removes a rollback request: the
+// Release controller rolls back the revision in progress whenever
+// ops.runbook.dev/rollback names it, so the one `release rollback` left would roll
+// the retried revision back again at once (the docs e2e spec saw it).
+func RetryPatch(value string) []byte {
+	return mergePatch(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+		opsv1alpha1.AnnotationRetry: value, opsv1alpha1.AnnotationRollback: nil}}})
+}
 
 // PausePatch sets spec.paused.
 func PausePatch(paused bool) []byte {

@@ -291,8 +291,7 @@ func statusCommand(e *env) *cobra.Command {
 			}
 			switch output {
 			case "":
-				_, color := os.LookupEnv("NO_COLOR")
-				RenderStatus(e.streams.Out, snap, e.now(), Palette{On: e.terminal && !color})
+				RenderStatus(e.streams.Out, snap, e.now(), statusPalette(e.terminal, os.LookupEnv))
 				return nil
 			case "json":
 				b, err := json.MarshalIndent(snap.Objects(), "", "  ")
@@ -315,6 +314,13 @@ func statusCommand(e *env) *cobra.Command {
 	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml: the objects as a List instead of the tree")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// statusPalette colours the tree when stdout is a terminal and NO_COLOR
+// (no-color.org: set, whatever its value) is not.
+func statusPalette(terminal bool, lookupEnv func(string) (string, bool)) Palette {
+	_, noColor := lookupEnv("NO_COLOR")
+	return Palette{On: terminal && !noColor}
 }
 
 // readSnapshot reads every runbook object of the namespace, or (release not empty)

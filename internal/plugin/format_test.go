@@ -35,6 +35,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 )
@@ -84,7 +85,7 @@ func TestPatches(t *testing.T) {
 		want string
 	}{
 		{"rollback", RollbackPatch("abc"), `{"metadata":{"annotations":{"ops.runbook.dev/rollback":"abc"}}}`},
-		{"retry", RetryPatch("v"), `{"metadata":{"annotations":{"ops.runbook.dev/retry":"v"}}}`},
+		{"retry", RetryPatch("v"), `{"metadata":{"annotations":{"ops.runbook.dev/retry":"v","ops.runbook.dev/rollback":null}}}`},
 		{"pause", PausePatch(true), `{"spec":{"paused":true}}`},
 		{"resume", PausePatch(false), `{"spec":{"paused":false}}`},
 		{"rotate", RotatePatch("r", false), `{"spec":{"rotateRequest":"r"}}`},
@@ -238,6 +239,72 @@ func TestRenderStatusColourOnlyWhenAsked(t *testing.T) {
 	RenderStatus(&empty, Snapshot{Namespace: "x"}, t0, Palette{})
 	if empty.String() != "namespace x\n└── no runbook objects\n" {
 		t.Errorf("empty: %q", empty.String())
+	}
+}
+
+func TestStatusPaletteOnATerminalWithoutNO_COLOR(t *testing.T) {
+	env := func(vars ...string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			for _, v := range vars {
+				if name, value, _ := strings.Cut(v, "="); name == k {
+					return value, true
+				}
+			}
+			return "", false
+		}
+	}
+	for _, tc := range []struct {
+		terminal bool
+		env      []string
+		want     bool
+	}{
+		{true, nil, true},
+		{true, []string{"TERM=xterm"}, true},
+		{true, []string{"NO_COLOR=1"}, false},
+		{true, []string{"NO_COLOR="}, false}, // set, even empty
+		{false, nil, false},                  // a pipe or a file
+	} {
+		if got := statusPalette(tc.terminal, env(tc.env...)); got.On != tc.want {
+			t.Errorf("terminal %v, env %v: colour %v, want %v", tc.terminal, tc.env, got.On, tc.want)
+		}
+	}
+}
+
+// -o yaml is the same List as -o json.
+func TestObjectsListForYAML(t *testing.T) {
+	snap := snapshot()
+	snap.Releases[0].ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "argocd-controller", Operation: metav1.ManagedFieldsOperationApply}}
+	b, err := yaml.Marshal(snap.Objects())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "managedFields") || strings.Contains(string(b), "argocd-controller") {
+		t.Errorf("managedFields shown (kubectl get hides them):\n%s", b)
+	}
+	var l struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := yaml.Unmarshal(b, &l); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range l.Items {
+		if i.APIVersion != "ops.runbook.dev/v1alpha1" {
+			t.Errorf("%s %s: apiVersion %q", i.Kind, i.Metadata.Name, i.APIVersion)
+		}
+		names = append(names, i.Kind+"/"+i.Metadata.Name)
+	}
+	want := []string{"Release/saas", "BackupSchedule/nightly", "DatabaseBackup/nightly-1", "DatabaseBackup/nightly-2", "DatabaseBackup/manual",
+		"SecretRotation/keys", "Incident/db-down", "Incident/old"}
+	if l.Kind != "List" || !slices.Equal(names, want) {
+		t.Errorf("kind %q, items %v, want %v", l.Kind, names, want)
 	}
 }
 

@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,6 +39,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -416,15 +418,22 @@ func TestReleaseRollbackAnnotatesTheRevisionInProgress(t *testing.T) {
 
 func TestReleaseRetryPauseResume(t *testing.T) {
 	ns := namespace(t)
+	// Rolled back by `release rollback` (its annotation still names bbb): a retry of bbb
+	// must not leave the request that would roll it back again.
 	release(t, ns, "saas", nil, opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseFailed, CurrentRevision: "aaa", StableRevision: "aaa", ObservedRetry: ptr.To("old"),
 		History: []opsv1alpha1.RevisionRecord{{Revision: "bbb", Version: "1.2.0", Image: "x", Result: opsv1alpha1.RevisionFailed, Message: "first"}}})
-	ch := runAsync(ns, "release", "retry", "saas", "--wait")
 	var rel opsv1alpha1.Release
+	get(t, ns, "saas", &rel)
+	must(t, k8s.Patch(context.Background(), &rel, client.RawPatch(types.MergePatchType, RollbackPatch("bbb"))))
+	ch := runAsync(ns, "release", "retry", "saas", "--wait")
 	eventually(t, func() error {
 		get(t, ns, "saas", &rel)
 		v := rel.Annotations[opsv1alpha1.AnnotationRetry]
 		if v == "" || v == "old" {
 			return fmt.Errorf("retry annotation %q", v)
+		}
+		if r, ok := rel.Annotations[opsv1alpha1.AnnotationRollback]; ok {
+			t.Fatalf("the retry left the rollback request %q", r)
 		}
 		rel.Status.ObservedRetry = &v
 		rel.Status.History = append([]opsv1alpha1.RevisionRecord{{Revision: "bbb", Version: "1.2.0", Image: "x", Retry: v, Result: opsv1alpha1.RevisionFailed, Message: "migration 0003 failed: column exists"}}, rel.Status.History...)
@@ -757,5 +766,61 @@ func TestOutputPrintsTheObjectWritten(t *testing.T) {
 	}
 	if r := run(ns, "incident", "open", "--severity", "P2", "--title", "x", "-o", "table"); r.code != 1 || !strings.Contains(r.err, "-o table") {
 		t.Fatalf("-o table: exit %d %s", r.code, r.err)
+	}
+}
+
+// completed is what `__complete args…` offers (the lines before cobra's directive
+// line), and the directive.
+func completed(t *testing.T, ns string, args ...string) ([]string, string) {
+	t.Helper()
+	r := run(ns, append([]string{"__complete"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("__complete %v: exit %d %s", args, r.code, r.err)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
+	return lines[:len(lines)-1], lines[len(lines)-1]
+}
+
+// Every argument and flag that names an object completes with the names of that
+// kind in the namespace (and only those); no file names are offered.
+func TestCompletionOfEveryObjectArgument(t *testing.T) {
+	ns := namespace(t)
+	release(t, ns, "saas", nil, opsv1alpha1.ReleaseStatus{})
+	release(t, ns, "shop", nil, opsv1alpha1.ReleaseStatus{})
+	schedule(t, ns, "nightly", "saas-db")
+	rotation(t, ns, "keys")
+	must(t, k8s.Create(context.Background(), Incident(ns, "db-down", IncidentOptions{Severity: "P1", Title: "db down"})))
+	for _, s := range []string{"saas-db", "saas-s3"} {
+		must(t, k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: s}}))
+	}
+	must(t, k8s.Create(context.Background(), BackupNow(ns, "nightly-1", "saas-db", s3dest("bucket-3"), false)))
+
+	releases := []string{"saas", "shop"}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status", ""}, releases},
+		{[]string{"status", "saas", ""}, nil}, // one Release at most
+		{[]string{"status", "-o", ""}, []string{"json", "yaml"}},
+		{[]string{"release", "retry", ""}, releases},
+		{[]string{"release", "pause", "sh"}, []string{"shop"}},
+		{[]string{"release", "resume", ""}, releases},
+		{[]string{"rotate", ""}, []string{"keys"}},
+		{[]string{"incident", "ack", ""}, []string{"db-down"}},
+		{[]string{"incident", "resolve", "d"}, []string{"db-down"}},
+		{[]string{"incident", "open", "--release", ""}, releases},
+		{[]string{"incident", "open", "--severity", ""}, []string{"P0", "P1", "P2", "P3"}},
+		{[]string{"backup", "now", "--database", "saas-d"}, []string{"saas-db"}},
+		{[]string{"backup", "now", "--s3-credentials", ""}, []string{"saas-db", "saas-s3"}},
+		{[]string{"backup", "now", "--from-schedule", ""}, []string{"nightly"}},
+		{[]string{"restore", "--from", "n"}, []string{"nightly-1"}},
+		{[]string{"restore", "--database", "saas-s"}, []string{"saas-s3"}},
+		{[]string{"report", "--release", "sa"}, []string{"saas"}},
+	} {
+		got, directive := completed(t, ns, tc.args...)
+		if !slices.Equal(got, tc.want) || directive != ":4" {
+			t.Errorf("__complete %q: got %q %s, want %q :4 (no file completion)", tc.args, got, directive, tc.want)
+		}
 	}
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -421,8 +422,11 @@ func secretValues(ctx context.Context, c client.Client, ns string, names []strin
 		}
 		seen[n] = true
 		var s corev1.Secret
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: n}, &s); err != nil {
-			notes = append(notes, fmt.Sprintf("Secret %s not read for redaction (%v): only secret-looking text is redacted for it", n, client.IgnoreNotFound(err)))
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: n}, &s); apierrors.IsNotFound(err) {
+			notes = append(notes, fmt.Sprintf("Secret %s not found: only secret-looking text is redacted for it", n))
+			continue
+		} else if err != nil {
+			notes = append(notes, fmt.Sprintf("Secret %s not read for redaction (%v): only secret-looking text is redacted for it", n, err))
 			continue
 		}
 		for _, v := range s.Data {

@@ -98,11 +98,16 @@ func (s Snapshot) ForRelease(name string) (Snapshot, bool) {
 	return out, true
 }
 
-// Objects is the snapshot as a v1 List (for -o json|yaml), each item with its kind.
+// Objects is the snapshot as a v1 List (for -o json|yaml), each item with its kind
+// and, as kubectl get shows them, without managedFields.
 func (s Snapshot) Objects() map[string]any {
 	var items []runtime.Object
-	add := func(kind string, o runtime.Object) {
+	add := func(kind string, o interface {
+		runtime.Object
+		SetManagedFields([]metav1.ManagedFieldsEntry)
+	}) {
 		o.GetObjectKind().SetGroupVersionKind(opsv1alpha1.GroupVersion.WithKind(kind))
+		o.SetManagedFields(nil)
 		items = append(items, o)
 	}
 	for i := range s.Releases {

@@ -82,7 +82,7 @@ func finishedBackup(ctx context.Context, name string) *opsv1alpha1.DatabaseBacku
 		return b.Status.Phase
 	}).WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(250*time.Millisecond).Should(
 		Or(Equal(opsv1alpha1.BackupPhaseCompleted), Equal(opsv1alpha1.BackupPhaseFailed)),
-		func() string { return "the manager's log: " + manager.LogPath })
+		managerLog)
 	return b
 }
 

@@ -238,6 +238,47 @@ func watchRestore(ctx context.Context, name string) *restoreWatch {
 	return w
 }
 
+// newDatabase creates database db and its Secret secretName (the demo database's,
+// with dbname db), and drops both, and every database whose name starts with db (a
+// restore's kept ones), after the spec or container.
+func newDatabase(ctx context.Context, db, secretName string) {
+	GinkgoHelper()
+	By("creating database " + db + " and its Secret " + secretName)
+	execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+	execSQL(ctx, "postgres", "CREATE DATABASE "+db)
+	src, err := clientset.CoreV1().Secrets(ns).Get(ctx, devcluster.DemoDBSecret, metav1.GetOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Namespace: ns}, Data: map[string][]byte{}}
+	for k, v := range src.Data {
+		secret.Data[k] = v
+	}
+	secret.Data["dbname"] = []byte(db)
+	Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
+		for _, d := range databasesLike(ctx, db) {
+			execSQL(ctx, "postgres", fmt.Sprintf("DROP DATABASE %s WITH (FORCE)", pgx.Identifier{d}.Sanitize()))
+		}
+	})
+}
+
+// seededAppDatabase is newDatabase with the app's migrations and its seed command
+// (orgs organizations) run on it by Jobs whose names start with db's.
+func seededAppDatabase(ctx context.Context, db, secretName string, orgs int) {
+	GinkgoHelper()
+	newDatabase(ctx, db, secretName)
+	By("running the app's migrations and its seed command")
+	for _, j := range []*batchv1.Job{
+		demo.MigrateJob(secretName),
+		demo.ManageJob("seed", demo.AppTag, secretName, "seed", "--organizations", fmt.Sprint(orgs)),
+	} {
+		j.Name, j.Namespace = strings.ReplaceAll(db, "_", "-")+"-"+j.Name, ns
+		Expect(k8sClient.Create(ctx, j)).To(Succeed())
+		deleteJob(j.Name)
+		Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(time.Minute).Should(Equal(batchv1.JobComplete))
+	}
+}
+
 // finishedRestore waits until the restore is Completed or Failed and returns it.
 func finishedRestore(ctx context.Context, name string) *opsv1alpha1.DatabaseRestore {
 	GinkgoHelper()
@@ -247,7 +288,7 @@ func finishedRestore(ctx context.Context, name string) *opsv1alpha1.DatabaseRest
 		return rs.Status.Phase
 	}).WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(250*time.Millisecond).Should(
 		Or(Equal(opsv1alpha1.RestorePhaseCompleted), Equal(opsv1alpha1.RestorePhaseFailed)),
-		func() string { return "the manager's log: " + manager.LogPath })
+		managerLog)
 	return rs
 }
 
@@ -260,34 +301,7 @@ var _ = Describe("DatabaseRestore with the manager on the devcluster", Ordered, 
 	)
 
 	BeforeAll(func(ctx SpecContext) {
-		By("creating database " + restoreDB + " and its Secret " + restoreDBSecret)
-		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+restoreDB+" WITH (FORCE)")
-		execSQL(ctx, "postgres", "CREATE DATABASE "+restoreDB)
-		src, err := clientset.CoreV1().Secrets(ns).Get(ctx, devcluster.DemoDBSecret, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: restoreDBSecret, Namespace: ns}, Data: map[string][]byte{}}
-		for k, v := range src.Data {
-			secret.Data[k] = v
-		}
-		secret.Data["dbname"] = []byte(restoreDB)
-		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) {
-			Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
-			for _, db := range databasesLike(ctx, restoreDB) {
-				execSQL(ctx, "postgres", fmt.Sprintf("DROP DATABASE %s WITH (FORCE)", pgx.Identifier{db}.Sanitize()))
-			}
-		})
-
-		By("running the app's migrations and its seed command")
-		for _, j := range []*batchv1.Job{
-			demo.MigrateJob(restoreDBSecret),
-			demo.ManageJob("seed", demo.AppTag, restoreDBSecret, "seed", "--organizations", fmt.Sprint(restoreOrgs)),
-		} {
-			j.Name, j.Namespace = "e2e-restore-"+j.Name, ns
-			Expect(k8sClient.Create(ctx, j)).To(Succeed())
-			deleteJob(j.Name)
-			Eventually(jobCondition(ctx, j.Name)).WithContext(ctx).WithTimeout(time.Minute).Should(Equal(batchv1.JobComplete))
-		}
+		seededAppDatabase(ctx, restoreDB, restoreDBSecret, restoreOrgs)
 
 		By("deploying the demo app with 2 replicas on that database")
 		dep := demo.AppDeployment(restoreApp, demo.AppTag, restoreDBSecret, restoreReplicas)

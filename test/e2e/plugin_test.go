@@ -27,9 +27,11 @@ import (
 	"runbook-operator/internal/devcluster"
 )
 
-// `kubectl runbook` (cmd/kubectl-runbook) as a person on call runs it: the built
-// binary, as kubectl runs it from PATH, against the devcluster with the manager
-// doing the work. Each command's --wait ends with the controller's outcome.
+// `kubectl runbook` (cmd/kubectl-runbook) as a person on call runs it: the real
+// kubectl (built by hack/test-binaries.sh from the same Kubernetes release as the
+// devcluster's API server, in $KUBEBUILDER_ASSETS) finds the built plugin on PATH
+// and runs it, with KUBECONFIG pointing at the devcluster and the manager doing the
+// work. Each command's --wait ends with the controller's outcome.
 var _ = Describe("kubectl runbook on the devcluster", Ordered, func() {
 	const (
 		db       = "plugin_e2e"
@@ -37,24 +39,25 @@ var _ = Describe("kubectl runbook on the devcluster", Ordered, func() {
 		rows     = 1000
 	)
 	var (
-		plugin string
-		dir    string
+		kubectl string
+		dir     string
 	)
-	// runbook runs the plugin and returns its stdout, stderr and exit status.
-	runbook := func(ctx context.Context, args ...string) (string, string, int) {
+	// kubectlRun runs `kubectl ARGS…` with the plugin's folder first on PATH and
+	// returns its stdout, stderr and exit status.
+	kubectlRun := func(ctx context.Context, args ...string) (string, string, int) {
 		GinkgoHelper()
-		cmd := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns}, args...)...)
+		cmd := exec.CommandContext(ctx, kubectl, args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
-		GinkgoWriter.Printf("$ kubectl runbook %s\n%s%s(exit %d)\n", strings.Join(args, " "), out.String(), errOut.String(), code)
+		code := exitCode(cmd.Run())
+		GinkgoWriter.Printf("$ kubectl %s\n%s%s(exit %d)\n", strings.Join(args, " "), out.String(), errOut.String(), code)
 		return out.String(), errOut.String(), code
+	}
+	// runbook runs `kubectl runbook ARGS… -n NS`.
+	runbook := func(ctx context.Context, args ...string) (string, string, int) {
+		GinkgoHelper()
+		return kubectlRun(ctx, append(append([]string{"runbook"}, args...), "-n", ns)...)
 	}
 	count := func(ctx context.Context) int64 {
 		GinkgoHelper()
@@ -66,32 +69,17 @@ var _ = Describe("kubectl runbook on the devcluster", Ordered, func() {
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		root, err := devcluster.ModuleRoot()
-		Expect(err).NotTo(HaveOccurred())
-		dir = GinkgoT().TempDir()
-		bins, err := devcluster.BuildBinaries(ctx, root, dir, map[string]string{"kubectl-runbook": "./cmd/kubectl-runbook"}, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		plugin = bins["kubectl-runbook"]
+		dir = kubectlWithPlugin(ctx)
+		kubectl = filepath.Join(dir, "kubectl")
+
+		out, errOut, code := kubectlRun(ctx, "plugin", "list", "--name-only")
+		Expect(code).To(BeZero(), errOut)
+		Expect(out).To(ContainSubstring("kubectl-runbook"), "kubectl finds the plugin on PATH")
 
 		By("creating database " + db + " with " + fmt.Sprint(rows) + " rows and its Secret " + dbSecret)
-		execSQL(ctx, "postgres", "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-		execSQL(ctx, "postgres", "CREATE DATABASE "+db)
+		newDatabase(ctx, db, dbSecret)
 		execSQL(ctx, db, fmt.Sprintf(`CREATE TABLE plugin_orders (id bigint PRIMARY KEY, note text NOT NULL);
 INSERT INTO plugin_orders SELECT g, 'order ' || g FROM generate_series(1, %d) g`, rows))
-		src, err := clientset.CoreV1().Secrets(ns).Get(ctx, devcluster.DemoDBSecret, metav1.GetOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: dbSecret, Namespace: ns}, Data: map[string][]byte{}}
-		for k, v := range src.Data {
-			secret.Data[k] = v
-		}
-		secret.Data["dbname"] = []byte(db)
-		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
-		DeferCleanup(func(ctx SpecContext) {
-			Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
-			for _, d := range databasesLike(ctx, db) {
-				execSQL(ctx, "postgres", fmt.Sprintf("DROP DATABASE %q WITH (FORCE)", d))
-			}
-		})
 	}, NodeTimeout(5*time.Minute))
 
 	It("backs up now and restores with --wait, keeping the replaced database", func(ctx SpecContext) {
@@ -232,8 +220,45 @@ INSERT INTO plugin_orders SELECT g, 'order ' || g FROM generate_series(1, %d) g`
 		Expect(code).To(BeZero())
 		Expect(out).To(MatchRegexp(`Release ` + name + `  RolledBack  1.1.0`))
 		Expect(out).To(ContainSubstring("web  1/1 ready"))
+
+		By("kubectl completes the Release's name through plugins/kubectl_complete-runbook")
+		out, errOut, code = kubectlRun(ctx, "__complete", "runbook", "release", "rollback", "-n", ns, "plugin-s")
+		Expect(code).To(BeZero(), errOut)
+		Expect(strings.Split(out, "\n")).To(ContainElement(name))
 	}, SpecTimeout(8*time.Minute))
 })
+
+// exitCode is the exit status of a command that ran; any other error fails the spec.
+func exitCode(err error) int {
+	GinkgoHelper()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return 0
+}
+
+// kubectlWithPlugin is a new folder holding kubectl (a link to the one
+// hack/test-binaries.sh builds into the assets folder), the built plugin and the
+// completion script the krew manifest installs beside it (kubectl completes
+// `kubectl runbook …` through it): with the folder first on PATH, `kubectl runbook`
+// runs as on a machine where the plugin is installed.
+func kubectlWithPlugin(ctx context.Context) string {
+	GinkgoHelper()
+	root, err := devcluster.ModuleRoot()
+	Expect(err).NotTo(HaveOccurred())
+	assets, err := devcluster.ResolveAssets("")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(filepath.Join(assets, "kubectl")).To(BeAnExistingFile(), "hack/test-binaries.sh (make test-binaries) builds kubectl into the assets folder")
+	dir := GinkgoT().TempDir()
+	Expect(os.Symlink(filepath.Join(assets, "kubectl"), filepath.Join(dir, "kubectl"))).To(Succeed())
+	_, err = devcluster.BuildBinaries(ctx, root, dir, map[string]string{"kubectl-runbook": "./cmd/kubectl-runbook"}, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	complete, err := os.ReadFile(filepath.Join(root, "plugins", "kubectl_complete-runbook"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(filepath.Join(dir, "kubectl_complete-runbook"), complete, 0o755)).To(Succeed())
+	return dir
+}
 
 // readReport is report.txt of a `kubectl runbook report` archive.
 func readReport(file string) string {

@@ -20,6 +20,9 @@ GOLANGCI_LINT ?= go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v
 # The agent image's file system and a PostgreSQL 17 one are built with debootstrap into
 # the same cache (hack/rootfs.sh); the agent's image tests run inside them.
 TEST_ASSETS = $(shell hack/test-binaries.sh --print)
+# helm, built from source by the same script into its own cache entry: the chart's
+# tests (test/install) and its e2e spec run it.
+export HELM_BIN ?= $(shell hack/test-binaries.sh --print-helm)
 GO_TEST_FLAGS ?= -count=1 -timeout=75m
 
 .PHONY: all
@@ -54,13 +57,13 @@ alert-rules: ## Write config/prometheus's alert rules file and PrometheusRule fr
 	go run ./cmd/alertrules
 
 .PHONY: verify
-verify: manifests generate alert-rules build-installer ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
+verify: manifests generate alert-rules build-installer helm-chart ## Regenerate, check gofmt, go vet and go mod tidy, and fail when the tree changed.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	@if ! go mod tidy -diff >/dev/null; then echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit:"; go mod tidy -diff; exit 1; fi
-	@if [ -n "$$(git status --porcelain -- api config internal cmd dist)" ]; then \
-		echo "generated files are out of date; run 'make manifests generate build-installer' and commit:"; \
-		git status --porcelain -- api config internal cmd dist; git --no-pager diff --stat; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config internal cmd dist charts)" ]; then \
+		echo "generated files are out of date; run 'make manifests generate build-installer helm-chart' and commit:"; \
+		git status --porcelain -- api config internal cmd dist charts; git --no-pager diff --stat; exit 1; fi
 	@echo "verify: tree clean"
 
 .PHONY: lint
@@ -68,7 +71,7 @@ lint: ## Run golangci-lint (v2, through go run).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test-binaries
-test-binaries: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd and versitygw from source (cached; the e2e runs kubectl from there).
+test-binaries: ## Build kube-apiserver, kube-controller-manager, kubectl, etcd, versitygw and helm from source (cached; the e2e runs kubectl and helm from there).
 	hack/test-binaries.sh
 
 .PHONY: rootfs
@@ -171,6 +174,10 @@ docker-push: ## Push the image.
 build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, the manager Deployment with image IMG (config/ untouched).
 	mkdir -p dist
 	hack/build-installer.sh $(IMG) > dist/install.yaml.tmp && mv dist/install.yaml.tmp dist/install.yaml
+
+.PHONY: helm-chart
+helm-chart: build-installer ## Write the Helm chart's CRDs and RBAC (charts/runbook-operator) from dist/install.yaml.
+	go run ./cmd/helmchart
 
 ##@ Deployment
 

@@ -61,6 +61,14 @@ const demoRuns = "make demo prints it and does the same through the API (TestDem
 // runbook …`. A command added to the docs needs an entry here (or in docsLiteral of
 // test/e2e/docs_test.go); an entry whose command left the docs must go.
 var shownElsewhere = map[string]ranBy{
+	// The Helm chart (docs/install.md#install-with-helm).
+	"helm install runbook-operator charts/runbook-operator --namespace runbook-operator-system --create-namespace --set image.repository=<registry>/runbook-operator --set image.tag=<tag> --wait --timeout 3m": {file: "test/e2e/helm_test.go", needle: `"install", helmRelease, "charts/runbook-operator"`, how: "with the devcluster's image, as release runbook-operator-helm in its own namespace"},
+	"helm install runbook-operator charts/runbook-operator --namespace runbook-operator-system --create-namespace --set image.repository=<registry>/runbook-operator --set image.tag=<tag> --wait":              {file: "test/e2e/helm_test.go", needle: `"install", helmRelease, "charts/runbook-operator"`, how: "with the devcluster's image, as release runbook-operator-helm in its own namespace"},
+	"helm uninstall runbook-operator --namespace runbook-operator-system --wait":                                                                {file: "test/e2e/helm_test.go", needle: `"uninstall", helmRelease`, how: "the release runbook-operator-helm"},
+	"kubectl -n runbook-operator-system rollout status deployment/runbook-operator-controller-manager":                                          {notRun: "the helm e2e waits with helm install --wait and checks the Deployment Available instead"},
+	"kubectl apply --server-side -f charts/runbook-operator/crds/":                                                                              {notRun: "the devcluster installs the same CRDs from config/crd/bases (TestHelmChartIsGenerated checks crds/ is them)"},
+	"helm upgrade runbook-operator charts/runbook-operator --namespace runbook-operator-system --reuse-values --set image.tag=<new tag> --wait": {notRun: "no helm upgrade test yet (tried by hand against envtest's kube-apiserver)"},
+
 	// Run as written by the docs e2e spec.
 	`kubectl -n saas wait databasebackup/before-v2-4-0 --for=condition=Reconciling=False --timeout=1h`:                                       {file: e2eDocs, how: "after the backup is created"},
 	`kubectl -n saas get databasebackup/before-v2-4-0 -o jsonpath='{.status.phase}: {.status.conditions[?(@.type=="Ready")].message}{"\n"}'`: {file: e2eDocs, how: "prints Completed"},

@@ -7,6 +7,10 @@
 #
 #   hack/test-binaries.sh            build what is missing, print the directory
 #   hack/test-binaries.sh --print    print the directory only
+#   hack/test-binaries.sh --print-helm  print the helm binary's path only (HELM_BIN)
+#
+# helm (for the chart's tests) is built into its own entry, $CACHE/tools/helm-VERSION,
+# so that a new helm version leaves the assets entry above valid, and the reverse.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.37.2}
@@ -14,8 +18,11 @@ ETCD_VERSION=${ETCD_VERSION:-3.7.3}
 VERSITYGW_VERSION=${VERSITYGW_VERSION:-1.8.0}
 CACHE=${RUNBOOK_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runbook-operator}
 ASSETS="$CACHE/assets/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_versitygw-${VERSITYGW_VERSION}"
+HELM_VERSION=${HELM_VERSION:-4.3.2}
+HELM_BIN="$CACHE/tools/helm-${HELM_VERSION}/helm"
 
 if [[ "${1:-}" == "--print" ]]; then echo "$ASSETS"; exit 0; fi
+if [[ "${1:-}" == "--print-helm" ]]; then echo "$HELM_BIN"; exit 0; fi
 mkdir -p "$ASSETS"
 
 log() { echo "test-binaries: $*" >&2; }
@@ -78,6 +85,35 @@ setup_versitygw() {
   go mod tidy >/dev/null
 }
 
+# build_helm builds helm (helm.sh/helm/v4's cmd/helm) into $HELM_BIN under a lock of
+# its own, so that two runs at once build it once. The chart's tests (helm lint, helm
+# template) and the e2e spec (helm install) run it.
+build_helm() {
+  if [[ -x "$HELM_BIN" ]]; then return 0; fi
+  local dir
+  dir=$(dirname "$HELM_BIN")
+  mkdir -p "$dir"
+  (
+    flock 9
+    if [[ -x "$HELM_BIN" ]]; then exit 0; fi  # built by the run that held the lock
+    local tmp start
+    tmp=$(mktemp -d)
+    start=$(date +%s)
+    log "building helm (helm.sh/helm/v4/cmd/helm@v$HELM_VERSION) in $tmp"
+    cd "$tmp"
+    go mod init runbook-testbin/helm >/dev/null 2>&1
+    go mod edit -require="helm.sh/helm/v4@v$HELM_VERSION"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v4/cmd/helm"\n' > tools.go
+    go mod tidy >/dev/null
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION" \
+      -o "$HELM_BIN.tmp" helm.sh/helm/v4/cmd/helm
+    mv "$HELM_BIN.tmp" "$HELM_BIN"
+    cd / && rm -rf "$tmp"
+    log "built helm in $(( $(date +%s) - start ))s"
+  ) 9>"$dir/.lock"
+}
+
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.}"
 k8s_ldflags="${k8s_ldflags%.*}"  # gitMinor is the minor number only
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)"
@@ -101,5 +137,6 @@ build_in_module versitygw setup_versitygw github.com/versity/versitygw/cmd/versi
 build_in_module kube-apiserver setup_kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build_in_module kube-controller-manager setup_kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build_kubectl
+build_helm
 
 echo "$ASSETS"

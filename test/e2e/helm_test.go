@@ -1,0 +1,132 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/devcluster"
+)
+
+// The chart's release: its own namespace and names (runbook-operator-helm-...), so
+// that it never meets install.yaml's (runbook-operator-system, runbook-operator-...),
+// whichever of the two specs runs first. The CRDs are the devcluster's: helm install
+// skips the chart's crds/ when they exist, and helm uninstall never removes them.
+const (
+	helmRelease    = "runbook-operator-helm"
+	helmNamespace  = "runbook-operator-helm"
+	helmDeployment = helmRelease + "-controller-manager"
+)
+
+// runHelm runs helm (hack/test-binaries.sh builds it; make exports HELM_BIN) against
+// the devcluster, with its own configuration and cache folders.
+func runHelm(ctx SpecContext, args ...string) {
+	GinkgoHelper()
+	root, err := devcluster.ModuleRoot()
+	Expect(err).NotTo(HaveOccurred())
+	bin := os.Getenv("HELM_BIN")
+	if bin == "" {
+		print := exec.CommandContext(ctx, "hack/test-binaries.sh", "--print-helm")
+		print.Dir = root
+		out, err := print.Output()
+		Expect(err).NotTo(HaveOccurred())
+		bin = strings.TrimSpace(string(out))
+	}
+	Expect(bin).To(BeAnExistingFile(), "helm is built by make test-binaries")
+	// Not GinkgoT().TempDir(): runHelm runs in a DeferCleanup too, which cannot defer.
+	home, err := os.MkdirTemp("", "helm-home-")
+	Expect(err).NotTo(HaveOccurred())
+	defer os.RemoveAll(home)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig,
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	GinkgoWriter.Printf("helm %s\n", strings.Join(args, " "))
+	err = cmd.Run()
+	GinkgoWriter.Printf("%s\n", out.Bytes())
+	Expect(err).NotTo(HaveOccurred(), "helm %s:\n%s", strings.Join(args, " "), out.Bytes())
+}
+
+var _ = Describe("installing the operator with its Helm chart", Ordered, func() {
+	It("runs the manager from the image as its ServiceAccount with leader election, Ready, and a backup goes through it", func(ctx SpecContext) {
+		By("stopping the suite's host manager: one manager reconciles at a time")
+		host := manager
+		manager = nil // the suite's AfterEach checks it is running
+		host.Stop(10 * time.Second)
+		DeferCleanup(func(ctx SpecContext) {
+			By("starting the suite's host manager again")
+			var err error
+			manager, err = cluster.StartManager(ctx, binaries["manager"])
+			Expect(err).NotTo(HaveOccurred())
+		})
+
+		// The image make image built, tagged devcluster.AgentImage: the node agent runs
+		// it from its OCI layout.
+		repo, tag, ok := strings.Cut(devcluster.AgentImage, ":")
+		Expect(ok).To(BeTrue())
+		By("helm install with the devcluster's image " + devcluster.AgentImage)
+		start := time.Now()
+		runHelm(ctx, "install", helmRelease, "charts/runbook-operator", "--namespace", helmNamespace, "--create-namespace",
+			"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--wait", "--timeout", "3m")
+		GinkgoWriter.Printf("helm install --wait returned after %s\n", time.Since(start).Round(time.Millisecond))
+		DeferCleanup(func(ctx SpecContext) {
+			By("helm uninstall, and the release's namespace removed (the CRDs stay: the suite's objects use them)")
+			runHelm(ctx, "uninstall", helmRelease, "--namespace", helmNamespace, "--wait", "--timeout", "2m")
+			Eventually(func() bool {
+				err := k8sClient.Get(ctx, client.ObjectKey{Namespace: helmNamespace, Name: helmDeployment}, &appsv1.Deployment{})
+				return apierrors.IsNotFound(err)
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "the Deployment %s/%s is gone", helmNamespace, helmDeployment)
+			deleteAndWait(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}})
+		})
+
+		By("the manager Deployment is Available")
+		d := &appsv1.Deployment{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: helmNamespace, Name: helmDeployment}, d)).To(Succeed())
+		Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1), "helm install --wait returned before the Deployment was Available")
+
+		pods := &corev1.PodList{}
+		Expect(k8sClient.List(ctx, pods, client.InNamespace(helmNamespace), client.MatchingLabels{
+			"control-plane": "controller-manager", "app.kubernetes.io/instance": helmRelease})).To(Succeed())
+		Expect(pods.Items).To(HaveLen(1))
+		pod := pods.Items[0]
+		Expect(pod.Spec.ServiceAccountName).To(Equal(helmDeployment))
+		Expect(pod.Spec.Containers[0].Image).To(Equal(devcluster.AgentImage))
+		Expect(pod.Spec.Containers[0].Args).To(ContainElement("--leader-elect"))
+		Expect(pod.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
+		evs, err := clientset.CoreV1().Events(helmNamespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod.Name + ",reason=Started"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(evs.Items).NotTo(BeEmpty())
+		Expect(evs.Items[0].Message).To(MatchRegexp(`chrooted in image sha256:[0-9a-f]{64} as 65532:65532`), "not root, from the image")
+
+		By("the manager holds the leader election Lease in the release's namespace")
+		Eventually(func(g Gomega) string {
+			leases := &coordinationv1.LeaseList{}
+			g.Expect(k8sClient.List(ctx, leases, client.InNamespace(helmNamespace))).To(Succeed())
+			g.Expect(leases.Items).NotTo(BeEmpty())
+			return *leases.Items[0].Spec.HolderIdentity
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(HavePrefix(pod.Name))
+
+		By("a backup goes through the in-cluster manager")
+		createBackup(ctx, "e2e-helm-backup", backupSpec("e2e-helm-backup", devcluster.DemoS3Secret, opsv1alpha1.DeletionPolicyRetain))
+		b := finishedBackup(ctx, "e2e-helm-backup")
+		Expect(b.Status.Phase).To(Equal(opsv1alpha1.BackupPhaseCompleted), "Ready: %s", condition(b, opsv1alpha1.ConditionReady).Message)
+	}, SpecTimeout(7*time.Minute))
+})

@@ -405,72 +405,7 @@ affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeS
 
 // TestHelmChartValues: each value reaches the manager's flags or the objects.
 func TestHelmChartValues(t *testing.T) {
-	t.Run("every value", func(t *testing.T) {
-		objs := render(t, everyValue)
-		d := typed[appsv1.Deployment](t, find(t, objs, "Deployment", "rbo-controller-manager"))
-		c := d.Spec.Template.Spec.Containers[0]
-		const img = "registry.example/ops/runbook-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-		if c.Image != img || c.ImagePullPolicy != corev1.PullIfNotPresent {
-			t.Errorf("image %s (%s), want %s, the digest's, IfNotPresent", c.Image, c.ImagePullPolicy, img)
-		}
-		wantArgs := []string{"--metrics-bind-address=:9443", "--metrics-secure=false", "--leader-elect", "--leader-election-namespace=ops-leases",
-			"--health-probe-bind-address=:8081", "--watch-namespaces=shop,billing", "--agent-service-account=backup-agent", "--incident-time-zone=Europe/Berlin"}
-		if !slices.Equal(c.Args, wantArgs) {
-			t.Errorf("args\n%q, want\n%q", c.Args, wantArgs)
-		}
-		wantEnv := []corev1.EnvVar{{Name: "AGENT_IMAGE", Value: "registry.example/ops/agent:v1"}, {Name: "TZ", Value: "UTC"}}
-		if !reflect.DeepEqual(c.Env, wantEnv) {
-			t.Errorf("env %v, want %v", c.Env, wantEnv)
-		}
-		p := d.Spec.Template.Spec
-		if *d.Spec.Replicas != 2 || p.ServiceAccountName != "rbo-manager" || p.PriorityClassName != "system-cluster-critical" ||
-			p.NodeSelector["kubernetes.io/os"] != "linux" || len(p.Tolerations) != 1 || p.Affinity == nil || p.Affinity.NodeAffinity == nil ||
-			len(p.ImagePullSecrets) != 1 || *p.SecurityContext.RunAsUser != 65532 || c.Resources.Requests.Memory().String() != "128Mi" ||
-			d.Spec.Template.Annotations["example.com/a"] != "b" || d.Spec.Template.Labels["team"] != "ops" {
-			t.Errorf("the pod spec does not carry the values: %+v", p)
-		}
-		sa := typed[corev1.ServiceAccount](t, find(t, objs, "ServiceAccount", "rbo-manager"))
-		if sa.Annotations["example.com/role"] != "ops" {
-			t.Errorf("ServiceAccount annotations %v", sa.Annotations)
-		}
-		for _, b := range append(kinds(objs, "ClusterRoleBinding"), kinds(objs, "RoleBinding")...) {
-			rb := typed[rbacv1.RoleBinding](t, b)
-			if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "rbo-manager" || rb.Subjects[0].Namespace != releaseNamespace || !strings.HasPrefix(rb.RoleRef.Name, "rbo-") {
-				t.Errorf("%s binds %+v to %s", key(b), rb.Subjects, rb.RoleRef.Name)
-			}
-		}
-		for _, kn := range [][2]string{{"Role", "rbo-leader-election-role"}, {"RoleBinding", "rbo-leader-election-rolebinding"}} {
-			if r := find(t, objs, kn[0], kn[1]); r["metadata"].(map[string]any)["namespace"] != "ops-leases" {
-				t.Errorf("%s is not in the Lease's namespace ops-leases", key(r))
-			}
-		}
-		svc := typed[corev1.Service](t, find(t, objs, "Service", "rbo-controller-manager-metrics-service"))
-		if svc.Spec.Ports[0].Port != 9443 || svc.Spec.Ports[0].TargetPort.IntValue() != 9443 {
-			t.Errorf("metrics Service ports %+v, want 9443", svc.Spec.Ports)
-		}
-		// The ServiceMonitor scrapes as config/prometheus/monitor.yaml does.
-		sm := find(t, objs, "ServiceMonitor", "rbo-controller-manager-metrics-monitor")
-		if sm["metadata"].(map[string]any)["labels"].(map[string]any)["release"] != "prom" {
-			t.Errorf("ServiceMonitor labels %v", sm["metadata"])
-		}
-		monitor, err := os.ReadFile(filepath.Join(repo, "config/prometheus/monitor.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cfg map[string]any
-		if err := yaml.Unmarshal(monitor, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		wantEP := cfg["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
-		wantEP["interval"] = "30s"
-		gotEP := sm["spec"].(map[string]any)["endpoints"].([]any)[0]
-		if diff := cmp.Diff(any(wantEP), gotEP); diff != "" {
-			t.Errorf("the ServiceMonitor's endpoint differs from config/prometheus's (-config +chart):\n%s", diff)
-		}
-		if sel := sm["spec"].(map[string]any)["selector"].(map[string]any)["matchLabels"]; !reflect.DeepEqual(sel, toAny(svc.Spec.Selector)) {
-			t.Errorf("the ServiceMonitor selects %v, the Service's pods are %v", sel, svc.Spec.Selector)
-		}
-	})
+	t.Run("every value", testEveryValue)
 
 	t.Run("metrics and leader election off", func(t *testing.T) {
 		objs := render(t, "metrics: {enabled: false, serviceMonitor: {enabled: true}}\nleaderElection: {enabled: false}\n")
@@ -505,6 +440,80 @@ func TestHelmChartValues(t *testing.T) {
 			t.Errorf("helm template said %s", msg)
 		}
 	})
+}
+
+// testEveryValue renders the chart with every value set and checks each one arrives.
+func testEveryValue(t *testing.T) {
+	objs := render(t, everyValue)
+	d := typed[appsv1.Deployment](t, find(t, objs, "Deployment", "rbo-controller-manager"))
+	c := d.Spec.Template.Spec.Containers[0]
+	const img = "registry.example/ops/runbook-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	if c.Image != img || c.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("image %s (%s), want %s, the digest's, IfNotPresent", c.Image, c.ImagePullPolicy, img)
+	}
+	wantArgs := []string{"--metrics-bind-address=:9443", "--metrics-secure=false", "--leader-elect", "--leader-election-namespace=ops-leases",
+		"--health-probe-bind-address=:8081", "--watch-namespaces=shop,billing", "--agent-service-account=backup-agent", "--incident-time-zone=Europe/Berlin"}
+	if !slices.Equal(c.Args, wantArgs) {
+		t.Errorf("args\n%q, want\n%q", c.Args, wantArgs)
+	}
+	wantEnv := []corev1.EnvVar{{Name: "AGENT_IMAGE", Value: "registry.example/ops/agent:v1"}, {Name: "TZ", Value: "UTC"}}
+	if !reflect.DeepEqual(c.Env, wantEnv) {
+		t.Errorf("env %v, want %v", c.Env, wantEnv)
+	}
+	p := d.Spec.Template.Spec
+	if *d.Spec.Replicas != 2 || p.ServiceAccountName != "rbo-manager" || p.PriorityClassName != "system-cluster-critical" ||
+		p.NodeSelector["kubernetes.io/os"] != "linux" || len(p.Tolerations) != 1 || p.Affinity == nil || p.Affinity.NodeAffinity == nil ||
+		len(p.ImagePullSecrets) != 1 || *p.SecurityContext.RunAsUser != 65532 || c.Resources.Requests.Memory().String() != "128Mi" ||
+		d.Spec.Template.Annotations["example.com/a"] != "b" || d.Spec.Template.Labels["team"] != "ops" {
+		t.Errorf("the pod spec does not carry the values: %+v", p)
+	}
+	sa := typed[corev1.ServiceAccount](t, find(t, objs, "ServiceAccount", "rbo-manager"))
+	if sa.Annotations["example.com/role"] != "ops" {
+		t.Errorf("ServiceAccount annotations %v", sa.Annotations)
+	}
+	for _, b := range append(kinds(objs, "ClusterRoleBinding"), kinds(objs, "RoleBinding")...) {
+		rb := typed[rbacv1.RoleBinding](t, b)
+		if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "rbo-manager" || rb.Subjects[0].Namespace != releaseNamespace || !strings.HasPrefix(rb.RoleRef.Name, "rbo-") {
+			t.Errorf("%s binds %+v to %s", key(b), rb.Subjects, rb.RoleRef.Name)
+		}
+	}
+	for _, kn := range [][2]string{{"Role", "rbo-leader-election-role"}, {"RoleBinding", "rbo-leader-election-rolebinding"}} {
+		if r := find(t, objs, kn[0], kn[1]); r["metadata"].(map[string]any)["namespace"] != "ops-leases" {
+			t.Errorf("%s is not in the Lease's namespace ops-leases", key(r))
+		}
+	}
+	svc := typed[corev1.Service](t, find(t, objs, "Service", "rbo-controller-manager-metrics-service"))
+	if svc.Spec.Ports[0].Port != 9443 || svc.Spec.Ports[0].TargetPort.IntValue() != 9443 {
+		t.Errorf("metrics Service ports %+v, want 9443", svc.Spec.Ports)
+	}
+	checkServiceMonitor(t, objs, &svc)
+}
+
+// checkServiceMonitor: the chart's ServiceMonitor scrapes as
+// config/prometheus/monitor.yaml does, the pods the metrics Service selects.
+func checkServiceMonitor(t *testing.T, objs []map[string]any, svc *corev1.Service) {
+	t.Helper()
+	sm := find(t, objs, "ServiceMonitor", "rbo-controller-manager-metrics-monitor")
+	if sm["metadata"].(map[string]any)["labels"].(map[string]any)["release"] != "prom" {
+		t.Errorf("ServiceMonitor labels %v", sm["metadata"])
+	}
+	monitor, err := os.ReadFile(filepath.Join(repo, "config/prometheus/monitor.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(monitor, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	wantEP := cfg["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+	wantEP["interval"] = "30s"
+	gotEP := sm["spec"].(map[string]any)["endpoints"].([]any)[0]
+	if diff := cmp.Diff(any(wantEP), gotEP); diff != "" {
+		t.Errorf("the ServiceMonitor's endpoint differs from config/prometheus's (-config +chart):\n%s", diff)
+	}
+	if sel := sm["spec"].(map[string]any)["selector"].(map[string]any)["matchLabels"]; !reflect.DeepEqual(sel, toAny(svc.Spec.Selector)) {
+		t.Errorf("the ServiceMonitor selects %v, the Service's pods are %v", sel, svc.Spec.Selector)
+	}
 }
 
 func toAny(m map[string]string) map[string]any {

@@ -80,11 +80,11 @@ rootfs: ## Build the agent image's runtime file system and a PostgreSQL 17 one w
 
 .PHONY: test
 test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, data-plane and end-to-end suites.
-	@echo "== CRD validation (envtest: real kube-apiserver and etcd)"
+	@echo "== CRD validation (envtest: real kube-apiserver and etcd) ($$(date -u +%T))"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -v ./api/... | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|crd-validation' 
-	@echo "== all other packages"
+	@echo "== all other packages ($$(date -u +%T))"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/api/')
-	@echo "== end to end (devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app)"
+	@echo "== end to end ($$(date -u +%T); devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app)"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
 
 .PHONY: demo

@@ -57,6 +57,7 @@ func init() {
 }
 
 func TestE2E(t *testing.T) {
+	t.Parallel() // beside TestDemo, which runs a cluster of its own
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "runbook-operator end-to-end suite")
 }

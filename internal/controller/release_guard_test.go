@@ -259,7 +259,9 @@ var _ = Describe("Release destructive migration guard", func() {
 		Consistently(migrateJobExists(ctx, rel, rev)).WithTimeout(2 * time.Second).Should(BeFalse())
 
 		By("estimates that could not be read: every table counts as large, and the message says so")
-		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) { r.Spec.Migrations.DestructiveMigrations = opsv1alpha1.DestructiveMigrationsWarn })
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Spec.Migrations.DestructiveMigrations = opsv1alpha1.DestructiveMigrationsWarn
+		})
 		rev = upgrade(rel, "1.4.0")
 		finishPlanJob(ctx, rel, rev, uniquePlan, unique+rows("", 1))
 		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(And(HavePrefix("True Warned"),

@@ -52,12 +52,16 @@ var DefaultSQLCommand = []string{"python", "manage.py", "sqlmigrate"}
 // large: the guard errs on reporting).
 const MaxTableRows = 1000
 
-// TableRowsSQL reads the row estimates of the ordinary and partitioned tables of the
-// connection's schema (its search_path's first): the planner's estimate
-// (pg_class.reltuples, -1 when never analysed) or the statistics' live row count,
-// whichever is larger; the largest MaxTableRows.
-var TableRowsSQL = "SELECT c.relname, GREATEST(c.reltuples::bigint, COALESCE(s.n_live_tup, -1)) FROM pg_class c " +
-	"LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relkind IN ('r', 'p') " +
+// TableRowsSQL reads the row estimates of the ordinary tables of the connection's
+// schema (its search_path's first), the largest MaxTableRows: the planner's estimate
+// (pg_class.reltuples) or the statistics' live row count, whichever is larger; for a
+// table never analysed, the live row count, 0 when it has no data file yet, and -1
+// (no estimate: counted as large) when it has one but no counted rows (statistics
+// reset). Partitioned tables are left out: their parents hold no rows, and a unique
+// index on one builds on every partition, so they count as large.
+var TableRowsSQL = "SELECT c.relname, CASE WHEN c.reltuples >= 0 THEN GREATEST(c.reltuples::bigint, COALESCE(s.n_live_tup, 0)) " +
+	"WHEN COALESCE(s.n_live_tup, 0) > 0 THEN s.n_live_tup WHEN pg_relation_size(c.oid) = 0 THEN 0 ELSE -1 END " +
+	"FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relkind = 'r' " +
 	"AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) " +
 	"ORDER BY 2 DESC, 1 LIMIT " + strconv.Itoa(MaxTableRows)
 

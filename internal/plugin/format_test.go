@@ -474,7 +474,10 @@ func TestReleaseCanaryAndGuardLines(t *testing.T) {
 		{"spec window", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {}), []string{"healthy for 12s of 5m"}, nil},
 		{"canary passed: rolling out", canaryRelease(func() opsv1alpha1.CanaryProgress { c := running; c.Passed = true; return c }()), nil, []string{"canary web"}},
 		{"rollout started", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) { st.Progress.RolloutStartTime = at(0) }), nil, []string{"canary web"}},
-		{"blocked", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) { st.Phase = opsv1alpha1.ReleasePhaseBlocked; st.Progress.Canary = nil },
+		{"blocked", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {
+			st.Phase = opsv1alpha1.ReleasePhaseBlocked
+			st.Progress.Canary = nil
+		},
 			guard(opsv1alpha1.ReasonDestructiveMigrationBlocked, drop, drop)),
 			[]string{"Release saas  Blocked  1.3.0", `destructive migrations Blocked: 2 statements, first shop.0004_remove_order_note DropColumn shop_order.note: ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;`},
 			[]string{"canary"}},

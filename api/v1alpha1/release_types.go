@@ -411,6 +411,7 @@ type Migrations struct {
 	// largeTableRows is the row estimate from which a unique index built without
 	// CONCURRENTLY counts as destructive (writes wait for the whole build). The plan Job
 	// reads the planner's estimates of the tables; a table without one counts as large.
+	// Read when the plan is checked: changing it does not re-check a planned revision.
 	// Default 100000.
 	// +optional
 	// +kubebuilder:validation:Minimum=1

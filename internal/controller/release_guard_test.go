@@ -237,6 +237,16 @@ var _ = Describe("Release destructive migration guard", func() {
 			return fmt.Sprintf("-- runbook-operator: table rows\n%s-- runbook-operator: end table rows exit %d\n", body, code)
 		}
 
+		By("largeTableRows out of bounds is refused by the API server")
+		for _, bad := range []int64{0, 1_000_000_000_001} {
+			err := k8sClient.Update(ctx, func() *opsv1alpha1.Release {
+				r := getRelease(ctx, rel)
+				r.Spec.Migrations.LargeTableRows = &bad
+				return r
+			}())
+			Expect(err).To(MatchError(ContainSubstring("spec.migrations.largeTableRows")), "largeTableRows %d", bad)
+		}
+
 		By("a small table: not reported, and the message says the estimate used")
 		rev := upgrade(rel, "1.2.0")
 		plan := finishPlanJob(ctx, rel, rev, uniquePlan, unique+rows("shop_order 12\nshop_old 7000000\n", 0))

@@ -73,10 +73,19 @@ var tableRowsPython = "from django.db import connection\n" +
 	"    for name, rows in c.fetchall():\n" +
 	"        print(\"%s %d\" % (name, rows))\n"
 
-// TableRowsCommand prints the table row estimates in the app's image (Django's shell
-// with the app's settings and environment). Its standard error is discarded: a
-// failure is only its exit code, so no connection detail reaches the log.
-var TableRowsCommand = []string{"python", "manage.py", "shell", "-c", tableRowsPython}
+// TableRowsCommand prints the table row estimates in the app's image: Django's shell
+// with the app's settings and environment, run the way the SQL command runs
+// sqlmigrate (`[/usr/bin/python3, manage.py, sqlmigrate]` gives
+// `[/usr/bin/python3, manage.py, shell, -c, …]`), `python manage.py shell` for an SQL
+// command of another form. The plan Job discards its standard error: a failure is
+// only its exit code, so no connection detail reaches the log.
+func TableRowsCommand(sqlCommand []string) []string {
+	base := []string{"python", "manage.py"}
+	if n := len(sqlCommand); n > 1 && sqlCommand[n-1] == "sqlmigrate" {
+		base = sqlCommand[:n-1]
+	}
+	return append(append([]string{}, base...), "shell", "-c", tableRowsPython)
+}
 
 // Section markers of the plan Job's SQL output.
 const (
@@ -141,7 +150,7 @@ func PlanJobCommand(m *opsv1alpha1.Migrations) []string {
 		`  echo "` + sqlEndMarker + `$m exit $?"` + "\n" +
 		"done\n" +
 		`echo "` + rowsBeginMarker + `"` + "\n" +
-		shellWords(TableRowsCommand) + " </dev/null 2>/dev/null\n" +
+		shellWords(TableRowsCommand(sql)) + " </dev/null 2>/dev/null\n" +
 		`echo "` + rowsEndMarker + `$?"` + "\n"
 	return []string{"/bin/sh", "-c", script}
 }

@@ -314,3 +314,22 @@ func TestGuardReportsALockingUniqueIndexOnlyOnALargeOrUnknownTable(t *testing.T)
 		})
 	}
 }
+
+func TestTableRowsCommandRunsDjangosShellAsTheSQLCommandRunsSqlmigrate(t *testing.T) {
+	for _, c := range []struct {
+		sql  []string
+		want string
+	}{
+		{DefaultSQLCommand, "python manage.py shell -c"},
+		{[]string{"/usr/bin/python3", "/app/manage.py", "sqlmigrate"}, "/usr/bin/python3 /app/manage.py shell -c"},
+		{[]string{"/bin/sh", "-c", "print-sql"}, "python manage.py shell -c"},
+	} {
+		got := TableRowsCommand(c.sql)
+		if strings.Join(got[:len(got)-1], " ") != c.want || got[len(got)-1] != tableRowsPython {
+			t.Errorf("%q: %q, want %q and the script", c.sql, got[:len(got)-1], c.want)
+		}
+	}
+	if DefaultSQLCommand[2] != "sqlmigrate" {
+		t.Fatal("TableRowsCommand changed the default SQL command")
+	}
+}

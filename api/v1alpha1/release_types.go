@@ -407,6 +407,16 @@ type Migrations struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
 	SQLCommand []string `json:"sqlCommand,omitempty"`
+
+	// largeTableRows is the row estimate from which a unique index built without
+	// CONCURRENTLY counts as destructive (writes wait for the whole build). The plan Job
+	// reads the planner's estimates of the tables; a table without one counts as large.
+	// Read when the plan is checked: changing it does not re-check a planned revision.
+	// Default 100000.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000000000
+	LargeTableRows *int64 `json:"largeTableRows,omitempty"`
 }
 
 // DestructiveMigrationPolicy is what a Release does with a migration that breaks the
@@ -447,6 +457,12 @@ type MigrationFinding struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	Statement string `json:"statement,omitempty"`
+
+	// note says, for a UniqueIndexLocksTable finding, the table's row estimate it was
+	// decided on, e.g. `table shop_order, about 5000000 rows: from 100000 on, reported`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Note string `json:"note,omitempty"`
 }
 
 // PreDeployJob is a command run with the new image after migrations and before the

@@ -58,13 +58,19 @@ func (r *ReleaseReconciler) guardMigrations(ctx context.Context, s *releaseScope
 	rel := s.rel
 	log, lerr := r.planLog(ctx, job)
 	var found []migrationguard.Finding
+	sizes := ""
 	if lerr != nil {
 		for _, m := range release.AppliedMigrations(plan) {
 			found = append(found, migrationguard.Finding{Migration: m, Kind: release.SQLUnknown,
 				Statement: truncate("the plan Job's log could not be read: "+lerr.Error(), migrationguard.MaxStatement)})
 		}
 	} else {
-		found = release.Guard(plan, log, migrationguard.Options{})
+		rows, read := release.TableRows(log)
+		var notes []string
+		found, notes = release.Guard(plan, log, release.GuardOptions(rel.Spec.Migrations, rows))
+		if sizes = release.SizeMessage(read, notes); sizes != "" {
+			sizes = " " + sizes
+		}
 		if err := r.saveSQL(ctx, s, log); err != nil {
 			return err
 		}
@@ -86,10 +92,11 @@ func (r *ReleaseReconciler) guardMigrations(ctx context.Context, s *releaseScope
 	planned := len(release.AppliedMigrations(plan))
 	if len(found) == 0 {
 		conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionFalse, opsv1alpha1.ReasonDestructiveMigrationNone,
-			fmt.Sprintf("The SQL of the %d planned migrations breaks nothing the previous revision's pods do (ConfigMap %s)", planned, rel.Status.MigrationSQLConfigMap))
+			truncate(fmt.Sprintf("The SQL of the %d planned migrations breaks nothing the previous revision's pods do (ConfigMap %s).%s",
+				planned, rel.Status.MigrationSQLConfigMap, sizes), guardConditionMax))
 		return nil
 	}
-	msg := release.GuardMessage(kept, len(found), guardConditionMax)
+	msg := release.GuardMessage(kept, len(found), guardConditionMax-len(sizes)) + sizes
 	switch release.Policy(rel.Spec.Migrations) {
 	case opsv1alpha1.DestructiveMigrationsBlock:
 		conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionTrue, opsv1alpha1.ReasonDestructiveMigrationBlocked, msg)

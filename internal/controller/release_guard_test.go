@@ -227,6 +227,58 @@ var _ = Describe("Release destructive migration guard", func() {
 		Expect(getRelease(ctx, rel).Status.History[0].DestructiveMigrations).To(HaveLen(2))
 	})
 
+	It("reports a unique index built without CONCURRENTLY by the table's row estimate the plan Job read", func() {
+		ns := newNamespace(ctx)
+		rel := createRelease(ctx, ns, fmt.Sprintf(guardRelease, ", destructiveMigrations: Block"))
+		deployed(rel)
+		uniquePlan := "[X]  shop.0001_initial\n[ ]  shop.0008_unique_index\n"
+		unique := sqlSection("shop.0008_unique_index", djangoSQL("0008_unique_index"))
+		rows := func(body string, code int) string {
+			return fmt.Sprintf("-- runbook-operator: table rows\n%s-- runbook-operator: end table rows exit %d\n", body, code)
+		}
+
+		By("largeTableRows out of bounds is refused by the API server")
+		for _, bad := range []int64{0, 1_000_000_000_001} {
+			err := k8sClient.Update(ctx, func() *opsv1alpha1.Release {
+				r := getRelease(ctx, rel)
+				r.Spec.Migrations.LargeTableRows = &bad
+				return r
+			}())
+			Expect(err).To(MatchError(ContainSubstring("spec.migrations.largeTableRows")), "largeTableRows %d", bad)
+		}
+
+		By("a small table: not reported, and the message says the estimate used")
+		rev := upgrade(rel, "1.2.0")
+		plan := finishPlanJob(ctx, rel, rev, uniquePlan, unique+rows("shop_order 12\nshop_old 7000000\n", 0))
+		Expect(plan.Spec.Template.Spec.Containers[0].Command[2]).To(ContainSubstring("'python' 'manage.py' 'shell' '-c'"))
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(And(HavePrefix("False NoneFound"),
+			ContainSubstring("(row estimates of 2 tables read): table shop_order, about 12 rows: below 100000, not reported.")))
+		Eventually(migrateJobExists(ctx, rel, rev)).Should(BeTrue())
+		Expect(getRelease(ctx, rel).Status.History[0].DestructiveMigrations).To(BeEmpty())
+		finishAppJob(ctx, waitJob(ctx, rel, release.StepNameMigrate, rev), 0, "OK")
+		rollOutRevision(ctx, ns, "saas-web", rev, 0)
+		Eventually(func() string { return getRelease(ctx, rel).Status.StableVersion }).WithTimeout(20 * time.Second).Should(Equal("1.2.0"))
+
+		By("a large table: reported and blocked, with its estimate")
+		rev = upgrade(rel, "1.3.0")
+		finishPlanJob(ctx, rel, rev, uniquePlan, unique+rows("shop_order 5000000\n", 0))
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionStalled)).Should(And(HavePrefix("True DestructiveMigrationBlocked"),
+			ContainSubstring("shop.0008_unique_index: UniqueIndexLocksTable shop_order"),
+			ContainSubstring("table shop_order, about 5000000 rows: from 100000 on, reported")))
+		Expect(getRelease(ctx, rel).Status.History[0].DestructiveMigrations).To(ConsistOf(HaveField("Note", "table shop_order, about 5000000 rows: from 100000 on, reported")))
+		Consistently(migrateJobExists(ctx, rel, rev)).WithTimeout(2 * time.Second).Should(BeFalse())
+
+		By("estimates that could not be read: every table counts as large, and the message says so")
+		updateRelease(ctx, rel, func(r *opsv1alpha1.Release) {
+			r.Spec.Migrations.DestructiveMigrations = opsv1alpha1.DestructiveMigrationsWarn
+		})
+		rev = upgrade(rel, "1.4.0")
+		finishPlanJob(ctx, rel, rev, uniquePlan, unique+rows("", 1))
+		Eventually(releaseCondition(ctx, rel, opsv1alpha1.ConditionDestructiveMigration)).Should(And(HavePrefix("True Warned"),
+			ContainSubstring("table shop_order, no row estimate: counted as large, reported"),
+			ContainSubstring("the table row estimates could not be read (their command exited 1), so every table counts as large")))
+	})
+
 	It("Block holds a revision whose planned migration's SQL cannot be read (the guard cannot say it is safe)", func() {
 		ns := newNamespace(ctx)
 		rel := createRelease(ctx, ns, fmt.Sprintf(guardRelease, ", destructiveMigrations: Block"))

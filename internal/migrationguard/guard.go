@@ -50,6 +50,9 @@ type Finding struct {
 	Column string
 	// Statement is the statement, whitespace folded, at most MaxStatement bytes.
 	Statement string
+	// Note says, for a UniqueIndexLocksTable finding, the row estimate it was decided
+	// on ("table shop_order, about 5000000 rows: from 100000 on, reported").
+	Note string
 }
 
 // MaxStatement bounds Finding.Statement, so that a status or an event holding findings
@@ -75,6 +78,9 @@ func (f Finding) String() string {
 	what := f.Table
 	if f.Column != "" {
 		what = f.Table + "." + f.Column
+	}
+	if f.Note != "" {
+		return fmt.Sprintf("%s: %s %s (%s; %s)", f.Migration, f.Kind, what, f.Statement, f.Note)
 	}
 	return fmt.Sprintf("%s: %s %s (%s)", f.Migration, f.Kind, what, f.Statement)
 }
@@ -105,7 +111,25 @@ func Advice(kind Kind) string {
 // previous revision, in statement order. Tables the same SQL creates are new: nothing
 // done to them afterwards can break old code, which does not know them.
 func Classify(migration, sql string, opt Options) []Finding {
+	out, _ := ClassifyWithNotes(migration, sql, opt)
+	return out
+}
+
+// ClassifyWithNotes is Classify, and says for every unique index built without
+// CONCURRENTLY on a table the SQL did not create how the table's size was counted
+// (Options.Size), reported or not.
+func ClassifyWithNotes(migration, sql string, opt Options) ([]Finding, []string) {
 	created := map[string]bool{}
+	var notes []string
+	// unique decides a locking unique index build on table by its size.
+	unique := func(table string) (bool, string) {
+		if created[table] {
+			return false, ""
+		}
+		isLarge, note := opt.Size(table)
+		notes = append(notes, note)
+		return isLarge, note
+	}
 	notNullAdded := map[string]string{} // table.column → statement that added it NOT NULL with a default
 	var out []Finding
 	add := func(k Kind, table, column, stmt string) {
@@ -113,6 +137,12 @@ func Classify(migration, sql string, opt Options) []Finding {
 			return
 		}
 		out = append(out, Finding{Migration: migration, Kind: k, Table: table, Column: column, Statement: bound(stmt)})
+	}
+	addUnique := func(table, stmt string) {
+		if isLarge, note := unique(table); isLarge {
+			add(UniqueIndexLocksTable, table, "", stmt)
+			out[len(out)-1].Note = note
+		}
 	}
 	for _, stmt := range Statements(sql) {
 		up := strings.ToUpper(stmt)
@@ -126,8 +156,8 @@ func Classify(migration, sql string, opt Options) []Finding {
 				add(DropTable, t, "", stmt)
 			}
 		case strings.HasPrefix(up, "CREATE UNIQUE INDEX"):
-			if m := reCreateIndex.FindStringSubmatch(stmt); m != nil && m[1] == "" && large(opt, ident(m[3])) {
-				add(UniqueIndexLocksTable, ident(m[3]), "", stmt)
+			if m := reCreateIndex.FindStringSubmatch(stmt); m != nil && m[1] == "" {
+				addUnique(ident(m[3]), stmt)
 			}
 		case strings.HasPrefix(up, "ALTER TABLE"):
 			m := reAlterTable.FindStringSubmatch(stmt)
@@ -136,15 +166,15 @@ func Classify(migration, sql string, opt Options) []Finding {
 			}
 			table := ident(m[1])
 			for _, action := range splitTopLevel(m[2], ',') {
-				alterAction(table, strings.TrimSpace(action), stmt, opt, notNullAdded, add)
+				alterAction(table, strings.TrimSpace(action), stmt, notNullAdded, add, addUnique)
 			}
 		}
 	}
-	return out
+	return out, notes
 }
 
 // alterAction classifies one action of an ALTER TABLE statement.
-func alterAction(table, action, stmt string, opt Options, notNullAdded map[string]string, add func(Kind, string, string, string)) {
+func alterAction(table, action, stmt string, notNullAdded map[string]string, add func(Kind, string, string, string), addUnique func(string, string)) {
 	if m := reDropColumn.FindStringSubmatch(action); m != nil {
 		add(DropColumn, table, ident(m[1]), stmt)
 		return
@@ -175,8 +205,8 @@ func alterAction(table, action, stmt string, opt Options, notNullAdded map[strin
 		return
 	}
 	if reAddConstraint.MatchString(action) {
-		if reAddUnique.MatchString(action) && !usesExistingIndex(action) && large(opt, table) {
-			add(UniqueIndexLocksTable, table, "", stmt)
+		if reAddUnique.MatchString(action) && !usesExistingIndex(action) {
+			addUnique(table, stmt)
 		}
 		return
 	}
@@ -201,16 +231,22 @@ func usesExistingIndex(action string) bool {
 	return m != nil && !strings.EqualFold(m[1], "TABLESPACE")
 }
 
-func large(opt Options, table string) bool {
-	rows, ok := opt.TableRows[table]
-	if !ok {
-		return true
-	}
+// Size says whether a unique index build that locks table is reported: the table is
+// large when its row estimate is at least LargeTableRows, or has no estimate (negative:
+// never analysed). The note says which, with the estimate, for a message.
+func (opt Options) Size(table string) (large bool, note string) {
 	limit := opt.LargeTableRows
 	if limit <= 0 {
 		limit = DefaultLargeTableRows
 	}
-	return rows >= limit
+	rows, ok := opt.TableRows[table]
+	switch {
+	case !ok || rows < 0:
+		return true, fmt.Sprintf("table %s, no row estimate: counted as large, reported", table)
+	case rows >= limit:
+		return true, fmt.Sprintf("table %s, about %d rows: from %d on, reported", table, rows, limit)
+	}
+	return false, fmt.Sprintf("table %s, about %d rows: below %d, not reported", table, rows, limit)
 }
 
 // An identifier: "quoted" (with "" inside), or bare, optionally schema-qualified.

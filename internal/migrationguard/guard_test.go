@@ -132,3 +132,24 @@ func kinds(fs []Finding) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+func TestClassifyNotesTheRowEstimateOfEveryLockingUniqueIndex(t *testing.T) {
+	opt := Options{TableRows: map[string]int64{"small": 12, "big": 5_000_000, "fresh": -1}}
+	sql := "CREATE UNIQUE INDEX a ON small (x); CREATE UNIQUE INDEX b ON big (x); ALTER TABLE fresh ADD UNIQUE (x);\n" +
+		"CREATE UNIQUE INDEX CONCURRENTLY c ON big (y); CREATE TABLE n (id int); CREATE UNIQUE INDEX d ON n (id)"
+	found, notes := ClassifyWithNotes("app.0002", sql, opt)
+	if got, want := kinds(found), "UniqueIndexLocksTable big, UniqueIndexLocksTable fresh"; got != want {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+	want := []string{
+		"table small, about 12 rows: below 100000, not reported",
+		"table big, about 5000000 rows: from 100000 on, reported",
+		"table fresh, no row estimate: counted as large, reported",
+	}
+	if strings.Join(notes, "|") != strings.Join(want, "|") {
+		t.Fatalf("notes %q, want %q", notes, want)
+	}
+	if found[0].Note != want[1] || !strings.HasSuffix(found[0].String(), "; "+want[1]+")") {
+		t.Fatalf("finding %+v / %q: want the estimate noted", found[0], found[0].String())
+	}
+}

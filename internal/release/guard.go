@@ -34,14 +34,65 @@ import (
 //	-- runbook-operator: sqlmigrate shop.0004_remove_field
 //	BEGIN; ALTER TABLE "shop_order" DROP COLUMN "legacy" CASCADE; COMMIT;
 //	-- runbook-operator: end shop.0004_remove_field exit 0
+//
+// and then the planner's row estimates of the ordinary tables of the database
+// connection's schema (TableRowsCommand), one "<table> <rows>" line each, largest
+// first, at most MaxTableRows, which decide whether a unique index built without
+// CONCURRENTLY is reported (migrationguard.Options.TableRows):
+//
+//	-- runbook-operator: table rows
+//	shop_order 5000000
+//	-- runbook-operator: end table rows exit 0
 
 // DefaultSQLCommand prints one Django migration's SQL, given its app label and name.
 var DefaultSQLCommand = []string{"python", "manage.py", "sqlmigrate"}
 
+// MaxTableRows bounds the table row estimates the plan Job prints and the guard
+// reads: the largest tables first, so a table left out is a small one (and counts as
+// large: the guard errs on reporting).
+const MaxTableRows = 1000
+
+// TableRowsSQL reads the row estimates of the ordinary tables of the connection's
+// schema (its search_path's first), the largest MaxTableRows: the planner's estimate
+// (pg_class.reltuples) or the statistics' live row count, whichever is larger; for a
+// table never analysed, the live row count, 0 when it has no data file yet, and -1
+// (no estimate: counted as large) when it has one but no counted rows (statistics
+// reset). Partitioned tables are left out: their parents hold no rows, and a unique
+// index on one builds on every partition, so they count as large.
+var TableRowsSQL = "SELECT c.relname, CASE WHEN c.reltuples >= 0 THEN GREATEST(c.reltuples::bigint, COALESCE(s.n_live_tup, 0)) " +
+	"WHEN COALESCE(s.n_live_tup, 0) > 0 THEN s.n_live_tup WHEN pg_relation_size(c.oid) = 0 THEN 0 ELSE -1 END " +
+	"FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relkind = 'r' " +
+	"AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) " +
+	"ORDER BY 2 DESC, 1 LIMIT " + strconv.Itoa(MaxTableRows)
+
+// tableRowsPython prints TableRowsSQL's rows through the app's own database connection
+// (its settings, its search_path), one "<table> <rows>" line each.
+var tableRowsPython = "from django.db import connection\n" +
+	"with connection.cursor() as c:\n" +
+	"    c.execute(\"" + TableRowsSQL + "\")\n" +
+	"    for name, rows in c.fetchall():\n" +
+	"        print(\"%s %d\" % (name, rows))\n"
+
+// TableRowsCommand prints the table row estimates in the app's image: Django's shell
+// with the app's settings and environment, run the way the SQL command runs
+// sqlmigrate (`[/usr/bin/python3, manage.py, sqlmigrate]` gives
+// `[/usr/bin/python3, manage.py, shell, -c, …]`), `python manage.py shell` for an SQL
+// command of another form. The plan Job discards its standard error: a failure is
+// only its exit code, so no connection detail reaches the log.
+func TableRowsCommand(sqlCommand []string) []string {
+	base := []string{"python", "manage.py"}
+	if n := len(sqlCommand); n > 1 && sqlCommand[n-1] == "sqlmigrate" {
+		base = sqlCommand[:n-1]
+	}
+	return append(append([]string{}, base...), "shell", "-c", tableRowsPython)
+}
+
 // Section markers of the plan Job's SQL output.
 const (
-	sqlBeginMarker = "-- runbook-operator: sqlmigrate "
-	sqlEndMarker   = "-- runbook-operator: end "
+	sqlBeginMarker  = "-- runbook-operator: sqlmigrate "
+	sqlEndMarker    = "-- runbook-operator: end "
+	rowsBeginMarker = "-- runbook-operator: table rows"
+	rowsEndMarker   = "-- runbook-operator: end table rows exit "
 )
 
 // SQLUnknown is the finding of a planned migration whose SQL could not be read (its
@@ -97,7 +148,10 @@ func PlanJobCommand(m *opsv1alpha1.Migrations) []string {
 		`  echo "` + sqlBeginMarker + `$m"` + "\n" +
 		"  " + shellWords(sql) + ` "${m%%.*}" "${m#*.}" </dev/null 2>&1` + "\n" +
 		`  echo "` + sqlEndMarker + `$m exit $?"` + "\n" +
-		"done\n"
+		"done\n" +
+		`echo "` + rowsBeginMarker + `"` + "\n" +
+		shellWords(TableRowsCommand(sql)) + " </dev/null 2>/dev/null\n" +
+		`echo "` + rowsEndMarker + `$?"` + "\n"
 	return []string{"/bin/sh", "-c", script}
 }
 
@@ -148,12 +202,88 @@ func SQLSections(log string) map[string]SQLSection {
 	return out
 }
 
+// TableRows reads the table row estimates the plan Job printed: at most MaxTableRows,
+// malformed lines ignored. Read says how it went, for a message; when the block is
+// missing, cut short or its command failed, rows is nil (every table counts as large).
+func TableRows(log string) (rows map[string]int64, read string) {
+	in := false
+	found := map[string]int64{}
+	for _, line := range strings.Split(log, "\n") {
+		l := strings.TrimRight(line, "\r")
+		switch {
+		case l == rowsBeginMarker:
+			in = true
+			clear(found)
+		case in && strings.HasPrefix(l, rowsEndMarker):
+			code, err := strconv.Atoi(strings.TrimPrefix(l, rowsEndMarker))
+			switch {
+			case err != nil:
+				return nil, "the table row estimates could not be read (their end line is malformed), so every table counts as large"
+			case code != 0:
+				return nil, fmt.Sprintf("the table row estimates could not be read (their command exited %d), so every table counts as large", code)
+			}
+			return found, fmt.Sprintf("row estimates of %d tables read", len(found))
+		case in:
+			i := strings.LastIndexByte(l, ' ')
+			if i <= 0 || i > 256 || len(found) >= MaxTableRows {
+				continue
+			}
+			n, err := strconv.ParseInt(l[i+1:], 10, 64)
+			if err != nil || n < -1 {
+				continue
+			}
+			found[l[:i]] = n
+		}
+	}
+	if in {
+		return nil, "the table row estimates were cut short in the plan Job's log, so every table counts as large"
+	}
+	return nil, "the table row estimates are not in the plan Job's log, so every table counts as large"
+}
+
+// MaxSizeNotes bounds how many table size decisions a message names.
+const MaxSizeNotes = 10
+
+// SizeMessage says how the tables' sizes were read and counted for the unique index
+// builds the SQL holds (notes from Guard), at most MaxSizeNotes of them; empty when
+// the SQL builds no locking unique index.
+func SizeMessage(read string, notes []string) string {
+	if len(notes) == 0 {
+		return ""
+	}
+	seen := map[string]bool{}
+	var kept []string
+	for _, n := range notes {
+		if !seen[n] && len(kept) < MaxSizeNotes {
+			kept = append(kept, n)
+		}
+		seen[n] = true
+	}
+	more := ""
+	if len(seen) > len(kept) {
+		more = fmt.Sprintf("; and %d more", len(seen)-len(kept))
+	}
+	return fmt.Sprintf("Unique indexes built without CONCURRENTLY (%s): %s%s.", read, strings.Join(kept, "; "), more)
+}
+
+// GuardOptions are the classification's options for a release: the table row
+// estimates read from the plan Job's log and the spec's largeTableRows.
+func GuardOptions(m *opsv1alpha1.Migrations, rows map[string]int64) migrationguard.Options {
+	opt := migrationguard.Options{TableRows: rows}
+	if m != nil && m.LargeTableRows != nil {
+		opt.LargeTableRows = *m.LargeTableRows
+	}
+	return opt
+}
+
 // Guard classifies the SQL the plan Job printed for the migrations plan lists, in plan
 // order: what breaks the pods still serving the previous revision, and a SQLUnknown
-// finding for every planned migration whose SQL is missing, cut short or failed.
-func Guard(plan, log string, opt migrationguard.Options) []migrationguard.Finding {
+// finding for every planned migration whose SQL is missing, cut short or failed; and
+// the size decisions of the unique index builds it holds (migrationguard's notes).
+func Guard(plan, log string, opt migrationguard.Options) ([]migrationguard.Finding, []string) {
 	sections := SQLSections(log)
 	var out []migrationguard.Finding
+	var notes []string
 	for _, m := range AppliedMigrations(plan) {
 		s, ok := sections[m]
 		switch {
@@ -165,10 +295,11 @@ func Guard(plan, log string, opt migrationguard.Options) []migrationguard.Findin
 			out = append(out, migrationguard.Finding{Migration: m, Kind: SQLUnknown,
 				Statement: fmt.Sprintf("the SQL command exited %d: %s", s.Exit, lastLine(s.SQL))})
 		default:
-			out = append(out, migrationguard.Classify(m, s.SQL, opt)...)
+			found, n := migrationguard.ClassifyWithNotes(m, s.SQL, opt)
+			out, notes = append(out, found...), append(notes, n...)
 		}
 	}
-	return out
+	return out, notes
 }
 
 func lastLine(s string) string {
@@ -187,7 +318,8 @@ func Findings(f []migrationguard.Finding) []opsv1alpha1.MigrationFinding {
 		if i == MaxFindingsKept {
 			break
 		}
-		out = append(out, opsv1alpha1.MigrationFinding{Migration: x.Migration, Kind: string(x.Kind), Table: x.Table, Column: x.Column, Statement: x.Statement})
+		out = append(out, opsv1alpha1.MigrationFinding{Migration: x.Migration, Kind: string(x.Kind), Table: x.Table, Column: x.Column,
+			Statement: x.Statement, Note: Truncate(x.Note, 256)})
 	}
 	return out
 }
@@ -215,7 +347,11 @@ func GuardMessage(f []opsv1alpha1.MigrationFinding, total int, max int) string {
 		if x.Column != "" {
 			what += "." + x.Column
 		}
-		fmt.Fprintf(&b, " %s: %s %s (%s);", x.Migration, x.Kind, strings.TrimSpace(what), x.Statement)
+		if x.Note != "" {
+			fmt.Fprintf(&b, " %s: %s %s (%s; %s);", x.Migration, x.Kind, strings.TrimSpace(what), x.Statement, x.Note)
+		} else {
+			fmt.Fprintf(&b, " %s: %s %s (%s);", x.Migration, x.Kind, strings.TrimSpace(what), x.Statement)
+		}
 		kinds[x.Kind] = true
 	}
 	if total > len(f) {

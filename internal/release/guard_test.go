@@ -65,6 +65,12 @@ func runPlanJob(t *testing.T, policy opsv1alpha1.DestructiveMigrationPolicy, pla
 	return string(msg), string(out), code
 }
 
+// guardKinds is kindsOf Guard's findings.
+func guardKinds(plan, log string, opt migrationguard.Options) string {
+	f, _ := Guard(plan, log, opt)
+	return kindsOf(f)
+}
+
 func kindsOf(f []migrationguard.Finding) string {
 	var s []string
 	for _, x := range f {
@@ -102,7 +108,12 @@ func TestPlanJobPrintsEachPlannedMigrationsSQLAndTheGuardReadsIt(t *testing.T) {
 			if code != 0 || term != c.plan {
 				t.Fatalf("exit %d, termination message %q: want 0 and the plan unchanged", code, term)
 			}
-			if got := kindsOf(Guard(term, log, migrationguard.Options{})); got != c.want {
+			// No Django here: the row estimates' command fails, and says only that.
+			if _, read := TableRows(log); !strings.Contains(log, rowsBeginMarker+"\n"+rowsEndMarker) ||
+				!strings.HasPrefix(read, "the table row estimates could not be read (their command exited") {
+				t.Fatalf("log does not end with the failed table rows block:\n%s", log)
+			}
+			if got := guardKinds(term, log, migrationguard.Options{}); got != c.want {
 				t.Fatalf("findings %q, want %q\nlog:\n%s", got, c.want, log)
 			}
 		})
@@ -139,7 +150,7 @@ func TestGuardCountsAMissingOrCutSectionAsUnknown(t *testing.T) {
 		"missing":   complete,
 		"cut short": complete + sqlBeginMarker + "shop.0004_remove_field\nBEGIN;\nALTER TABLE",
 	} {
-		if got, want := kindsOf(Guard(plan, log, migrationguard.Options{})), "shop.0004_remove_field SQLUnknown ."; got != want {
+		if got, want := guardKinds(plan, log, migrationguard.Options{}), "shop.0004_remove_field SQLUnknown ."; got != want {
 			t.Errorf("%s: findings %q, want %q", name, got, want)
 		}
 	}
@@ -176,10 +187,11 @@ func TestBlockedHoldsOnlyUnderBlockBeforeTheMigrationJob(t *testing.T) {
 }
 
 func TestGuardMessageNamesTheStatementsAndTheAdviceWithinItsBound(t *testing.T) {
-	f := Findings(Guard("[ ]  shop.0004_remove_field\n[ ]  shop.0005_rename_field\n",
+	found, _ := Guard("[ ]  shop.0004_remove_field\n[ ]  shop.0005_rename_field\n",
 		sqlBeginMarker+"shop.0004_remove_field\nALTER TABLE \"shop_order\" DROP COLUMN \"legacy\" CASCADE;\n"+sqlEndMarker+"shop.0004_remove_field exit 0\n"+
 			sqlBeginMarker+"shop.0005_rename_field\nALTER TABLE \"shop_order\" RENAME COLUMN \"comment\" TO \"note\";\n"+sqlEndMarker+"shop.0005_rename_field exit 0\n",
-		migrationguard.Options{}))
+		migrationguard.Options{})
+	f := Findings(found)
 	msg := GuardMessage(f, len(f), 8192)
 	for _, want := range []string{"2 statements", "shop.0004_remove_field: DropColumn shop_order.legacy (ALTER TABLE", migrationguard.Advice(migrationguard.DropColumn),
 		migrationguard.Advice(migrationguard.RenameColumn)} {
@@ -212,5 +224,112 @@ func TestKeptSQLIsBoundedWithANote(t *testing.T) {
 	kept := KeptSQL(big)
 	if len(kept) > MaxSQLKept || !strings.Contains(kept, fmt.Sprintf("truncated: %d of %d bytes kept", MaxSQLKept, len(big))) || !strings.HasPrefix(big, strings.SplitN(kept, "\n-- runbook-operator: truncated", 2)[0]) {
 		t.Fatalf("kept %d bytes (max %d), tail %q", len(kept), MaxSQLKept, kept[len(kept)-80:])
+	}
+}
+
+func TestTableRowsReadsTheBoundedBlockAndSaysWhenItCannot(t *testing.T) {
+	block := func(body string, code int) string {
+		return sqlBeginMarker + "shop.0008_unique_index\nCREATE UNIQUE INDEX x ON shop_order (a);\n" + sqlEndMarker + "shop.0008_unique_index exit 0\n" +
+			rowsBeginMarker + "\n" + body + fmt.Sprintf("%s%d\n", rowsEndMarker, code)
+	}
+	many := ""
+	for i := 0; i < MaxTableRows+5; i++ {
+		many += fmt.Sprintf("t%d %d\n", i, i)
+	}
+	cases := []struct {
+		name, log string
+		want      map[string]int64
+		read      string
+	}{
+		{"read", block("shop_order 5000000\nsubscriptions_subscription 12\nnever_analysed -1\n", 0),
+			map[string]int64{"shop_order": 5000000, "subscriptions_subscription": 12, "never_analysed": -1}, "row estimates of 3 tables read"},
+		{"malformed lines ignored", block("shop_order 5000000\nno-count\n 7\nbad x\nneg -5\nspaced name 3\r\n", 0),
+			map[string]int64{"shop_order": 5000000, "spaced name": 3}, "row estimates of 2 tables read"},
+		{"no tables", block("", 0), map[string]int64{}, "row estimates of 0 tables read"},
+		{"bounded", block(many, 0), nil, fmt.Sprintf("row estimates of %d tables read", MaxTableRows)},
+		{"command failed", block("Traceback\n", 1), nil, "the table row estimates could not be read (their command exited 1), so every table counts as large"},
+		{"cut short", strings.TrimSuffix(block("a 1\n", 0), rowsEndMarker+"0\n"), nil,
+			"the table row estimates were cut short in the plan Job's log, so every table counts as large"},
+		{"missing (an older plan Job)", sqlBeginMarker + "a.b\n" + sqlEndMarker + "a.b exit 0\n", nil,
+			"the table row estimates are not in the plan Job's log, so every table counts as large"},
+		{"malformed end", rowsBeginMarker + "\na 1\n" + rowsEndMarker + "x\n", nil,
+			"the table row estimates could not be read (their end line is malformed), so every table counts as large"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rows, read := TableRows(c.log)
+			if read != c.read {
+				t.Fatalf("read %q, want %q", read, c.read)
+			}
+			if c.name == "bounded" {
+				if len(rows) != MaxTableRows || rows["t0"] != 0 {
+					t.Fatalf("%d rows, want the first %d", len(rows), MaxTableRows)
+				}
+				return
+			}
+			if fmt.Sprint(rows) != fmt.Sprint(c.want) || (c.want == nil) != (rows == nil) {
+				t.Fatalf("rows %v, want %v", rows, c.want)
+			}
+		})
+	}
+}
+
+func TestGuardReportsALockingUniqueIndexOnlyOnALargeOrUnknownTable(t *testing.T) {
+	sql, err := os.ReadFile(filepath.Join(djangoSQL, "shop.0008_unique_index.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := "[ ]  shop.0008_unique_index\n"
+	section := sqlBeginMarker + "shop.0008_unique_index\n" + string(sql) + sqlEndMarker + "shop.0008_unique_index exit 0\n"
+	rows := func(n string) string { return rowsBeginMarker + "\n" + n + rowsEndMarker + "0\n" }
+	limit := int64(1000)
+	cases := []struct {
+		name, log string
+		spec      *opsv1alpha1.Migrations
+		want      string
+		message   string
+	}{
+		{"small", section + rows("shop_order 12\n"), nil, "",
+			"Unique indexes built without CONCURRENTLY (row estimates of 1 tables read): table shop_order, about 12 rows: below 100000, not reported."},
+		{"large", section + rows("shop_order 5000000\n"), nil, "shop.0008_unique_index UniqueIndexLocksTable shop_order.",
+			"table shop_order, about 5000000 rows: from 100000 on, reported"},
+		{"largeTableRows", section + rows("shop_order 5000\n"), &opsv1alpha1.Migrations{LargeTableRows: &limit}, "shop.0008_unique_index UniqueIndexLocksTable shop_order.",
+			"table shop_order, about 5000 rows: from 1000 on, reported"},
+		{"not read", section + rowsBeginMarker + "\n" + rowsEndMarker + "1\n", nil, "shop.0008_unique_index UniqueIndexLocksTable shop_order.",
+			"(the table row estimates could not be read (their command exited 1), so every table counts as large): table shop_order, no row estimate: counted as large, reported"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, read := TableRows(c.log)
+			found, notes := Guard(plan, c.log, GuardOptions(c.spec, r))
+			if got := kindsOf(found); got != c.want {
+				t.Fatalf("findings %q, want %q", got, c.want)
+			}
+			if msg := SizeMessage(read, notes); !strings.Contains(msg, c.message) {
+				t.Fatalf("message %q does not say %q", msg, c.message)
+			}
+			if len(found) > 0 && !strings.Contains(GuardMessage(Findings(found), len(found), 8192), c.message[strings.Index(c.message, "table shop_order"):]) {
+				t.Fatalf("guard message %q does not note the estimate", GuardMessage(Findings(found), len(found), 8192))
+			}
+		})
+	}
+}
+
+func TestTableRowsCommandRunsDjangosShellAsTheSQLCommandRunsSqlmigrate(t *testing.T) {
+	for _, c := range []struct {
+		sql  []string
+		want string
+	}{
+		{DefaultSQLCommand, "python manage.py shell -c"},
+		{[]string{"/usr/bin/python3", "/app/manage.py", "sqlmigrate"}, "/usr/bin/python3 /app/manage.py shell -c"},
+		{[]string{"/bin/sh", "-c", "print-sql"}, "python manage.py shell -c"},
+	} {
+		got := TableRowsCommand(c.sql)
+		if strings.Join(got[:len(got)-1], " ") != c.want || got[len(got)-1] != tableRowsPython {
+			t.Errorf("%q: %q, want %q and the script", c.sql, got[:len(got)-1], c.want)
+		}
+	}
+	if DefaultSQLCommand[2] != "sqlmigrate" {
+		t.Fatal("TableRowsCommand changed the default SQL command")
 	}
 }

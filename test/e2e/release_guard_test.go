@@ -149,6 +149,12 @@ var _ = Describe("Release destructive migration guard on the devcluster", Ordere
 		cm := &corev1.ConfigMap{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: rel.Status.MigrationSQLConfigMap}, cm)).To(Succeed())
 		Expect(cm.Data["sql"]).To(ContainSubstring(`ALTER TABLE "subscriptions_subscription" DROP COLUMN "seats" CASCADE;`))
+
+		By("the plan Job read the tables' row estimates through Django's connection")
+		rows, read := release.TableRows(cm.Data["sql"])
+		Expect(read).To(HavePrefix("row estimates of"), cm.Data["sql"])
+		Expect(rows).To(HaveKey("subscriptions_subscription"))
+		Expect(rows).To(HaveKey("django_migrations"))
 		GinkgoWriter.Printf("Stalled: %s\nConfigMap %s sql:\n%s\n", stalled, cm.Name, cm.Data["sql"])
 	})
 

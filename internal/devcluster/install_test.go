@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// TestEditManagerOfTheInstallBundle decodes the committed dist/install.yaml and sets
-// the manager's image (AGENT_IMAGE with it) and extra args, touching nothing else.
-func TestEditManagerOfTheInstallBundle(t *testing.T) {
+// committedInstallYAML is the committed dist/install.yaml.
+func committedInstallYAML(t *testing.T) []byte {
+	t.Helper()
 	root, err := ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -23,6 +23,13 @@ func TestEditManagerOfTheInstallBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return data
+}
+
+// TestEditManagerOfTheInstallBundle decodes the committed dist/install.yaml and sets
+// the manager's image (AGENT_IMAGE with it) and extra args, touching nothing else.
+func TestEditManagerOfTheInstallBundle(t *testing.T) {
+	data := committedInstallYAML(t)
 	deployment := func(t *testing.T, extra ...string) (*appsv1.Deployment, int) {
 		t.Helper()
 		objs, err := DecodeManifests(data)
@@ -100,14 +107,7 @@ func equalJSON(t *testing.T, a, b any) bool {
 // TestManifestsYAMLRoundTrip writes the committed dist/install.yaml's objects as the
 // file KubectlApply hands to kubectl and reads them back unchanged.
 func TestManifestsYAMLRoundTrip(t *testing.T) {
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "dist/install.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := committedInstallYAML(t)
 	objs, err := DecodeManifests(data)
 	if err != nil {
 		t.Fatal(err)

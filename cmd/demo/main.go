@@ -266,6 +266,9 @@ Install them (as root) and run make demo again:
 	}
 	t := time.Now()
 	if o.operatorImage {
+		if err := installToolReady(ctx, o.install, root, assets); err != nil {
+			return "", nil, "", err
+		}
 		layout, err = devcluster.BuildImage(ctx, root, devcluster.AgentImage, io.Discard)
 		if err != nil {
 			return "", nil, "", err
@@ -281,6 +284,17 @@ Install them (as root) and run make demo again:
 	}
 	out.Check("built the agent and the manager in %s (%s)", since(t), filepath.Join(o.dir, "bin"))
 	return assets, bins, "", nil
+}
+
+// installToolReady checks, before anything starts, that the tool --install runs is
+// there: kubectl beside the test binaries, or the helm make test-binaries builds.
+func installToolReady(ctx context.Context, install, root, assets string) error {
+	if install == installHelm {
+		_, err := devcluster.HelmBinary(ctx, root)
+		return err
+	}
+	_, err := (&devcluster.Cluster{AssetsDir: assets}).Kubectl()
+	return err
 }
 
 // installOperator installs the operator as docs/install.md says and waits for its

@@ -105,7 +105,7 @@ var shownElsewhere = map[string]ranBy{
 	`kubectl apply --server-side -f dist/install.yaml`: {file: "internal/devcluster/install.go", needle: `"apply", "--server-side", "--force-conflicts", "-f", file`,
 		how: "the install and upgrade specs and make demo --operator-image run the real kubectl ($KUBEBUILDER_ASSETS/kubectl) on install.yaml for the devcluster's image written to a file (devcluster.KubectlApply); --force-conflicts because the devcluster created the CRDs itself"},
 	`make demo DEMO_ARGS=--operator-image`:                  {notRun: "TestDemo runs the demo with the host-process manager only (the image option adds about 3.5 min to CI); the option's install path is devcluster.InstallManifests and KubectlApply, which the install and upgrade specs run, and it was run by hand (10 of 10 steps, 205 s)"},
-	`make demo DEMO_ARGS="--operator-image --install=helm"`: {notRun: "as --operator-image, with helm install of the chart (devcluster.HelmInstallArgs, table-tested; the helm e2e spec runs helm install and helm upgrade of the same chart); run by hand, see docs/demo.md"},
+	`make demo DEMO_ARGS="--operator-image --install=helm"`: {notRun: "as --operator-image, with helm install of the chart (devcluster.HelmInstallArgs, table-tested; the helm e2e spec runs helm install and helm upgrade of the same chart); run by hand (10 of 10 steps, 284 s), see docs/demo.md"},
 	`make image IMG=<registry>/runbook-operator:<tag>`: {file: "internal/devcluster/build.go", needle: `"image", "IMG="+ref`,
 		how: "every e2e run builds the operator's image with make image (devcluster.BuildImage)"},
 

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"runbook-operator/internal/ociimage"
 )
 
 // entry is one tar entry of a test layer.
@@ -343,7 +345,9 @@ func TestPruneKeepsTheMostRecentlyUsed(t *testing.T) {
 			t.Fatal(err)
 		}
 		roots = append(roots, got.Root)
-		time.Sleep(10 * time.Millisecond) // distinct use times
+		// Distinct use times, all older than ociimage.InUseGrace (trees used within it
+		// are never pruned: another checkout's run may be using them).
+		ageNewEntries(t, s.Dir, time.Now().Add(-2*ociimage.InUseGrace+time.Duration(i)*time.Minute))
 	}
 	if _, err := os.Stat(roots[0]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the least recently used tree is kept: %v", err)
@@ -351,6 +355,25 @@ func TestPruneKeepsTheMostRecentlyUsed(t *testing.T) {
 	for _, r := range roots[1:] {
 		if _, err := os.Stat(r); err != nil {
 			t.Errorf("a recent tree is gone: %v", err)
+		}
+	}
+}
+
+// ageNewEntries gives the cache entries modified within ociimage.InUseGrace the
+// modification time at.
+func ageNewEntries(t *testing.T, dir string, at time.Time) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || strings.HasPrefix(e.Name(), ".") || time.Since(fi.ModTime()) > ociimage.InUseGrace {
+			continue
+		}
+		if err := os.Chtimes(filepath.Join(dir, e.Name()), at, at); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

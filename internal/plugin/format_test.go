@@ -424,3 +424,127 @@ func shellWords(s string) ([]string, error) {
 	}
 	return words, nil
 }
+
+// canaryRelease is a Release whose revision ccc runs its canary beside stable bbb.
+func canaryRelease(c opsv1alpha1.CanaryProgress, st ...func(*opsv1alpha1.ReleaseStatus)) opsv1alpha1.Release {
+	r := opsv1alpha1.Release{ObjectMeta: metav1.ObjectMeta{Name: "saas"},
+		Spec: opsv1alpha1.ReleaseSpec{Version: "1.3.0", Canary: &opsv1alpha1.ReleaseCanary{Component: "web", Replicas: 1, Window: &opsv1alpha1.Duration{Duration: 30 * time.Second}}},
+		Status: opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseCanary, CurrentRevision: "ccc", StableRevision: "bbb", StableVersion: "1.2.0",
+			Components: []opsv1alpha1.ComponentStatus{{Name: "web", Replicas: 2, ReadyReplicas: 2, Revision: "bbb"}},
+			Progress:   &opsv1alpha1.ReleaseProgress{Revision: "ccc", Canary: &c},
+			History:    []opsv1alpha1.RevisionRecord{{Revision: "ccc", Result: opsv1alpha1.RevisionInProgress}}}}
+	for _, f := range st {
+		f(&r.Status)
+	}
+	return r
+}
+
+func guard(reason string, findings ...opsv1alpha1.MigrationFinding) func(*opsv1alpha1.ReleaseStatus) {
+	return func(st *opsv1alpha1.ReleaseStatus) {
+		st.Conditions = append(st.Conditions, metav1.Condition{Type: opsv1alpha1.ConditionDestructiveMigration, Status: metav1.ConditionTrue, Reason: reason,
+			Message: "2 statements of the planned migrations break the pods still serving the previous revision during the rollout: …"})
+		st.History[0].DestructiveMigrations = findings
+	}
+}
+
+func TestReleaseCanaryAndGuardLines(t *testing.T) {
+	at := func(d time.Duration) *metav1.Time { x := metav1.NewTime(t0.Add(d)); return &x }
+	running := opsv1alpha1.CanaryProgress{Component: "web", Deployment: "saas-web-canary", Replicas: 1, ReadyReplicas: 1, StableReplicas: 2,
+		StartTime: at(-40 * time.Second), WindowStartTime: at(-12 * time.Second)}
+	drop := opsv1alpha1.MigrationFinding{Migration: "shop.0004_remove_order_note", Kind: "DropColumn", Table: "shop_order", Column: "note",
+		Statement: `ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;`}
+	long := drop
+	long.Statement = `ALTER TABLE "shop_order" DROP COLUMN "` + strings.Repeat("x", 250) + `" CASCADE;`
+	many := slices.Repeat([]opsv1alpha1.MigrationFinding{drop}, 20)
+	for _, tc := range []struct {
+		name      string
+		r         opsv1alpha1.Release
+		has, lack []string
+	}{
+		{"canary in its window", canaryRelease(running), []string{"canary web: 1/1 ready beside 2 stable, healthy for 12s of 30s"}, []string{"destructive"}},
+		{"window past its end", canaryRelease(opsv1alpha1.CanaryProgress{Component: "web", Replicas: 1, ReadyReplicas: 1, StableReplicas: 2, WindowStartTime: at(-time.Minute)}),
+			[]string{"healthy for 30s of 30s"}, nil},
+		{"canary starting", canaryRelease(opsv1alpha1.CanaryProgress{Component: "web", Replicas: 2, StableReplicas: 2, StartTime: at(-20 * time.Second)}),
+			[]string{"canary web: 0/2 ready beside 2 stable, starting (started 20s ago, window 30s)"}, []string{"healthy"}},
+		{"failing checks show the message", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {
+			st.Progress.FailedChecks = 1
+			st.Progress.Canary.Message = "pod saas-web-canary-x: GET /healthz: 500"
+		}), []string{"healthy for 12s of 30s  pod saas-web-canary-x: GET /healthz: 500"}, nil},
+		{"default window", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {}), []string{"healthy for 12s of 30s"}, nil},
+		{"spec window", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {}), []string{"healthy for 12s of 5m"}, nil},
+		{"canary passed: rolling out", canaryRelease(func() opsv1alpha1.CanaryProgress { c := running; c.Passed = true; return c }()), nil, []string{"canary web"}},
+		{"rollout started", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) { st.Progress.RolloutStartTime = at(0) }), nil, []string{"canary web"}},
+		{"blocked", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {
+			st.Phase = opsv1alpha1.ReleasePhaseBlocked
+			st.Progress.Canary = nil
+		},
+			guard(opsv1alpha1.ReasonDestructiveMigrationBlocked, drop, drop)),
+			[]string{"Release saas  Blocked  1.3.0", `destructive migrations Blocked: 2 statements, first shop.0004_remove_order_note DropColumn shop_order.note: ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;`},
+			[]string{"canary"}},
+		{"warned, one", canaryRelease(running, guard(opsv1alpha1.ReasonDestructiveMigrationWarned, drop)),
+			[]string{"canary web", "destructive migrations Warned: 1 statement, first shop.0004"}, nil},
+		{"at least the kept ones", canaryRelease(running, guard(opsv1alpha1.ReasonDestructiveMigrationWarned, many...)), []string{"Warned: at least 20 statements"}, nil},
+		{"long statement bounded", canaryRelease(running, guard(opsv1alpha1.ReasonDestructiveMigrationBlocked, long)), []string{`DROP COLUMN "xxxx`, "x…\n"}, []string{"CASCADE"}},
+		{"no findings kept: the condition's message", canaryRelease(running, guard(opsv1alpha1.ReasonDestructiveMigrationBlocked)),
+			[]string{"destructive migrations Blocked: 2 statements of the planned migrations break"}, nil},
+		{"allowed", canaryRelease(running, guard(opsv1alpha1.ReasonDestructiveMigrationAllowed, drop)), nil, []string{"destructive"}},
+		{"none found", canaryRelease(running, func(st *opsv1alpha1.ReleaseStatus) {
+			st.Conditions = []metav1.Condition{{Type: opsv1alpha1.ConditionDestructiveMigration, Status: metav1.ConditionFalse, Reason: opsv1alpha1.ReasonDestructiveMigrationNone}}
+		}), nil, []string{"destructive"}},
+	} {
+		switch tc.name {
+		case "default window":
+			tc.r.Spec.Canary.Window = nil
+		case "spec window":
+			tc.r.Spec.Canary.Window.Duration = 5 * time.Minute
+		}
+		var b bytes.Buffer
+		RenderStatus(&b, Snapshot{Namespace: "saas", Releases: []opsv1alpha1.Release{tc.r}}, t0, Palette{})
+		for _, s := range tc.has {
+			if !strings.Contains(b.String(), s) {
+				t.Errorf("%s: lacks %q:\n%s", tc.name, s, b.String())
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(b.String(), s) {
+				t.Errorf("%s: has %q:\n%s", tc.name, s, b.String())
+			}
+		}
+		for _, line := range strings.Split(b.String(), "\n") {
+			if n := len([]rune(line)); n > 250 {
+				t.Errorf("%s: a line of %d runes: %s", tc.name, n, line)
+			}
+		}
+	}
+}
+
+// The documented example (docs/plugin.md): a canary and a warned migration under the
+// Release, plain; with colour the words are coloured as everywhere else.
+func TestRenderStatusCanaryTree(t *testing.T) {
+	at := func(d time.Duration) *metav1.Time { x := metav1.NewTime(t0.Add(d)); return &x }
+	r := canaryRelease(opsv1alpha1.CanaryProgress{Component: "web", Deployment: "saas-web-canary", Replicas: 1, ReadyReplicas: 1, StableReplicas: 2,
+		StartTime: at(-40 * time.Second), WindowStartTime: at(-12 * time.Second)},
+		guard(opsv1alpha1.ReasonDestructiveMigrationWarned, opsv1alpha1.MigrationFinding{Migration: "shop.0004_remove_order_note", Kind: "DropColumn", Table: "shop_order", Column: "note",
+			Statement: `ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;`}))
+	var b bytes.Buffer
+	RenderStatus(&b, Snapshot{Namespace: "saas", Releases: []opsv1alpha1.Release{r}}, t0, Palette{})
+	want := `namespace saas
+└── Release saas  Canary  1.3.0 (revision ccc), stable 1.2.0 (bbb)
+    ├── web  2/2 ready  revision bbb
+    ├── canary web: 1/1 ready beside 2 stable, healthy for 12s of 30s
+    └── destructive migrations Warned: 1 statement, first shop.0004_remove_order_note DropColumn shop_order.note: ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	r.Status.Progress.Canary.ReadyReplicas = 0
+	r.Status.Phase = opsv1alpha1.ReleasePhaseBlocked
+	r.Status.Conditions[0].Reason = opsv1alpha1.ReasonDestructiveMigrationBlocked
+	RenderStatus(&b, Snapshot{Namespace: "saas", Releases: []opsv1alpha1.Release{r}}, t0, Palette{On: true})
+	for _, want := range []string{"\x1b[31mBlocked\x1b[0m  1.3.0", "migrations \x1b[31mBlocked\x1b[0m:", "canary web: \x1b[33m0/1 ready\x1b[0m"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("coloured tree lacks %q:\n%q", want, b.String())
+		}
+	}
+}

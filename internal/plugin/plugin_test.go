@@ -606,6 +606,43 @@ func TestStatusTreeAndJSON(t *testing.T) {
 	}
 }
 
+// A Release in its canary with a warned destructive migration, as the API server
+// stores it: the tree shows both under the Release, -o json prints the status as is.
+func TestStatusShowsTheCanaryAndTheMigrationGuard(t *testing.T) {
+	ns := namespace(t)
+	start := metav1.NewTime(time.Now().Add(-10 * time.Second).Truncate(time.Second))
+	release(t, ns, "saas", nil, opsv1alpha1.ReleaseStatus{Phase: opsv1alpha1.ReleasePhaseCanary, CurrentRevision: "bbb", StableRevision: "aaa", StableVersion: "1.1.0",
+		Components: []opsv1alpha1.ComponentStatus{{Name: "web", Replicas: 2, ReadyReplicas: 2, Revision: "aaa"}},
+		Progress: &opsv1alpha1.ReleaseProgress{Revision: "bbb", Canary: &opsv1alpha1.CanaryProgress{Component: "web", Deployment: "saas-web-canary",
+			Replicas: 1, ReadyReplicas: 1, StableReplicas: 2, StartTime: &start, WindowStartTime: &start}},
+		History: []opsv1alpha1.RevisionRecord{{Revision: "bbb", Version: "1.2.0", Image: "x", Result: opsv1alpha1.RevisionInProgress,
+			DestructiveMigrations: []opsv1alpha1.MigrationFinding{
+				{Migration: "shop.0004_remove_order_note", Kind: "DropColumn", Table: "shop_order", Column: "note", Statement: `ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;`},
+				{Migration: "shop.0005_drop_coupon", Kind: "DropTable", Table: "shop_coupon", Statement: `DROP TABLE "shop_coupon" CASCADE;`}}}},
+		Conditions: []metav1.Condition{{Type: opsv1alpha1.ConditionDestructiveMigration, Status: metav1.ConditionTrue, Reason: opsv1alpha1.ReasonDestructiveMigrationWarned,
+			Message: "destructiveMigrations is Warn, so the deploy goes on", LastTransitionTime: start}},
+	})
+	r := run(ns, "status", "saas")
+	for _, want := range []string{"Release saas  Canary  1.2.0 (revision bbb), stable 1.1.0 (aaa)", "canary web: 1/1 ready beside 2 stable, healthy for ",
+		" of 30s", `destructive migrations Warned: 2 statements, first shop.0004_remove_order_note DropColumn shop_order.note: ALTER TABLE "shop_order" DROP COLUMN "note" CASCADE;`} {
+		if r.code != 0 || !strings.Contains(r.out, want) {
+			t.Fatalf("exit %d %s: status lacks %q:\n%s", r.code, r.err, want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "\x1b[") {
+		t.Fatalf("colour on a pipe:\n%q", r.out)
+	}
+	r = run(ns, "status", "-o", "json")
+	var list struct {
+		Items []opsv1alpha1.Release `json:"items"`
+	}
+	must(t, json.Unmarshal([]byte(r.out), &list))
+	if len(list.Items) != 1 || list.Items[0].Status.Progress == nil || list.Items[0].Status.Progress.Canary == nil ||
+		list.Items[0].Status.Progress.Canary.StableReplicas != 2 || len(list.Items[0].Status.History[0].DestructiveMigrations) != 2 || strings.Contains(r.out, "canary web:") {
+		t.Fatalf("json: %s", r.out)
+	}
+}
+
 func TestCompletionListsObjectNames(t *testing.T) {
 	ns := namespace(t)
 	release(t, ns, "saas", nil, opsv1alpha1.ReleaseStatus{})

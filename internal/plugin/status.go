@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/names"
 )
 
@@ -204,7 +205,7 @@ func ago(now time.Time, t *metav1.Time) string {
 func RenderStatus(w io.Writer, s Snapshot, now time.Time, p Palette) {
 	root := node{text: p.Bold("namespace " + s.Namespace)}
 	for _, r := range s.Releases {
-		root.children = append(root.children, releaseNode(r, p))
+		root.children = append(root.children, releaseNode(r, now, p))
 	}
 	bySchedule := map[string][]opsv1alpha1.DatabaseBackup{}
 	var loose []opsv1alpha1.DatabaseBackup
@@ -243,7 +244,7 @@ func RenderStatus(w io.Writer, s Snapshot, now time.Time, p Palette) {
 	write(w, root, "", true, true)
 }
 
-func releaseNode(r opsv1alpha1.Release, p Palette) node {
+func releaseNode(r opsv1alpha1.Release, now time.Time, p Palette) node {
 	st := r.Status
 	text := fmt.Sprintf("Release %s  %s  %s", p.Bold(r.Name), p.phase(string(st.Phase)), r.Spec.Version)
 	if st.CurrentRevision != "" {
@@ -273,7 +274,123 @@ func releaseNode(r opsv1alpha1.Release, p Palette) node {
 		}
 		n.children = append(n.children, node{text: line})
 	}
+	if c, ok := canaryNode(r, now, p); ok {
+		n.children = append(n.children, c)
+	}
+	if g, ok := guardNode(r, p); ok {
+		n.children = append(n.children, g)
+	}
 	return n
+}
+
+// defaultCanaryWindow is canary.window's default (the API server writes it; an object
+// stored before the field had none).
+const defaultCanaryWindow = 30 * time.Second
+
+// canaryNode is the canary of the revision in progress while it runs (started, not
+// passed, the rollout not begun), from status alone, e.g.
+// "canary web: 1/1 ready beside 2 stable, healthy for 12s of 30s".
+func canaryNode(r opsv1alpha1.Release, now time.Time, p Palette) (node, bool) {
+	pr := r.Status.Progress
+	if pr == nil || pr.Canary == nil || pr.Canary.Passed || pr.RolloutStartTime != nil {
+		return node{}, false
+	}
+	c := pr.Canary
+	ready := fmt.Sprintf("%d/%d ready", c.ReadyReplicas, c.Replicas)
+	if c.ReadyReplicas < c.Replicas {
+		ready = p.Busy(ready)
+	}
+	text := fmt.Sprintf("canary %s: %s beside %d stable", c.Component, ready, c.StableReplicas)
+	window := defaultCanaryWindow
+	if r.Spec.Canary != nil && r.Spec.Canary.Window != nil && r.Spec.Canary.Window.Duration > 0 {
+		window = r.Spec.Canary.Window.Duration
+	}
+	switch {
+	case c.WindowStartTime != nil:
+		healthy := min(max(now.Sub(c.WindowStartTime.Time), 0), window)
+		text += fmt.Sprintf(", healthy for %s of %s", duration.HumanDuration(healthy), duration.HumanDuration(window))
+	case c.StartTime != nil:
+		text += ", " + p.Busy("starting") + " (started " + ago(now, c.StartTime) + ", window " + duration.HumanDuration(window) + ")"
+	}
+	if pr.FailedChecks > 0 && c.Message != "" {
+		text += "  " + p.Bad(bounded(c.Message, maxStatusWords))
+	}
+	return node{text: text}, true
+}
+
+// maxStatusWords bounds a message or statement quoted on a status line (in runes).
+const maxStatusWords = 120
+
+// bounded cuts s to at most n runes, on one line, marking the cut with "…".
+func bounded(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// guardNode is the destructive migration guard's finding on the revision in progress
+// (or the current one) when the DestructiveMigration condition says it Blocked or
+// Warned: how many statements, and the first of them.
+func guardNode(r opsv1alpha1.Release, p Palette) (node, bool) {
+	c := conditions.Get(&r, opsv1alpha1.ConditionDestructiveMigration)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return node{}, false
+	}
+	word := ""
+	switch c.Reason {
+	case opsv1alpha1.ReasonDestructiveMigrationBlocked:
+		word = p.Bad("Blocked")
+	case opsv1alpha1.ReasonDestructiveMigrationWarned:
+		word = p.Busy("Warned")
+	default:
+		return node{}, false
+	}
+	findings := guardFindings(r.Status)
+	if len(findings) == 0 {
+		return node{text: "destructive migrations " + word + ": " + bounded(c.Message, maxStatusWords)}, true
+	}
+	count := fmt.Sprint(len(findings))
+	if len(findings) >= maxFindingsKept {
+		count = "at least " + count
+	}
+	noun := "statements"
+	if len(findings) == 1 {
+		noun = "statement"
+	}
+	f := findings[0]
+	what := f.Table
+	if f.Column != "" {
+		what += "." + f.Column
+	}
+	first := strings.TrimSpace(f.Migration + " " + f.Kind + " " + what)
+	if f.Statement != "" {
+		first += ": " + f.Statement
+	}
+	return node{text: fmt.Sprintf("destructive migrations %s: %s %s, first %s", word, count, noun, bounded(first, maxStatusWords))}, true
+}
+
+// maxFindingsKept is how many findings a history entry keeps (release.MaxFindingsKept;
+// not imported, so that the plugin does not carry the controller's dependencies).
+const maxFindingsKept = 20
+
+// guardFindings are the findings recorded on the history entry of the revision in
+// progress, else of the current revision, else the latest entry.
+func guardFindings(st opsv1alpha1.ReleaseStatus) []opsv1alpha1.MigrationFinding {
+	rev := st.CurrentRevision
+	if st.Progress != nil {
+		rev = st.Progress.Revision
+	}
+	for _, h := range st.History {
+		if h.Revision == rev {
+			return h.DestructiveMigrations
+		}
+	}
+	if len(st.History) > 0 {
+		return st.History[0].DestructiveMigrations
+	}
+	return nil
 }
 
 func scheduleNode(s opsv1alpha1.BackupSchedule, now time.Time, p Palette) node {

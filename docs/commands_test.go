@@ -64,10 +64,11 @@ var shownElsewhere = map[string]ranBy{
 	// The Helm chart (docs/install.md#install-with-helm).
 	"helm install runbook-operator charts/runbook-operator --namespace runbook-operator-system --create-namespace --set image.repository=<registry>/runbook-operator --set image.tag=<tag> --wait --timeout 3m": {file: "test/e2e/helm_test.go", needle: `"install", helmRelease, "charts/runbook-operator"`, how: "with the devcluster's image, as release runbook-operator-helm in its own namespace"},
 	"helm install runbook-operator charts/runbook-operator --namespace runbook-operator-system --create-namespace --set image.repository=<registry>/runbook-operator --set image.tag=<tag> --wait":              {file: "test/e2e/helm_test.go", needle: `"install", helmRelease, "charts/runbook-operator"`, how: "with the devcluster's image, as release runbook-operator-helm in its own namespace"},
-	"helm uninstall runbook-operator --namespace runbook-operator-system --wait":                                                                {file: "test/e2e/helm_test.go", needle: `"uninstall", helmRelease`, how: "the release runbook-operator-helm"},
-	"kubectl -n runbook-operator-system rollout status deployment/runbook-operator-controller-manager":                                          {notRun: "the helm e2e waits with helm install --wait and checks the Deployment Available instead"},
-	"kubectl apply --server-side -f charts/runbook-operator/crds/":                                                                              {notRun: "the devcluster installs the same CRDs from config/crd/bases (TestHelmChartIsGenerated checks crds/ is them)"},
-	"helm upgrade runbook-operator charts/runbook-operator --namespace runbook-operator-system --reuse-values --set image.tag=<new tag> --wait": {notRun: "no helm upgrade test yet (tried by hand against envtest's kube-apiserver)"},
+	"helm uninstall runbook-operator --namespace runbook-operator-system --wait":                       {file: "test/e2e/helm_test.go", needle: `"uninstall", helmRelease`, how: "the release runbook-operator-helm"},
+	"kubectl -n runbook-operator-system rollout status deployment/runbook-operator-controller-manager": {notRun: "the helm e2e waits with helm install --wait and checks the Deployment Available instead"},
+	"kubectl apply --server-side -f charts/runbook-operator/crds/":                                     {notRun: "the devcluster installs the same CRDs from config/crd/bases (TestHelmChartIsGenerated checks crds/ is them)"},
+	"helm upgrade runbook-operator charts/runbook-operator --namespace runbook-operator-system --reuse-values --set image.tag=<new tag> --wait": {file: "test/e2e/helm_test.go", needle: `"upgrade", helmRelease, "charts/runbook-operator", "--namespace", helmNamespace, "--reuse-values"`,
+		how: "with --reuse-values and a changed value (extraArgs; the devcluster has one image, so not image.tag), as release runbook-operator-helm: the manager rolls and the objects keep working"},
 
 	// Run as written by the docs e2e spec.
 	`kubectl -n saas wait databasebackup/before-v2-4-0 --for=condition=Reconciling=False --timeout=1h`:                                       {file: e2eDocs, how: "after the backup is created"},
@@ -101,9 +102,10 @@ var shownElsewhere = map[string]ranBy{
 	// Run in another form by a test.
 	`make build-installer IMG=<registry>/runbook-operator:<tag>`: {file: "internal/devcluster/install.go", needle: `exec.CommandContext(ctx, "hack/build-installer.sh", img)`,
 		how: "the install spec (test/e2e/install_test.go, through devcluster.InstallManifests) runs the target's script for the devcluster's image; test/install checks dist/install.yaml is its output"},
-	`kubectl apply --server-side -f dist/install.yaml`: {file: "internal/devcluster/install.go", needle: `client.FieldOwner("kubectl"), client.ForceOwnership`,
-		how: "the install and upgrade specs apply install.yaml server-side through the API (devcluster.ApplyManifests), as kubectl does"},
-	`make demo DEMO_ARGS=--operator-image`: {notRun: "TestDemo runs the demo with the host-process manager only (the image option adds about 3.5 min to CI); the option's install path is devcluster.InstallManifests/ApplyManifests, which the install and upgrade specs run, and it was run by hand (10 of 10 steps, 205 s)"},
+	`kubectl apply --server-side -f dist/install.yaml`: {file: "internal/devcluster/install.go", needle: `"apply", "--server-side", "--force-conflicts", "-f", file`,
+		how: "the install and upgrade specs and make demo --operator-image run the real kubectl ($KUBEBUILDER_ASSETS/kubectl) on install.yaml for the devcluster's image written to a file (devcluster.KubectlApply); --force-conflicts because the devcluster created the CRDs itself"},
+	`make demo DEMO_ARGS=--operator-image`:                  {notRun: "TestDemo runs the demo with the host-process manager only (the image option adds about 3.5 min to CI); the option's install path is devcluster.InstallManifests and KubectlApply, which the install and upgrade specs run, and it was run by hand (10 of 10 steps, 205 s)"},
+	`make demo DEMO_ARGS="--operator-image --install=helm"`: {notRun: "as --operator-image, with helm install of the chart (devcluster.HelmInstallArgs, table-tested; the helm e2e spec runs helm install and helm upgrade of the same chart); run by hand (10 of 10 steps, 284 s), see docs/demo.md"},
 	`make image IMG=<registry>/runbook-operator:<tag>`: {file: "internal/devcluster/build.go", needle: `"image", "IMG="+ref`,
 		how: "every e2e run builds the operator's image with make image (devcluster.BuildImage)"},
 

@@ -6,7 +6,8 @@
 //
 //	go run ./cmd/demo                    # walkthrough, then stay up
 //	go run ./cmd/demo --exit-when-done   # exit 0 after the walkthrough, 1 if a step failed
-//	go run ./cmd/demo --operator-image   # the operator from its image, installed with dist/install.yaml
+//	go run ./cmd/demo --operator-image   # the operator from its image, installed with kubectl apply of dist/install.yaml
+//	go run ./cmd/demo --operator-image --install=helm   # ... installed with helm install of charts/runbook-operator
 package main
 
 import (
@@ -42,7 +43,15 @@ type options struct {
 	// operatorImage runs the operator as users do: make image, dist/install.yaml
 	// applied, the manager a pod of the image (instead of a host process).
 	operatorImage bool
+	// install is how --operator-image installs it: installKubectl or installHelm.
+	install string
 }
+
+// The --install choices.
+const (
+	installKubectl = "kubectl"
+	installHelm    = "helm"
+)
 
 func main() {
 	var o options
@@ -52,7 +61,16 @@ func main() {
 	flag.BoolVar(&o.exitWhenDone, "exit-when-done", false, "exit after the walkthrough: 0 when every step succeeded, 1 otherwise")
 	flag.BoolVar(&o.verbose, "v", false, "print the devcluster's own progress lines too")
 	flag.BoolVar(&o.operatorImage, "operator-image", false, "run the operator as users do: build its image (make image), install it with dist/install.yaml (make build-installer) and run the steps against the manager pod the node agent runs from the image")
+	flag.StringVar(&o.install, "install", installKubectl, "with --operator-image, how to install the operator as docs/install.md says: kubectl (kubectl apply --server-side -f dist/install.yaml) or helm (helm install of charts/runbook-operator)")
 	flag.Parse()
+	if o.install != installKubectl && o.install != installHelm {
+		fmt.Fprintf(os.Stderr, "demo: --install=%s: want kubectl or helm\n", o.install)
+		os.Exit(2)
+	}
+	if o.install != installKubectl && !o.operatorImage {
+		fmt.Fprintln(os.Stderr, "demo: --install needs --operator-image (without it the manager is a host process, not installed)")
+		os.Exit(2)
+	}
 	os.Exit(run(o))
 }
 
@@ -200,11 +218,12 @@ runs their pods as processes on this machine. Logs and state: %s/`, o.dir)
 func startManager(ctx context.Context, o options, out *demo.Printer, c *devcluster.Cluster, root string, bins map[string]string) (*devcluster.HostProcess, error) {
 	t := time.Now()
 	if o.operatorImage {
-		if err := installOperator(ctx, c, root); err != nil {
+		how, err := installOperator(ctx, c, root, o.install)
+		if err != nil {
 			return nil, err
 		}
-		out.Check("installed the operator with dist/install.yaml (make build-installer IMG=%s) and its manager pod is Ready in %s; its log: kubectl -n %s logs deploy/%s",
-			devcluster.AgentImage, since(t), devcluster.InstallNamespace, devcluster.InstallDeployment)
+		out.Check("installed the operator with %s and its manager pod is Ready in %s; its log: kubectl -n %s logs deploy/%s",
+			how, since(t), devcluster.InstallNamespace, devcluster.InstallDeployment)
 		return nil, nil
 	}
 	m, err := c.StartManager(ctx, bins["manager"])
@@ -247,6 +266,9 @@ Install them (as root) and run make demo again:
 	}
 	t := time.Now()
 	if o.operatorImage {
+		if err := installToolReady(ctx, o.install, root, assets); err != nil {
+			return "", nil, "", err
+		}
 		layout, err = devcluster.BuildImage(ctx, root, devcluster.AgentImage, io.Discard)
 		if err != nil {
 			return "", nil, "", err
@@ -264,29 +286,65 @@ Install them (as root) and run make demo again:
 	return assets, bins, "", nil
 }
 
-// installOperator installs the operator as the README says (dist/install.yaml for the
-// devcluster's image, applied server-side) and waits for its manager pod to be
-// Ready. With the devcluster's Prometheus and Alertmanager, the manager gets their
-// flags as extra args (its metrics and alert receiver on the host loopback), as a
-// user would point it at theirs.
-func installOperator(ctx context.Context, c *devcluster.Cluster, root string) error {
-	objs, err := devcluster.InstallManifests(ctx, root, devcluster.AgentImage, os.Stderr)
-	if err != nil {
+// installToolReady checks, before anything starts, that the tool --install runs is
+// there: kubectl beside the test binaries, or the helm make test-binaries builds.
+func installToolReady(ctx context.Context, install, root, assets string) error {
+	if install == installHelm {
+		_, err := devcluster.HelmBinary(ctx, root)
 		return err
 	}
+	_, err := (&devcluster.Cluster{AssetsDir: assets}).Kubectl()
+	return err
+}
+
+// installOperator installs the operator as docs/install.md says and waits for its
+// manager pod to be Ready: with kubectl, dist/install.yaml for the devcluster's image
+// (make build-installer IMG=...) applied with `kubectl apply --server-side`; with
+// helm, `helm install` of charts/runbook-operator with the image values set to the
+// devcluster's image. Both give the same Deployment in the same namespace. With the
+// devcluster's Prometheus and Alertmanager, the manager gets their flags as extra
+// args (its metrics and alert receiver on the host loopback), as a user would point
+// it at theirs. It returns what it ran, for the printed line.
+func installOperator(ctx context.Context, c *devcluster.Cluster, root, install string) (string, error) {
+	var extra []string
 	if c.Monitoring != nil {
-		if err := devcluster.EditManager(objs, "", c.Monitoring.ManagerArgs()...); err != nil {
-			return err
+		extra = c.Monitoring.ManagerArgs()
+	}
+	var how string
+	switch install {
+	case installHelm:
+		helm, err := devcluster.HelmBinary(ctx, root)
+		if err != nil {
+			return "", err
 		}
+		args, err := devcluster.HelmInstallArgs(devcluster.AgentImage, extra...)
+		if err != nil {
+			return "", err
+		}
+		if err := c.Helm(ctx, helm, root, io.Discard, args...); err != nil {
+			return "", err
+		}
+		how = "helm install runbook-operator charts/runbook-operator (image " + devcluster.AgentImage + ")"
+	default:
+		objs, err := devcluster.InstallManifests(ctx, root, devcluster.AgentImage, os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		if len(extra) > 0 {
+			if err := devcluster.EditManager(objs, "", extra...); err != nil {
+				return "", err
+			}
+		}
+		if err := c.KubectlApply(ctx, objs, io.Discard); err != nil {
+			return "", err
+		}
+		how = "kubectl apply --server-side -f dist/install.yaml (make build-installer IMG=" + devcluster.AgentImage + ")"
 	}
 	cl, err := c.InstallClient()
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := devcluster.ApplyManifests(ctx, cl, objs); err != nil {
-		return err
-	}
-	return devcluster.WaitManagerAvailable(ctx, cl, 3*time.Minute)
+	return how, devcluster.WaitManagerAvailable(ctx, cl, 3*time.Minute)
 }
 
 func printFinale(out *demo.Printer, c *devcluster.Cluster, dir string, startup time.Duration, peak devcluster.MemoryUsage) {

@@ -91,6 +91,9 @@ type Options struct {
 type Cluster struct {
 	// Kubeconfig is the path of an admin kubeconfig (user in system:masters).
 	Kubeconfig string
+	// AssetsDir is the resolved Options.AssetsDir: etcd, kube-apiserver and, where
+	// hack/test-binaries.sh built it, kubectl.
+	AssetsDir  string
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
 	Postgres   *harness.Postgres
@@ -189,6 +192,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c.AssetsDir = assets
 	side := c.startSideServices(ctx, opts, assets)
 	defer side.wg.Wait() // before Stop, which stops what they started
 	if err := c.startControlPlane(opts, assets, t0); err != nil {

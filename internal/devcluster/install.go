@@ -3,10 +3,14 @@ package devcluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,6 +20,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // The install bundle's manager (config/default): its namespace, Deployment and the
@@ -58,16 +63,127 @@ func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-// ApplyManifests applies every object as `kubectl apply --server-side` does, without
-// needing kubectl (make demo does not build it): server-side apply as kubectl's field
-// manager, taking over fields another manager set.
-func ApplyManifests(ctx context.Context, cl client.Client, objs []*unstructured.Unstructured) error {
+// Kubectl is the real kubectl hack/test-binaries.sh builds beside kube-apiserver
+// (the same Kubernetes release), or an error saying how to get it.
+func (c *Cluster) Kubectl() (string, error) {
+	bin := filepath.Join(c.AssetsDir, "kubectl")
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("kubectl is missing in %s: hack/test-binaries.sh (make test-binaries) builds it: %w", c.AssetsDir, err)
+	}
+	return bin, nil
+}
+
+// ManifestsYAML is objs as one multi-document YAML, as dist/install.yaml is written.
+func ManifestsYAML(objs []*unstructured.Unstructured) ([]byte, error) {
+	var buf bytes.Buffer
 	for _, u := range objs {
-		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("kubectl"), client.ForceOwnership); err != nil {
-			return fmt.Errorf("apply %s %s: %w", u.GetKind(), u.GetName(), err)
+		b, err := yaml.Marshal(u.Object)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
 		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}
+
+// KubectlApply runs the install's command with the real kubectl, as docs/install.md
+// shows it: objs written to an install.yaml in a temporary folder, then `kubectl apply
+// --server-side -f install.yaml` against the devcluster. --force-conflicts is the one
+// addition: the devcluster created the CRDs itself (envtest's CRD install, another
+// field manager than kubectl), which a user's cluster never has; an older install's
+// CRDs differ from them, and server-side apply would refuse to take those fields
+// over. kubectl's output goes to out.
+func (c *Cluster) KubectlApply(ctx context.Context, objs []*unstructured.Unstructured, out io.Writer) error {
+	kubectl, err := c.Kubectl()
+	if err != nil {
+		return err
+	}
+	data, err := ManifestsYAML(objs)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "install-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	file := filepath.Join(dir, "install.yaml")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		return err
+	}
+	args := []string{"--kubeconfig", c.Kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", file}
+	cmd := exec.CommandContext(ctx, kubectl, args...)
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, io.MultiWriter(out, &errOut)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}
 	return nil
+}
+
+// HelmBinary is the helm hack/test-binaries.sh builds from source: $HELM_BIN (the
+// Makefile exports it) or what `hack/test-binaries.sh --print-helm` prints, or an
+// error saying how to get it.
+func HelmBinary(ctx context.Context, moduleRoot string) (string, error) {
+	bin := os.Getenv("HELM_BIN")
+	if bin == "" {
+		cmd := exec.CommandContext(ctx, "hack/test-binaries.sh", "--print-helm")
+		cmd.Dir = moduleRoot
+		b, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("hack/test-binaries.sh --print-helm: %w", err)
+		}
+		bin = strings.TrimSpace(string(b))
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("helm is missing at %s: hack/test-binaries.sh (make test-binaries) builds it: %w", bin, err)
+	}
+	return bin, nil
+}
+
+// Helm runs helm against the devcluster from moduleRoot (where charts/ is), with
+// configuration and cache folders of its own (the user's helm repositories and
+// plugins never matter). Its output goes to out.
+func (c *Cluster) Helm(ctx context.Context, helm, moduleRoot string, out io.Writer, args ...string) error {
+	home, err := os.MkdirTemp("", "helm-home-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(home) }()
+	cmd := exec.CommandContext(ctx, helm, args...)
+	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig,
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, io.MultiWriter(out, &errOut)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("helm %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return nil
+}
+
+// HelmInstallArgs are the arguments of `helm install` of charts/runbook-operator as
+// docs/install.md shows it, as release runbook-operator in InstallNamespace (so its
+// Deployment is InstallDeployment, as with install.yaml), with image img and the
+// manager's extra args.
+func HelmInstallArgs(img string, extraArgs ...string) ([]string, error) {
+	i := strings.LastIndex(img, ":")
+	if i < 0 || strings.Contains(img[i:], "/") {
+		return nil, fmt.Errorf("image %q has no tag", img)
+	}
+	repo, tag := img[:i], img[i+1:]
+	args := []string{"install", "runbook-operator", "charts/runbook-operator",
+		"--namespace", InstallNamespace, "--create-namespace",
+		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag}
+	if len(extraArgs) > 0 {
+		b, err := json.Marshal(extraArgs)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--set-json", "extraArgs="+string(b))
+	}
+	return append(args, "--wait", "--timeout", "3m"), nil
 }
 
 // EditManager changes the manager container of the bundle's Deployment in objs:

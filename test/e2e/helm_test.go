@@ -3,10 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
@@ -39,29 +36,37 @@ func runHelm(ctx SpecContext, args ...string) {
 	GinkgoHelper()
 	root, err := devcluster.ModuleRoot()
 	Expect(err).NotTo(HaveOccurred())
-	bin := os.Getenv("HELM_BIN")
-	if bin == "" {
-		print := exec.CommandContext(ctx, "hack/test-binaries.sh", "--print-helm")
-		print.Dir = root
-		out, err := print.Output()
-		Expect(err).NotTo(HaveOccurred())
-		bin = strings.TrimSpace(string(out))
-	}
-	Expect(bin).To(BeAnExistingFile(), "helm is built by make test-binaries")
-	// Not GinkgoT().TempDir(): runHelm runs in a DeferCleanup too, which cannot defer.
-	home, err := os.MkdirTemp("", "helm-home-")
+	bin, err := devcluster.HelmBinary(ctx, root)
 	Expect(err).NotTo(HaveOccurred())
-	defer os.RemoveAll(home)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig,
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	GinkgoWriter.Printf("helm %s\n", strings.Join(args, " "))
-	err = cmd.Run()
-	GinkgoWriter.Printf("%s\n", out.Bytes())
-	Expect(err).NotTo(HaveOccurred(), "helm %s:\n%s", strings.Join(args, " "), out.Bytes())
+	Expect(cluster.Helm(ctx, bin, root, GinkgoWriter, args...)).To(Succeed())
+}
+
+// helmManagerPod is the chart's one running manager pod.
+func helmManagerPod(ctx SpecContext) corev1.Pod {
+	GinkgoHelper()
+	pods := &corev1.PodList{}
+	Expect(k8sClient.List(ctx, pods, client.InNamespace(helmNamespace), client.MatchingLabels{
+		"control-plane": "controller-manager", "app.kubernetes.io/instance": helmRelease})).To(Succeed())
+	var running []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp.IsZero() {
+			running = append(running, p)
+		}
+	}
+	Expect(running).To(HaveLen(1))
+	return running[0]
+}
+
+// helmHoldsLease waits until pod holds the leader election Lease in the release's namespace.
+func helmHoldsLease(ctx SpecContext, pod string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) string {
+		leases := &coordinationv1.LeaseList{}
+		g.Expect(k8sClient.List(ctx, leases, client.InNamespace(helmNamespace))).To(Succeed())
+		g.Expect(leases.Items).NotTo(BeEmpty())
+		return ptr.Deref(leases.Items[0].Spec.HolderIdentity, "")
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(HavePrefix(pod))
 }
 
 var _ = Describe("installing the operator with its Helm chart", Ordered, func() {
@@ -101,11 +106,7 @@ var _ = Describe("installing the operator with its Helm chart", Ordered, func() 
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: helmNamespace, Name: helmDeployment}, d)).To(Succeed())
 		Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1), "helm install --wait returned before the Deployment was Available")
 
-		pods := &corev1.PodList{}
-		Expect(k8sClient.List(ctx, pods, client.InNamespace(helmNamespace), client.MatchingLabels{
-			"control-plane": "controller-manager", "app.kubernetes.io/instance": helmRelease})).To(Succeed())
-		Expect(pods.Items).To(HaveLen(1))
-		pod := pods.Items[0]
+		pod := helmManagerPod(ctx)
 		Expect(pod.Spec.ServiceAccountName).To(Equal(helmDeployment))
 		Expect(pod.Spec.Containers[0].Image).To(Equal(devcluster.AgentImage))
 		Expect(pod.Spec.Containers[0].Args).To(ContainElement("--leader-elect"))
@@ -117,16 +118,49 @@ var _ = Describe("installing the operator with its Helm chart", Ordered, func() 
 		Expect(evs.Items[0].Message).To(MatchRegexp(`chrooted in image sha256:[0-9a-f]{64} as 65532:65532`), "not root, from the image")
 
 		By("the manager holds the leader election Lease in the release's namespace")
-		Eventually(func(g Gomega) string {
-			leases := &coordinationv1.LeaseList{}
-			g.Expect(k8sClient.List(ctx, leases, client.InNamespace(helmNamespace))).To(Succeed())
-			g.Expect(leases.Items).NotTo(BeEmpty())
-			return *leases.Items[0].Spec.HolderIdentity
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(HavePrefix(pod.Name))
+		helmHoldsLease(ctx, pod.Name)
 
 		By("a backup goes through the in-cluster manager")
 		createBackup(ctx, "e2e-helm-backup", backupSpec("e2e-helm-backup", devcluster.DemoS3Secret, opsv1alpha1.DeletionPolicyRetain))
 		b := finishedBackup(ctx, "e2e-helm-backup")
 		Expect(b.Status.Phase).To(Equal(opsv1alpha1.BackupPhaseCompleted), "Ready: %s", condition(b, opsv1alpha1.ConditionReady).Message)
-	}, SpecTimeout(7*time.Minute))
+
+		By("helm upgrade with a changed value (an extra manager arg): the manager pod rolls to the new spec and becomes Ready")
+		// The devcluster's pods share the host's network (no network namespaces), so the
+		// chart's default RollingUpdate would start the new manager beside the old one,
+		// unable to bind the health and metrics ports it holds: Recreate, set on the live
+		// Deployment (a field the chart does not set, so helm upgrade keeps it).
+		Eventually(func() error {
+			d := &appsv1.Deployment{}
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: helmNamespace, Name: helmDeployment}, d); err != nil {
+				return err
+			}
+			d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+			return k8sClient.Update(ctx, d)
+		}).WithContext(ctx).Should(Succeed())
+		const extraArg = "--incident-concurrency=3"
+		start = time.Now()
+		runHelm(ctx, "upgrade", helmRelease, "charts/runbook-operator", "--namespace", helmNamespace, "--reuse-values",
+			"--set-json", `extraArgs=["`+extraArg+`"]`, "--wait", "--timeout", "2m")
+		GinkgoWriter.Printf("helm upgrade --wait returned after %s\n", time.Since(start).Round(time.Millisecond))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: helmNamespace, Name: helmDeployment}, d)).To(Succeed())
+			g.Expect(devcluster.ManagerAvailable(d)).To(BeTrue(), "rolled out, available, the old pod gone: %+v", d.Status)
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(250 * time.Millisecond).Should(Succeed())
+		upgraded := helmManagerPod(ctx)
+		Expect(upgraded.Name).NotTo(Equal(pod.Name), "a new pod")
+		Expect(upgraded.Spec.Containers[0].Args).To(ContainElements("--leader-elect", extraArg))
+		Expect(upgraded.Spec.Containers[0].Image).To(Equal(devcluster.AgentImage), "--reuse-values kept the image")
+		Expect(upgraded.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
+		helmHoldsLease(ctx, upgraded.Name)
+
+		By("the backup made before the upgrade stays Completed and Ready, and a new one goes through the upgraded manager")
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "e2e-helm-backup"}, b)).To(Succeed())
+		Expect(b.Status.Phase).To(Equal(opsv1alpha1.BackupPhaseCompleted))
+		Expect(condition(b, opsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		createBackup(ctx, "e2e-helm-upgraded", backupSpec("e2e-helm-upgraded", devcluster.DemoS3Secret, opsv1alpha1.DeletionPolicyRetain))
+		b = finishedBackup(ctx, "e2e-helm-upgraded")
+		Expect(b.Status.Phase).To(Equal(opsv1alpha1.BackupPhaseCompleted), "Ready: %s", condition(b, opsv1alpha1.ConditionReady).Message)
+	}, SpecTimeout(8*time.Minute))
 })

@@ -254,11 +254,11 @@ var _ = Describe("installing the operator as users do", Ordered, ContinueOnFailu
 
 	BeforeAll(func(ctx SpecContext) {
 		stopHostManager()
-		By("applying install.yaml for the devcluster's image (make build-installer IMG=...)")
+		By("kubectl apply --server-side -f install.yaml, built for the devcluster's image (make build-installer IMG=...)")
 		objs := currentInstaller(ctx)
 		uninstallAfter(&objs)
 		start := time.Now()
-		Expect(devcluster.ApplyManifests(ctx, k8sClient, objs)).To(Succeed())
+		Expect(cluster.KubectlApply(ctx, objs, GinkgoWriter)).To(Succeed())
 		By("waiting for the manager Deployment to be Available")
 		pod = managerAvailable(ctx)
 		GinkgoWriter.Printf("manager Available %s after apply\n", time.Since(start).Round(time.Millisecond))
@@ -430,7 +430,7 @@ var _ = Describe("upgrading an install to today's install.yaml", Ordered, Contin
 		objs, err = devcluster.DecodeManifests(data)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(devcluster.EditManager(objs, devcluster.AgentImage)).To(Succeed())
-		Expect(devcluster.ApplyManifests(ctx, k8sClient, objs)).To(Succeed())
+		Expect(cluster.KubectlApply(ctx, objs, GinkgoWriter)).To(Succeed())
 		old = managerAvailable(ctx)
 		holdsLease(ctx, old.Name)
 
@@ -471,10 +471,10 @@ var _ = Describe("upgrading an install to today's install.yaml", Ordered, Contin
 	}, SpecTimeout(6*time.Minute))
 
 	It("applies today's install.yaml over it: a new manager takes over and the objects keep working", func(ctx SpecContext) {
-		By("applying today's install.yaml")
+		By("kubectl apply --server-side -f today's install.yaml")
 		current := currentInstaller(ctx)
 		objs = append(objs, current...)
-		Expect(devcluster.ApplyManifests(ctx, k8sClient, current)).To(Succeed())
+		Expect(cluster.KubectlApply(ctx, current, GinkgoWriter)).To(Succeed())
 		By("restarting the manager as a new image would (the fixture runs today's image: there is no earlier one to run)")
 		rollManager(ctx, func(_ *corev1.PodSpec, annotations map[string]string) {
 			annotations["kubectl.kubernetes.io/restartedAt"] = time.Now().Format(time.RFC3339)

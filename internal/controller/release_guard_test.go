@@ -30,6 +30,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -239,11 +240,10 @@ var _ = Describe("Release destructive migration guard", func() {
 
 		By("largeTableRows out of bounds is refused by the API server")
 		for _, bad := range []int64{0, 1_000_000_000_001} {
-			err := k8sClient.Update(ctx, func() *opsv1alpha1.Release {
-				r := getRelease(ctx, rel)
-				r.Spec.Migrations.LargeTableRows = &bad
-				return r
-			}())
+			// A merge patch without resourceVersion: the controller writes status in the
+			// meantime, and an Update of a stale copy would get a conflict instead.
+			err := k8sClient.Patch(ctx, rel.DeepCopy(), client.RawPatch(types.MergePatchType,
+				fmt.Appendf(nil, `{"spec":{"migrations":{"largeTableRows":%d}}}`, bad)))
 			Expect(err).To(MatchError(ContainSubstring("spec.migrations.largeTableRows")), "largeTableRows %d", bad)
 		}
 

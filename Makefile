@@ -82,10 +82,8 @@ rootfs: ## Build the agent image's runtime file system and a PostgreSQL 17 one w
 test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, data-plane and end-to-end suites.
 	@echo "== CRD validation (envtest: real kube-apiserver and etcd) ($$(date -u +%T))"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -v ./api/... | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|crd-validation' 
-	@echo "== all other packages ($$(date -u +%T))"
-	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/api/')
-	@echo "== end to end ($$(date -u +%T); devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app)"
-	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -tags=e2e ./test/e2e/ -v -ginkgo.v
+	@echo "== end to end ($$(date -u +%T); devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app), and beside it all other packages"
+	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" hack/test-suites.sh $(GO_TEST_FLAGS)
 
 .PHONY: demo
 demo: test-binaries ## Start the devcluster and the operator, walk through the Django app, backups, a restore, a schedule, a secret rotation, a release with rollback and a failing backup whose alert opens an Incident; stays up until Ctrl-C (DEMO_ARGS=--exit-when-done to stop after; --operator-image runs the manager in-cluster from make image, installed from dist/install.yaml).

@@ -115,7 +115,6 @@ func finishOneJob(ctx context.Context, ns string) {
 
 var _ = Describe("database lock", func() {
 	It("never lets a backup and a restore of one database, created at the same moment, run at once", func(ctx SpecContext) {
-		SetDefaultEventuallyTimeout(20 * time.Second)
 		most := watchUnfinishedJobs(ctx)
 		const rounds = 20
 		var namespaces []string
@@ -143,7 +142,6 @@ var _ = Describe("database lock", func() {
 	})
 
 	It("takes the Lease over from a holder that is gone, and releases it when the backup finishes", func(ctx SpecContext) {
-		SetDefaultEventuallyTimeout(20 * time.Second)
 		ns := newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 		stale := &coordinationv1.Lease{

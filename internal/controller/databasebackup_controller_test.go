@@ -154,8 +154,6 @@ var _ = Describe("DatabaseBackup", func() {
 	)
 	BeforeEach(func() {
 		ctx = context.Background()
-		SetDefaultEventuallyTimeout(20 * time.Second)
-		SetDefaultConsistentlyDuration(2 * time.Second)
 		ns = newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 	})

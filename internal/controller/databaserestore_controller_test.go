@@ -252,8 +252,6 @@ var _ = Describe("DatabaseRestore", func() {
 	)
 	BeforeEach(func() {
 		ctx = context.Background()
-		SetDefaultEventuallyTimeout(20 * time.Second)
-		SetDefaultConsistentlyDuration(2 * time.Second)
 		ns = newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 	})

@@ -20,7 +20,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -88,7 +87,6 @@ func watchVersions(ctx context.Context, ns string) func() []storedVersion {
 
 var _ = Describe("kubectl wait --for=condition=Reconciling=False", func() {
 	It("returns once a backup or restore finishes, never before, succeeded or failed, waiting or not", func(ctx SpecContext) {
-		SetDefaultEventuallyTimeout(20 * time.Second)
 		ns := newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 		versions := watchVersions(ctx, ns)

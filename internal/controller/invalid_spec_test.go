@@ -120,7 +120,6 @@ var _ = Describe("Bad input: objects stored before their field was bounded, long
 	)
 	BeforeEach(func() {
 		ctx = context.Background()
-		SetDefaultEventuallyTimeout(20 * time.Second)
 		ns = newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 		testClock.Set(time.Now())

@@ -19,7 +19,6 @@ package controller
 import (
 	"context"
 	"path/filepath"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -83,7 +82,6 @@ var _ = Describe("observedGeneration of finished objects", func() {
 	)
 	BeforeEach(func() {
 		ctx = context.Background()
-		SetDefaultEventuallyTimeout(20 * time.Second)
 		ns = newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 	})

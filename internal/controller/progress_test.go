@@ -79,7 +79,6 @@ var _ = Describe("Progress of running backups and restores", func() {
 	)
 	BeforeEach(func() {
 		ctx = context.Background()
-		SetDefaultEventuallyTimeout(20 * time.Second)
 		ns = newNamespace(ctx)
 		createSecrets(ctx, ns, "saas-db")
 	})

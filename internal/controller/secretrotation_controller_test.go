@@ -237,7 +237,6 @@ var _ = Describe("SecretRotation", func() {
 	BeforeEach(func() {
 		ctx = context.Background()
 		ns = newNamespace(ctx)
-		SetDefaultEventuallyTimeout(20 * time.Second)
 	})
 
 	It("creates the Secret, then rotates in two phases restarting each target once per phase, in order, across manager restarts", func() {

@@ -79,7 +79,6 @@ var _ = Describe("SecretRotation emergency with re-encryption", func() {
 	BeforeEach(func() {
 		ctx = context.Background()
 		ns = newNamespace(ctx)
-		SetDefaultEventuallyTimeout(20 * time.Second)
 	})
 
 	It("keeps the leaked Fernet value decrypt-only, re-encrypts with a Job in the app's image, then drops it, across manager restarts between every step", func() {

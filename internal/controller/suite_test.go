@@ -85,6 +85,12 @@ func TestControllers(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	// One default for every spec, whatever order Ginkgo runs them in: these are
+	// process-wide, so a default set in one Describe's BeforeEach leaked into the
+	// specs that ran after it and left the others on Gomega's 1s (a spec polling
+	// for a phase then failed only when it ran first on a loaded machine).
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	SetDefaultConsistentlyDuration(2 * time.Second)
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &managerLog)), zap.UseDevMode(true)))
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(opsv1alpha1.AddToScheme(scheme))

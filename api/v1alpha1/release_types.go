@@ -17,6 +17,8 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -937,6 +939,17 @@ type RevisionRecord struct {
 	// +kubebuilder:validation:MaxItems=20
 	DestructiveMigrations []MigrationFinding `json:"destructiveMigrations,omitempty"`
 }
+
+// Defaults and bounds of a Release that the controller and kubectl runbook both use,
+// matching the markers above (a test compares them with the CRD).
+const (
+	// DefaultCanaryWindow is canary.window's default (an object stored before the
+	// field existed has none).
+	DefaultCanaryWindow = 30 * time.Second
+	// MaxDestructiveMigrations is how many findings a history entry keeps
+	// (destructiveMigrations' MaxItems).
+	MaxDestructiveMigrations = 20
+)
 
 // FollowUp is an object a revision's failure asks for: named when decided (recorded
 // before it is created), created exactly once.

@@ -31,6 +31,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/incident"
+	"runbook-operator/internal/truncate"
 )
 
 // Labels and annotations of an alert-opened Incident.
@@ -131,7 +132,7 @@ func Namespace(m *Message, opts Options) (string, error) {
 		return opts.DefaultNamespace, nil
 	}
 	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return "", fmt.Errorf("%w: label %s=%q is not a namespace name: %s", ErrMalformed, NamespaceLabel, incident.Cut(ns, 70), errs[0])
+		return "", fmt.Errorf("%w: label %s=%q is not a namespace name: %s", ErrMalformed, NamespaceLabel, truncate.String(ns, 70), errs[0])
 	}
 	return ns, nil
 }
@@ -211,9 +212,9 @@ func NewIncident(m *Message, ns string, n int, opts Options) *opsv1alpha1.Incide
 			Namespace: ns,
 			Labels:    map[string]string{LabelAlertGroup: GroupHash(m.GroupKey)},
 			Annotations: map[string]string{
-				AnnotationGroupKey:     incident.Cut(m.GroupKey, maxAnnotation),
+				AnnotationGroupKey:     truncate.String(m.GroupKey, maxAnnotation),
 				AnnotationGroupKeyHash: fullHash(m.GroupKey),
-				AnnotationReceiver:     incident.Cut(m.Receiver, 253),
+				AnnotationReceiver:     truncate.String(m.Receiver, 253),
 			},
 		},
 		Spec: opsv1alpha1.IncidentSpec{
@@ -232,7 +233,7 @@ func NewIncident(m *Message, ns string, n int, opts Options) *opsv1alpha1.Incide
 			if errs := validation.IsDNS1123Subdomain(rel); len(errs) == 0 {
 				inc.Spec.ReleaseRef = &opsv1alpha1.LocalObjectReference{Name: rel}
 			} else {
-				notes = append(notes, fmt.Sprintf("Label %s=%q is not a Release name; no releaseRef set.", opts.ReleaseLabel, incident.Cut(rel, 70)))
+				notes = append(notes, fmt.Sprintf("Label %s=%q is not a Release name; no releaseRef set.", opts.ReleaseLabel, truncate.String(rel, 70)))
 			}
 		}
 	}
@@ -285,21 +286,21 @@ func title(m *Message) string {
 	if n := len(m.Alerts); n > 1 {
 		t = fmt.Sprintf("%s (%d alerts)", t, n)
 	}
-	return incident.Cut(t, maxTitle)
+	return truncate.String(t, maxTitle)
 }
 
 func description(m *Message, notes []string) string {
 	var b strings.Builder
 	if d := firstAnnotation(m, "description", "message"); d != "" {
-		b.WriteString(incident.Cut(d, maxDescription-3000)) // leaves room for what follows
+		b.WriteString(truncate.String(d, maxDescription-3000)) // leaves room for what follows
 		b.WriteString("\n\n")
 	}
 	if u := firstAnnotation(m, "runbook_url"); u != "" {
-		fmt.Fprintf(&b, "Runbook: %s\n", incident.Cut(u, 1024))
+		fmt.Fprintf(&b, "Runbook: %s\n", truncate.String(u, 1024))
 	}
-	fmt.Fprintf(&b, "Opened by Alertmanager (receiver %q", incident.Cut(m.Receiver, 253))
+	fmt.Fprintf(&b, "Opened by Alertmanager (receiver %q", truncate.String(m.Receiver, 253))
 	if m.ExternalURL != "" {
-		fmt.Fprintf(&b, ", %s", incident.Cut(m.ExternalURL, 256))
+		fmt.Fprintf(&b, ", %s", truncate.String(m.ExternalURL, 256))
 	}
 	b.WriteString(") for the alert group")
 	if pairs := m.GroupLabels.SortedPairs(); len(pairs) > 0 {
@@ -307,7 +308,7 @@ func description(m *Message, notes []string) string {
 		for _, p := range pairs {
 			kv = append(kv, fmt.Sprintf("%s=%q", p.Name, p.Value))
 		}
-		fmt.Fprintf(&b, " {%s}", incident.Cut(strings.Join(kv, ", "), 512))
+		fmt.Fprintf(&b, " {%s}", truncate.String(strings.Join(kv, ", "), 512))
 	}
 	b.WriteString(". The timeline lists each alert; a resolved notification proposes resolution (condition ResolutionProposed), a person sets spec.resolution.\n")
 	if m.TruncatedAlerts > 0 {
@@ -317,7 +318,7 @@ func description(m *Message, notes []string) string {
 		b.WriteString(n)
 		b.WriteString("\n")
 	}
-	return incident.Cut(strings.TrimSpace(b.String()), maxDescription)
+	return truncate.String(strings.TrimSpace(b.String()), maxDescription)
 }
 
 // AlertKey is the timeline key of one alert in one status: receipt is idempotent on

@@ -30,7 +30,7 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 
-	"runbook-operator/internal/incident"
+	"runbook-operator/internal/truncate"
 )
 
 // Message is Alertmanager's webhook payload: upstream's notify/webhook.Message, whose
@@ -96,7 +96,7 @@ func (m *Message) Validate() error {
 	}
 	switch {
 	case m.Version != PayloadVersion:
-		return bad("version %q, this receiver reads version %q (Alertmanager's webhook_configs)", incident.Cut(m.Version, 16), PayloadVersion)
+		return bad("version %q, this receiver reads version %q (Alertmanager's webhook_configs)", truncate.String(m.Version, 16), PayloadVersion)
 	case m.GroupKey == "":
 		return bad("groupKey is empty")
 	case len(m.GroupKey) > MaxGroupKeyBytes:
@@ -106,14 +106,14 @@ func (m *Message) Validate() error {
 	case len(m.Alerts) > MaxAlerts:
 		return bad("%d alerts, at most %d (set max_alerts in the webhook config)", len(m.Alerts), MaxAlerts)
 	case m.Status != StatusFiring && m.Status != StatusResolved:
-		return bad("status %q, want firing or resolved", incident.Cut(m.Status, 16))
+		return bad("status %q, want firing or resolved", truncate.String(m.Status, 16))
 	}
 	for i, a := range m.Alerts {
 		switch {
 		case a.Status != StatusFiring && a.Status != StatusResolved:
-			return bad("alerts[%d].status %q, want firing or resolved", i, incident.Cut(a.Status, 16))
+			return bad("alerts[%d].status %q, want firing or resolved", i, truncate.String(a.Status, 16))
 		case !fingerprintRE.MatchString(a.Fingerprint):
-			return bad("alerts[%d].fingerprint %q is not 1 to 64 letters and digits", i, incident.Cut(a.Fingerprint, 70))
+			return bad("alerts[%d].fingerprint %q is not 1 to 64 letters and digits", i, truncate.String(a.Fingerprint, 70))
 		case a.StartsAt.IsZero():
 			return bad("alerts[%d].startsAt is missing", i)
 		}

@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
-	"runbook-operator/internal/incident"
+	"runbook-operator/internal/truncate"
 )
 
 // Alert labels naming a workload (kube-state-metrics' and the kubelet's: the
@@ -82,7 +82,7 @@ func SetRelease(inc *opsv1alpha1.Incident, name, how string) {
 
 // Note adds a line to inc's description, within its bound.
 func Note(inc *opsv1alpha1.Incident, line string) {
-	inc.Spec.Description = incident.Cut(strings.TrimSpace(inc.Spec.Description+"\n"+line), maxDescription)
+	inc.Spec.Description = truncate.String(strings.TrimSpace(inc.Spec.Description+"\n"+line), maxDescription)
 }
 
 // findRelease points an Incident that names no Release at the one whose label

@@ -36,6 +36,7 @@ import (
 	"runbook-operator/internal/incident"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/notify"
+	"runbook-operator/internal/truncate"
 )
 
 // Bounds of one delivery inside a reconcile: a dead receiver costs at most
@@ -363,4 +364,4 @@ func (r *IncidentReconciler) summariseNotifiers(s *incidentScope) {
 	}
 }
 
-func cutMessage(s string) string { return incident.Cut(s, 2048) }
+func cutMessage(s string) string { return truncate.String(s, 2048) }

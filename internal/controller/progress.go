@@ -31,6 +31,7 @@ import (
 	"runbook-operator/internal/jobs"
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/progress"
+	"runbook-operator/internal/truncate"
 )
 
 // Defaults of Config.ProgressInterval and Config.ProgressStallAfter.
@@ -131,7 +132,7 @@ func (p progressRefresher) refresh(ctx context.Context, job *batchv1.Job, st **o
 func nextProgress(prev *opsv1alpha1.Progress, r progress.Report, now time.Time) *opsv1alpha1.Progress {
 	t := metav1.NewTime(now.UTC().Truncate(time.Second))
 	n := &opsv1alpha1.Progress{
-		BytesDone: r.BytesDone, BytesExpected: r.BytesExpected, Phase: truncate(r.Phase, 32),
+		BytesDone: r.BytesDone, BytesExpected: r.BytesExpected, Phase: truncate.String(r.Phase, 32),
 		TablesDone: tableCount(r.TablesDone), TablesTotal: tableCount(r.TablesTotal), LastUpdateTime: &t, LastProgressTime: &t,
 	}
 	// 99 at most while the Job runs, even after the agent's final line: only

@@ -31,6 +31,7 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // canary runs spec.canary's step (see internal/release/canary.go): recorded in
@@ -103,7 +104,7 @@ func (r *ReleaseReconciler) canaryStarting(ctx context.Context, s *releaseScope,
 		p.FailedChecks, p.LastCheckTime = 0, nil // the window's checks count afresh
 		msg := fmt.Sprintf("Canary: %s; checked for %s from %s", release.CanaryMessage(c, 0, release.CanaryWindow(rel.Spec.Canary)),
 			release.CanaryWindow(rel.Spec.Canary), start.UTC().Format(time.RFC3339))
-		c.Message = truncate(msg, 1024)
+		c.Message = truncate.String(msg, 1024)
 		conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCanaryRunning, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonCanaryRunning, "Canary", msg)
@@ -129,7 +130,7 @@ func (r *ReleaseReconciler) canaryStarting(ctx context.Context, s *releaseScope,
 			msg += fmt.Sprintf("; health check failed (%d of %d): %s", p.FailedChecks, release.FailureThreshold(v), round.failed)
 		}
 		if round.made || p.FailedChecks == 0 {
-			c.Message = truncate(msg, 1024)
+			c.Message = truncate.String(msg, 1024)
 			markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
 		}
 		return false, &reconcile.Waiting{After: after}
@@ -187,7 +188,7 @@ func (r *ReleaseReconciler) canaryRound(ctx context.Context, s *releaseScope) (b
 		if what == "" {
 			what = queries.Deciding.Describe()
 		}
-		msg = "Canary paused: its checks could not be made (" + truncate(what, 512) + "); the window stands still and nothing is removed for it"
+		msg = "Canary paused: its checks could not be made (" + truncate.String(what, 512) + "); the window stands still and nothing is removed for it"
 		condReason = opsv1alpha1.ReasonCheckerError
 	case queries.Verdict == opsv1alpha1.QueryInconclusive:
 		p.FailedChecks = 0
@@ -203,12 +204,12 @@ func (r *ReleaseReconciler) canaryRound(ctx context.Context, s *releaseScope) (b
 			return r.canaryPassed(s, healthy)
 		}
 		msg = "Canary: " + healthy
-		c.Message = truncate(msg, 1024)
+		c.Message = truncate.String(msg, 1024)
 		conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCanaryRunning, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
 		return false, &reconcile.Waiting{After: max(min(interval, end.Sub(s.now)), 10*time.Millisecond)}
 	}
-	c.Message = truncate(msg, 1024)
+	c.Message = truncate.String(msg, 1024)
 	conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionUnknown, condReason, msg)
 	markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
 	return false, &reconcile.Waiting{After: interval}
@@ -243,7 +244,7 @@ func (r *ReleaseReconciler) checkCanaryPods(ctx context.Context, s *releaseScope
 	if round.counted == 0 && len(round.starting) > 0 {
 		errs = append(errs, "no canary pod serves yet (not Ready, refusing connections: "+strings.Join(round.starting, ", ")+")")
 	}
-	return "", truncate(strings.Join(errs, "; "), 512), nil
+	return "", truncate.String(strings.Join(errs, "; "), 512), nil
 }
 
 // canaryPassed records that the canary stayed healthy for its window: the rollout
@@ -253,7 +254,7 @@ func (r *ReleaseReconciler) canaryPassed(s *releaseScope, healthy string) (bool,
 	p.Canary.Passed = true
 	p.FailedChecks, p.LastCheckTime, p.InconclusiveChecks, p.QueryErrors = 0, nil, 0, 0
 	msg := fmt.Sprintf("Canary passed: %s; it is removed and every component rolls out", healthy)
-	p.Canary.Message = truncate(msg, 1024)
+	p.Canary.Message = truncate.String(msg, 1024)
 	conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionTrue, opsv1alpha1.ReasonCanaryPassed, msg)
 	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonCanaryPassed, "Canary", msg)
 	return true, nil
@@ -268,9 +269,9 @@ func (r *ReleaseReconciler) canaryPassed(s *releaseScope, healthy string) (bool,
 func (r *ReleaseReconciler) canaryFailed(s *releaseScope, reason, why string) (bool, error) {
 	c := s.rel.Status.Progress.Canary
 	msg := fmt.Sprintf("the canary of component %s failed: %s; %s", c.Component, why, release.CanaryRemoved(c))
-	c.Message = truncate(msg, 1024)
-	conditions.Set(s.rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionFalse, reason, truncate(msg, 32768))
-	r.event(s.rel, corev1.EventTypeWarning, opsv1alpha1.ReasonCanaryFailed, "Canary", truncate(msg, 1000))
+	c.Message = truncate.String(msg, 1024)
+	conditions.Set(s.rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionFalse, reason, truncate.String(msg, 32768))
+	r.event(s.rel, corev1.EventTypeWarning, opsv1alpha1.ReasonCanaryFailed, "Canary", truncate.String(msg, 1000))
 	return r.decideRollback(s, opsv1alpha1.ReasonCanaryFailed, msg)
 }
 

@@ -33,6 +33,7 @@ import (
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/migrationguard"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // The destructive migration guard reads the plan Job's log (the planned migrations'
@@ -62,7 +63,7 @@ func (r *ReleaseReconciler) guardMigrations(ctx context.Context, s *releaseScope
 	if lerr != nil {
 		for _, m := range release.AppliedMigrations(plan) {
 			found = append(found, migrationguard.Finding{Migration: m, Kind: release.SQLUnknown,
-				Statement: truncate("the plan Job's log could not be read: "+lerr.Error(), migrationguard.MaxStatement)})
+				Statement: truncate.String("the plan Job's log could not be read: "+lerr.Error(), migrationguard.MaxStatement)})
 		}
 	} else {
 		rows, read := release.TableRows(log)
@@ -92,7 +93,7 @@ func (r *ReleaseReconciler) guardMigrations(ctx context.Context, s *releaseScope
 	planned := len(release.AppliedMigrations(plan))
 	if len(found) == 0 {
 		conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionFalse, opsv1alpha1.ReasonDestructiveMigrationNone,
-			truncate(fmt.Sprintf("The SQL of the %d planned migrations breaks nothing the previous revision's pods do (ConfigMap %s).%s",
+			truncate.String(fmt.Sprintf("The SQL of the %d planned migrations breaks nothing the previous revision's pods do (ConfigMap %s).%s",
 				planned, rel.Status.MigrationSQLConfigMap, sizes), guardConditionMax))
 		return nil
 	}
@@ -111,8 +112,8 @@ func (r *ReleaseReconciler) guardMigrations(ctx context.Context, s *releaseScope
 func (r *ReleaseReconciler) warnFindings(s *releaseScope, msg string) {
 	rel := s.rel
 	msg = "destructiveMigrations is Warn, so the deploy goes on: " + msg
-	conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionTrue, opsv1alpha1.ReasonDestructiveMigrationWarned, truncate(msg, guardConditionMax))
-	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonDestructiveMigrationWarned, "Plan", truncate(msg, guardEventMax))
+	conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionTrue, opsv1alpha1.ReasonDestructiveMigrationWarned, truncate.String(msg, guardConditionMax))
+	r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonDestructiveMigrationWarned, "Plan", truncate.String(msg, guardEventMax))
 }
 
 // blocked holds the revision before its migrations (destructiveMigrations: Block):
@@ -127,10 +128,10 @@ func (r *ReleaseReconciler) blocked(s *releaseScope) (bool, error) {
 	msg := fmt.Sprintf("Revision %s (%s) is blocked before its migrations by migrations.destructiveMigrations: Block; nothing was migrated or rolled out and %s. "+
 		"To go on, ship the change in expand/contract steps as a new version, or set destructiveMigrations to Warn or Allow. %s",
 		s.revision, rel.Spec.Version, stable, release.GuardMessage(rec.DestructiveMigrations, -1, guardConditionMax))
-	msg = truncate(msg, guardConditionMax+1024)
+	msg = truncate.String(msg, guardConditionMax+1024)
 	first := conditions.Get(rel, opsv1alpha1.ConditionStalled)
 	if first == nil || first.Status != metav1.ConditionTrue || first.Reason != opsv1alpha1.ReasonDestructiveMigrationBlocked {
-		r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonDestructiveMigrationBlocked, "Migrate", truncate(msg, guardEventMax))
+		r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonDestructiveMigrationBlocked, "Migrate", truncate.String(msg, guardEventMax))
 	}
 	rel.Status.Phase = opsv1alpha1.ReleasePhaseBlocked
 	conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionTrue, opsv1alpha1.ReasonDestructiveMigrationBlocked, msg)
@@ -154,7 +155,7 @@ func (r *ReleaseReconciler) migrateDespiteFindings(s *releaseScope) {
 	case opsv1alpha1.DestructiveMigrationsAllow:
 		if c == nil || c.Reason != opsv1alpha1.ReasonDestructiveMigrationAllowed {
 			conditions.Set(rel, opsv1alpha1.ConditionDestructiveMigration, metav1.ConditionTrue, opsv1alpha1.ReasonDestructiveMigrationAllowed,
-				truncate("destructiveMigrations is Allow, so the migrations run: "+msg, guardConditionMax))
+				truncate.String("destructiveMigrations is Allow, so the migrations run: "+msg, guardConditionMax))
 		}
 	case opsv1alpha1.DestructiveMigrationsWarn:
 		if c == nil || c.Reason != opsv1alpha1.ReasonDestructiveMigrationWarned {

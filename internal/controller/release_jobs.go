@@ -29,6 +29,7 @@ import (
 	"runbook-operator/internal/jobstep"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // batchJob is a revision's Job and its name in messages.
@@ -69,7 +70,7 @@ func (r *ReleaseReconciler) plan(ctx context.Context, s *releaseScope) (bool, er
 	plan := ""
 	if term != nil {
 		plan = term.Message
-		rel.Status.MigrationPlan = truncate(plan, 4096)
+		rel.Status.MigrationPlan = truncate.String(plan, 4096)
 	}
 	if release.ChecksSQL(m) {
 		// Recorded with the plan, in the same status write: the guard's decision is
@@ -118,7 +119,7 @@ func (r *ReleaseReconciler) migrate(ctx context.Context, s *releaseScope) (bool,
 	}
 	msg := fmt.Sprintf("Migration Job %s succeeded", j.job.Name)
 	if len(applied) > 0 {
-		msg += fmt.Sprintf(": applied %d migrations (%s)", len(applied), truncate(joinNames(applied), 512))
+		msg += fmt.Sprintf(": applied %d migrations (%s)", len(applied), truncate.String(joinNames(applied), 512))
 	}
 	conditions.Set(rel, opsv1alpha1.ConditionMigrationsApplied, metav1.ConditionTrue, opsv1alpha1.ReasonSucceeded, msg)
 	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonSucceeded, "Migrate", msg)

@@ -33,6 +33,7 @@ import (
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // step carries out one decision. advanced means the step finished and the next may
@@ -63,7 +64,7 @@ func (r *ReleaseReconciler) step(ctx context.Context, s *releaseScope, d release
 		if rec := s.record(); rec != nil && rec.Message != "" {
 			msg = rec.Message + ". " + d.Why
 		}
-		conditions.MarkStalled(rel, stalledReason(rel), truncate(msg, 32768))
+		conditions.MarkStalled(rel, stalledReason(rel), truncate.String(msg, 32768))
 		return false, nil
 	case release.StepQuiesced:
 		conditions.Set(rel, opsv1alpha1.ConditionReconciling, metav1.ConditionTrue, opsv1alpha1.ReasonQuiescedBy, d.Why)
@@ -141,7 +142,7 @@ func (r *ReleaseReconciler) recordRevert(s *releaseScope) {
 	}
 	msg := fmt.Sprintf("Reverted to revision %s (%s), the stable revision, by the spec after %s; nothing to migrate, every component runs its templates%s",
 		s.revision, rel.Spec.Version, why, first)
-	rec.StartTime, rec.CompletionTime, rec.Retry, rec.Message = s.nowTime(), s.nowTime(), "", truncate(msg, 1024)
+	rec.StartTime, rec.CompletionTime, rec.Retry, rec.Message = s.nowTime(), s.nowTime(), "", truncate.String(msg, 1024)
 	rel.Status.History = release.Revert(rel.Status.History, rec, historyLimit(rel))
 	rel.Status.Progress = nil
 	r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonDeployed, "Revert", msg)

@@ -32,6 +32,7 @@ import (
 	"runbook-operator/internal/promcheck"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // maxMeasurements bounds status.measurements (newest kept).
@@ -130,8 +131,8 @@ func recordMeasurements(s *releaseScope, ms []promcheck.Measurement, at time.Tim
 	out := make([]opsv1alpha1.QueryMeasurement, 0, maxMeasurements)
 	for _, m := range ms {
 		out = append(out, opsv1alpha1.QueryMeasurement{
-			Revision: s.revision, Name: m.Name, Query: truncate(m.Query, 2048), Value: m.Value,
-			Threshold: m.Threshold, Verdict: m.Verdict, Detail: truncate(m.Detail, 512),
+			Revision: s.revision, Name: m.Name, Query: truncate.String(m.Query, 2048), Value: m.Value,
+			Threshold: m.Threshold, Verdict: m.Verdict, Detail: truncate.String(m.Detail, 512),
 			Time: metav1.NewTime(at.UTC().Truncate(time.Second)),
 		})
 	}
@@ -169,13 +170,13 @@ func (r *ReleaseReconciler) prometheusError(s *releaseScope, m *promcheck.Measur
 	if p.QueryErrors < limit {
 		msg := fmt.Sprintf("Prometheus at %s could not be queried (%d of %d, verify.prometheus.errorThreshold): %s; the window stands still, nothing is rolled back for it",
 			pv.Address, p.QueryErrors, limit, detail)
-		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonPrometheusError, truncate(msg, 2048))
-		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, truncate(msg, 2048))
+		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonPrometheusError, truncate.String(msg, 2048))
+		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, truncate.String(msg, 2048))
 		return
 	}
 	msg := fmt.Sprintf("Verification paused: Prometheus at %s could not be queried in %d consecutive rounds (verify.prometheus.errorThreshold): %s; revision %s is neither rolled back nor deployed for it, and the queries go on every %s",
 		pv.Address, p.QueryErrors, detail, s.revision, release.Interval(rel.Spec.Verify))
-	msg = truncate(msg, 2048)
+	msg = truncate.String(msg, 2048)
 	if p.QueryErrors == limit {
 		r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonPrometheusError, "Verify", msg)
 	}
@@ -198,19 +199,19 @@ func (r *ReleaseReconciler) inconclusive(s *releaseScope, m *promcheck.Measureme
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseVerifying
 		msg := fmt.Sprintf("Inconclusive (%d rounds in a row), neither passing nor failing revision %s: %s; %s of the verification window left",
 			p.InconclusiveChecks, s.revision, m.Describe(), end.Sub(s.now).Round(time.Second))
-		msg = truncate(msg, 2048)
+		msg = truncate.String(msg, 2048)
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonQueryInconclusive, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonVerifying, msg)
 		return false, &reconcile.Waiting{After: interval}
 	}
 	if promcheck.OnInconclusive(v.Prometheus) == opsv1alpha1.InconclusiveRollback {
-		why := truncate(fmt.Sprintf("the verification window ended inconclusive (verify.prometheus.onInconclusive: Rollback): %s", m.Describe()), 2048)
+		why := truncate.String(fmt.Sprintf("the verification window ended inconclusive (verify.prometheus.onInconclusive: Rollback): %s", m.Describe()), 2048)
 		conditions.Set(rel, opsv1alpha1.ConditionVerified, metav1.ConditionFalse, opsv1alpha1.ReasonQueryInconclusive, why)
 		return r.decideRollback(s, opsv1alpha1.ReasonQueryInconclusive, why)
 	}
 	msg := fmt.Sprintf("Verification paused: the window ended inconclusive: %s; revision %s is not marked Deployed. The queries go on every %s: it is Deployed once they pass, rolled back if they fail, or now with the annotation %s=%s",
 		m.Describe(), s.revision, interval, opsv1alpha1.AnnotationRollback, s.revision)
-	msg = truncate(msg, 2048)
+	msg = truncate.String(msg, 2048)
 	if rel.Status.Phase != opsv1alpha1.ReleasePhasePaused {
 		r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonQueryInconclusive, "Verify", msg)
 	}

@@ -32,6 +32,7 @@ import (
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // rollout updates the components in the order listed, each available before the next
@@ -263,7 +264,7 @@ func (r *ReleaseReconciler) writeRollback(ctx context.Context, s *releaseScope) 
 	if c == nil { // not written by decideRollback (an older manager's status): say it anyway
 		c = &metav1.Condition{Reason: opsv1alpha1.ReasonRolledBack, Message: "Rolled back to revision " + rel.Status.StableRevision}
 	}
-	c.Message = truncate(c.Message+gate.Note, 32768)
+	c.Message = truncate.String(c.Message+gate.Note, 32768)
 	if gate.Missing != "" {
 		r.event(rel, corev1.EventTypeWarning, opsv1alpha1.ReasonEvidenceIncomplete, "Rollback", "Rolled back revision "+s.revision+" before its Incident's evidence: "+gate.Missing)
 	}

@@ -31,6 +31,7 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/metrics"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // releaseScope is what one reconcile of a Release works on.
@@ -72,7 +73,7 @@ func (r *ReleaseReconciler) endRevision(s *releaseScope, result opsv1alpha1.Revi
 	if rec := s.record(); rec != nil {
 		rec.Result = result
 		rec.CompletionTime = s.nowTime()
-		rec.Message = truncate(msg, 1024)
+		rec.Message = truncate.String(msg, 1024)
 		outcome := strings.ToLower(string(result))
 		metrics.Releases.WithLabelValues(s.rel.Namespace, s.rel.Name, outcome).Inc()
 	}
@@ -112,5 +113,3 @@ func (r *ReleaseReconciler) observeComponents(ctx context.Context, s *releaseSco
 	}
 	rel.Status.Components = out
 }
-
-func truncate(s string, n int) string { return release.Truncate(s, n) }

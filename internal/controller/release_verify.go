@@ -29,6 +29,7 @@ import (
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/reconcile"
 	"runbook-operator/internal/release"
+	"runbook-operator/internal/truncate"
 )
 
 // verify runs one round of health checks per verify.interval during verify.window,
@@ -165,7 +166,7 @@ func (r *ReleaseReconciler) checkRound(ctx context.Context, s *releaseScope) (fa
 		}
 	}
 	if len(errs) > 0 {
-		return "", truncate(strings.Join(errs, "; "), 512), nil
+		return "", truncate.String(strings.Join(errs, "; "), 512), nil
 	}
 	return "", "", nil
 }

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/truncate"
 )
 
 // Notice is one notification due: a transition (with its sequence) to a notifier.
@@ -136,7 +137,7 @@ func RecordDelivery(st *opsv1alpha1.IncidentStatus, n Notice, state opsv1alpha1.
 		ns = &st.Notifiers[len(st.Notifiers)-1]
 	}
 	t := metav1.NewTime(now)
-	d := opsv1alpha1.Delivery{Transition: n.Transition, Sequence: n.Sequence, State: state, Attempts: 1, LastAttemptTime: &t, Message: Cut(message, 1024)}
+	d := opsv1alpha1.Delivery{Transition: n.Transition, Sequence: n.Sequence, State: state, Attempts: 1, LastAttemptTime: &t, Message: truncate.String(message, 1024)}
 	for i := range ns.Deliveries {
 		if ns.Deliveries[i].Transition == n.Transition {
 			if ns.Deliveries[i].Sequence == n.Sequence {

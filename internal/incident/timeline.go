@@ -18,11 +18,11 @@ package incident
 
 import (
 	"time"
-	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/truncate"
 )
 
 // KeepFirst is how many of the first timeline entries a full timeline keeps (the
@@ -34,10 +34,10 @@ const KeepFirst = 20
 func Entry(now time.Time, typ string, outcome opsv1alpha1.TimelineOutcome, key, message string) opsv1alpha1.TimelineEntry {
 	return opsv1alpha1.TimelineEntry{
 		Time:    metav1.NewTime(now),
-		Type:    Cut(typ, 64),
+		Type:    truncate.String(typ, 64),
 		Outcome: outcome,
-		Message: Cut(message, opsv1alpha1.MaxTimelineMessageBytes),
-		Key:     Cut(key, opsv1alpha1.MaxTimelineKeyBytes),
+		Message: truncate.String(message, opsv1alpha1.MaxTimelineMessageBytes),
+		Key:     truncate.String(key, opsv1alpha1.MaxTimelineKeyBytes),
 	}
 }
 
@@ -74,18 +74,4 @@ func Append(st *opsv1alpha1.IncidentStatus, e opsv1alpha1.TimelineEntry) bool {
 	}
 	st.Timeline = append(st.Timeline, e)
 	return true
-}
-
-// Cut shortens s to at most n bytes (n ≥ 3) on a rune boundary, ending it with "…"
-// when cut: for status fields, messages and annotations with a byte bound.
-func Cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ell = "…"
-	i := max(n-len(ell), 0)
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + ell
 }

@@ -83,23 +83,3 @@ func TestEntryCutsToTheCRDBounds(t *testing.T) {
 		t.Fatalf("a short message was changed: %q", short.Message)
 	}
 }
-
-func TestCutKeepsWholeRunesWithinTheBound(t *testing.T) {
-	for _, tc := range []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"exactly10!", 10, "exactly10!"},
-		{"abcdefghijk", 10, "abcdefg…"},
-		{"aü" + strings.Repeat("x", 20), 5, "a…"},   // ü (2 bytes) would end at byte 3: left out whole
-		{"aüx" + strings.Repeat("x", 20), 6, "aü…"}, // it fits
-		{"日本語のテキスト", 9, "日本…"},
-	} {
-		got := Cut(tc.s, tc.n)
-		if got != tc.want || len(got) > tc.n || !utf8.ValidString(got) {
-			t.Errorf("Cut(%q, %d) = %q (%d bytes), want %q", tc.s, tc.n, got, len(got), tc.want)
-		}
-	}
-}

@@ -283,9 +283,6 @@ func releaseNode(r opsv1alpha1.Release, now time.Time, p Palette) node {
 	return n
 }
 
-// defaultCanaryWindow is canary.window's default (the API server writes it; an object
-// stored before the field had none).
-const defaultCanaryWindow = 30 * time.Second
 
 // canaryNode is the canary of the revision in progress while it runs (started, not
 // passed, the rollout not begun), from status alone, e.g.
@@ -301,7 +298,7 @@ func canaryNode(r opsv1alpha1.Release, now time.Time, p Palette) (node, bool) {
 		ready = p.Busy(ready)
 	}
 	text := fmt.Sprintf("canary %s: %s beside %d stable", c.Component, ready, c.StableReplicas)
-	window := defaultCanaryWindow
+	window := opsv1alpha1.DefaultCanaryWindow
 	if r.Spec.Canary != nil && r.Spec.Canary.Window != nil && r.Spec.Canary.Window.Duration > 0 {
 		window = r.Spec.Canary.Window.Duration
 	}
@@ -352,7 +349,7 @@ func guardNode(r opsv1alpha1.Release, p Palette) (node, bool) {
 		return node{text: "destructive migrations " + word + ": " + bounded(c.Message, maxStatusWords)}, true
 	}
 	count := fmt.Sprint(len(findings))
-	if len(findings) >= maxFindingsKept {
+	if len(findings) >= opsv1alpha1.MaxDestructiveMigrations {
 		count = "at least " + count
 	}
 	noun := "statements"
@@ -371,9 +368,6 @@ func guardNode(r opsv1alpha1.Release, p Palette) (node, bool) {
 	return node{text: fmt.Sprintf("destructive migrations %s: %s %s, first %s", word, count, noun, bounded(first, maxStatusWords))}, true
 }
 
-// maxFindingsKept is how many findings a history entry keeps (release.MaxFindingsKept;
-// not imported, so that the plugin does not carry the controller's dependencies).
-const maxFindingsKept = 20
 
 // guardFindings are the findings recorded on the history entry of the revision in
 // progress, else of the current revision, else the latest entry.

@@ -44,7 +44,7 @@ func CanaryWindow(c *opsv1alpha1.ReleaseCanary) time.Duration {
 			return *d
 		}
 	}
-	return 30 * time.Second
+	return opsv1alpha1.DefaultCanaryWindow
 }
 
 // CanaryReplicas is canary.replicas with its default.

@@ -24,6 +24,7 @@ import (
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/migrationguard"
+	"runbook-operator/internal/truncate"
 )
 
 // The destructive migration guard: the plan Job prints, after the plan (its
@@ -107,7 +108,7 @@ const (
 	// MaxSQLKept is how much of it the release's SQL ConfigMap keeps.
 	MaxSQLKept = 64 << 10
 	// MaxFindingsKept is how many findings a history entry keeps.
-	MaxFindingsKept = 20
+	MaxFindingsKept = opsv1alpha1.MaxDestructiveMigrations
 )
 
 // Policy is the release's destructive-migration policy (Warn when unset).
@@ -319,7 +320,7 @@ func Findings(f []migrationguard.Finding) []opsv1alpha1.MigrationFinding {
 			break
 		}
 		out = append(out, opsv1alpha1.MigrationFinding{Migration: x.Migration, Kind: string(x.Kind), Table: x.Table, Column: x.Column,
-			Statement: x.Statement, Note: Truncate(x.Note, 256)})
+			Statement: x.Statement, Note: truncate.String(x.Note, 256)})
 	}
 	return out
 }
@@ -367,7 +368,7 @@ func GuardMessage(f []opsv1alpha1.MigrationFinding, total int, max int) string {
 			fmt.Fprintf(&b, " %s: %s.", k, a)
 		}
 	}
-	return Truncate(strings.TrimSuffix(b.String(), ";"), max)
+	return truncate.String(strings.TrimSuffix(b.String(), ";"), max)
 }
 
 func advice(kind string) string {

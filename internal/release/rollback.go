@@ -26,6 +26,7 @@ import (
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
 	"runbook-operator/internal/conditions"
 	"runbook-operator/internal/jobs"
+	"runbook-operator/internal/truncate"
 )
 
 // What a failed rollout or verification asks for beyond putting the stable templates
@@ -158,8 +159,8 @@ func Incident(rel *opsv1alpha1.Release, rec *opsv1alpha1.RevisionRecord, stableV
 		ObjectMeta: metav1.ObjectMeta{Name: IncidentName(rel, rec.Revision), Namespace: rel.Namespace, Labels: Labels(rel, "incident", rec.Revision)},
 		Spec: opsv1alpha1.IncidentSpec{
 			Severity:    sev,
-			Title:       Truncate(title, 200),
-			Description: Truncate(rec.Message, 10000),
+			Title:       truncate.String(title, 200),
+			Description: truncate.String(rec.Message, 10000),
 			ReleaseRef:  &opsv1alpha1.LocalObjectReference{Name: rel.Name},
 			Notify:      append([]opsv1alpha1.Notifier(nil), rel.Spec.Rollback.IncidentNotify...),
 		},
@@ -201,7 +202,7 @@ func GateRollback(rec *opsv1alpha1.RevisionRecord, inc *opsv1alpha1.Incident, no
 			return EvidenceGate{Note: fmt.Sprintf("; Incident %s read the failing pods and their logs first (%s)", name, ev.PodsCapturedAt.UTC().Format(time.RFC3339))}
 		}
 		if c := conditions.Get(inc, opsv1alpha1.ConditionEvidenceCaptured); c != nil && c.Status == metav1.ConditionFalse {
-			why := fmt.Sprintf("Incident %s's evidence failed (%s)", name, Truncate(c.Message, 300))
+			why := fmt.Sprintf("Incident %s's evidence failed (%s)", name, truncate.String(c.Message, 300))
 			return EvidenceGate{Missing: why, Note: "; " + why + ": its evidence may miss the failing pods' logs"}
 		}
 	}
@@ -213,12 +214,4 @@ func GateRollback(rec *opsv1alpha1.RevisionRecord, inc *opsv1alpha1.Incident, no
 		why = fmt.Sprintf("Incident %s does not exist (deleted)", name)
 	}
 	return EvidenceGate{Missing: why, Note: "; rolled back without waiting longer: " + why + ", so its evidence may miss the failing pods' logs"}
-}
-
-// Truncate shortens s to at most n bytes, ending it with "…" when cut.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-len("…")] + "…"
 }

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
+	"runbook-operator/internal/truncate"
 )
 
 // RolloutState says whether every pod of dep runs its current template, as `kubectl
@@ -178,7 +179,7 @@ func podAnswer(p *corev1.Pod, events []corev1.Event) string {
 	if newest == nil {
 		return "its readiness probe has not passed (no probe failure reported)"
 	}
-	return truncate(strings.Join(strings.Fields(newest.Message), " "), 300)
+	return truncate.String(strings.Join(strings.Fields(newest.Message), " "), 300)
 }
 
 func eventTime(e *corev1.Event) time.Time {
@@ -196,13 +197,6 @@ func eventTime(e *corev1.Event) time.Time {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Holds says what the Secret holds while a rotation is stopped, for messages.

@@ -283,7 +283,6 @@ func releaseNode(r opsv1alpha1.Release, now time.Time, p Palette) node {
 	return n
 }
 
-
 // canaryNode is the canary of the revision in progress while it runs (started, not
 // passed, the rollout not begun), from status alone, e.g.
 // "canary web: 1/1 ready beside 2 stable, healthy for 12s of 30s".
@@ -367,7 +366,6 @@ func guardNode(r opsv1alpha1.Release, p Palette) (node, bool) {
 	}
 	return node{text: fmt.Sprintf("destructive migrations %s: %s %s, first %s", word, count, noun, bounded(first, maxStatusWords))}, true
 }
-
 
 // guardFindings are the findings recorded on the history entry of the revision in
 // progress, else of the current revision, else the latest entry.

@@ -88,7 +88,7 @@ func TestHealthScripts(t *testing.T) {
 		{"rolled back", "Release", conds(1, "Ready", "True", "", "Stalled", "True", "health check failed; rolled back to v1") + "  phase: RolledBack\n", "Degraded", "rolled back"},
 		{"canary", "Release", conds(1, "Ready", "False", "", "Reconciling", "True", "Canary: canary 1 of 4 pods of component web (1 new beside 3 stable) healthy for 12s of 30s") + "  phase: Canary\n", "Progressing", "canary 1 of 4 pods"},
 		{"verification paused by Prometheus", "Release", conds(1, "Ready", "False", "", "Reconciling", "True", "Verification paused: Prometheus did not answer 3 rounds in a row", "Verified", "Unknown", "PrometheusError") + "  phase: Paused\n", "Suspended", "Prometheus did not answer"},
-		{"canary failed", "Release", conds(1, "Ready", "False", "", "Stalled", "True", "the canary of component web failed: 2 consecutive checks; only the 1 canary pods are removed") + "  phase: RolledBack\n", "Degraded", "only the 1 canary pods"},
+		{"canary failed", "Release", conds(1, "Ready", "False", "", "Stalled", "True", "the canary of component web failed: 2 consecutive checks; only the 1 canary pod is removed") + "  phase: RolledBack\n", "Degraded", "only the 1 canary pod is"},
 
 		{"suspended rotation", "SecretRotation", "spec: {suspend: true}", "Suspended", ""},
 		{"rotated", "SecretRotation", conds(1, "Ready", "True", "Rotated 2 keys"), "Healthy", "Rotated 2 keys"},

@@ -160,7 +160,7 @@ var _ = Describe("Release canary", func() {
 		Expect(got.Status.History[0].Message).To(And(
 			ContainSubstring("the canary of component web failed: 2 consecutive health checks of its pods failed while they started"),
 			ContainSubstring("pod "+pod.Name+": "), ContainSubstring("503"),
-			ContainSubstring("only the 1 canary pods (Deployment saas-web-canary) are removed; the 3 stable pods of component web never changed")))
+			ContainSubstring("only the 1 canary pod (Deployment saas-web-canary) is removed; the 3 stable pods of component web never changed")))
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionCanaryVerified)()).To(HavePrefix("False " + opsv1alpha1.ReasonHealthCheckFailed))
 		Expect(getDeployment(ctx, ns, "saas-web-canary")()).To(BeNil())
 		stableUntouched(ctx, ns, rev1, gens, web)
@@ -300,7 +300,7 @@ canary: {component: web, window: 5s}
 		Eventually(func() string { return string(getRelease(ctx, rel).Status.Phase) }).WithTimeout(30 * time.Second).Should(Equal("RolledBack"))
 		got := getRelease(ctx, rel)
 		Expect(got.Status.History[0].Message).To(And(ContainSubstring("the canary of component web failed: 2 consecutive checks of its pods failed (verify.failureThreshold): query error-rate"),
-			ContainSubstring(`revision="`+rev2+`"`), ContainSubstring("only the 1 canary pods")))
+			ContainSubstring(`revision="`+rev2+`"`), ContainSubstring("only the 1 canary pod ")))
 		Expect(releaseCondition(ctx, rel, opsv1alpha1.ConditionCanaryVerified)()).To(HavePrefix("False " + opsv1alpha1.ReasonQueryFailed))
 		Expect(got.Status.Measurements[0]).To(And(HaveField("Revision", rev2), HaveField("Verdict", opsv1alpha1.QueryFail)))
 		Expect(getDeployment(ctx, ns, "saas-web")().Generation).To(Equal(gen))

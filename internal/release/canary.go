@@ -124,6 +124,18 @@ func CanaryMessage(c *opsv1alpha1.CanaryProgress, healthyFor, window time.Durati
 // CanaryRemoved says, for a failed canary's message, what the failure changed: only
 // the canary's pods are removed.
 func CanaryRemoved(c *opsv1alpha1.CanaryProgress) string {
-	return fmt.Sprintf("only the %d canary pods (Deployment %s) are removed; the %d stable pods of component %s never changed",
-		c.Replicas, c.Deployment, c.StableReplicas, c.Component)
+	verb := "are"
+	if c.Replicas == 1 {
+		verb = "is"
+	}
+	return fmt.Sprintf("only the %s (Deployment %s) %s removed; the %s of component %s never changed",
+		pods(c.Replicas, "canary"), c.Deployment, verb, pods(c.StableReplicas, "stable"), c.Component)
+}
+
+// pods counts pods of a kind in words: "1 canary pod", "3 stable pods".
+func pods(n int32, kind string) string {
+	if n == 1 {
+		return "1 " + kind + " pod"
+	}
+	return fmt.Sprintf("%d %s pods", n, kind)
 }

@@ -63,7 +63,7 @@ func TestCanaryComesBetweenPreDeployAndRollout(t *testing.T) {
 			if d.Step != c.want {
 				t.Fatalf("Next = %s (%s), want %s", d.Step, d.Why, c.want)
 			}
-			if d.Step == StepCanary && !strings.Contains(d.Why, "2 canary pods of component web") {
+			if d.Step == StepCanary && !strings.Contains(d.Why, "the canary of component web (2 new pods)") {
 				t.Errorf("why = %q, want the canary's pods and component", d.Why)
 			}
 		})

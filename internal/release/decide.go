@@ -178,8 +178,8 @@ func nextPipelineStep(in Input, p *opsv1alpha1.ReleaseProgress) Decision {
 		return Decision{StepPreDeploy, fmt.Sprintf("pre-deploy Job %s runs", spec.PreDeploy[p.PreDeployDone].Name)}
 	}
 	if CanaryPending(spec, in.Status, p) {
-		return Decision{StepCanary, fmt.Sprintf("%d canary pods of component %s run revision %s beside the stable pods for %s before the rollout",
-			CanaryReplicas(spec.Canary), spec.Canary.Component, in.Revision, CanaryWindow(spec.Canary))}
+		return Decision{StepCanary, fmt.Sprintf("the canary of component %s (%s) runs revision %s beside the stable pods for %s before the rollout",
+			spec.Canary.Component, pods(CanaryReplicas(spec.Canary), "new"), in.Revision, CanaryWindow(spec.Canary))}
 	}
 	if int(p.RolledOut) < len(spec.Components) {
 		return Decision{StepRollout, fmt.Sprintf("component %s is rolled out", spec.Components[p.RolledOut].Name)}

@@ -187,7 +187,7 @@ var _ = Describe("Release canary on the devcluster", Ordered, func() {
 		rel := getE2ERelease(ctx, canaryName)
 		msg := rel.Status.History[0].Message
 		Expect(msg).To(And(ContainSubstring("the canary of component web failed"), ContainSubstring("503"),
-			ContainSubstring("only the 1 canary pods (Deployment "+canaryName+"-web-canary) are removed; the 2 stable pods of component web never changed")))
+			ContainSubstring("only the 1 canary pod (Deployment "+canaryName+"-web-canary) is removed; the 2 stable pods of component web never changed")))
 		cv := conditionIn(rel.Status.Conditions, opsv1alpha1.ConditionCanaryVerified)
 		Expect(string(cv.Status)).To(Equal("False"))
 

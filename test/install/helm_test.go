@@ -407,6 +407,15 @@ affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeS
 func TestHelmChartValues(t *testing.T) {
 	t.Run("every value", testEveryValue)
 
+	t.Run("secure metrics: the ServiceMonitor of config/prometheus", func(t *testing.T) {
+		objs := render(t, "fullnameOverride: rbo\nmetrics: {serviceMonitor: {enabled: true, labels: {release: prom}, interval: 30s}}\n")
+		svc := typed[corev1.Service](t, find(t, objs, "Service", "rbo-controller-manager-metrics-service"))
+		if svc.Spec.Ports[0].Name != "https" {
+			t.Errorf("metrics Service port named %q, want https", svc.Spec.Ports[0].Name)
+		}
+		checkServiceMonitor(t, objs, &svc, nil)
+	})
+
 	t.Run("metrics and leader election off", func(t *testing.T) {
 		objs := render(t, "metrics: {enabled: false, serviceMonitor: {enabled: true}}\nleaderElection: {enabled: false}\n")
 		c := typed[appsv1.Deployment](t, kinds(objs, "Deployment")[0]).Spec.Template.Spec.Containers[0]
@@ -486,30 +495,40 @@ func testEveryValue(t *testing.T) {
 	if svc.Spec.Ports[0].Port != 9443 || svc.Spec.Ports[0].TargetPort.IntValue() != 9443 {
 		t.Errorf("metrics Service ports %+v, want 9443", svc.Spec.Ports)
 	}
-	checkServiceMonitor(t, objs, &svc)
+	if svc.Spec.Ports[0].Name != "http" {
+		t.Errorf("metrics Service port named %q with metrics.secure false, want http", svc.Spec.Ports[0].Name)
+	}
+	// Plain HTTP: no TLS settings and no token for a server that asks for neither.
+	checkServiceMonitor(t, objs, &svc, map[string]any{"path": "/metrics", "port": "http", "scheme": "http", "interval": "30s"})
 }
 
-// checkServiceMonitor: the chart's ServiceMonitor scrapes as
-// config/prometheus/monitor.yaml does, the pods the metrics Service selects.
-func checkServiceMonitor(t *testing.T, objs []map[string]any, svc *corev1.Service) {
+// checkServiceMonitor: the chart's ServiceMonitor scrapes the pods the metrics
+// Service selects, on its port, with the endpoint wantEP (nil: as
+// config/prometheus/monitor.yaml does, with a 30s interval).
+func checkServiceMonitor(t *testing.T, objs []map[string]any, svc *corev1.Service, wantEP map[string]any) {
 	t.Helper()
 	sm := find(t, objs, "ServiceMonitor", "rbo-controller-manager-metrics-monitor")
 	if sm["metadata"].(map[string]any)["labels"].(map[string]any)["release"] != "prom" {
 		t.Errorf("ServiceMonitor labels %v", sm["metadata"])
 	}
-	monitor, err := os.ReadFile(filepath.Join(repo, "config/prometheus/monitor.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	if wantEP == nil {
+		monitor, err := os.ReadFile(filepath.Join(repo, "config/prometheus/monitor.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		if err := yaml.Unmarshal(monitor, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		wantEP = cfg["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+		wantEP["interval"] = "30s"
 	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(monitor, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	wantEP := cfg["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
-	wantEP["interval"] = "30s"
 	gotEP := sm["spec"].(map[string]any)["endpoints"].([]any)[0]
 	if diff := cmp.Diff(any(wantEP), gotEP); diff != "" {
-		t.Errorf("the ServiceMonitor's endpoint differs from config/prometheus's (-config +chart):\n%s", diff)
+		t.Errorf("the ServiceMonitor's endpoint differs (-want +chart):\n%s", diff)
+	}
+	if port := gotEP.(map[string]any)["port"]; port != svc.Spec.Ports[0].Name {
+		t.Errorf("the ServiceMonitor scrapes port %v, the metrics Service's port is named %q", port, svc.Spec.Ports[0].Name)
 	}
 	if sel := sm["spec"].(map[string]any)["selector"].(map[string]any)["matchLabels"]; !reflect.DeepEqual(sel, toAny(svc.Spec.Selector)) {
 		t.Errorf("the ServiceMonitor selects %v, the Service's pods are %v", sel, svc.Spec.Selector)

@@ -361,7 +361,10 @@ func guardNode(r opsv1alpha1.Release, p Palette) (node, bool) {
 		what += "." + f.Column
 	}
 	first := strings.TrimSpace(f.Migration + " " + f.Kind + " " + what)
-	if f.Statement != "" {
+	switch {
+	case f.Note != "": // the row estimate a unique index was judged by (it names the table), rather than its statement
+		first = f.Migration + " " + f.Kind + ": " + f.Note
+	case f.Statement != "":
 		first += ": " + f.Statement
 	}
 	return node{text: fmt.Sprintf("destructive migrations %s: %s %s, first %s", word, count, noun, bounded(first, maxStatusWords))}, true

@@ -202,6 +202,9 @@ func releaseLine(r *opsv1alpha1.Release) string {
 	more := ""
 	if p := r.Status.Progress; p != nil {
 		more = "revision " + p.Revision
+		if c := p.Canary; c != nil && !c.Passed && p.RolloutStartTime == nil {
+			more += fmt.Sprintf(", canary %s %d/%d ready", c.Component, c.ReadyReplicas, c.Replicas)
+		}
 		if p.FailedChecks > 0 {
 			more += fmt.Sprintf(", %d failed checks", p.FailedChecks)
 		}

@@ -89,7 +89,7 @@ var _ = Describe("installing the operator with its Helm chart", Ordered, func() 
 		By("helm install with the devcluster's image " + devcluster.AgentImage)
 		start := time.Now()
 		runHelm(ctx, "install", helmRelease, "charts/runbook-operator", "--namespace", helmNamespace, "--create-namespace",
-			"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--wait", "--timeout", "3m")
+			"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--set", "strategy.type=Recreate", "--wait", "--timeout", "3m")
 		GinkgoWriter.Printf("helm install --wait returned after %s\n", time.Since(start).Round(time.Millisecond))
 		DeferCleanup(func(ctx SpecContext) {
 			By("helm uninstall, and the release's namespace removed (the CRDs stay: the suite's objects use them)")
@@ -128,16 +128,8 @@ var _ = Describe("installing the operator with its Helm chart", Ordered, func() 
 		By("helm upgrade with a changed value (an extra manager arg): the manager pod rolls to the new spec and becomes Ready")
 		// The devcluster's pods share the host's network (no network namespaces), so the
 		// chart's default RollingUpdate would start the new manager beside the old one,
-		// unable to bind the health and metrics ports it holds: Recreate, set on the live
-		// Deployment (a field the chart does not set, so helm upgrade keeps it).
-		Eventually(func() error {
-			d := &appsv1.Deployment{}
-			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: helmNamespace, Name: helmDeployment}, d); err != nil {
-				return err
-			}
-			d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
-			return k8sClient.Update(ctx, d)
-		}).WithContext(ctx).Should(Succeed())
+		// unable to bind the health and metrics ports it holds: the install set the
+		// chart's strategy value to Recreate, and --reuse-values keeps it.
 		const extraArg = "--incident-concurrency=3"
 		start = time.Now()
 		runHelm(ctx, "upgrade", helmRelease, "charts/runbook-operator", "--namespace", helmNamespace, "--reuse-values",

@@ -381,6 +381,7 @@ image:
 imagePullSecrets: [{name: pull}]
 fullnameOverride: rbo
 replicaCount: 2
+strategy: {type: Recreate}
 watchNamespaces: [shop, billing]
 leaderElection: {enabled: true, namespace: ops-leases}
 metrics:
@@ -464,6 +465,9 @@ func testEveryValue(t *testing.T) {
 		"--health-probe-bind-address=:8081", "--watch-namespaces=shop,billing", "--agent-service-account=backup-agent", "--incident-time-zone=Europe/Berlin"}
 	if !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("args\n%q, want\n%q", c.Args, wantArgs)
+	}
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("strategy %+v, want Recreate", d.Spec.Strategy)
 	}
 	wantEnv := []corev1.EnvVar{{Name: "AGENT_IMAGE", Value: "registry.example/ops/agent:v1"}, {Name: "TZ", Value: "UTC"}}
 	if !reflect.DeepEqual(c.Env, wantEnv) {

@@ -82,7 +82,7 @@ rootfs: ## Build the agent image's runtime file system and a PostgreSQL 17 one w
 test: test-binaries rootfs ## Run every test: CRD validation, unit, envtest, data-plane and end-to-end suites.
 	@echo "== CRD validation (envtest: real kube-apiserver and etcd) ($$(date -u +%T))"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" go test $(GO_TEST_FLAGS) -v ./api/... | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|crd-validation' 
-	@echo "== end to end ($$(date -u +%T); devcluster: etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app), and beside it all other packages"
+	@echo "== all other packages, and the end-to-end suite in two halves plus TestDemo, each on a devcluster of its own (etcd, kube-apiserver, kube-controller-manager, node agent, PostgreSQL, Redis, S3, the Django app), all at once; each prints its output when it finishes ($$(date -u +%T))"
 	KUBEBUILDER_ASSETS="$(TEST_ASSETS)" hack/test-suites.sh $(GO_TEST_FLAGS)
 
 .PHONY: demo

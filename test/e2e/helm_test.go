@@ -9,11 +9,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	opsv1alpha1 "runbook-operator/api/v1alpha1"
@@ -42,45 +40,19 @@ func runHelm(ctx SpecContext, args ...string) {
 	Expect(cluster.Helm(ctx, bin, root, GinkgoWriter, args...)).To(Succeed())
 }
 
-// helmManagerPod is the chart's one running manager pod.
+// helmManagerPod is the chart's one manager pod not being deleted.
 func helmManagerPod(ctx SpecContext) corev1.Pod {
 	GinkgoHelper()
-	pods := &corev1.PodList{}
-	Expect(k8sClient.List(ctx, pods, client.InNamespace(helmNamespace), client.MatchingLabels{
-		"control-plane": "controller-manager", "app.kubernetes.io/instance": helmRelease})).To(Succeed())
-	var running []corev1.Pod
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp.IsZero() {
-			running = append(running, p)
-		}
-	}
+	pods, err := managerPods(ctx, helmNamespace)
+	Expect(err).NotTo(HaveOccurred())
+	running := notDeleted(pods)
 	Expect(running).To(HaveLen(1))
 	return running[0]
 }
 
-// helmHoldsLease waits until pod holds the leader election Lease in the release's namespace.
-func helmHoldsLease(ctx SpecContext, pod string) {
-	GinkgoHelper()
-	Eventually(func(g Gomega) string {
-		leases := &coordinationv1.LeaseList{}
-		g.Expect(k8sClient.List(ctx, leases, client.InNamespace(helmNamespace))).To(Succeed())
-		g.Expect(leases.Items).NotTo(BeEmpty())
-		return ptr.Deref(leases.Items[0].Spec.HolderIdentity, "")
-	}).WithContext(ctx).WithTimeout(time.Minute).Should(HavePrefix(pod))
-}
-
 var _ = Describe("installing the operator with its Helm chart", Ordered, func() {
 	It("runs the manager from the image as its ServiceAccount with leader election, Ready, and a backup goes through it", func(ctx SpecContext) {
-		By("stopping the suite's host manager: one manager reconciles at a time")
-		host := manager
-		manager = nil // the suite's AfterEach checks it is running
-		host.Stop(10 * time.Second)
-		DeferCleanup(func(ctx SpecContext) {
-			By("starting the suite's host manager again")
-			var err error
-			manager, err = cluster.StartManager(ctx, binaries["manager"])
-			Expect(err).NotTo(HaveOccurred())
-		})
+		stopHostManager()
 
 		// The image make image built, tagged devcluster.AgentImage: the node agent runs
 		// it from its OCI layout.
@@ -118,7 +90,7 @@ var _ = Describe("installing the operator with its Helm chart", Ordered, func() 
 		Expect(evs.Items[0].Message).To(MatchRegexp(`chrooted in image sha256:[0-9a-f]{64} as 65532:65532`), "not root, from the image")
 
 		By("the manager holds the leader election Lease in the release's namespace")
-		helmHoldsLease(ctx, pod.Name)
+		holdsLease(ctx, helmNamespace, pod.Name)
 
 		By("a backup goes through the in-cluster manager")
 		createBackup(ctx, "e2e-helm-backup", backupSpec("e2e-helm-backup", devcluster.DemoS3Secret, opsv1alpha1.DeletionPolicyRetain))
@@ -145,7 +117,7 @@ var _ = Describe("installing the operator with its Helm chart", Ordered, func() 
 		Expect(upgraded.Spec.Containers[0].Image).To(Equal(devcluster.AgentImage), "--reuse-values kept the image")
 		Expect(upgraded.Status.Conditions).To(ContainElement(And(
 			HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
-		helmHoldsLease(ctx, upgraded.Name)
+		holdsLease(ctx, helmNamespace, upgraded.Name)
 
 		By("the backup made before the upgrade stays Completed and Ready, and a new one goes through the upgraded manager")
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "e2e-helm-backup"}, b)).To(Succeed())

@@ -90,15 +90,28 @@ func uninstallAfter(objs *[]*unstructured.Unstructured) {
 			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: installDeployment}, &appsv1.Deployment{})
 			return apierrors.IsNotFound(err)
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(BeTrue(), "the Deployment %s/%s is gone", installNamespace, installDeployment)
-		Eventually(func() ([]corev1.Pod, error) { return managerPods(ctx) }).WithContext(ctx).WithTimeout(time.Minute).Should(BeEmpty(),
+		Eventually(func() ([]corev1.Pod, error) { return managerPods(ctx, installNamespace) }).WithContext(ctx).WithTimeout(time.Minute).Should(BeEmpty(),
 			"the manager's pods are gone before the next manager starts")
 	})
 }
 
-func managerPods(ctx context.Context) ([]corev1.Pod, error) {
+// managerPods are the manager pods in namespace (install.yaml's, or the chart's: both
+// label them control-plane=controller-manager).
+func managerPods(ctx context.Context, namespace string) ([]corev1.Pod, error) {
 	pods := &corev1.PodList{}
-	err := k8sClient.List(ctx, pods, client.InNamespace(installNamespace), client.MatchingLabels{"control-plane": "controller-manager"})
+	err := k8sClient.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabels{"control-plane": "controller-manager"})
 	return pods.Items, err
+}
+
+// notDeleted are the pods not being deleted.
+func notDeleted(pods []corev1.Pod) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range pods {
+		if p.DeletionTimestamp.IsZero() {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // managerAvailable waits until the manager Deployment has rolled out its current
@@ -110,26 +123,21 @@ func managerAvailable(ctx context.Context) corev1.Pod {
 		d := &appsv1.Deployment{}
 		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: installDeployment}, d)).To(Succeed())
 		g.Expect(devcluster.ManagerAvailable(d)).To(BeTrue(), "rolled out, available, the old pod gone: %+v", d.Status)
-		pods, err := managerPods(ctx)
+		pods, err := managerPods(ctx, installNamespace)
 		g.Expect(err).NotTo(HaveOccurred())
-		var running []corev1.Pod
-		for _, p := range pods {
-			if p.DeletionTimestamp.IsZero() {
-				running = append(running, p)
-			}
-		}
+		running := notDeleted(pods)
 		g.Expect(running).To(HaveLen(1))
 		pod = running[0]
 	}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(250 * time.Millisecond).Should(Succeed())
 	return pod
 }
 
-// holdsLease waits until pod holds the manager's leader election Lease.
-func holdsLease(ctx context.Context, pod string) {
+// holdsLease waits until pod holds the manager's leader election Lease in namespace.
+func holdsLease(ctx context.Context, namespace, pod string) {
 	GinkgoHelper()
 	Eventually(func(g Gomega) string {
 		leases := &coordinationv1.LeaseList{}
-		g.Expect(k8sClient.List(ctx, leases, client.InNamespace(installNamespace))).To(Succeed())
+		g.Expect(k8sClient.List(ctx, leases, client.InNamespace(namespace))).To(Succeed())
 		g.Expect(leases.Items).NotTo(BeEmpty())
 		return ptr.Deref(leases.Items[0].Spec.HolderIdentity, "")
 	}).WithContext(ctx).WithTimeout(time.Minute).Should(HavePrefix(pod))
@@ -272,7 +280,7 @@ var _ = Describe("installing the operator as users do", Ordered, ContinueOnFailu
 		Expect(evs.Items[0].Message).To(MatchRegexp(`chrooted in image sha256:[0-9a-f]{64} as 65532:65532`), "not root, from the image")
 
 		By("the manager holds the leader election Lease")
-		holdsLease(ctx, pod.Name)
+		holdsLease(ctx, installNamespace, pod.Name)
 
 		By("the process the node agent started runs as 65532 with no capabilities and no way to gain privileges")
 		pid, err := managerProcess()
@@ -325,11 +333,11 @@ var _ = Describe("installing the operator as users do", Ordered, ContinueOnFailu
 		DeferCleanup(func(ctx SpecContext) {
 			setReadinessPath(ctx, "/readyz")
 			pod = managerAvailable(ctx)
-			holdsLease(ctx, pod.Name)
+			holdsLease(ctx, installNamespace, pod.Name)
 		})
 		var fresh corev1.Pod
 		Eventually(func(g Gomega) {
-			pods, err := managerPods(ctx)
+			pods, err := managerPods(ctx, installNamespace)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(pods).To(HaveLen(1))
 			fresh = pods[0]
@@ -432,7 +440,7 @@ var _ = Describe("upgrading an install to today's install.yaml", Ordered, Contin
 		Expect(devcluster.EditManager(objs, devcluster.AgentImage)).To(Succeed())
 		Expect(cluster.KubectlApply(ctx, objs, GinkgoWriter)).To(Succeed())
 		old = managerAvailable(ctx)
-		holdsLease(ctx, old.Name)
+		holdsLease(ctx, installNamespace, old.Name)
 
 		By("creating a backup, a schedule and a Release under the previous CRDs and RBAC")
 		seededAppDatabase(ctx, upgradeDB, upgradeDBSecret, 10)
@@ -481,7 +489,7 @@ var _ = Describe("upgrading an install to today's install.yaml", Ordered, Contin
 		})
 		upgraded := managerAvailable(ctx)
 		Expect(upgraded.Name).NotTo(Equal(old.Name))
-		holdsLease(ctx, upgraded.Name)
+		holdsLease(ctx, installNamespace, upgraded.Name)
 		upgradedAt := time.Now()
 
 		By("the backup made before stays Completed and Ready")

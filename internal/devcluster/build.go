@@ -108,9 +108,16 @@ func BuildBinaries(ctx context.Context, moduleRoot, outDir string, pkgs map[stri
 
 // BuildImage builds the operator's image as `make image IMG=ref` does (no container
 // engine; cached by content) and returns its OCI layout, which Options.OperatorImage
-// takes.
+// takes. Builds of several processes (make test runs three devclusters at once) take
+// turns under a lock beside the image cache: the first builds, the others find it
+// cached, instead of all three compiling the same binaries at once.
 func BuildImage(ctx context.Context, moduleRoot, ref string, out io.Writer) (string, error) {
-	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "image", "IMG="+ref)
+	lockDir := filepath.Dir(ImageCache())
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "flock", filepath.Join(lockDir, "make-image.lock"),
+		"make", "--no-print-directory", "image", "IMG="+ref)
 	cmd.Dir = moduleRoot
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, out), out

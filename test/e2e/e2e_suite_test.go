@@ -125,7 +125,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	manager, err = cluster.StartManager(ctx, binaries["manager"])
 	Expect(err).NotTo(HaveOccurred())
 	GinkgoWriter.Printf("manager running, log %s\n", manager.LogPath)
-}, NodeTimeout(5*time.Minute))
+}, NodeTimeout(15*time.Minute)) // a fresh machine compiles the manager, the agent and the image builder cold
 
 // existing returns the folders that exist.
 func existing(dirs ...string) []string {

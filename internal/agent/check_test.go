@@ -184,6 +184,7 @@ func TestCheckReportsSessions(t *testing.T) {
 	h := holdSessions(t, pg, "checkme")
 	time.Sleep(time.Second) // ages worth comparing
 
+	onlyHeld(t, pg, "checkme", h)
 	r := checkSessions(t, h, func() agentRun { return runAgent(t, baseEnv("checkme"), "check") })
 	c := r.res.Check
 	if !strings.HasPrefix(r.res.ServerVersion, "15.") || c.DatabaseSizeBytes < 1<<20 || c.ServerStartedAt == nil || c.InRecovery || c.LatencyMillis <= 0 {
@@ -198,6 +199,7 @@ func TestCheckReportsSessions(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = execSQL(ctx, "postgres", "DROP ROLE checker") })
 	env := append(baseEnv("checkme"), "PGUSER=checker", "PGPASSWORD="+password)
+	onlyHeld(t, pg, "checkme", h)
 	u := runAgent(t, env, "check")
 	mustSucceed(t, u)
 	noLiteral(t, h, u)
@@ -211,7 +213,35 @@ func TestCheckReportsSessions(t *testing.T) {
 	if err := execSQL(ctx, "postgres", "GRANT pg_monitor TO checker"); err != nil {
 		t.Fatal(err)
 	}
+	onlyHeld(t, pg, "checkme", h)
 	checkSessions(t, h, func() agentRun { return runAgent(t, env, "check") })
+}
+
+// onlyHeld waits until db's sessions are the held ones: a check that just ended may
+// still show its session (the server process exits after the client has closed it),
+// counted by the next check as any other session would be, which a loaded machine
+// made a test failure.
+func onlyHeld(t *testing.T, p *harness.Postgres, db string, h heldSessions) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, p.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	for i := 0; ; i++ {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", db).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == h.onDatabase {
+			return
+		}
+		if i == 500 {
+			t.Fatalf("%d sessions on %s after 10s, want the %d held ones", n, db, h.onDatabase)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestCheckConnectFailures: a server the check cannot reach or log in to is a

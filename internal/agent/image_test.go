@@ -422,6 +422,7 @@ func TestImageCheck(t *testing.T) {
 			psql := "/usr/lib/postgresql/" + tc.major + "/bin/psql"
 			h := holdSessionsWithPsql(t, tc.p, db, psql)
 			time.Sleep(time.Second) // ages worth comparing
+			onlyHeld(t, tc.p, db, h)
 			r := checkSessions(t, h, func() agentRun { return runInImage(t, jobEnv(tc.p, db), "check") })
 			if !strings.HasPrefix(r.res.ServerVersion, tc.major+".") {
 				t.Errorf("server version %q, want %s", r.res.ServerVersion, tc.major)

@@ -940,6 +940,15 @@ type RevisionRecord struct {
 	DestructiveMigrations []MigrationFinding `json:"destructiveMigrations,omitempty"`
 }
 
+// WindowOrDefault is canary.window, or DefaultCanaryWindow when it is unset or
+// unreadable (the controller's and kubectl runbook's one reading of it).
+func (c *ReleaseCanary) WindowOrDefault() time.Duration {
+	if c != nil && c.Window != nil && c.Window.Duration > 0 && c.Window.Err() == nil {
+		return c.Window.Duration
+	}
+	return DefaultCanaryWindow
+}
+
 // Defaults and bounds of a Release that the controller and kubectl runbook both use,
 // matching the markers above (a test compares them with the CRD).
 const (

@@ -57,7 +57,7 @@ func observeReleaseMetrics(rel *opsv1alpha1.Release) {
 func releaseDeployDeadline(rel *opsv1alpha1.Release) time.Time {
 	p := rel.Status.Progress
 	if c := release.CanaryRunning(&rel.Spec, &rel.Status); c != nil && c.StartTime != nil {
-		return c.StartTime.Add(release.ProgressDeadline(rel.Spec.Verify) + release.CanaryWindow(rel.Spec.Canary))
+		return c.StartTime.Add(release.ProgressDeadline(rel.Spec.Verify) + rel.Spec.Canary.WindowOrDefault())
 	}
 	if p == nil || p.RolloutStartTime == nil || rel.Status.Phase == opsv1alpha1.ReleasePhaseDeployed {
 		return time.Time{}

@@ -53,7 +53,7 @@ func (r *ReleaseReconciler) canary(ctx context.Context, s *releaseScope) (bool, 
 		p.FailedChecks, p.LastCheckTime, p.InconclusiveChecks, p.QueryErrors = 0, nil, 0, 0
 		rel.Status.Phase = opsv1alpha1.ReleasePhaseCanary
 		msg := fmt.Sprintf("Canary: starting %d pods of revision %s (%s) of component %s beside its stable pods (Deployment %s), checked for %s before any component is rolled out",
-			p.Canary.Replicas, s.revision, rel.Spec.Version, spec.Component, p.Canary.Deployment, release.CanaryWindow(spec))
+			p.Canary.Replicas, s.revision, rel.Spec.Version, spec.Component, p.Canary.Deployment, spec.WindowOrDefault())
 		conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCanaryRunning, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
 		r.event(rel, corev1.EventTypeNormal, opsv1alpha1.ReasonCanaryRunning, "Canary", msg)
@@ -102,8 +102,8 @@ func (r *ReleaseReconciler) canaryStarting(ctx context.Context, s *releaseScope,
 		start := release.WindowStart(s.now)
 		c.WindowStartTime = &start
 		p.FailedChecks, p.LastCheckTime = 0, nil // the window's checks count afresh
-		msg := fmt.Sprintf("Canary: %s; checked for %s from %s", release.CanaryMessage(c, 0, release.CanaryWindow(rel.Spec.Canary)),
-			release.CanaryWindow(rel.Spec.Canary), start.UTC().Format(time.RFC3339))
+		msg := fmt.Sprintf("Canary: %s; checked for %s from %s", release.CanaryMessage(c, 0, rel.Spec.Canary.WindowOrDefault()),
+			rel.Spec.Canary.WindowOrDefault(), start.UTC().Format(time.RFC3339))
 		c.Message = truncate.String(msg, 1024)
 		conditions.Set(rel, opsv1alpha1.ConditionCanaryVerified, metav1.ConditionUnknown, opsv1alpha1.ReasonCanaryRunning, msg)
 		markReleaseReconciling(rel, opsv1alpha1.ReasonCanaryRunning, msg)
@@ -151,7 +151,7 @@ func (r *ReleaseReconciler) canaryStarting(ctx context.Context, s *releaseScope,
 // during the window, which counts from the start recorded in status.
 func (r *ReleaseReconciler) canaryRound(ctx context.Context, s *releaseScope) (bool, error) {
 	rel, p, v := s.rel, s.rel.Status.Progress, s.rel.Spec.Verify
-	c, window, interval := p.Canary, release.CanaryWindow(rel.Spec.Canary), release.Interval(v)
+	c, window, interval := p.Canary, rel.Spec.Canary.WindowOrDefault(), release.Interval(v)
 	if next := r.nextRound(s, interval); s.now.Before(next) {
 		return false, &reconcile.Waiting{After: next.Sub(s.now)}
 	}

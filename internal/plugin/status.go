@@ -297,10 +297,7 @@ func canaryNode(r opsv1alpha1.Release, now time.Time, p Palette) (node, bool) {
 		ready = p.Busy(ready)
 	}
 	text := fmt.Sprintf("canary %s: %s beside %d stable", c.Component, ready, c.StableReplicas)
-	window := opsv1alpha1.DefaultCanaryWindow
-	if r.Spec.Canary != nil && r.Spec.Canary.Window != nil && r.Spec.Canary.Window.Duration > 0 {
-		window = r.Spec.Canary.Window.Duration
-	}
+	window := r.Spec.Canary.WindowOrDefault()
 	switch {
 	case c.WindowStartTime != nil:
 		healthy := min(max(now.Sub(c.WindowStartTime.Time), 0), window)

@@ -37,16 +37,6 @@ import (
 // server admits only a component with ports and strategy RollingUpdate), and no
 // component's Deployment is written before the canary passed: a beat never runs twice.
 
-// CanaryWindow is canary.window with its default.
-func CanaryWindow(c *opsv1alpha1.ReleaseCanary) time.Duration {
-	if c != nil {
-		if d := dur(c.Window); d != nil {
-			return *d
-		}
-	}
-	return opsv1alpha1.DefaultCanaryWindow
-}
-
 // CanaryReplicas is canary.replicas with its default.
 func CanaryReplicas(c *opsv1alpha1.ReleaseCanary) int32 {
 	if c == nil || c.Replicas < 1 {

@@ -135,7 +135,7 @@ func TestCanaryDeploymentSharesTheServiceSelectorNotTheDeployments(t *testing.T)
 	if stable.Spec.Template.Spec.Containers[0].Image != d.Spec.Template.Spec.Containers[0].Image || pod[opsv1alpha1.LabelRevision] != "abc" {
 		t.Errorf("the canary runs the new revision's template")
 	}
-	if got := CanaryWindow(&opsv1alpha1.ReleaseCanary{}); got != 30*time.Second {
+	if got := (&opsv1alpha1.ReleaseCanary{}).WindowOrDefault(); got != 30*time.Second {
 		t.Errorf("default canary window %s, want 30s", got)
 	}
 }

@@ -179,7 +179,7 @@ func nextPipelineStep(in Input, p *opsv1alpha1.ReleaseProgress) Decision {
 	}
 	if CanaryPending(spec, in.Status, p) {
 		return Decision{StepCanary, fmt.Sprintf("the canary of component %s (%s) runs revision %s beside the stable pods for %s before the rollout",
-			spec.Canary.Component, pods(CanaryReplicas(spec.Canary), "new"), in.Revision, CanaryWindow(spec.Canary))}
+			spec.Canary.Component, pods(CanaryReplicas(spec.Canary), "new"), in.Revision, spec.Canary.WindowOrDefault())}
 	}
 	if int(p.RolledOut) < len(spec.Components) {
 		return Decision{StepRollout, fmt.Sprintf("component %s is rolled out", spec.Components[p.RolledOut].Name)}

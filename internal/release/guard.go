@@ -107,8 +107,6 @@ const (
 	MaxSQLLog = 1 << 20
 	// MaxSQLKept is how much of it the release's SQL ConfigMap keeps.
 	MaxSQLKept = 64 << 10
-	// MaxFindingsKept is how many findings a history entry keeps.
-	MaxFindingsKept = opsv1alpha1.MaxDestructiveMigrations
 )
 
 // Policy is the release's destructive-migration policy (Warn when unset).
@@ -312,11 +310,11 @@ func lastLine(s string) string {
 	return l
 }
 
-// Findings are the findings as a history entry keeps them: at most MaxFindingsKept.
+// Findings are the findings as a history entry keeps them: at most opsv1alpha1.MaxDestructiveMigrations.
 func Findings(f []migrationguard.Finding) []opsv1alpha1.MigrationFinding {
 	var out []opsv1alpha1.MigrationFinding
 	for i, x := range f {
-		if i == MaxFindingsKept {
+		if i == opsv1alpha1.MaxDestructiveMigrations {
 			break
 		}
 		out = append(out, opsv1alpha1.MigrationFinding{Migration: x.Migration, Kind: string(x.Kind), Table: x.Table, Column: x.Column,
@@ -333,7 +331,7 @@ func GuardMessage(f []opsv1alpha1.MigrationFinding, total int, max int) string {
 	count := strconv.Itoa(total)
 	if total < len(f) {
 		total, count = len(f), strconv.Itoa(len(f))
-		if len(f) >= MaxFindingsKept {
+		if len(f) >= opsv1alpha1.MaxDestructiveMigrations {
 			count = "at least " + count
 		}
 	}

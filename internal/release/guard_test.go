@@ -209,7 +209,7 @@ func TestGuardMessageNamesTheStatementsAndTheAdviceWithinItsBound(t *testing.T) 
 	for i := range many {
 		many[i] = migrationguard.Finding{Migration: "a.b", Kind: migrationguard.DropTable, Table: "t"}
 	}
-	if kept := Findings(many); len(kept) != MaxFindingsKept || !strings.HasPrefix(GuardMessage(kept, 30, 8192), "30 statements") ||
+	if kept := Findings(many); len(kept) != opsv1alpha1.MaxDestructiveMigrations || !strings.HasPrefix(GuardMessage(kept, 30, 8192), "30 statements") ||
 		!strings.Contains(GuardMessage(kept, 30, 8192), "and 10 more") || !strings.HasPrefix(GuardMessage(kept, -1, 8192), "at least 20") {
 		t.Errorf("30 findings: kept %d, messages %q / %q", len(kept), GuardMessage(kept, 30, 200), GuardMessage(kept, -1, 200))
 	}
